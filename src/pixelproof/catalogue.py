@@ -1,0 +1,254 @@
+"""The rule catalogue: contracts/rules/*.yaml loaded, validated and expanded into typed rules.
+
+Rules are data. This module turns the tables (one row = one documented promise) into flat ``Rule``
+objects that suites, the mock and the CLI query by kind, surface and model. Anything malformed
+raises ``CatalogueError`` naming the file, the location and the field, never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pixelproof.geometry import NativeSizes, Size
+from pixelproof.rules_schema import (
+    BehaviourFile,
+    DefaultsFile,
+    ModelEntry,
+    ModelsFile,
+    SizeTable,
+    SizesFile,
+    Source,
+    SourcesFile,
+    SurfacesFile,
+    VendorModel,
+)
+
+__all__ = [
+    "Catalogue",
+    "CatalogueError",
+    "Rule",
+    "contracts_dir",
+    "load_catalogue",
+]
+
+Severity = Literal["MUST", "SHOULD"]
+M = TypeVar("M", bound=BaseModel)
+
+
+class CatalogueError(Exception):
+    """A contract or rule file is malformed. ``str()`` names file, location and problem."""
+
+    def __init__(self, path: Path | str, location: str, message: str) -> None:
+        self.path = str(path)
+        self.location = location
+        self.message = message
+        super().__init__(f"{self.path}: {location}: {message}" if location else f"{path}: {message}")
+
+
+class Rule(BaseModel):
+    """One documented promise, flat and self-contained."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    kind: str
+    statement: str
+    severity: Severity
+    source: Source
+    also_sources: tuple[Source, ...] = ()
+    surface: str
+    models: tuple[str, ...] | None = Field(
+        default=None, description="None: every model the target claims on the surface"
+    )
+    tier: str | None = None
+    ratio: str | None = None
+    request: dict[str, Any] = Field(default_factory=dict)
+    expect: dict[str, Any] = Field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+    inferred: str | None = None
+    table: str | None = None
+
+    def applies_to(self, surface: str, model: str | None = None) -> bool:
+        if self.surface not in ("*", surface):
+            return False
+        return model is None or self.models is None or model in self.models
+
+    @property
+    def rejected(self) -> bool:
+        return bool(self.expect.get("rejected"))
+
+    def cite(self) -> str:
+        return f"{self.source.doc} § {self.source.section}"
+
+
+def contracts_dir() -> Path:
+    """Where contracts live: $PIXELPROOF_CONTRACTS, the installed package, or the checkout."""
+    override = os.environ.get("PIXELPROOF_CONTRACTS")
+    if override:
+        return Path(override)
+    packaged = Path(__file__).with_name("_contracts")
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "contracts"
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogueError(path, "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CatalogueError(path, where, f"invalid YAML: {problem}") from None
+
+
+def _validate(model: type[M], path: Path, data: Any) -> M:
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in first["loc"])
+        loc = loc.replace(".[", "[")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise CatalogueError(path, loc or "top level", f"{first['msg']}{more}") from None
+
+
+class Catalogue:
+    """Every rule, model and vendor fact, loaded once. Query with ``rules(...)``."""
+
+    def __init__(
+        self,
+        root: Path,
+        sources: SourcesFile,
+        surfaces: SurfacesFile,
+        models: ModelsFile,
+        defaults: DefaultsFile,
+        rules: list[Rule],
+    ) -> None:
+        self.root = root
+        self.sources = sources
+        self.surfaces = surfaces.surfaces
+        self.models = models.models
+        self.vendors = models.vendors
+        self.gemini_pixels_1k = models.gemini_pixels_1k
+        self.defaults = defaults
+        self._rules = rules
+        self._by_id = {rule.id: rule for rule in rules}
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self._rules)
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def rule(self, rule_id: str) -> Rule:
+        return self._by_id[rule_id]
+
+    def rules(
+        self,
+        kind: str | Iterable[str] | None = None,
+        surface: str | None = None,
+        model: str | None = None,
+    ) -> list[Rule]:
+        """All rules of ``kind`` that apply to ``model`` on ``surface`` (None = any)."""
+        kinds = {kind} if isinstance(kind, str) else set(kind) if kind is not None else None
+        return [
+            rule
+            for rule in self._rules
+            if (kinds is None or rule.kind in kinds)
+            and (surface is None or rule.applies_to(surface, model))
+        ]
+
+    def model(self, surface: str, name: str) -> ModelEntry | None:
+        return next((m for m in self.models if m.surface == surface and m.model == name), None)
+
+    def vendor(self, surface: str, name: str) -> VendorModel | None:
+        entry = self.model(surface, name)
+        return self.vendors.get(entry.upstream) if entry and entry.upstream else None
+
+    def native_sizes(self, upstream: str) -> NativeSizes | None:
+        vendor = self.vendors.get(upstream)
+        return vendor.native_sizes() if vendor and vendor.sizes else None
+
+    def models_on(self, surface: str) -> list[str]:
+        return [m.model for m in self.models if m.surface == surface]
+
+
+def load_catalogue(root: Path | None = None) -> Catalogue:
+    """Load and validate every rule file under ``root``/rules (default: ``contracts_dir()``)."""
+    root = Path(root) if root is not None else contracts_dir()
+    rules_dir = root / "rules"
+    if not rules_dir.is_dir():
+        raise CatalogueError(rules_dir, "", "rules directory not found")
+    files = {
+        name: rules_dir / f"{name}.yaml"
+        for name in ("sources", "surfaces", "models", "sizes", "behaviours", "defaults")
+    }
+    sources = _validate(SourcesFile, files["sources"], _read_yaml(files["sources"]))
+    surfaces = _validate(SurfacesFile, files["surfaces"], _read_yaml(files["surfaces"]))
+    models = _validate(ModelsFile, files["models"], _read_yaml(files["models"]))
+    sizes = _validate(SizesFile, files["sizes"], _read_yaml(files["sizes"]))
+    behaviours = _validate(BehaviourFile, files["behaviours"], _read_yaml(files["behaviours"]))
+    defaults = _validate(DefaultsFile, files["defaults"], _read_yaml(files["defaults"]))
+
+    from pixelproof.expand import expand_behaviours, expand_size_tables, with_fallbacks
+
+    rules = expand_size_tables(sizes.tables, models, files["sizes"])
+    rules = with_fallbacks(rules, models, defaults)
+    rules += expand_behaviours(behaviours.rules, files["behaviours"])
+    _check_integrity(rules, sources, surfaces, models, files)
+    return Catalogue(root, sources, surfaces, models, defaults, rules)
+
+
+def _check_integrity(
+    rules: list[Rule],
+    sources: SourcesFile,
+    surfaces: SurfacesFile,
+    models: ModelsFile,
+    files: Mapping[str, Path],
+) -> None:
+    """Cross-file checks pydantic cannot see: unique ids, known docs, surfaces and models."""
+    seen: dict[str, Rule] = {}
+    known_models = {(m.surface, m.model) for m in models.models}
+    for rule in rules:
+        where = files["sizes"] if rule.table else files["behaviours"]
+        if rule.id in seen:
+            raise CatalogueError(where, f"rule {rule.id}", "duplicate rule id")
+        seen[rule.id] = rule
+        for src in (rule.source, *rule.also_sources):
+            if src.doc not in sources.documents:
+                raise CatalogueError(where, f"rule {rule.id}.source.doc", f"unknown document {src.doc!r}")
+        if rule.surface != "*" and rule.surface not in surfaces.surfaces:
+            raise CatalogueError(where, f"rule {rule.id}.surface", f"unknown surface {rule.surface!r}")
+        for model in rule.models or ():
+            if rule.surface != "*" and (rule.surface, model) not in known_models:
+                raise CatalogueError(
+                    where, f"rule {rule.id}.models", f"{model!r} is not a model of {rule.surface}"
+                )
+    for entry in models.models:
+        if entry.upstream and entry.upstream not in models.vendors:
+            raise CatalogueError(
+                files["models"], f"model {entry.model}.upstream", f"unknown vendor {entry.upstream!r}"
+            )
+
+
+@functools.cache
+def default_catalogue() -> Catalogue:
+    """The catalogue shipped with pixelproof, loaded once per process."""
+    return load_catalogue()
+
+
+def size_of(rule: Rule) -> Size | None:
+    value = rule.expect.get("size")
+    return Size.parse(value) if value else None
