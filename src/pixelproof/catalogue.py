@@ -22,7 +22,6 @@ from pixelproof.rules_schema import (
     DefaultsFile,
     ModelEntry,
     ModelsFile,
-    SizeTable,
     SizesFile,
     Source,
     SourcesFile,
@@ -49,7 +48,9 @@ class CatalogueError(Exception):
         self.path = str(path)
         self.location = location
         self.message = message
-        super().__init__(f"{self.path}: {location}: {message}" if location else f"{path}: {message}")
+        super().__init__(
+            f"{self.path}: {location}: {message}" if location else f"{path}: {message}"
+        )
 
 
 class Rule(BaseModel):
@@ -228,9 +229,13 @@ def _check_integrity(
         seen[rule.id] = rule
         for src in (rule.source, *rule.also_sources):
             if src.doc not in sources.documents:
-                raise CatalogueError(where, f"rule {rule.id}.source.doc", f"unknown document {src.doc!r}")
+                raise CatalogueError(
+                    where, f"rule {rule.id}.source.doc", f"unknown document {src.doc!r}"
+                )
         if rule.surface != "*" and rule.surface not in surfaces.surfaces:
-            raise CatalogueError(where, f"rule {rule.id}.surface", f"unknown surface {rule.surface!r}")
+            raise CatalogueError(
+                where, f"rule {rule.id}.surface", f"unknown surface {rule.surface!r}"
+            )
         for model in rule.models or ():
             if rule.surface != "*" and (rule.surface, model) not in known_models:
                 raise CatalogueError(
@@ -239,7 +244,9 @@ def _check_integrity(
     for entry in models.models:
         if entry.upstream and entry.upstream not in models.vendors:
             raise CatalogueError(
-                files["models"], f"model {entry.model}.upstream", f"unknown vendor {entry.upstream!r}"
+                files["models"],
+                f"model {entry.model}.upstream",
+                f"unknown vendor {entry.upstream!r}",
             )
 
 

@@ -43,7 +43,7 @@ def _outcome(rule: Rule) -> str:
 
 
 def _side(rule: Rule, value: str) -> Side:
-    return Side(rule.id, rule.surface, value, f"{rule.cite()}: \"{rule.source.quote}\"")
+    return Side(rule.id, rule.surface, value, f'{rule.cite()}: "{rule.source.quote}"')
 
 
 def size_disagreements(catalogue: Catalogue) -> list[Conflict]:

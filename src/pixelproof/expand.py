@@ -45,7 +45,11 @@ def _expect(table: SizeTable, cell: dict[str, Any], models: ModelsFile) -> dict[
     result = str(cell["result"])
     base = Size.parse(models.gemini_pixels_1k[cell["ratio"]])
     factor = _TIER_FACTOR[result]
-    return {"ratio": cell["ratio"], "tier": result, "size": str(Size(base.width * factor, base.height * factor))}
+    return {
+        "ratio": cell["ratio"],
+        "tier": result,
+        "size": str(Size(base.width * factor, base.height * factor)),
+    }
 
 
 def expand_size_tables(tables: list[SizeTable], models: ModelsFile, path: Path) -> list[Rule]:
@@ -59,7 +63,13 @@ def expand_size_tables(tables: list[SizeTable], models: ModelsFile, path: Path) 
                 raw_tier = cell.get("tier") or table.tier
                 tier = raw_tier.lower() if raw_tier else None
                 values = _Values(
-                    {**cell, "model": model, "tier": tier, "resolution": raw_tier, "surface": table.surface}
+                    {
+                        **cell,
+                        "model": model,
+                        "tier": tier,
+                        "resolution": raw_tier,
+                        "surface": table.surface,
+                    }
                 )
                 expect = _expect(table, cell, models)
                 values.setdefault("size", values.get("expect"))
@@ -84,7 +94,9 @@ def expand_size_tables(tables: list[SizeTable], models: ModelsFile, path: Path) 
                         tier=tier,
                         ratio=cell.get("ratio"),
                         request={
-                            k: _fill(v, values, path, where + f".request.{k}") if isinstance(v, str) else v
+                            k: _fill(v, values, path, where + f".request.{k}")
+                            if isinstance(v, str)
+                            else v
                             for k, v in table.request.items()
                         },
                         expect=expect,
@@ -107,19 +119,34 @@ def with_fallbacks(rules: list[Rule], models: ModelsFile, defaults: DefaultsFile
         entry = entries.get((rule.surface, rule.models[0])) if rule.models else None
         vendor = models.vendors.get(entry.upstream) if entry and entry.upstream else None
         native = vendor.native_sizes() if vendor else None
-        if rule.kind != "size" or not size_text or native is None or native.accepts(Size.parse(size_text)):
+        if (
+            rule.kind != "size"
+            or not size_text
+            or native is None
+            or native.accepts(Size.parse(size_text))
+        ):
             out.append(rule)
             continue
         target = Size.parse(size_text)
         closest = native.closest_official(target)
         why = native.why_not(target)
-        assert entry is not None and entry.upstream is not None
+        assert entry is not None
+        assert entry.upstream is not None
         out.append(
             rule.model_copy(
-                update={"expect": {**rule.expect, "native": False, "fallback_size": str(closest), "why": why}}
+                update={
+                    "expect": {
+                        **rule.expect,
+                        "native": False,
+                        "fallback_size": str(closest),
+                        "why": why,
+                    }
+                }
             )
         )
-        values = _Values(model=entry.model, expect=size_text, upstream=entry.upstream, ratio=rule.ratio)
+        values = _Values(
+            model=entry.model, expect=size_text, upstream=entry.upstream, ratio=rule.ratio
+        )
         derived.append(
             Rule(
                 id="fallback." + rule.id.removeprefix("size."),

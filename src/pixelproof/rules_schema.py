@@ -137,13 +137,17 @@ class SizeTable(_Strict):
     @model_validator(mode="after")
     def _shape(self) -> SizeTable:
         if bool(self.rows) == bool(self.grid):
-            raise ValueError("a table has either rows or a grid (with columns), not both or neither")
+            raise ValueError(
+                "a table has either rows or a grid (with columns), not both or neither"
+            )
         if self.grid:
             if not self.columns or self.columns[0] != "ratio":
                 raise ValueError("a grid needs columns starting with 'ratio'")
             for i, line in enumerate(self.grid):
                 if len(line) != len(self.columns):
-                    raise ValueError(f"grid[{i}] has {len(line)} cells, columns has {len(self.columns)}")
+                    raise ValueError(
+                        f"grid[{i}] has {len(line)} cells, columns has {len(self.columns)}"
+                    )
         for i, row in enumerate(self.rows):
             expect = str(row.get("expect", ""))
             if self.kind == "size" and not (is_size(expect) or expect == "rejected"):
@@ -157,10 +161,26 @@ class SizeTable(_Strict):
         if self.rows:
             return [dict(row) for row in self.rows]
         return [
-            {"ratio": line[0], "tier": tier, "expect": cell, "quote": self.quote}
+            {
+                "ratio": line[0],
+                "tier": tier,
+                "expect": cell,
+                "quote": self.quote or _row_quote(line),
+            }
             for line in self.grid
             for tier, cell in zip(self.columns[1:], line[1:], strict=True)
         ]
+
+
+def _row_quote(line: list[str]) -> str:
+    """A grid row as the document prints it (x as ×, rejected as the document's cross)."""
+
+    def cell(text: str) -> str:
+        if text == "rejected":
+            return "❌ Pixel limit exceeded"
+        return text.replace("x", "×") if is_size(text) else text
+
+    return " | ".join(cell(c) for c in line)
 
 
 class SizesFile(_Strict):
