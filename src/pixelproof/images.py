@@ -1,0 +1,173 @@
+"""Decode, sniff and measure images; render the mock's deterministic images.
+
+Judging and producing live side by side on purpose: the watermark the mock paints is the one
+``has_watermark`` looks for, and both are specified here once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import io
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from pixelproof.geometry import Size
+
+Image.MAX_IMAGE_PIXELS = 64_000_000  # refuse decompression bombs well above any documented size
+
+MAGIC = {
+    "png": (b"\x89PNG\r\n\x1a\n",),
+    "jpeg": (b"\xff\xd8\xff",),
+    "gif": (b"GIF87a", b"GIF89a"),
+}
+MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+_PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}
+
+# The mock's watermark: a 48x12 block of alternating magenta/cyan 6px cells, 8px from the bottom
+# right corner. Vendors' real marks differ; this one is only for the mock's round trip.
+WATERMARK_CELL = 6
+WATERMARK_COLOURS = ((255, 0, 255), (0, 255, 255))
+
+
+class ImageError(ValueError):
+    """Bytes that are not a decodable image (message says why)."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    format: str  # png | jpeg | webp | gif
+    size: Size
+    mode: str
+    has_alpha: bool
+    transparent_pixels: bool
+    watermarked: bool
+    nbytes: int
+    sha256: str
+
+
+def sniff(data: bytes) -> str | None:
+    """The format by magic bytes (not by what anybody claims)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    for name, prefixes in MAGIC.items():
+        if any(data.startswith(p) for p in prefixes):
+            return name
+    return None
+
+
+def b64decode_strict(text: str) -> bytes:
+    """Base64 (standard alphabet, padding required); accepts a data: URL prefix."""
+    if text.startswith("data:"):
+        _, _, text = text.partition(",")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageError(f"invalid base64: {exc}") from None
+
+
+def decode(data: bytes) -> DecodedImage:
+    """Decode fully (so truncated files fail here) and measure."""
+    fmt = sniff(data)
+    if fmt is None:
+        raise ImageError(f"not an image: first bytes {data[:8]!r}")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            rgba = img.convert("RGBA") if img.mode in ("RGBA", "LA", "P") else None
+            alpha = img.mode in ("RGBA", "LA") or "transparency" in img.info
+            transparent = bool(rgba and rgba.getchannel("A").getextrema()[0] < 255)
+            marked = _has_watermark(img)
+            return DecodedImage(
+                format=fmt,
+                size=Size(img.width, img.height),
+                mode=img.mode,
+                has_alpha=alpha,
+                transparent_pixels=transparent,
+                watermarked=marked,
+                nbytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{fmt} that does not decode: {exc}") from None
+
+
+def _watermark_box(width: int, height: int) -> tuple[int, int] | None:
+    w, h = 8 * WATERMARK_CELL, 2 * WATERMARK_CELL
+    if width < w + 16 or height < h + 16:
+        return None
+    return width - w - 8, height - h - 8
+
+
+def _has_watermark(img: Image.Image) -> bool:
+    origin = _watermark_box(img.width, img.height)
+    if origin is None:
+        return False
+    rgb = img.convert("RGB")
+    x0, y0 = origin
+    for row in range(2):
+        for col in range(8):
+            cx = x0 + col * WATERMARK_CELL + WATERMARK_CELL // 2
+            cy = y0 + row * WATERMARK_CELL + WATERMARK_CELL // 2
+            want = WATERMARK_COLOURS[(row + col) % 2]
+            got = rgb.getpixel((cx, cy))
+            assert isinstance(got, tuple)
+            if any(abs(int(a) - b) > 40 for a, b in zip(got[:3], want, strict=True)):
+                return False
+    return True
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    size: Size
+    format: str = "png"
+    transparent: bool = False
+    watermark: bool = False
+    shade: int = 0  # 0..15, derived from the request so content is deterministic per request
+
+
+def shade_for(text: str) -> int:
+    return hashlib.sha256(text.encode("utf-8", "replace")).digest()[0] % 16
+
+
+@functools.lru_cache(maxsize=256)
+def render(spec: RenderSpec) -> bytes:
+    """Encoded bytes of a deterministic image; cached, so a warm 4K answer costs no encode."""
+    if spec.format not in ("png", "jpeg", "webp"):
+        raise ValueError(f"cannot render {spec.format}")
+    w, h = spec.size.width, spec.size.height
+    base = (40 + spec.shade * 12, 90, 200 - spec.shade * 8)
+    mode = "RGBA" if spec.transparent and spec.format != "jpeg" else "RGB"
+    fill = (*base, 0) if mode == "RGBA" else base
+    img = Image.new(mode, (w, h), fill)
+    # an opaque band in the middle, so "transparent" images still show something
+    band = (*base[::-1], 255) if mode == "RGBA" else base[::-1]
+    img.paste(band, (w // 4, h // 3, max(w // 4 + 1, 3 * w // 4), max(h // 3 + 1, 2 * h // 3)))
+    if spec.watermark:
+        origin = _watermark_box(w, h)
+        if origin:
+            for row in range(2):
+                for col in range(8):
+                    colour = WATERMARK_COLOURS[(row + col) % 2]
+                    x = origin[0] + col * WATERMARK_CELL
+                    y = origin[1] + row * WATERMARK_CELL
+                    paint = (*colour, 255) if mode == "RGBA" else colour
+                    img.paste(paint, (x, y, x + WATERMARK_CELL, y + WATERMARK_CELL))
+    out = io.BytesIO()
+    options: dict[str, object] = {"optimize": False}
+    if spec.format == "png":
+        options = {"compress_level": 1}
+    elif spec.format == "jpeg":
+        options = {"quality": 90}
+    elif spec.format == "webp":
+        options = {"quality": 80, "method": 0}
+    img.save(out, _PIL_FORMAT[spec.format], **options)
+    return out.getvalue()
+
+
+@functools.lru_cache(maxsize=256)
+def render_b64(spec: RenderSpec) -> str:
+    return base64.b64encode(render(spec)).decode("ascii")

@@ -1,0 +1,156 @@
+"""Named faults the mock can inject, each declaring the rules it breaks.
+
+A fault is enabled for the whole process (``--fault NAME``) or for one request (header
+``X-Pixelproof-Fault: a,b``), so parallel tests never see each other's faults. The harness's own
+tests prove that every fault is caught by the rules it declares.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+FAULT_HEADER = "x-pixelproof-fault"
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    role: str  # gateway | upstream | any
+    description: str
+    breaks: tuple[str, ...]  # rule ids a run with this fault must fail ("" for infrastructure)
+    infrastructure: bool = False  # an outage, judged as errors rather than broken promises
+
+
+def _f(name: str, role: str, description: str, *breaks: str, infra: bool = False) -> Fault:
+    return Fault(name, role, description, breaks, infra)
+
+
+CATALOGUE: dict[str, Fault] = {
+    f.name: f
+    for f in [
+        _f("size-ignored", "gateway", "unified sizes are ignored: every image is 1024x1024",
+           "size.gpt-image-2.4:3", "size.gpt-image-2-pro.1:1.2k", "size.doubao-seedream-4-0-250828.16:9"),
+        _f("official-table-swapped", "gateway", "the official channel maps 4:3 with the unified table (1536x1152)",
+           "size.gpt_image_2_official.4:3.1k"),
+        _f("no-fallback", "gateway", "sizes the upstream cannot take are forwarded unchanged",
+           "fallback.gpt-image-2.16:9", "size.gpt-image-2.16:9"),
+        _f("no-ratio-intent", "gateway", "falls back without appending the ratio intent to the prompt",
+           "fallback.gpt-image-2.16:9", "fallback.gpt-image-2-pro.4:3.4k"),
+        _f("n-zero-forwarded", "gateway", "n = 0 is forwarded to the upstream as 0",
+           "n.default.zero", "n.default.zero.forwarded"),
+        _f("n-default-two", "gateway", "n omitted yields two images", "n.default.omitted"),
+        _f("watermark-false-dropped", "gateway", "an explicit watermark: false is dropped (vendor default applies)",
+           "watermark.false.forwarded"),
+        _f("watermark-omitted-as-false", "gateway", "an omitted watermark is forwarded as false",
+           "watermark.omitted.not-forwarded"),
+        _f("refs-unlimited", "gateway", "reference-image limits are not enforced",
+           "refs.tasks-action.16", "refs.tasks-official.9"),
+        _f("refs-dropped", "gateway", "only the first reference image is forwarded", "refs.unified.forwarded"),
+        _f("ref-format-unchecked", "gateway", "GIF references are accepted", "refs.tasks-action.format"),
+        _f("ref-bytes-unchecked", "gateway", "references over 30 MB are accepted", "refs.tasks-action.30mb"),
+        _f("response-format-ignored", "gateway", "response_format is ignored: always b64_json",
+           "response_format.url"),
+        _f("url-dead", "gateway", "returned URLs answer 404", "response_format.url"),
+        _f("b64-corrupt", "gateway", "b64_json is not valid base64", "response_format.b64_json"),
+        _f("base64-alias-rejected", "gateway", "response_format = base64 is rejected", "response_format.base64"),
+        _f("output-format-ignored", "gateway", "output_format is ignored: always PNG",
+           "output_format.jpeg", "output_format.webp"),
+        _f("transparency-dropped", "gateway", "background = transparent yields an opaque image",
+           "background.transparent"),
+        _f("passthrough-dropped", "gateway", "background and style are not passed through",
+           "passthrough.background", "passthrough.style"),
+        _f("task-stuck", "gateway", "official-channel tasks never leave processing",
+           "task.tasks-official.deadline", "task.tasks-official.lifecycle"),
+        _f("task-failure-hidden", "gateway", "failed tasks are reported completed (without images)",
+           "task.tasks-action.failed"),
+        _f("unknown-task-200", "gateway", "unknown task ids answer 200 queued",
+           "task.tasks-action.unknown", "task.tasks-official.unknown"),
+        _f("caller-id-optional", "gateway", "official submissions without task_id are accepted",
+           "task.tasks-official.caller-id"),
+        _f("safety-bypassed", "gateway", "prompts are not reviewed", "safety.tasks-official.rejected"),
+        _f("four-k-any-ratio", "gateway", "4K is accepted for every ratio",
+           "ratio.gpt-image-2.1:1.4k", "size.gpt_image_2_official.1:1.4k"),
+        _f("legacy-ratios-accepted", "gateway", "gpt-image-1.x accept any ratio",
+           "ratio.gpt-image-1-official.16:9"),
+        _f("error-shape-plain", "gateway", "unified errors are plain text, not the JSON error object",
+           "error.shape.unified", "model.unknown"),
+        _f("auth-open", "any", "any key (or none) is accepted", "auth.missing", "auth.wrong"),
+        _f("model-unvalidated", "gateway", "missing or unknown models are served by a default model",
+           "model.unknown", "model.required"),
+        _f("variations-500", "gateway", "the variations route crashes with 500",
+           "variations.not-implemented"),
+        _f("edits-alias-missing", "gateway", "/v1/edits answers 404", "edits.alias"),
+        _f("mask-dropped", "gateway", "the mask of an edit is not forwarded", "edits.mask"),
+        _f("edits-json-unsupported", "gateway", "JSON edits are rejected (multipart only)", "edits.json"),
+        _f("size-coerced", "gateway", "invalid dall-e sizes are silently replaced by 1024x1024",
+           "size.dall-e-2.rejects-1792x1024", "size.dall-e-3.rejects-512x512"),
+        _f("gemini-imagesize-dropped", "gateway", "Gemini imageSize is not forwarded (always 1K)",
+           "size.gemini-3-pro-image-preview.1:1.2k"),
+        _f("gemini-reference-dropped", "gateway", "Gemini inlineData reference parts are not forwarded",
+           "gemini.inline-reference"),
+        _f("jimeng-unknown-done", "gateway", "Jimeng result for an unknown task says done",
+           "jimeng.unknown-task"),
+        _f("jimeng-action-ignored", "gateway", "Jimeng submissions without Action/Version are processed",
+           "jimeng.action-required"),
+        _f("jimeng-done-empty", "gateway", "Jimeng tasks end done with code 10000 but no images",
+           "jimeng.submit"),
+        _f("revised-prompt-empty", "gateway", "revised_prompt is returned as an empty string",
+           "prompt.revised"),
+        _f("bad-ratio-500", "gateway", "an unknown aspect ratio crashes the action-style API with 500"),
+        _f("schema-drift", "gateway", "task submissions answer task_id as a number (outside the contract)",
+           "task.tasks-action.lifecycle"),
+        # infrastructure: outages, judged as errors, not broken promises
+        _f("http-500", "any", "every image call answers 500", infra=True),
+        _f("slow", "any", "every answer is delayed by 2 s of real time", infra=True),
+        _f("truncated-json", "any", "JSON answers are cut in half", infra=True),
+        _f("wrong-content-type", "any", "answers are sent as text/html", infra=True),
+        _f("huge-body", "any", "answers are padded to 64 MiB", infra=True),
+        _f("task-vanishes", "gateway", "a submitted task is unknown at its first poll", infra=True),
+    ]
+}  # fmt: skip
+
+_request_faults: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "pixelproof_request_faults", default=frozenset()
+)
+
+
+class UnknownFault(ValueError):
+    pass
+
+
+def validate(names: Iterable[str]) -> frozenset[str]:
+    names = frozenset(n.strip() for n in names if n.strip())
+    unknown = sorted(names - CATALOGUE.keys())
+    if unknown:
+        raise UnknownFault(
+            f"unknown fault(s): {', '.join(unknown)}; `pixelproof faults` lists the {len(CATALOGUE)} known ones"
+        )
+    return names
+
+
+def parse_header(value: str | None) -> frozenset[str]:
+    """Faults named in the request header; unknown names are ignored (never a 500)."""
+    if not value:
+        return frozenset()
+    return frozenset(n.strip() for n in value.split(",")) & CATALOGUE.keys()
+
+
+def set_request_faults(names: frozenset[str]) -> contextvars.Token[frozenset[str]]:
+    return _request_faults.set(names)
+
+
+def reset_request_faults(token: contextvars.Token[frozenset[str]]) -> None:
+    _request_faults.reset(token)
+
+
+def request_faults() -> frozenset[str]:
+    return _request_faults.get()
+
+
+def active(name: str) -> bool:
+    """True when fault ``name`` is on for the request being handled (process or header)."""
+    if name not in CATALOGUE:
+        raise UnknownFault(name)  # a typo in the mock itself must not silently disable a fault
+    return name in _request_faults.get()

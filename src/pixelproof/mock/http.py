@@ -1,0 +1,244 @@
+"""The request pipeline every mock route shares: bounded body, recording, auth, faults, errors.
+
+A handler receives an ``Incoming`` (already parsed and recorded) and returns a Response or raises
+``ApiError``; this module renders errors in the route's dialect and never lets bad input become a
+500 or a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from pixelproof.mock import faults
+from pixelproof.mock.errors import (
+    ApiError,
+    ark_error,
+    google_error,
+    jimeng_error,
+    official_error,
+    openai_error,
+)
+from pixelproof.mock.recorder import redact_headers, redact_query, summarize_file
+from pixelproof.mock.state import MockState
+
+log = logging.getLogger("pixelproof.mock")
+
+DIALECTS: dict[str, Callable[[ApiError], JSONResponse]] = {
+    "openai": openai_error,
+    "google": google_error,
+    "ark": ark_error,
+    "jimeng": jimeng_error,
+    "official": official_error,
+}
+
+
+@dataclass
+class UploadedFile:
+    field: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+@dataclass
+class Incoming:
+    request: Request
+    state: MockState
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any = None
+    form: dict[str, str] = field(default_factory=dict)
+    files: list[UploadedFile] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        configured = self.state.config.public_url
+        return (configured or str(self.request.base_url)).rstrip("/")
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object, or a 400 saying what it was instead."""
+        if not isinstance(self.json, dict):
+            kind = "empty" if self.json is None else type(self.json).__name__
+            raise ApiError(400, f"request body must be a JSON object (got {kind})")
+        return self.json
+
+    def files_named(self, *names: str) -> list[UploadedFile]:
+        return [f for f in self.files if f.field in names]
+
+
+Handler = Callable[[Incoming], Awaitable[Response]]
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(
+            413, f"request body of {int(declared):,} bytes exceeds the {limit:,} byte limit"
+        )
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise ApiError(413, f"request body exceeds the {limit:,} byte limit")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # let request.form() parse what was already read
+    return body
+
+
+async def _parse(request: Request, body: bytes, inc: Incoming) -> None:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not body:
+        return
+    if ctype in ("application/json", "") or ctype.endswith("+json"):
+        try:
+            inc.json = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(400, f"malformed JSON body: {exc}", code="invalid_json") from None
+    elif ctype == "multipart/form-data":
+        try:
+            form = await request.form(max_files=64, max_fields=256, max_part_size=64 * 1024 * 1024)
+        except Exception as exc:  # python-multipart raises several types on bad input
+            raise ApiError(400, f"malformed multipart body: {exc}") from None
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                data = await value.read()
+                inc.files.append(UploadedFile(key, value.filename, value.content_type, data))
+            else:
+                inc.form[key] = value
+    elif ctype == "application/x-www-form-urlencoded":
+        form = await request.form()
+        inc.form = {k: v for k, v in form.items() if isinstance(v, str)}
+    else:
+        raise ApiError(
+            415,
+            f"unsupported content type {ctype!r}; send application/json",
+            code="unsupported_media_type",
+        )
+
+
+def _authorized(inc: Incoming, key: str) -> bool:
+    bearer = inc.headers.get("authorization", "")
+    if bearer.lower().startswith("bearer ") and bearer[7:].strip() == key:
+        return True
+    return key in (
+        inc.headers.get("x-goog-api-key"),
+        inc.headers.get("api-key"),
+        inc.query.get("key"),
+    )
+
+
+def _record(inc: Incoming, body_size: int) -> Any:
+    return inc.state.recorder.add(
+        {
+            "time": inc.state.clock.now(),
+            "method": inc.method,
+            "path": inc.path,
+            "query": redact_query(inc.query),
+            "headers": redact_headers(inc.headers),
+            "json": inc.json,
+            "form": dict(inc.form),
+            "files": _file_summary(inc.files),
+            "body_size": body_size,
+        }
+    )
+
+
+def _file_summary(files: list[UploadedFile]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for f in files:
+        out.setdefault(f.field, []).append(summarize_file(f.filename, f.content_type, f.data))
+    return out
+
+
+async def _infrastructure_faults(response: Response) -> Response:
+    if faults.active("slow"):
+        await asyncio.sleep(2.0)
+    if faults.active("truncated-json") and isinstance(response, JSONResponse):
+        body = bytes(response.body)
+        return Response(
+            body[: len(body) // 2], status_code=response.status_code, media_type="application/json"
+        )
+    if faults.active("wrong-content-type"):
+        return Response(
+            bytes(response.body), status_code=response.status_code, media_type="text/html"
+        )
+    if faults.active("huge-body"):
+        return Response(b" " * (64 * 1024 * 1024), status_code=200, media_type="application/json")
+    return response
+
+
+def endpoint(
+    state: MockState, handler: Handler, dialect: str = "openai", auth: bool = True
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap ``handler`` in the shared pipeline, rendering errors in ``dialect``."""
+    render_error = DIALECTS[dialect]
+
+    async def run(request: Request) -> Response:
+        header_faults = faults.parse_header(request.headers.get(faults.FAULT_HEADER))
+        token = faults.set_request_faults(state.config.faults | header_faults)
+        inc = Incoming(
+            request=request,
+            state=state,
+            method=request.method,
+            path=request.url.path,
+            query=dict(request.query_params),
+            headers={k.lower(): v for k, v in request.headers.items()},
+        )
+        recorded = None
+        try:
+            body = b""
+            try:
+                body = await _read_body(request, state.config.max_body_bytes)
+                await _parse(request, body, inc)
+            finally:
+                recorded = _record(inc, len(body))
+            if (
+                auth
+                and state.config.api_key
+                and not faults.active("auth-open")
+                and not _authorized(inc, state.config.api_key)
+            ):
+                raise ApiError(
+                    401,
+                    "invalid or missing API key",
+                    type="authentication_error",
+                    code="invalid_api_key",
+                )
+            if faults.active("http-500"):
+                raise ApiError(500, "injected fault: http-500", type="server_error")
+            response = await handler(inc)
+            response = await _infrastructure_faults(response)
+        except ApiError as err:
+            response = render_error(err)
+            if (
+                faults.active("error-shape-plain")
+                and dialect == "openai"
+                and state.config.role == "gateway"
+            ):
+                response = Response(err.message, status_code=err.status, media_type="text/plain")
+        except Exception:  # a bug in the mock: say so, keep serving
+            log.exception("mock handler failed on %s %s", request.method, request.url.path)
+            response = render_error(
+                ApiError(500, "internal error in the pixelproof mock", type="server_error")
+            )
+        finally:
+            faults.reset_request_faults(token)
+        if recorded is not None:
+            recorded.status = response.status_code
+            recorded.notes.update(inc.notes)
+        return response
+
+    return run

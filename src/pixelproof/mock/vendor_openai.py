@@ -1,0 +1,253 @@
+"""The vendor role, OpenAI dialect: OpenAI Images (generations, edits) and xAI images.
+
+Validation follows the vendors' documented behaviour (DOMAIN.md): GPT image sizes divisible by 16
+within the pixel ceiling, dall-e size lists, dall-e-3 n = 1, unknown parameters rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from pixelproof.catalogue import Catalogue
+from pixelproof.geometry import Size, is_size, parse_ratio, ratio_distance
+from pixelproof.mock.errors import ApiError
+from pixelproof.mock.http import Incoming
+from pixelproof.mock.produce import as_b64, as_url, check_image_b64, check_image_bytes, spec
+
+OPENAI_FIELDS = {
+    "model", "prompt", "n", "size", "quality", "output_format", "output_compression", "background",
+    "moderation", "style", "response_format", "user", "partial_images", "stream", "input_fidelity",
+}  # fmt: skip
+EDIT_FIELDS = OPENAI_FIELDS | {"image", "images", "mask", "image[]"}
+XAI_FIELDS = {"model", "prompt", "n", "response_format", "user", "aspect_ratio"}
+URL_TTL_S = 3600.0
+
+
+def _int(body: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value))
+        except ValueError:
+            raise ApiError(400, f"{name} must be an integer", param=name) from None
+    if not low <= value <= high:
+        raise ApiError(
+            400,
+            f"{name} must be between {low} and {high} (got {value})",
+            param=name,
+            code="integer_out_of_range",
+        )
+    return value
+
+
+def _choice(
+    body: dict[str, Any], name: str, allowed: tuple[str, ...], default: str | None
+) -> str | None:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if value not in allowed:
+        raise ApiError(
+            400,
+            f"invalid {name} {value!r}; expected one of {', '.join(allowed)}",
+            param=name,
+            code=f"invalid_{name}",
+        )
+    return str(value)
+
+
+def _prompt(body: dict[str, Any]) -> str:
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ApiError(400, "prompt is required and must be a non-empty string", param="prompt")
+    if len(prompt) > 32000:
+        raise ApiError(400, "prompt is longer than 32000 characters", param="prompt")
+    return prompt
+
+
+class OpenAIVendor:
+    """OpenAI Images as the vendor speaks it, plus xAI on the same path (dispatch by model)."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+
+    def _vendor(self, model: Any) -> tuple[str, Any]:
+        for prefix in ("openai/", "xai/"):
+            key = f"{prefix}{model}"
+            if isinstance(model, str) and key in self.catalogue.vendors:
+                return prefix[:-1], self.catalogue.vendors[key]
+        raise ApiError(
+            404,
+            f"The model '{model}' does not exist or you do not have access to it.",
+            code="model_not_found",
+            param="model",
+        )
+
+    def _size(self, model: str, vendor: Any, value: Any) -> Size:
+        default = Size(1024, 1024)
+        if value in (None, "auto"):
+            return default
+        if not is_size(value):
+            raise ApiError(
+                400, f"Invalid size {value!r}: expected WxH", param="size", code="invalid_size"
+            )
+        size = Size.parse(value)
+        native = vendor.native_sizes()
+        if native is not None and not native.accepts(size):
+            raise ApiError(
+                400,
+                f"Invalid size '{value}' for {model}: {native.why_not(size)}",
+                param="size",
+                code="invalid_size",
+            )
+        return size
+
+    def _answer(
+        self, inc: Incoming, body: dict[str, Any], model: str, vendor: Any, size: Size, n: int
+    ) -> Response:
+        fmt = _choice(body, "output_format", vendor.formats, vendor.formats[0]) or "png"
+        background = _choice(body, "background", ("transparent", "opaque", "auto"), "auto")
+        if background == "transparent" and fmt == "jpeg":
+            raise ApiError(
+                400, "transparent background requires png or webp output", param="background"
+            )
+        _choice(body, "quality", ("auto", "high", "medium", "low", "hd", "standard"), None)
+        _choice(body, "moderation", ("auto", "low"), None)
+        if body.get("style") is not None and model != "dall-e-3":
+            raise ApiError(
+                400, "style is only supported for dall-e-3", param="style", code="unknown_parameter"
+            )
+        _choice(body, "style", ("vivid", "natural"), None)
+        wants = _choice(body, "response_format", ("url", "b64_json"), None)
+        kind = "b64_json" if "url" not in vendor.outputs else (wants or "url")
+        prompt = _prompt(body)
+        image = spec(size, fmt, prompt, transparent=background == "transparent")
+        data = []
+        for _ in range(n):
+            item: dict[str, Any] = (
+                {"b64_json": as_b64(image)}
+                if kind == "b64_json"
+                else {"url": as_url(inc, image, URL_TTL_S)}
+            )
+            if model == "dall-e-3":
+                item["revised_prompt"] = f"{prompt} (revised by the pixelproof mock)"
+            data.append(item)
+        answer: dict[str, Any] = {"created": inc.state.clock.wall(), "data": data}
+        if model.startswith("gpt-image"):
+            answer.update(background=background if background != "auto" else "opaque", output_format=fmt,
+                          quality=body.get("quality") or "auto", size=str(size),
+                          usage={"input_tokens": len(prompt) // 4 + 1, "output_tokens": 1056 * n,
+                                 "total_tokens": len(prompt) // 4 + 1 + 1056 * n})  # fmt: skip
+        return JSONResponse(answer)
+
+    async def generations(self, inc: Incoming) -> Response:
+        body = inc.json_object()
+        family, vendor = self._vendor(body.get("model"))
+        model = str(body["model"])
+        if family == "xai":
+            return self._xai(inc, body, model, vendor)
+        unknown = sorted(set(body) - OPENAI_FIELDS)
+        if unknown:
+            raise ApiError(
+                400,
+                f"Unknown parameter: '{unknown[0]}'.",
+                param=unknown[0],
+                code="unknown_parameter",
+            )
+        n = _int(body, "n", 1, 1, vendor.n_max)
+        size = self._size(model, vendor, body.get("size"))
+        return self._answer(inc, body, model, vendor, size, n)
+
+    async def edits(self, inc: Incoming) -> Response:
+        if inc.files or inc.form:
+            body: dict[str, Any] = dict(inc.form)
+            images = inc.files_named("image", "image[]")
+            for f in images:
+                check_image_bytes(f.data, f.field)
+            masks = inc.files_named("mask")
+            mask_bytes = masks[0].data if masks else None
+            first = images[0].data if images else None
+        else:
+            body = inc.json_object()
+            raw = body.get("images", body.get("image"))
+            raw_list = raw if isinstance(raw, list) else [raw] if raw is not None else []
+            refs = [r.get("image_url") if isinstance(r, dict) else r for r in raw_list]
+            datas = [check_image_b64(r, "image") for r in refs]
+            first = datas[0] if datas else None
+            images = datas  # type: ignore[assignment]
+            mask_bytes = check_image_b64(body["mask"], "mask") if body.get("mask") else None
+        family, vendor = self._vendor(body.get("model", "gpt-image-1"))
+        model = str(body.get("model", "gpt-image-1"))
+        if family != "openai" or model == "dall-e-3":
+            raise ApiError(400, f"{model} does not support image edits", param="model")
+        if not images:
+            raise ApiError(400, "image is required for edits", param="image")
+        if len(images) > 16:
+            raise ApiError(400, "at most 16 images may be edited at once", param="image")
+        unknown = sorted(set(body) - EDIT_FIELDS)
+        if unknown:
+            raise ApiError(
+                400,
+                f"Unknown parameter: '{unknown[0]}'.",
+                param=unknown[0],
+                code="unknown_parameter",
+            )
+        if mask_bytes is not None:
+            self._check_mask(mask_bytes, first)
+        inc.notes["images"] = len(images)
+        inc.notes["mask"] = mask_bytes is not None
+        n = _int(body, "n", 1, 1, vendor.n_max)
+        size = self._size(model, vendor, body.get("size"))
+        return self._answer(inc, body, model, vendor, size, n)
+
+    @staticmethod
+    def _check_mask(mask: bytes, first: bytes | None) -> None:
+        from pixelproof.images import decode
+
+        decoded = decode(mask)
+        if decoded.format != "png" or not decoded.has_alpha:
+            raise ApiError(
+                400, "mask must be a PNG with an alpha channel", param="mask", code="invalid_mask"
+            )
+        if first is not None and decode(first).size != decoded.size:
+            raise ApiError(
+                400, "mask must have the same size as the image", param="mask", code="invalid_mask"
+            )
+
+    def _xai(self, inc: Incoming, body: dict[str, Any], model: str, vendor: Any) -> Response:
+        unknown = sorted(set(body) - XAI_FIELDS)
+        if unknown:
+            raise ApiError(
+                400,
+                f"Argument not supported: {unknown[0]}",
+                param=unknown[0],
+                code="invalid_argument",
+            )
+        n = _int(body, "n", 1, 1, vendor.n_max)
+        prompt = _prompt(body)
+        wants = _choice(body, "response_format", ("url", "b64_json"), "url")
+        sizes = vendor.native_sizes().official
+        ratio = body.get("aspect_ratio")
+        size = sizes[0]
+        if ratio is not None:
+            try:
+                want = parse_ratio(str(ratio))
+            except ValueError:
+                raise ApiError(
+                    400, f"invalid aspect_ratio {ratio!r}", param="aspect_ratio"
+                ) from None
+            size = min(sizes, key=lambda s: ratio_distance(s.ratio, want))
+        image = spec(size, "jpeg", prompt)
+        data = [
+            {"url": as_url(inc, image, URL_TTL_S)}
+            if wants == "url"
+            else {"b64_json": as_b64(image)}
+            for _ in range(n)
+        ]
+        for item in data:
+            item["revised_prompt"] = prompt
+        return JSONResponse({"data": data})
