@@ -69,6 +69,10 @@ def _prompt(body: dict[str, Any]) -> str:
     return prompt
 
 
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
 class OpenAIVendor:
     """OpenAI Images as the vendor speaks it, plus xAI on the same path (dispatch by model)."""
 
@@ -176,8 +180,8 @@ class OpenAIVendor:
             raw = body.get("images", body.get("image"))
             raw_list = raw if isinstance(raw, list) else [raw] if raw is not None else []
             refs = [r.get("image_url") if isinstance(r, dict) else r for r in raw_list]
-            datas = [check_image_b64(r, "image") for r in refs]
-            first = datas[0] if datas else None
+            datas = [r if _is_url(r) else check_image_b64(r, "image") for r in refs]
+            first = datas[0] if datas and isinstance(datas[0], bytes) else None
             images = datas  # type: ignore[assignment]
             mask_bytes = check_image_b64(body["mask"], "mask") if body.get("mask") else None
         family, vendor = self._vendor(body.get("model", "gpt-image-1"))

@@ -304,4 +304,4 @@ def ratio_size(ratio: str, side: int, multiple: int = 16) -> Size:
     value = parse_ratio(ratio)
     width = math.sqrt(side * side * value)
     height = width / value
-    return Size(int(round(width / multiple)) * multiple, int(round(height / multiple)) * multiple)
+    return Size(round(width / multiple) * multiple, round(height / multiple) * multiple)

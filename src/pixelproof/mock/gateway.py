@@ -1,0 +1,444 @@
+"""The reference gateway: the documented unified layer, read from the catalogue, over an upstream.
+
+Every mapping (presets, tiers, fallbacks, limits) comes from the rule catalogue; nothing here
+restates a table. Faults are checked at the one place each documented behaviour lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pixelproof.catalogue import Catalogue
+from pixelproof.geometry import Size, is_size
+from pixelproof.images import ImageError, decode, sniff
+from pixelproof.mock import faults
+from pixelproof.mock.errors import ApiError
+from pixelproof.mock.http import Incoming, endpoint
+from pixelproof.mock.produce import b64_of, check_image_b64, store_bytes
+from pixelproof.mock.state import MockState
+from pixelproof.mock.upstream import Upstream, image_bytes
+from pixelproof.mock.vendor_others import ratio_size
+
+URL_TTL_S = 86400.0
+JIMENG_SIDE = {"1k": 1024, "2k": 2048, "4k": 4096}
+PASSTHROUGH = (
+    "quality",
+    "style",
+    "background",
+    "output_format",
+    "output_compression",
+    "moderation",
+)
+
+
+@dataclass
+class Produced:
+    data: bytes
+    revised_prompt: str | None = None
+
+
+def ratio_text(size: Size) -> str:
+    g = math.gcd(size.width, size.height)
+    return f"{size.width // g}:{size.height // g}"
+
+
+class Unified:
+    """POST /v1/images/generations, /v1/images/edits, /v1/edits, /v1/images/variations."""
+
+    def __init__(self, catalogue: Catalogue, upstream: Upstream) -> None:
+        self.catalogue = catalogue
+        self.upstream = upstream
+
+    # ------------------------------------------------------------------ shared steps
+    def model(self, body: dict[str, Any]) -> str:
+        name = body.get("model")
+        if faults.active("model-unvalidated") and (
+            not isinstance(name, str) or self.catalogue.model("unified", name) is None
+        ):
+            return "gpt-image-2"
+        if name is None or name == "":
+            raise ApiError(400, "model is required", param="model", code="missing_model")
+        if not isinstance(name, str) or self.catalogue.model("unified", name) is None:
+            raise ApiError(
+                404,
+                f"model {name!r} does not exist on this gateway",
+                param="model",
+                code="model_not_found",
+            )
+        return name
+
+    @staticmethod
+    def count(body: dict[str, Any]) -> int:
+        n = body.get("n")
+        if n is None:
+            return 2 if faults.active("n-default-two") else 1
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 10:
+            raise ApiError(
+                400, "n must be an integer from 0 to 10 (0 or omitted means 1)", param="n"
+            )
+        if n == 0:
+            return 0 if faults.active("n-zero-forwarded") else 1
+        return n
+
+    @staticmethod
+    def output_kind(body: dict[str, Any]) -> str:
+        kind = body.get("response_format", "url")
+        if kind not in ("url", "b64_json", "base64") or (
+            kind == "base64" and faults.active("base64-alias-rejected")
+        ):
+            raise ApiError(
+                400,
+                f"response_format must be url or b64_json (got {kind!r})",
+                param="response_format",
+            )
+        if faults.active("response-format-ignored"):
+            return "b64_json"
+        return "b64_json" if kind == "base64" else str(kind)
+
+    def openai_size(self, model: str, body: dict[str, Any]) -> tuple[str | None, str]:
+        """(size to forward, prompt suffix): the documented fallback for non-native sizes."""
+        value = body.get("size")
+        if value is None or value == "auto" or faults.active("size-ignored"):
+            return None, ""
+        if not is_size(value):
+            raise ApiError(
+                400,
+                f"invalid size {value!r}: expected WxH or auto",
+                param="size",
+                code="invalid_size",
+            )
+        entry = self.catalogue.model("unified", model)
+        native = self.catalogue.native_sizes(entry.upstream) if entry and entry.upstream else None
+        target = Size.parse(value)
+        if native is None or native.accepts(target) or faults.active("no-fallback"):
+            if faults.active("size-coerced") and native is not None and not native.accepts(target):
+                return "1024x1024", ""
+            return str(target), ""
+        if not native.free_form:
+            return str(
+                target
+            ), ""  # dall-e: the vendor's list is the contract; its 400 passes through
+        closest = native.closest_official(target)
+        documented = [
+            r
+            for r in self.catalogue.rules("size", "unified", model)
+            if r.expect.get("size") == value
+        ]
+        ratio = documented[0].ratio if documented and documented[0].ratio else ratio_text(target)
+        intent = (
+            ""
+            if faults.active("no-ratio-intent")
+            else self.catalogue.defaults.fallback.intent_template.format(ratio=ratio)
+        )
+        return str(closest), intent
+
+    @staticmethod
+    def references(body: dict[str, Any]) -> list[str]:
+        raw = body.get("image")
+        refs = raw if isinstance(raw, list) else [] if raw is None else [raw]
+        for i, ref in enumerate(refs):
+            if not (isinstance(ref, str) and ref.startswith(("http://", "https://"))):
+                check_image_b64(ref, f"image[{i}]")
+        return refs[:1] if faults.active("refs-dropped") else refs
+
+    # ------------------------------------------------------------------ families
+    async def via_openai(self, model: str, body: dict[str, Any], n: int) -> list[Produced]:
+        entry = self.catalogue.model("unified", model)
+        assert entry is not None and entry.upstream is not None
+        size, intent = self.openai_size(model, body)
+        up: dict[str, Any] = {
+            "model": entry.upstream.split("/", 1)[1],
+            "prompt": f"{body['prompt']}{intent}",
+            "n": n,
+        }
+        if size:
+            up["size"] = size
+        for name in PASSTHROUGH:
+            if body.get(name) is not None and not (
+                faults.active("passthrough-dropped") and name in ("background", "style")
+            ):
+                up[name] = body[name]
+        if "url" in (self.catalogue.vendors[entry.upstream].outputs):
+            up["response_format"] = "b64_json"
+        refs = self.references(body)
+        if refs:
+            up["images"] = [{"image_url": r} for r in refs]
+            answer = await self.upstream.post("/v1/images/edits", json=up)
+        else:
+            answer = await self.upstream.post("/v1/images/generations", json=up)
+        return await self.collect(answer.get("data"))
+
+    async def via_ark(self, model: str, body: dict[str, Any], n: int) -> list[Produced]:
+        up: dict[str, Any] = {
+            "model": model,
+            "prompt": body["prompt"],
+            "response_format": "b64_json",
+        }
+        size = self.ratio_or_size(model, body)
+        if size and not faults.active("size-ignored"):
+            up["size"] = size
+        present, watermark = body.get("watermark") is not None, body.get("watermark")
+        if watermark is False and faults.active("watermark-false-dropped"):
+            present = False
+        if not present and faults.active("watermark-omitted-as-false"):
+            present, watermark = True, False
+        if present:
+            up["watermark"] = watermark
+        refs = self.references(body)
+        if refs:
+            up["image"] = refs
+        out: list[Produced] = []
+        for _ in range(n):
+            out += await self.collect(
+                (await self.upstream.post("/api/v3/images/generations", json=up)).get("data")
+            )
+        return out
+
+    async def via_xai(self, model: str, body: dict[str, Any], n: int) -> list[Produced]:
+        up: dict[str, Any] = {
+            "model": model,
+            "prompt": body["prompt"],
+            "n": n,
+            "response_format": "b64_json",
+        }
+        ratio = body.get("ratio")
+        if ratio is None and is_size(body.get("size")):
+            ratio = ratio_text(Size.parse(body["size"]))
+        if ratio is not None and not faults.active("size-ignored"):
+            up["aspect_ratio"] = ratio
+        return await self.collect(
+            (await self.upstream.post("/v1/images/generations", json=up)).get("data")
+        )
+
+    async def via_jimeng(self, model: str, body: dict[str, Any], n: int) -> list[Produced]:
+        entry = self.catalogue.model("unified", model)
+        assert entry is not None and entry.upstream is not None
+        up: dict[str, Any] = {"req_key": entry.upstream.split("/", 1)[1], "prompt": body["prompt"]}
+        size = body.get("size")
+        if isinstance(size, str) and is_size(size):
+            parsed = Size.parse(size)
+            up.update(width=parsed.width, height=parsed.height)
+        elif body.get("ratio"):
+            tier = str(body.get("resolution", "2k")).lower()
+            parsed = ratio_size(str(body["ratio"]), JIMENG_SIDE.get(tier, 2048))
+            up.update(width=parsed.width, height=parsed.height)
+        refs = [r for r in self.references(body) if r.startswith(("http://", "https://"))]
+        if refs:
+            up["image_urls"] = refs
+        out: list[Produced] = []
+        for _ in range(n):
+            out += await jimeng_run(self.upstream, up)
+        return out
+
+    def ratio_or_size(self, model: str, body: dict[str, Any]) -> str | None:
+        ratio, size = body.get("ratio"), body.get("size")
+        if isinstance(ratio, str):
+            rows = [r for r in self.catalogue.rules("size", "unified", model) if r.ratio == ratio]
+            if rows:
+                return str(rows[0].expect["size"])
+            try:
+                return str(ratio_size(ratio, 2048))
+            except ValueError:
+                raise ApiError(
+                    400, f"invalid ratio {ratio!r}: expected W:H", param="ratio"
+                ) from None
+        if size is None:
+            return None
+        if not (is_size(size) or size in ("1K", "2K", "4K")):
+            raise ApiError(400, f"invalid size {size!r}", param="size", code="invalid_size")
+        return str(size)
+
+    async def collect(self, data: Any) -> list[Produced]:
+        if not isinstance(data, list) or not data:
+            raise ApiError(502, "upstream answered without images", type="upstream_error")
+        out = []
+        for item in data:
+            if not isinstance(item, dict):
+                raise ApiError(502, "upstream answer item is not an object", type="upstream_error")
+            got = image_bytes(item)
+            payload = await self.upstream.fetch(got) if isinstance(got, str) else got
+            out.append(Produced(payload, item.get("revised_prompt")))
+        return out
+
+    # ------------------------------------------------------------------ routes
+    async def generations(self, inc: Incoming) -> Response:
+        body = inc.json_object()
+        model = self.model(body)
+        if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
+            raise ApiError(400, "prompt is required", param="prompt")
+        n, kind = self.count(body), self.output_kind(body)
+        entry = self.catalogue.model("unified", model)
+        assert entry is not None and entry.upstream is not None
+        family = entry.upstream.split("/", 1)[0]
+        via = {
+            "openai": self.via_openai,
+            "ark": self.via_ark,
+            "xai": self.via_xai,
+            "jimeng-visual": self.via_jimeng,
+        }
+        produced = await via[family](model, body, n)
+        return self.answer(inc, produced, kind)
+
+    def answer(self, inc: Incoming, produced: list[Produced], kind: str) -> Response:
+        data = []
+        for item in produced:
+            if kind == "url":
+                fmt = sniff(item.data) or "png"
+                url = store_bytes(inc, item.data, fmt, URL_TTL_S)
+                out: dict[str, Any] = {"url": url + ("-gone" if faults.active("url-dead") else "")}
+            else:
+                out = {
+                    "b64_json": "!!not-base64!!"
+                    if faults.active("b64-corrupt")
+                    else b64_of(item.data)
+                }
+            if item.revised_prompt is not None or faults.active("revised-prompt-empty"):
+                out["revised_prompt"] = (
+                    "" if faults.active("revised-prompt-empty") else item.revised_prompt
+                )
+            data.append(out)
+        return JSONResponse({"created": inc.state.clock.wall(), "data": data})
+
+    async def edits(self, inc: Incoming) -> Response:
+        if inc.json is not None:
+            if faults.active("edits-json-unsupported"):
+                raise ApiError(400, "JSON edits are not supported; send multipart/form-data")
+            body = inc.json_object()
+            if not body.get("image"):
+                raise ApiError(400, "image is required for edits", param="image")
+            return await self.generations(inc)
+        body = dict(inc.form)
+        model = self.model(body)
+        entry = self.catalogue.model("unified", model)
+        assert entry is not None and entry.upstream is not None
+        if not entry.upstream.startswith("openai/"):
+            raise ApiError(
+                400, f"{model} does not support multipart edits on this gateway", param="model"
+            )
+        images = inc.files_named("image", "image[]")
+        if not images:
+            raise ApiError(400, "image is required for edits", param="image")
+        for f in images:
+            try:
+                decode(f.data)
+            except ImageError as exc:
+                raise ApiError(
+                    400, f"{f.field}: {exc}", param="image", code="invalid_image"
+                ) from None
+        n = self.count({"n": _int_or_none(body.get("n"))})
+        kind = self.output_kind(body)
+        size, intent = self.openai_size(model, body)
+        fields: dict[str, Any] = {
+            "model": entry.upstream.split("/", 1)[1],
+            "prompt": f"{body.get('prompt', '')}{intent}",
+            "n": str(n),
+        }
+        if size:
+            fields["size"] = size
+        for name in PASSTHROUGH:
+            if body.get(name):
+                fields[name] = body[name]
+        files = [
+            (
+                "image[]" if len(images) > 1 else "image",
+                (f.filename or "image.png", f.data, f.content_type or "image/png"),
+            )
+            for f in images
+        ]
+        masks = inc.files_named("mask")
+        if masks and not faults.active("mask-dropped"):
+            files.append(("mask", (masks[0].filename or "mask.png", masks[0].data, "image/png")))
+        answer = await self.upstream.post("/v1/images/edits", data=fields, files=files)
+        return self.answer(inc, await self.collect(answer.get("data")), kind)
+
+    async def edits_alias(self, inc: Incoming) -> Response:
+        if faults.active("edits-alias-missing"):
+            raise ApiError(404, "Not Found", type="not_found")
+        return await self.edits(inc)
+
+    async def variations(self, inc: Incoming) -> Response:
+        if faults.active("variations-500"):
+            raise RuntimeError("variations crashed (injected fault)")
+        raise ApiError(
+            501,
+            "image variations are not implemented on this gateway",
+            type="not_implemented",
+            code="not_implemented",
+        )
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, "n must be an integer", param="n") from None
+
+
+async def jimeng_run(
+    upstream: Upstream, body: dict[str, Any], deadline_s: float = 120.0
+) -> list[Produced]:
+    """Submit to the Jimeng visual API and poll its result query until done."""
+    submitted = await upstream.post("/", json=body, params=_jimeng_params("CVSync2AsyncSubmitTask"))
+    task_id = (submitted.get("data") or {}).get("task_id")
+    if submitted.get("code") != 10000 or not task_id:
+        raise ApiError(
+            502, f"Jimeng submit failed: {submitted.get('message')}", type="upstream_error"
+        )
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    query = {"req_key": body["req_key"], "task_id": task_id}
+    while loop.time() < end:
+        result = await upstream.post(
+            "/", json=query, params=_jimeng_params("CVSync2AsyncGetResult")
+        )
+        data = result.get("data") or {}
+        if result.get("code") != 10000:
+            raise ApiError(
+                502, f"Jimeng task failed: {result.get('message')}", type="upstream_error"
+            )
+        if data.get("status") == "done":
+            return [Produced(_b64(x)) for x in data.get("binary_data_base64") or []]
+        if data.get("status") in ("not_found", "expired"):
+            raise ApiError(502, f"Jimeng task {data.get('status')}", type="upstream_error")
+        await asyncio.sleep(0.01)
+    raise ApiError(504, "Jimeng task did not finish in time", type="upstream_timeout")
+
+
+def _jimeng_params(action: str) -> dict[str, str]:
+    return {"Action": action, "Version": "2022-08-31"}
+
+
+def _b64(text: str) -> bytes:
+    from pixelproof.images import b64decode_strict
+
+    return b64decode_strict(text)
+
+
+def gateway_routes(
+    state: MockState, catalogue: Catalogue, transport: httpx.AsyncBaseTransport | None
+) -> list[Route]:
+    from pixelproof.mock.gateway_surfaces import Surfaces
+
+    if not state.config.upstream_url and transport is None:
+        raise ValueError("the gateway role needs --upstream URL")
+    upstream = Upstream(
+        state.config.upstream_url or "http://upstream", state.config.upstream_key, transport
+    )
+    unified = Unified(catalogue, upstream)
+    surfaces = Surfaces(catalogue, upstream, state)
+    return [
+        Route("/v1/images/generations", endpoint(state, unified.generations), methods=["POST"]),
+        Route("/v1/images/edits", endpoint(state, unified.edits), methods=["POST"]),
+        Route("/v1/edits", endpoint(state, unified.edits_alias), methods=["POST"]),
+        Route("/v1/images/variations", endpoint(state, unified.variations), methods=["POST"]),
+        *surfaces.routes(),
+    ]

@@ -1,0 +1,383 @@
+"""The reference gateway's other surfaces: Gemini native, Jimeng official format, and the two
+async task APIs (action-style, seed 002; official channel, seed 004)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pixelproof.catalogue import Catalogue
+from pixelproof.geometry import Size
+from pixelproof.images import ImageError, b64decode_strict, decode, sniff
+from pixelproof.mock import faults
+from pixelproof.mock.errors import ApiError
+from pixelproof.mock.http import Incoming, endpoint
+from pixelproof.mock.produce import store_bytes
+from pixelproof.mock.state import MockState
+from pixelproof.mock.tasks import Task, TaskStore
+from pixelproof.mock.upstream import Upstream, image_bytes
+
+ACTIONS = ("generate", "image2image", "edit", "reference", "inpaint")
+ACTION_PREFIX, OFFICIAL_PREFIX = "/action", "/official"
+REF_FORMATS = ("png", "jpeg", "webp")
+URL_TTL_S = 86400.0
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+class Surfaces:
+    def __init__(self, catalogue: Catalogue, upstream: Upstream, state: MockState) -> None:
+        self.catalogue = catalogue
+        self.upstream = upstream
+        self.state = state
+        self.tasks = TaskStore(state.clock)
+
+    # ------------------------------------------------------------------ Gemini
+    async def gemini(self, inc: Incoming) -> Response:
+        model = inc.request.path_params["model"]
+        if self.catalogue.model("gemini", model) is None:
+            raise ApiError(404, f"models/{model} is not found on this gateway")
+        body = inc.json_object()
+        config = body.get("generationConfig")
+        if faults.active("gemini-imagesize-dropped") and isinstance(config, dict):
+            (config.get("imageConfig") or {}).pop("imageSize", None)
+        if faults.active("gemini-reference-dropped"):
+            for content in body.get("contents") or []:
+                if isinstance(content, dict) and isinstance(content.get("parts"), list):
+                    content["parts"] = [
+                        p
+                        for p in content["parts"]
+                        if not (isinstance(p, dict) and "inlineData" in p)
+                    ]
+        answer = await self.upstream.post(f"/v1beta/models/{model}:generateContent", json=body)
+        return JSONResponse(answer)
+
+    # ------------------------------------------------------------------ Jimeng official format
+    async def jimeng(self, inc: Incoming) -> Response:
+        action, version = inc.query.get("Action"), inc.query.get("Version")
+        if faults.active("jimeng-action-ignored") and action is None:
+            action, version = "CVSync2AsyncSubmitTask", "2022-08-31"
+        if (
+            action not in ("CVSync2AsyncSubmitTask", "CVSync2AsyncGetResult")
+            or version != "2022-08-31"
+        ):
+            raise ApiError(
+                400,
+                "query parameters Action=CVSync2AsyncSubmitTask|CVSync2AsyncGetResult and Version=2022-08-31 are required",
+            )
+        body = inc.json_object()
+        answer = await self.upstream.post(
+            "/", json=body, params={"Action": action, "Version": version}
+        )
+        data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+        if action == "CVSync2AsyncGetResult":
+            if data.get("status") == "not_found" and faults.active("jimeng-unknown-done"):
+                data.update(status="done", binary_data_base64=[], image_urls=None)
+            if data.get("status") == "done" and faults.active("jimeng-done-empty"):
+                data.update(binary_data_base64=[], image_urls=None)
+        return JSONResponse(answer)
+
+    # ------------------------------------------------------------------ shared task steps
+    def references(self, refs: Any, limit: int) -> list[str]:
+        if refs is None:
+            return []
+        if not isinstance(refs, list) or not all(isinstance(r, str) and r for r in refs):
+            raise ApiError(
+                400, "image_urls must be a list of URL or base64 strings", param="image_urls"
+            )
+        if len(refs) > limit and not faults.active("refs-unlimited"):
+            raise ApiError(
+                400,
+                f"at most {limit} reference images are allowed (got {len(refs)})",
+                param="image_urls",
+                code="too_many_images",
+            )
+        for i, ref in enumerate(refs):
+            if not _is_url(ref):
+                self.check_reference(ref, f"image_urls[{i}]")
+        return list(refs)
+
+    @staticmethod
+    def check_reference(ref: str, where: str) -> None:
+        try:
+            data = b64decode_strict(ref)
+        except ImageError as exc:
+            raise ApiError(
+                400, f"{where}: {exc}", param="image_urls", code="invalid_image"
+            ) from None
+        if len(data) > 30 * 1024 * 1024 and not faults.active("ref-bytes-unchecked"):
+            raise ApiError(
+                400,
+                f"{where}: {len(data):,} bytes exceeds the 30 MB limit",
+                param="image_urls",
+                code="image_too_large",
+            )
+        fmt = sniff(data)
+        if fmt not in REF_FORMATS and not (fmt == "gif" and faults.active("ref-format-unchecked")):
+            raise ApiError(
+                400,
+                f"{where}: {fmt or 'unknown'} images are not supported (JPG/PNG/WEBP)",
+                param="image_urls",
+                code="invalid_image_format",
+            )
+
+    def official_size(self, ratio: str, tier: str) -> Size | None:
+        """The official channel's table (seed 004): None when the cell is 'rejected'."""
+        rule_id = f"size.gpt_image_2_official.{ratio}.{tier.lower()}"
+        if faults.active("official-table-swapped") and tier.lower() == "1k":
+            swapped = [
+                r
+                for r in self.catalogue.rules("size", "unified", "gpt-image-2")
+                if r.ratio == ratio
+            ]
+            if swapped:
+                return Size.parse(swapped[0].expect["size"])
+        rule = self.catalogue.rule(rule_id)
+        return None if rule.rejected else Size.parse(rule.expect["size"])
+
+    async def render(self, inc: Incoming, up: dict[str, Any], refs: list[str]) -> dict[str, Any]:
+        """Run one job against the upstream; images stored and answered by URL."""
+        if refs:
+            up["images"] = [{"image_url": r} for r in refs]
+            answer = await self.upstream.post("/v1/images/edits", json=up)
+        else:
+            answer = await self.upstream.post("/v1/images/generations", json=up)
+        images = []
+        for item in answer.get("data") or []:
+            got = image_bytes(item)
+            data = await self.upstream.fetch(got) if isinstance(got, str) else got
+            decoded = decode(data)
+            url = store_bytes(inc, data, decoded.format, URL_TTL_S)
+            images.append({"url": url, "width": decoded.size.width, "height": decoded.size.height})
+        if not images:
+            raise ApiError(502, "upstream answered without images", type="upstream_error")
+        return {"images": images}
+
+    def submit(self, inc: Incoming, up: dict[str, Any], refs: list[str], **meta: Any) -> Task:
+        async def work() -> dict[str, Any]:
+            return await self.render(inc, up, refs)
+
+        task = self.tasks.submit(work, run_s=self.state.config.job_seconds, **meta)
+        if faults.active("task-vanishes"):
+            self.tasks.forget(task.id)
+        return task
+
+    def task_view(self, task: Task) -> dict[str, Any]:
+        state = task.state(self.tasks.now())
+        if (
+            task.meta.get("surface") == "official"
+            and faults.active("task-stuck")
+            and state == "completed"
+        ):
+            state = "processing"
+        view: dict[str, Any] = {
+            "task_id": task.id,
+            "status": state,
+            "created": int(self.state.clock.epoch + task.created),
+        }
+        if state == "completed":
+            view["result"] = task.result()
+            view["completed_at"] = self.state.clock.wall()
+        if state == "failed":
+            if faults.active("task-failure-hidden"):
+                view["status"] = "completed"
+            else:
+                view["error"] = task.error()
+        return view
+
+    # ------------------------------------------------------------------ action-style API (seed 002)
+    async def action_submit(self, inc: Incoming) -> Response:
+        body = inc.json_object()
+        models = self.catalogue.models_on("tasks-action")
+        model = body.get("model")
+        if model not in models:
+            raise ApiError(
+                400,
+                f"model must be one of {', '.join(models)}",
+                param="model",
+                code="model_not_found",
+            )
+        if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
+            raise ApiError(400, "prompt is required", param="prompt")
+        action = body.get("action", "generate")
+        if action not in ACTIONS:
+            raise ApiError(400, f"action must be one of {', '.join(ACTIONS)}", param="action")
+        ratio, tier = body.get("aspect_ratio", "auto"), str(body.get("resolution", "1k"))
+        size = self.action_size(str(model), ratio, tier)
+        refs = self.references(body.get("image_urls"), limit=16)
+        if action != "generate" and not refs:
+            raise ApiError(400, f"action {action} requires image_urls", param="image_urls")
+        fmt = body.get("output_format", "png")
+        if fmt not in ("png", "jpeg", "webp") or (fmt == "webp" and model != "gpt-image-2"):
+            raise ApiError(
+                400, f"output_format {fmt!r} is not available for {model}", param="output_format"
+            )
+        up: dict[str, Any] = {
+            "model": "gpt-image-2" if model == "gpt-image-2" else "gpt-image-1",
+            "prompt": body["prompt"],
+            "size": str(size),
+        }
+        up["output_format"] = "png" if faults.active("output-format-ignored") else fmt
+        background = body.get("background")
+        if background is not None:
+            up["background"] = "opaque" if faults.active("transparency-dropped") else background
+        for name in ("quality", "moderation"):
+            if body.get(name) is not None:
+                up[name] = body[name]
+        if action == "inpaint":
+            mask = body.get("mask_url")
+            if not isinstance(mask, str) or not mask:
+                raise ApiError(400, "action inpaint requires mask_url", param="mask_url")
+            up["mask"] = mask
+        task = self.submit(inc, up, refs, surface="action")
+        task_id: Any = int(task.id.split("_")[1], 16) if faults.active("schema-drift") else task.id
+        return JSONResponse(
+            {
+                "task_id": task_id,
+                "status": "queued",
+                "created": int(self.state.clock.epoch + task.created),
+            }
+        )
+
+    def action_size(self, model: str, ratio: Any, tier: str) -> Size:
+        rules = {
+            (r.ratio, r.tier): r
+            for r in self.catalogue.rules("aspect_ratio", "tasks-action", model)
+        }
+        key = (ratio, tier.lower()) if (ratio, tier.lower()) in rules else (ratio, None)
+        rule = rules.get(key)
+        if rule is None:
+            if faults.active("bad-ratio-500"):
+                raise RuntimeError(f"unhandled aspect ratio {ratio!r} (injected fault)")
+            raise ApiError(
+                400,
+                f"aspect_ratio {ratio!r} at resolution {tier!r} is not available for {model}",
+                param="aspect_ratio",
+            )
+        allowed = faults.active("four-k-any-ratio") or (
+            faults.active("legacy-ratios-accepted") and model != "gpt-image-2"
+        )
+        if rule.rejected and not allowed:
+            raise ApiError(
+                400, rule.statement, param="aspect_ratio" if rule.tier is None else "resolution"
+            )
+        if ratio == "auto":
+            return Size(1024, 1024)
+        # Seed 002 gives no pixels; the reference uses seed 004's OpenAI pixel table for the tier.
+        official = self.catalogue.rules("size", "tasks-official")
+        cell = next(
+            (
+                r
+                for r in official
+                if r.ratio == ratio and r.tier == (rule.tier or "1k") and not r.rejected
+            ),
+            None,
+        )
+        if cell is None:
+            cell = next(r for r in official if r.ratio == ratio and r.tier == "2k")
+        return Size.parse(cell.expect["size"])
+
+    async def task_get(self, inc: Incoming) -> Response:
+        task_id = inc.request.path_params["task_id"]
+        task = self.tasks.get(task_id)
+        official = inc.path.startswith(OFFICIAL_PREFIX)
+        if task is None:
+            if faults.active("unknown-task-200"):
+                view = {"task_id": task_id, "status": "queued", "created": self.state.clock.wall()}
+                return JSONResponse({"code": 200, "data": view} if official else view)
+            raise ApiError(
+                404, f"task {task_id!r} not found", type="not_found", code="task_not_found"
+            )
+        view = self.task_view(task)
+        return JSONResponse({"code": 200, "message": "success", "data": view} if official else view)
+
+    # ------------------------------------------------------------------ official channel (seed 004)
+    async def official_submit(self, inc: Incoming) -> Response:
+        body = inc.json_object()
+        if body.get("model") != "gpt_image_2_official":
+            raise ApiError(
+                400, "model must be gpt_image_2_official", param="model", code="model_not_found"
+            )
+        params = body.get("params")
+        if not isinstance(params, dict):
+            raise ApiError(400, "params must be an object", param="params")
+        caller_id = body.get("task_id")
+        if not (isinstance(caller_id, str) and caller_id) and not faults.active(
+            "caller-id-optional"
+        ):
+            raise ApiError(400, "task_id (the caller's task id) is required", param="task_id")
+        prompt = params.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ApiError(400, "params.prompt is required", param="params.prompt")
+        blocked = [t for t in self.catalogue.defaults.safety.blocked_terms if t in prompt.lower()]
+        if blocked and not faults.active("safety-bypassed"):
+            raise ApiError(
+                400,
+                "the prompt was rejected by the safety review",
+                type="content_policy_violation",
+                code="content_policy_violation",
+            )
+        ratio, tier = str(params.get("aspect_ratio", "1:1")), str(params.get("resolution", "1K"))
+        if f"size.gpt_image_2_official.{ratio}.{tier.lower()}" not in {
+            r.id for r in self.catalogue.rules("size", "tasks-official")
+        } or tier not in ("1K", "2K", "4K"):
+            raise ApiError(
+                400,
+                f"aspect_ratio {ratio!r} / resolution {tier!r} is not supported",
+                param="params.aspect_ratio",
+            )
+        size = self.official_size(ratio, tier)
+        if size is None:
+            if not faults.active("four-k-any-ratio"):
+                raise ApiError(
+                    400,
+                    f"{ratio} at {tier} exceeds the pixel limit and is unavailable",
+                    param="params.resolution",
+                    code="pixel_limit_exceeded",
+                )
+            size = self.official_size(ratio, "2K")
+        refs = self.references(params.get("image_urls"), limit=9)
+        up: dict[str, Any] = {"model": "gpt-image-2", "prompt": prompt, "size": str(size)}
+        if params.get("quality") is not None:
+            up["quality"] = params["quality"]
+        task = self.submit(inc, up, refs, surface="official", caller_id=caller_id)
+        return JSONResponse(
+            {
+                "code": 200,
+                "message": "success",
+                "data": [{"task_id": task.id, "status": "queued", "initiator_task_id": caller_id}],
+            }
+        )
+
+    def routes(self) -> list[Route]:
+        s = self.state
+        return [
+            Route(
+                "/v1beta/models/{model}:generateContent",
+                endpoint(s, self.gemini, "google"),
+                methods=["POST"],
+            ),
+            Route("/jm", endpoint(s, self.jimeng, "jimeng"), methods=["POST"]),
+            Route(
+                f"{ACTION_PREFIX}/v1/images/generations",
+                endpoint(s, self.action_submit),
+                methods=["POST"],
+            ),
+            Route(
+                f"{ACTION_PREFIX}/v1/tasks/{{task_id}}", endpoint(s, self.task_get), methods=["GET"]
+            ),
+            Route(
+                f"{OFFICIAL_PREFIX}/v1/images/generations",
+                endpoint(s, self.official_submit, "official"),
+                methods=["POST"],
+            ),
+            Route(
+                f"{OFFICIAL_PREFIX}/v1/tasks/{{task_id}}",
+                endpoint(s, self.task_get, "official"),
+                methods=["GET"],
+            ),
+        ]

@@ -1,0 +1,114 @@
+"""The reference gateway's client for its upstream (the vendor mock, or a real vendor)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from pixelproof.images import ImageError, b64decode_strict
+from pixelproof.mock import faults
+from pixelproof.mock.errors import ApiError
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if body.get("message"):
+            return str(body["message"])
+    return str(body)[:300]
+
+
+class Upstream:
+    """POSTs JSON or multipart to the upstream; maps its failures onto gateway errors."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout_s: float = 120.0,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers, transport=transport, timeout=timeout_s
+        )
+
+    def _headers(self) -> dict[str, str]:
+        names = faults.request_faults()
+        return {faults.FAULT_HEADER: ",".join(sorted(names))} if names else {}
+
+    async def post(
+        self,
+        path: str,
+        json: Any = None,
+        data: dict[str, Any] | None = None,
+        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        try:
+            response = await self.client.post(
+                path, json=json, data=data, files=files, params=params, headers=self._headers()
+            )
+        except httpx.HTTPError as exc:
+            raise ApiError(
+                502, f"upstream unreachable: {type(exc).__name__}", type="upstream_error"
+            ) from None
+        if response.status_code >= 500:
+            raise ApiError(
+                502,
+                f"upstream error {response.status_code}: {_message(response)}",
+                type="upstream_error",
+            )
+        if response.status_code >= 400:
+            raise ApiError(
+                response.status_code if response.status_code != 401 else 502,
+                f"upstream rejected the request: {_message(response)}",
+                type="invalid_request_error" if response.status_code != 401 else "upstream_error",
+                code="upstream_rejected",
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            raise ApiError(
+                502, "upstream answered with a body that is not JSON", type="upstream_error"
+            ) from None
+        if not isinstance(body, dict):
+            raise ApiError(
+                502, "upstream answered with JSON that is not an object", type="upstream_error"
+            )
+        return body
+
+    async def fetch(self, url: str) -> bytes:
+        """Download an image the upstream answered by URL (and only from the upstream)."""
+        try:
+            response = await self.client.get(url)
+        except httpx.HTTPError as exc:
+            raise ApiError(
+                502, f"upstream image download failed: {type(exc).__name__}", type="upstream_error"
+            ) from None
+        if response.status_code != 200:
+            raise ApiError(
+                502, f"upstream image URL answered {response.status_code}", type="upstream_error"
+            )
+        return response.content
+
+
+def image_bytes(item: dict[str, Any]) -> bytes | str:
+    """Bytes of a b64 answer item, or the URL to fetch."""
+    if item.get("b64_json"):
+        try:
+            return b64decode_strict(str(item["b64_json"]))
+        except ImageError as exc:
+            raise ApiError(
+                502, f"upstream sent invalid base64: {exc}", type="upstream_error"
+            ) from None
+    if item.get("url"):
+        return str(item["url"])
+    raise ApiError(502, "upstream answer item has neither b64_json nor url", type="upstream_error")
