@@ -1,16 +1,250 @@
-"""The pytest plugin: options, fixtures and markers for running suites against a target."""
+"""The pytest plugin: options, the target session, cases as parameters, waivers and outcomes.
+
+Suites mark a generic test with ``@pytest.mark.pixelproof("size")`` and take a ``case`` argument;
+this plugin parameterizes it with every (rule, model) the target claims, observes the probes in
+the setup phase (so an unreachable target is an *error*) and lets the test body judge (so a
+broken promise is a *failure*).
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+from pixelproof.catalogue import Catalogue, default_catalogue
+from pixelproof.observe import Observation, Observer, TargetError, infra_problem
+from pixelproof.plan import Case, cases_for
+from pixelproof.results import Results
+from pixelproof.target import Profile, embedded_profile, load_profile
+
+EMBEDDED_KEY_ENV = "PIXELPROOF_EMBEDDED_KEY"
+REJECTING_KINDS = frozenset({
+    "model_required", "model_unknown", "error_shape", "variations", "auth", "ref_limit", "ref_format",
+    "ref_bytes", "task_unknown", "task_caller_id", "safety", "jimeng_query", "jimeng_unknown", "task_failure",
+})  # fmt: skip
+
+
+@dataclass
+class PixelproofSession:
+    catalogue: Catalogue
+    profile: Profile
+    run_id: str
+    stack: Any = None
+    observer: Observer | None = None
+    results: Results = field(default_factory=Results)
+    cases: list[Case] = field(default_factory=list)
+
+    def get_observer(self) -> Observer:
+        if self.observer is None:
+            self.observer = Observer(self.catalogue, self.profile, self.run_id)
+        return self.observer
+
+
+@dataclass
+class Judged:
+    """What a test judges: its case, one observation per probe, and the observer for follow-ups."""
+
+    case: Case
+    observations: list[Observation]
+    observer: Observer
+
+    @property
+    def rule(self) -> Any:
+        return self.case.rule
+
+    @property
+    def obs(self) -> Observation:
+        return self.observations[0]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("pixelproof", "pixelproof conformance runs")
-    group.addoption(
-        "--pixelproof-target",
-        action="store",
-        default=None,
-        metavar="FILE",
-        help="target profile (YAML) to judge; default: the embedded reference stack",
-    )
+    group.addoption("--pixelproof-target", metavar="FILE", help="target profile (YAML); default: the embedded reference stack")
+    group.addoption("--pixelproof-fault", action="append", default=[], metavar="NAME", help="inject a mock fault into the embedded stack (repeatable)")
+    group.addoption("--pixelproof-rules", action="append", default=[], metavar="GLOB", help="only rules whose id matches (repeatable)")
+    group.addoption("--pixelproof-time-scale", type=float, default=1000.0, metavar="X", help="embedded stack clock speed (default 1000)")
+    group.addoption("--pixelproof-run-id", default=None, help="run id used in probe nonces")
+
+
+def _session(config: pytest.Config) -> PixelproofSession | None:
+    return getattr(config, "_pixelproof", None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "pixelproof(*kinds): a generic suite test judging rules of these kinds")
+    config.addinivalue_line("markers", "gateway: end-to-end test against a real third-party gateway (slow, opt-in)")
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "pixelproof_profile" in workerinput:
+        os.environ.update(workerinput.get("pixelproof_env", {}))
+        profile = Profile.model_validate_json(workerinput["pixelproof_profile"])
+        config._pixelproof = PixelproofSession(default_catalogue(), profile, workerinput["pixelproof_run_id"])  # type: ignore[attr-defined]
+        return
+    if not _wants_suites(config):
+        return
+    catalogue = default_catalogue()
+    run_id = config.getoption("pixelproof_run_id") or secrets.token_hex(4)
+    target = config.getoption("pixelproof_target")
+    if target:
+        profile = load_profile(target, catalogue)
+        config._pixelproof = PixelproofSession(catalogue, profile, run_id)  # type: ignore[attr-defined]
+        return
+    from pixelproof.mock.faults import validate
+    from pixelproof.mock.server import embedded_stack
+
+    faults = validate(config.getoption("pixelproof_fault"))
+    os.environ.setdefault(EMBEDDED_KEY_ENV, "pp-embedded-" + secrets.token_hex(12))
+    scale = config.getoption("pixelproof_time_scale")
+    context = embedded_stack(faults, scale, api_key=os.environ[EMBEDDED_KEY_ENV])
+    stack = context.__enter__()
+    profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, EMBEDDED_KEY_ENV, scale)
+    config._pixelproof = PixelproofSession(catalogue, profile, run_id, stack=context)  # type: ignore[attr-defined]
+
+
+def _wants_suites(config: pytest.Config) -> bool:
+    """Start a stack only when suites are being run (not for the project's own tests)."""
+    if config.getoption("pixelproof_target") or config.getoption("pixelproof_fault"):
+        return True
+    suites = (Path(__file__).resolve().parents[2] / "suites").resolve()
+    for arg in config.args or [str(config.rootpath)]:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == suites or suites in path.parents:
+            return True
+    return False
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    session = _session(node.config)
+    if session is None:
+        return
+    node.workerinput["pixelproof_profile"] = session.profile.model_dump_json()
+    node.workerinput["pixelproof_run_id"] = session.run_id
+    env = session.profile.credentials.env
+    node.workerinput["pixelproof_env"] = {env: os.environ[env]} if env and env in os.environ else {}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = _session(config)
+    if session is None:
+        return
+    if session.observer is not None:
+        session.observer.close()
+    if session.stack is not None:
+        session.stack.__exit__(None, None, None)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("pixelproof")
+    if marker is None or "case" not in metafunc.fixturenames:
+        return
+    session = _session(metafunc.config)
+    if session is None:
+        raise pytest.UsageError("pixelproof suites need the pixelproof plugin session (run them through `pixelproof run` or `pytest suites`)")
+    patterns = metafunc.config.getoption("pixelproof_rules")
+    cases = [
+        c for c in cases_for(session.catalogue, session.profile, set(marker.args))
+        if not patterns or any(fnmatch.fnmatchcase(c.rule.id, p) or fnmatch.fnmatchcase(c.id, p) for p in patterns)
+    ]  # fmt: skip
+    session.cases.extend(cases)
+    metafunc.parametrize("case", cases, ids=[c.id for c in cases], indirect=True)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    pp = _session(config)
+    if pp is None:
+        return
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        case = callspec.params.get("case") if callspec else None
+        if item.get_closest_marker("pixelproof") and not isinstance(case, Case):
+            drop.append(item)  # the target claims nothing this test judges
+            continue
+        keep.append(item)
+        if not isinstance(case, Case):
+            continue
+        rule = case.rule
+        item.user_properties += [
+            ("rule", rule.id), ("case", case.id), ("kind", rule.kind), ("surface", case.surface),
+            ("model", case.model or ""), ("severity", rule.severity), ("source", rule.cite()),
+            ("statement", rule.statement),
+        ]  # fmt: skip
+        if case.probes:
+            item.add_marker(pytest.mark.xdist_group(case.probes[0].key))
+        waiver = pp.profile.waiver(rule.id, case.model)
+        if waiver and not waiver.expired():
+            reason = f"waived ({waiver.reason}) until {waiver.expires}: {waiver.note or 'no note'}"
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True, raises=AssertionError))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def pixelproof(request: pytest.FixtureRequest) -> PixelproofSession:
+    session = _session(request.config)
+    if session is None:
+        pytest.fail("no pixelproof session: run suites with `pixelproof run` or `pytest suites`")
+    return session
+
+
+@pytest.fixture
+def case(request: pytest.FixtureRequest, pixelproof: PixelproofSession) -> Judged:
+    """Observe the case's probes (setup phase): infrastructure problems are errors here."""
+    the_case: Case = request.param
+    rule = the_case.rule
+    if "recorder" in rule.needs and pixelproof.profile.recorder is None:
+        pytest.skip("needs the recorder of a pixelproof mock upstream behind the target (profile key `recorder`)")
+    observer = pixelproof.get_observer()
+    observations = [observer.observe(p) for p in the_case.probes]
+    for obs in observations:
+        if obs.skipped:
+            pytest.skip(obs.skipped)
+        tolerate = rule.kind in REJECTING_KINDS or rule.rejected
+        problem = infra_problem(obs, tolerate_5xx=tolerate)
+        if problem:
+            raise TargetError(f"{the_case.id}: target could not be judged: {problem}")
+    return Judged(the_case, observations, observer)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    pass  # replaced per session in pytest_sessionstart (needs the config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    pp = _session(session.config)
+    if pp is None or hasattr(session.config, "workerinput"):
+        return
+    session.config.pluginmanager.register(_Collector(pp.results), "pixelproof-results")
+
+
+class _Collector:
+    def __init__(self, results: Results) -> None:
+        self.results = results
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if dict(report.user_properties).get("rule"):
+            self.results.add(report)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    pp = _session(config)
+    if pp is None or hasattr(config, "workerinput") or not pp.results.outcomes:
+        return
+    from pixelproof.report.summary import render_terminal
+
+    terminalreporter.write_line("")
+    for line in render_terminal(pp.results, pp.profile):
+        terminalreporter.write_line(line)
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))

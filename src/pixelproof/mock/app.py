@@ -78,7 +78,14 @@ def _control_routes(state: MockState) -> list[Route]:
         state.clock.advance(seconds)
         return JSONResponse({"clock": state.clock.now()})
 
+    async def sample(request: Request) -> Response:
+        from pixelproof.geometry import Size
+        from pixelproof.images import RenderSpec, render
+
+        return Response(render(RenderSpec(Size(512, 512), "png", shade=3)), media_type="image/png")
+
     return [
+        Route(f"{CONTROL}/sample.png", sample, methods=["GET"]),
         Route(f"{CONTROL}/requests", requests_, methods=["GET", "DELETE"]),
         Route(f"{CONTROL}/files/{{token}}", files, methods=["GET"]),
         Route(f"{CONTROL}/health", health, methods=["GET"]),

@@ -1,0 +1,144 @@
+"""What suites use to judge: typed failures that speak, and readers for what a target answered."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+from pixelproof.client import Exchange
+from pixelproof.images import DecodedImage, ImageError, decode
+from pixelproof.observe import Observation, Observer
+from pixelproof.plan import Case
+
+
+class RuleFailure(AssertionError):
+    """A broken promise: rule id, source, expected vs observed, and the request that showed it."""
+
+    def __init__(self, case: Case, expected: str, observed: str, exchange: Exchange | None) -> None:
+        self.case, self.expected, self.observed = case, expected, observed
+        rule = case.rule
+        lines = [
+            f"rule {case.id} ({rule.severity}): {rule.statement}",
+            f"source: {rule.cite()}: \"{rule.source.quote}\"",
+            f"expected: {expected}",
+            f"observed: {observed}",
+        ]
+        if exchange is not None:
+            lines.append(f"request: {exchange.describe_request()}")
+            lines.append(f"response: {exchange.describe_response()}")
+        super().__init__("\n".join(lines))
+
+
+def check(condition: bool, case: Case, expected: str, observed: str, exchange: Exchange | None) -> None:
+    if not condition:
+        raise RuleFailure(case, expected, observed, exchange)
+
+
+@dataclass
+class ImageResult:
+    source: str  # b64_json | url | inlineData | binary_data_base64 | image_urls
+    image: DecodedImage | None = None
+    problem: str | None = None
+    declared: str | None = None  # a mime type or format the answer claimed
+
+    def __str__(self) -> str:
+        if self.image:
+            return f"{self.image.format} {self.image.size}"
+        return f"{self.source}: {self.problem}"
+
+
+def _from_b64(text: Any, source: str, declared: str | None = None) -> ImageResult:
+    if not isinstance(text, str) or not text:
+        return ImageResult(source, problem="empty or not a string", declared=declared)
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        return ImageResult(source, problem=f"invalid base64 ({exc})", declared=declared)
+    try:
+        return ImageResult(source, image=decode(data), declared=declared)
+    except ImageError as exc:
+        return ImageResult(source, problem=str(exc), declared=declared)
+
+
+def _from_url(observer: Observer, url: Any, source: str) -> ImageResult:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return ImageResult(source, problem=f"not an http(s) URL: {url!r}")
+    got = observer.download(url)
+    if got.error or got.status != 200:
+        return ImageResult(source, problem=f"download failed: {got.describe_response(120)}")
+    try:
+        return ImageResult(source, image=decode(got.body), declared=got.content_type)
+    except ImageError as exc:
+        return ImageResult(source, problem=str(exc), declared=got.content_type)
+
+
+def openai_items(body: Any) -> list[dict[str, Any]] | None:
+    data = body.get("data") if isinstance(body, dict) else None
+    return data if isinstance(data, list) and all(isinstance(i, dict) for i in data) else None
+
+
+def images_in(observer: Observer, obs: Observation) -> list[ImageResult]:
+    """Every image the final answer carries, decoded (or why not)."""
+    final = obs.final
+    body = final.json() if final else None
+    surface = obs.probe.surface
+    out: list[ImageResult] = []
+    if surface == "gemini":
+        for cand in (body or {}).get("candidates") or []:
+            for part in ((cand or {}).get("content") or {}).get("parts") or []:
+                inline = part.get("inlineData") if isinstance(part, dict) else None
+                if isinstance(inline, dict):
+                    out.append(_from_b64(inline.get("data"), "inlineData", inline.get("mimeType")))
+        return out
+    if surface == "jimeng-official":
+        data = (body or {}).get("data") or {}
+        out += [_from_b64(x, "binary_data_base64") for x in data.get("binary_data_base64") or []]
+        out += [_from_url(observer, u, "image_urls") for u in data.get("image_urls") or []]
+        return out
+    if surface in ("tasks-action", "tasks-official"):
+        view = (body or {}).get("data") if surface == "tasks-official" else body
+        result = (view or {}).get("result") or {}
+        for item in result.get("images") or [] if isinstance(result, dict) else []:
+            if isinstance(item, dict) and item.get("url"):
+                out.append(_from_url(observer, item["url"], "url"))
+            elif isinstance(item, dict):
+                out.append(_from_b64(item.get("b64_json"), "b64_json"))
+        return out
+    for item in openai_items(body) or []:
+        if "b64_json" in item and item["b64_json"] is not None:
+            out.append(_from_b64(item["b64_json"], "b64_json"))
+        elif "url" in item:
+            out.append(_from_url(observer, item["url"], "url"))
+        else:
+            out.append(ImageResult("data[]", problem=f"item without b64_json or url: {sorted(item)}"))
+    return out
+
+
+def openai_error_shape(exchange: Exchange) -> str | None:
+    """None when the body is {"error": {"message": str, "type": str, ...}}; else what is wrong."""
+    body = exchange.json()
+    if body is None:
+        return f"body is not JSON ({exchange.content_type or 'no content type'}): {exchange.body[:80]!r}"
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return f"no error object: {str(body)[:120]}"
+    missing = [k for k in ("message", "type") if not isinstance(err.get(k), str) or not err.get(k)]
+    return f"error object lacks {', '.join(missing)}" if missing else None
+
+
+def json_error(exchange: Exchange) -> str | None:
+    """None when a rejection carries a JSON body with a message somewhere; else what is wrong."""
+    body = exchange.json()
+    if not isinstance(body, dict):
+        return f"body is not a JSON object: {exchange.body[:80]!r}"
+    err = body.get("error")
+    message = (err.get("message") if isinstance(err, dict) else err) or body.get("message")
+    return None if message else f"no error message in {str(body)[:120]}"
+
+
+def status_text(exchange: Exchange | None) -> str:
+    if exchange is None:
+        return "nothing sent"
+    return exchange.describe_response(200)

@@ -1,0 +1,97 @@
+"""Running the mock for real: uvicorn on loopback, in the foreground or in a background thread."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+
+from pixelproof.mock.app import create_app
+from pixelproof.mock.state import MockConfig
+
+
+def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening socket (port 0: any free port), so the URL is known before serving starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _server(app: Starlette, log_level: str) -> uvicorn.Server:
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off", timeout_keep_alive=30)
+    return uvicorn.Server(config)
+
+
+@dataclass
+class Running:
+    url: str
+    app: Starlette
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start(app: Starlette, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> Running:
+    """Serve ``app`` in a daemon thread; returns once it accepts connections."""
+    sock = bind(host, port)
+    server = _server(app, log_level)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="pixelproof-mock")
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"mock server on {url_of(sock)} did not start")
+        time.sleep(0.01)
+    return Running(url_of(sock), app, server, thread)
+
+
+@dataclass
+class Stack:
+    gateway: Running
+    upstream: Running
+
+
+@contextlib.contextmanager
+def embedded_stack(
+    faults: frozenset[str] = frozenset(),
+    time_scale: float = 1000.0,
+    api_key: str | None = None,
+    host: str = "127.0.0.1",
+) -> Iterator[Stack]:
+    """The reference gateway in front of the vendor mock, both on free loopback ports."""
+    upstream = start(create_app(MockConfig(role="upstream", time_scale=time_scale, api_key=api_key, faults=faults)), host)
+    try:
+        gateway_config = MockConfig(
+            role="gateway", time_scale=time_scale, api_key=api_key, faults=faults,
+            upstream_url=upstream.url, upstream_key=api_key,
+        )  # fmt: skip
+        gateway = start(create_app(gateway_config), host)
+        try:
+            yield Stack(gateway, upstream)
+        finally:
+            gateway.stop()
+    finally:
+        upstream.stop()
+
+
+def serve_forever(app: Starlette, host: str, port: int, log_level: str = "info") -> None:
+    sock = bind(host, port)
+    print(f"pixelproof mock listening on {url_of(sock)}", flush=True)
+    _server(app, log_level).run(sockets=[sock])

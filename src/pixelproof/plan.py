@@ -1,0 +1,261 @@
+"""The plan: which rules apply to which claimed models, and which requests (probes) they need.
+
+A probe is one billable interaction (a request, or a task submitted and polled). Identical probes
+needed by several rules share one key, so a run sends each once ("observe once, judge many").
+The prompt carries ``{nonce}``, filled at send time from the run id and the probe key, so what
+reached the upstream can be found in its recorder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pixelproof.catalogue import Catalogue, Rule
+from pixelproof.samples import sample_b64
+from pixelproof.target import Profile
+
+PROMPT = "pixelproof probe [pp:{nonce}]: a red cube on a wooden table"
+TASK_SURFACES = ("tasks-action", "tasks-official")
+
+
+@dataclass(frozen=True)
+class Probe:
+    surface: str
+    op: str  # http | task | jimeng
+    method: str
+    path: str
+    body: str = ""  # canonical JSON ("" = none)
+    form: tuple[tuple[str, str], ...] = ()
+    files: tuple[tuple[str, str], ...] = ()  # (field, sample name)
+    query: tuple[tuple[str, str], ...] = ()
+    credentials: str = "default"
+    images: int = 0  # images bought if the target accepts it
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:12]
+
+    def json_body(self, nonce: str) -> Any:
+        return json.loads(self.body.replace("{nonce}", nonce)) if self.body else None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One rule judged for one model on one surface."""
+
+    rule: Rule
+    surface: str
+    model: str | None
+    probes: tuple[Probe, ...] = field(default=())
+
+    @property
+    def id(self) -> str:
+        generic = self.rule.models is None or len(self.rule.models) > 1 or self.rule.surface == "*"
+        if not generic:
+            return self.rule.id
+        parts = [p for p in ((self.surface if self.rule.surface == "*" else None), self.model) if p]
+        return f"{self.rule.id}[{'/'.join(parts)}]" if parts else self.rule.id
+
+    @property
+    def images(self) -> int:
+        return sum(p.images for p in self.probes)
+
+
+def _canon(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base``; a None value removes the key (how a rule says 'omit n')."""
+    out = dict(base)
+    for k, v in extra.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
+
+
+@dataclass
+class Context:
+    catalogue: Catalogue
+    profile: Profile
+
+    def body(self, surface: str, model: str | None, request: dict[str, Any]) -> dict[str, Any]:
+        """The surface's base request for ``model`` with the rule's ``request`` merged in."""
+        request = {k: v for k, v in request.items() if k not in ("credentials", "encoding", "path", "mask", "query")}
+        if surface == "unified":
+            entry = self.catalogue.model(surface, model or "")
+            wants = "b64_json" if entry is None or "b64_json" in entry.outputs else "url"
+            return merge({"model": model, "prompt": PROMPT, "response_format": wants}, request)
+        if surface == "gemini":
+            image_config = {k: v for k, v in request.items() if k in ("aspectRatio", "imageSize")}
+            body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+                                    "generationConfig": {"responseModalities": ["IMAGE"]}}  # fmt: skip
+            if image_config:
+                body["generationConfig"]["imageConfig"] = image_config
+            return body
+        if surface == "tasks-official":
+            top = {k: v for k, v in request.items() if k in ("task_id", "model")}
+            params = merge({"prompt": PROMPT}, {k: v for k, v in request.items() if k not in top})
+            return merge({"model": model, "task_id": "pp-{nonce}", "params": params}, top)
+        if surface == "jimeng-official":
+            return merge({"req_key": model, "prompt": PROMPT}, request)
+        return merge({"model": model, "prompt": PROMPT}, request)
+
+    def probe(self, surface: str, model: str | None, request: dict[str, Any], credentials: str = "default") -> Probe:
+        body = self.body(surface, model, request)
+        if surface in TASK_SURFACES:
+            path = "/v1/images/generations"
+            return Probe(surface, "task", "POST", path, _canon(body), credentials=credentials, images=1)
+        if surface == "gemini":
+            path = f"/v1beta/models/{model}:generateContent"
+            return Probe(surface, "http", "POST", path, _canon(body), credentials=credentials, images=1)
+        if surface == "jimeng-official":
+            query = (("Action", "CVSync2AsyncSubmitTask"), ("Version", "2022-08-31"))
+            return Probe(surface, "jimeng", "POST", "/jm", _canon(body), query=query, credentials=credentials, images=1)
+        n = body.get("n") or 1
+        return Probe(surface, "http", "POST", "/v1/images/generations", _canon(body), credentials=credentials, images=n)
+
+    def refs(self, count: int, mixed: bool) -> list[str]:
+        url = str(self.profile.reference_image_url) if self.profile.reference_image_url else None
+        return [url if (mixed and url and i % 2 == 0) else sample_b64("png512") for i in range(count)]
+
+
+Builder = Callable[[Case, Context], list[Probe]]
+
+
+def _simple(case: Case, ctx: Context) -> list[Probe]:
+    return [ctx.probe(case.surface, case.model, case.rule.request)]
+
+
+def _model_unknown(case: Case, ctx: Context) -> list[Probe]:
+    probe = ctx.probe(case.surface, case.model, case.rule.request)
+    return [Probe(**{**vars(probe), "images": 0})]
+
+
+def _auth(case: Case, ctx: Context) -> list[Probe]:
+    probe = ctx.probe(case.surface, case.model, {}, credentials=case.rule.request["credentials"])
+    return [Probe(**{**vars(probe), "images": 0})]
+
+
+def _ref_limit(case: Case, ctx: Context) -> list[Probe]:
+    limit, mixed = int(case.rule.expect["max"]), bool(case.rule.expect.get("mixed"))
+    probes = []
+    for count in (limit, limit + 1):
+        request = {**case.rule.request, "image_urls": ctx.refs(count, mixed)}
+        probes.append(ctx.probe(case.surface, case.model, request))
+    return probes
+
+
+def _ref_sample(sample: str) -> Builder:
+    def build(case: Case, ctx: Context) -> list[Probe]:
+        return [ctx.probe(case.surface, case.model, {**case.rule.request, "image_urls": [sample_b64(sample)]})]
+
+    return build
+
+
+def _ref_forward(case: Case, ctx: Context) -> list[Probe]:
+    refs = [sample_b64("png512")] * int(case.rule.expect["count"])
+    return [ctx.probe(case.surface, case.model, {"image": refs})]
+
+
+def _task_failure(case: Case, ctx: Context) -> list[Probe]:
+    request = {**case.rule.request, "image_urls": [sample_b64("png512")], "mask_url": sample_b64("notimage")}
+    return [ctx.probe(case.surface, case.model, request)]
+
+
+def _edit_probe(path: str, case: Case, ctx: Context) -> Probe:
+    rq = case.rule.request
+    if rq.get("encoding") == "json":
+        body = ctx.body("unified", case.model, {"image": [sample_b64("png512")]})
+        return Probe("unified", "http", "POST", path, _canon(body), images=1)
+    form = (("model", case.model or ""), ("prompt", PROMPT), ("response_format", "b64_json"))
+    files = (("image", "png512"),) + ((("mask", "mask512"),) if rq.get("mask") else ())
+    return Probe("unified", "http", "POST", path, form=form, files=files, images=1)
+
+
+def _edit(case: Case, ctx: Context) -> list[Probe]:
+    return [_edit_probe(case.rule.request.get("path", "/v1/images/edits"), case, ctx)]
+
+
+def _edits_alias(case: Case, ctx: Context) -> list[Probe]:
+    return [_edit_probe("/v1/images/edits", case, ctx), _edit_probe("/v1/edits", case, ctx)]
+
+
+def _variations(case: Case, ctx: Context) -> list[Probe]:
+    form = (("model", case.model or ""), ("n", "1"), ("response_format", "b64_json"))
+    return [Probe("unified", "http", "POST", "/v1/images/variations", form=form, files=(("image", "png512"),))]
+
+
+def _task_unknown(case: Case, ctx: Context) -> list[Probe]:
+    return [Probe(case.surface, "http", "GET", "/v1/tasks/pixelproof-never-issued-{nonce}")]
+
+
+def _safety(case: Case, ctx: Context) -> list[Probe]:
+    prompt = ctx.profile.safety_prompt or ctx.catalogue.defaults.safety.prompt
+    body = ctx.body(case.surface, case.model, {})
+    body["params"]["prompt"] = f"{prompt} [pp:{{nonce}}]"
+    return [Probe(case.surface, "task", "POST", "/v1/images/generations", _canon(body), images=1)]
+
+
+def _jimeng_query(case: Case, ctx: Context) -> list[Probe]:
+    body = ctx.body(case.surface, case.model, {})
+    return [Probe(case.surface, "http", "POST", "/jm", _canon(body), images=1)]
+
+
+def _jimeng_unknown(case: Case, ctx: Context) -> list[Probe]:
+    body = {"req_key": case.model, "task_id": "pixelproof-never-issued-{nonce}", "req_json": "{\"return_url\": false}"}
+    query = (("Action", "CVSync2AsyncGetResult"), ("Version", "2022-08-31"))
+    return [Probe(case.surface, "http", "POST", "/jm", _canon(body), query=query)]
+
+
+def _gemini_reference(case: Case, ctx: Context) -> list[Probe]:
+    body = ctx.body("gemini", case.model, {})
+    body["contents"][0]["parts"].append({"inlineData": {"mimeType": "image/png", "data": sample_b64("png512")}})
+    return [Probe("gemini", "http", "POST", f"/v1beta/models/{case.model}:generateContent", _canon(body), images=1)]
+
+
+BUILDERS: dict[str, Builder] = {
+    "size": _simple, "fallback": _simple, "gemini_size": _simple, "aspect_ratio": _simple,
+    "n_default": _simple, "n_forwarded": _simple, "watermark": _simple, "response_format": _simple,
+    "output_format": _simple, "background": _simple, "passthrough": _simple, "revised_prompt": _simple,
+    "error_shape": _model_unknown, "model_required": _model_unknown, "model_unknown": _model_unknown,
+    "auth": _auth, "ref_limit": _ref_limit, "ref_format": _ref_sample("gif64"),
+    "ref_bytes": _ref_sample("big31mb"), "ref_forward": _ref_forward, "edit": _edit,
+    "edits_alias": _edits_alias, "variations": _variations, "task_lifecycle": _simple,
+    "task_deadline": _simple, "task_failure": _task_failure, "task_unknown": _task_unknown,
+    "task_caller_id": _model_unknown, "safety": _safety, "jimeng_lifecycle": _simple,
+    "jimeng_query": _jimeng_query, "jimeng_unknown": _jimeng_unknown, "gemini_reference": _gemini_reference,
+}  # fmt: skip
+
+
+def cases_for(catalogue: Catalogue, profile: Profile, kinds: set[str] | None = None) -> list[Case]:
+    """Every (rule, surface, model) the target's claims make judgeable, with its probes."""
+    ctx = Context(catalogue, profile)
+    cases: list[Case] = []
+    for rule in catalogue:
+        if kinds is not None and rule.kind not in kinds:
+            continue
+        if rule.kind not in BUILDERS:
+            raise KeyError(f"rule {rule.id}: no probe builder for kind {rule.kind!r}")
+        surfaces = list(profile.surfaces) if rule.surface == "*" else [rule.surface]
+        for surface in surfaces:
+            claimed = profile.models(surface)
+            if not claimed:
+                continue
+            models = [m for m in claimed if rule.models is None or m in rule.models]
+            if rule.surface == "*":
+                models = models[:1]  # auth: one model per surface says it
+            for model in models:
+                case = Case(rule, surface, model)
+                cases.append(Case(rule, surface, model, tuple(BUILDERS[rule.kind](case, ctx))))
+    return cases
+
+
+def unique_probes(cases: list[Case]) -> dict[str, Probe]:
+    return {p.key: p for case in cases for p in case.probes}

@@ -1,0 +1,177 @@
+"""Target profiles: what a deployment claims, where it lives, and how to reach it.
+
+A profile is YAML validated with pydantic. Credentials are never in the file: the file names an
+environment variable. Errors name the file, the key and what was expected (``ProfileError``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+
+from pixelproof.catalogue import Catalogue
+
+WAIVER_REASONS = (
+    "upstream-limitation",  # the vendor behind the gateway cannot do it
+    "vendor-bug",  # a known bug, reported
+    "documentation-error",  # the document is believed wrong; a correction is pending
+    "not-applicable",  # the deployment does not offer this feature
+    "accepted-deviation",  # a deliberate, signed-off difference
+)
+
+
+class ProfileError(Exception):
+    def __init__(self, path: str, key: str, message: str) -> None:
+        self.path, self.key, self.message = path, key, message
+        super().__init__(f"{path}: {key}: {message}" if key else f"{path}: {message}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SurfaceClaim(_Strict):
+    base_url: HttpUrl
+    models: list[str] = Field(min_length=1)
+
+
+class Credentials(_Strict):
+    env: str | None = Field(default=None, description="environment variable holding the API key")
+    header: str = "Authorization"
+    scheme: str = "Bearer"
+
+    def value(self) -> str | None:
+        return os.environ.get(self.env) if self.env else None
+
+
+class PollingOverride(_Strict):
+    initial_delay_s: float | None = Field(default=None, ge=0)
+    interval_s: float | None = Field(default=None, gt=0)
+    max_interval_s: float | None = Field(default=None, gt=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+
+
+class Waiver(_Strict):
+    rule: str
+    reason: Literal[
+        "upstream-limitation", "vendor-bug", "documentation-error", "not-applicable", "accepted-deviation"
+    ]
+    note: str = ""
+    expires: dt.date
+    models: list[str] | None = None
+
+    def expired(self, today: dt.date | None = None) -> bool:
+        return (today or dt.date.today()) > self.expires
+
+
+class Profile(_Strict):
+    name: str = "target"
+    paid: bool = Field(default=False, description="true: real money per image; fuzzing defaults to negative-only")
+    surfaces: dict[str, SurfaceClaim] = Field(min_length=1)
+    credentials: Credentials = Credentials()
+    recorder: HttpUrl | None = Field(default=None, description="a pixelproof mock upstream behind the target")
+    timeout_s: float = Field(default=120.0, gt=0)
+    polling: dict[str, PollingOverride] = Field(default_factory=dict)
+    budget_images: int | None = Field(default=None, ge=0)
+    safety_prompt: str | None = None
+    reference_image_url: HttpUrl | None = Field(default=None, description="a fetchable PNG for URL references")
+    waivers: list[Waiver] = Field(default_factory=list)
+    time_scale: float = Field(default=1.0, gt=0, description="the target's clock speed (embedded mock only)")
+
+    @model_validator(mode="after")
+    def _waivers_unique(self) -> Profile:
+        seen = [w.rule for w in self.waivers]
+        dupes = sorted({r for r in seen if seen.count(r) > 1})
+        if dupes:
+            raise ValueError(f"waivers repeat rule(s): {', '.join(dupes)}")
+        return self
+
+    def base_url(self, surface: str) -> str:
+        return str(self.surfaces[surface].base_url).rstrip("/")
+
+    def claims(self, surface: str) -> bool:
+        return surface in self.surfaces
+
+    def models(self, surface: str) -> list[str]:
+        claim = self.surfaces.get(surface)
+        return list(claim.models) if claim else []
+
+    def waiver(self, rule_id: str, model: str | None = None) -> Waiver | None:
+        for waiver in self.waivers:
+            if waiver.rule == rule_id and (waiver.models is None or model in waiver.models):
+                return waiver
+        return None
+
+
+def _location(loc: tuple[object, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "top level"
+
+
+def load_profile(path: Path | str, catalogue: Catalogue | None = None) -> Profile:
+    """Load and validate a profile; unknown surfaces and models are errors, not silent skips."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProfileError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        raise ProfileError(str(path), where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    try:
+        profile = Profile.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ProfileError(str(path), _location(tuple(err["loc"])), err["msg"]) from None
+    if catalogue is not None:
+        check_against_catalogue(profile, catalogue, str(path))
+    return profile
+
+
+def check_against_catalogue(profile: Profile, catalogue: Catalogue, where: str) -> None:
+    gateway_surfaces = {name for name, s in catalogue.surfaces.items() if s.role == "gateway"}
+    for surface, claim in profile.surfaces.items():
+        if surface not in gateway_surfaces:
+            raise ProfileError(where, f"surfaces.{surface}", f"unknown surface; expected one of {', '.join(sorted(gateway_surfaces))}")
+        known = catalogue.models_on(surface)
+        for model in claim.models:
+            if model not in known:
+                raise ProfileError(where, f"surfaces.{surface}.models", f"{model!r} is not documented on {surface}; documented: {', '.join(known)}")
+    ids = {rule.id for rule in catalogue}
+    for i, waiver in enumerate(profile.waivers):
+        if waiver.rule not in ids:
+            raise ProfileError(where, f"waivers[{i}].rule", f"no rule {waiver.rule!r} in the catalogue")
+    for surface in profile.polling:
+        if surface not in catalogue.defaults.polling:
+            raise ProfileError(where, f"polling.{surface}", "no polling for this surface (only async surfaces poll)")
+    if profile.credentials.env and not os.environ.get(profile.credentials.env):
+        raise ProfileError(where, "credentials.env", f"environment variable {profile.credentials.env} is not set")
+
+
+def embedded_profile(catalogue: Catalogue, gateway_url: str, upstream_url: str, key_env: str, time_scale: float) -> Profile:
+    """The profile of the built-in stack: every gateway surface, every documented model."""
+    prefixes = {"tasks-action": "/action", "tasks-official": "/official"}
+    surfaces = {
+        name: {"base_url": gateway_url + prefixes.get(name, ""), "models": catalogue.models_on(name)}
+        for name, s in catalogue.surfaces.items()
+        if s.role == "gateway"
+    }
+    return Profile.model_validate(
+        {
+            "name": "embedded reference gateway",
+            "surfaces": surfaces,
+            "credentials": {"env": key_env},
+            "recorder": upstream_url,
+            "timeout_s": 30,
+            "reference_image_url": f"{upstream_url}/__pixelproof/sample.png",
+            "time_scale": time_scale,
+        }
+    )
