@@ -61,6 +61,8 @@ def infra_problem(obs: Observation, tolerate_5xx: bool = False) -> str | None:
             return f"{where}: answer is not valid JSON ({exchange.content_type or 'no content type'}, {len(exchange.body)} bytes){request}"
         if i > 0 and status == 404:
             return f"task {obs.task_id} vanished: the poll answered 404 after a successful submission{request}"
+        if i > 0 and status >= 400:
+            return f"poll answered {status}: {exchange.describe_response(200)}{request}"
     return None
 
 

@@ -211,6 +211,8 @@ def case(request: pytest.FixtureRequest, pixelproof: PixelproofSession) -> Judge
         problem = infra_problem(obs, tolerate_5xx=tolerate)
         if problem:
             raise TargetError(f"{the_case.id}: target could not be judged: {problem}")
+        if obs.poll and obs.poll.deadline_exceeded and rule.kind != "task_deadline":
+            raise TargetError(f"{the_case.id}: task {obs.task_id} still {obs.poll.status!r} at the polling deadline")
     return Judged(the_case, observations, observer)
 
 

@@ -62,7 +62,7 @@ CATALOGUE: dict[str, Fault] = {
         _f("passthrough-dropped", "gateway", "background and style are not passed through",
            "passthrough.background", "passthrough.style"),
         _f("task-stuck", "gateway", "official-channel tasks never leave processing",
-           "task.tasks-official.deadline", "task.tasks-official.lifecycle"),
+           "task.tasks-official.deadline"),
         _f("task-failure-hidden", "gateway", "failed tasks are reported completed (without images)",
            "task.tasks-action.failed"),
         _f("unknown-task-200", "gateway", "unknown task ids answer 200 queued",

@@ -206,7 +206,7 @@ class Surfaces:
         action = body.get("action", "generate")
         if action not in ACTIONS:
             raise ApiError(400, f"action must be one of {', '.join(ACTIONS)}", param="action")
-        ratio, tier = body.get("aspect_ratio", "auto"), str(body.get("resolution", "1k"))
+        ratio, tier = body.get("aspect_ratio"), str(body.get("resolution", "1k"))
         size = self.action_size(str(model), ratio, tier)
         refs = self.references(body.get("image_urls"), limit=16)
         if action != "generate" and not refs:
@@ -248,6 +248,8 @@ class Surfaces:
             (r.ratio, r.tier): r
             for r in self.catalogue.rules("aspect_ratio", "tasks-action", model)
         }
+        if ratio is None:  # omitted: auto where the model offers it, else its first ratio
+            ratio = "auto" if any(r == "auto" for r, _ in rules) else next(iter(rules))[0]
         key = (ratio, tier.lower()) if (ratio, tier.lower()) in rules else (ratio, None)
         rule = rules.get(key)
         if rule is None:

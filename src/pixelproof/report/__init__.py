@@ -1,0 +1,1 @@
+"""Report writers: terminal and markdown summaries, JSON, HTML matrix, diffs."""

@@ -1,0 +1,361 @@
+"""One judgment per rule kind. Suites call these; the fuzz checks reuse them.
+
+Each function takes a ``Judged`` case (its rule, its observations, the observer) and raises
+``RuleFailure`` naming rule, source, expected, observed and the request, or returns quietly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pixelproof.geometry import Size, ratio_distance, ratio_matches
+from pixelproof.judge import ImageResult, RuleFailure, check, images_in, json_error, openai_error_shape, openai_items, status_text
+from pixelproof.observe import Observation
+from pixelproof.plan import PROMPT
+
+if TYPE_CHECKING:
+    from pixelproof.plugin import Judged
+
+Verdict = Callable[["Judged"], None]
+VERDICTS: dict[str, Verdict] = {}
+
+
+def verdict(*kinds: str) -> Callable[[Verdict], Verdict]:
+    def register(func: Verdict) -> Verdict:
+        for kind in kinds:
+            if kind in VERDICTS:
+                raise ValueError(f"two verdicts for kind {kind!r}")
+            VERDICTS[kind] = func
+        return func
+
+    return register
+
+
+# ---------------------------------------------------------------------- shared steps
+def _is_4xx(obs: Observation) -> bool:
+    return obs.exchange is not None and obs.exchange.status is not None and 400 <= obs.exchange.status < 500
+
+
+def accepted_images(j: Judged, obs: Observation | None = None, minimum: int = 1) -> list[ImageResult]:
+    """The answer was a success and carries decodable images; returns them."""
+    obs = obs or j.obs
+    first = obs.exchange
+    check(first is not None and first.ok, j.case, "the request is accepted (2xx)", status_text(first), first)
+    if obs.probe.op in ("task", "jimeng"):
+        check(obs.task_id is not None, j.case, "a task id in the submission answer", status_text(first), first)
+        assert obs.poll is not None
+        final = obs.final
+        done = "done" if obs.probe.op == "jimeng" else "completed"
+        check(obs.poll.status == done, j.case, f"the task ends {done}", f"it ended {obs.poll.status!r}: {status_text(final)}", final)
+        if obs.probe.op == "jimeng":
+            code = (final.json() or {}).get("code") if final else None
+            check(code == 10000, j.case, "code 10000 with status done", f"code {code!r}", final)
+    images = images_in(j.observer, obs)
+    check(len(images) >= minimum, j.case, f"at least {minimum} image(s)", f"{len(images)}: {status_text(obs.final)}", obs.final)
+    broken = [str(i) for i in images if i.image is None]
+    check(not broken, j.case, "every image decodes", "; ".join(broken), obs.final)
+    return images
+
+
+def rejected(j: Judged, obs: Observation | None = None, openai_shape: bool = False) -> None:
+    """Rejected with a 4xx JSON error at submission, or (tasks) ended failed with a reason."""
+    obs = obs or j.obs
+    ex = obs.exchange
+    if obs.poll is not None and ex is not None and ex.ok:
+        final = obs.final
+        view = (final.json() or {}) if final else {}
+        view = view.get("data", view) if isinstance(view, dict) and obs.probe.surface == "tasks-official" else view
+        reason = (view or {}).get("error") if isinstance(view, dict) else None
+        check(obs.poll.status == "failed" and bool(reason), j.case, "a 4xx at submission, or the task failed with a reason",
+              f"submission accepted; task ended {obs.poll.status!r}", final)  # fmt: skip
+        return
+    check(_is_4xx(obs), j.case, "a 4xx rejection", status_text(ex), ex)
+    assert ex is not None
+    problem = openai_error_shape(ex) if openai_shape else json_error(ex)
+    check(problem is None, j.case, "a JSON error body" + (" {error: {message, type}}" if openai_shape else ""), str(problem), ex)
+
+
+def forwarded(j: Judged, obs: Observation | None = None) -> list[dict[str, Any]]:
+    obs = obs or j.obs
+    calls = j.observer.forwarded(obs)
+    check(bool(calls), j.case, "the request reaches the upstream (recorder)", "no image call with this probe's nonce reached it", obs.final)
+    return calls
+
+
+def _fields(call: dict[str, Any]) -> dict[str, Any]:
+    body = call.get("json")
+    return body if isinstance(body, dict) else dict(call.get("form") or {})
+
+
+# ---------------------------------------------------------------------- sizes
+def _fallback_ok(j: Judged, got: Size, target: Size) -> bool:
+    entry = j.observer.catalogue.model(j.case.surface, j.case.model or "")
+    native = j.observer.catalogue.native_sizes(entry.upstream) if entry and entry.upstream else None
+    if native is None or not native.accepts(got) or got.orientation != target.orientation:
+        return False
+    best = native.closest_official(target)
+    return ratio_distance(got.ratio, target.ratio) <= ratio_distance(best.ratio, target.ratio) + 1e-9
+
+
+@verdict("size", "gemini_size")
+def size(j: Judged) -> None:
+    rule = j.rule
+    if rule.rejected:
+        rejected(j, openai_shape=j.case.surface == "unified")
+        return
+    target = Size.parse(rule.expect["size"])
+    for img in accepted_images(j):
+        assert img.image is not None
+        got = img.image.size
+        if got == target:
+            continue
+        if rule.expect.get("native") is False and _fallback_ok(j, got, target):
+            continue
+        also = f" (or the fallback: a native {target.orientation} size no farther in ratio than {rule.expect.get('fallback_size')})" if rule.expect.get("native") is False else ""
+        raise RuleFailure(j.case, f"{target}{also}", f"{got}", j.obs.final)
+
+
+@verdict("aspect_ratio")
+def aspect_ratio(j: Judged) -> None:
+    rule = j.rule
+    if rule.rejected:
+        rejected(j)
+        return
+    tolerance = j.observer.catalogue.defaults.ratio_tolerance
+    for img in accepted_images(j):
+        assert img.image is not None
+        if rule.expect["ratio"] != "any":
+            check(ratio_matches(img.image.size, rule.expect["ratio"], tolerance), j.case,
+                  f"aspect ratio {rule.expect['ratio']} (±{tolerance:.0%})", f"{img.image.size}", j.obs.final)  # fmt: skip
+
+
+@verdict("fallback")
+def fallback(j: Judged) -> None:
+    expect = j.rule.expect
+    target = Size.parse(expect["target"])
+    for call in forwarded(j):
+        fields = _fields(call)
+        sent = fields.get("size")
+        observed = f"forwarded size {sent!r}, prompt {fields.get('prompt')!r}"
+        try:
+            got = Size.parse(str(sent))
+        except ValueError:
+            raise RuleFailure(j.case, f"a native size instead of {target}", observed, j.obs.final) from None
+        check(_fallback_ok(j, got, target), j.case,
+              f"a size native to {expect['upstream']}, {target.orientation}, no farther in ratio than {expect['closest_official']}",
+              observed, j.obs.final)  # fmt: skip
+        prompt = str(fields.get("prompt", ""))
+        original = PROMPT.replace("{nonce}", j.obs.nonce)
+        check(original in prompt and expect["ratio"] in prompt.replace(original, ""), j.case,
+              f"the prompt carries the ratio intent {expect['ratio']} besides the original prompt", observed, j.obs.final)  # fmt: skip
+
+
+# ---------------------------------------------------------------------- counts and forwarding
+@verdict("n_default")
+def n_default(j: Judged) -> None:
+    images = accepted_images(j)
+    want = int(j.rule.expect["count"])
+    check(len(images) == want, j.case, f"exactly {want} image(s)", f"{len(images)}", j.obs.final)
+
+
+@verdict("n_forwarded")
+def n_forwarded(j: Judged) -> None:
+    for call in forwarded(j):
+        n = _fields(call).get("n")
+        check(n in (None, 1, "1"), j.case, "n = 1 (or no n) upstream", f"n = {n!r}", j.obs.final)
+
+
+@verdict("watermark")
+def watermark(j: Judged) -> None:
+    expect = j.rule.expect
+    images = accepted_images(j)
+    for call in forwarded(j):
+        fields = _fields(call)
+        got = fields.get("watermark", "absent")
+        check(got == expect["forwarded"] and type(got) is type(expect["forwarded"]), j.case,
+              f"watermark forwarded as {expect['forwarded']!r}", f"forwarded as {got!r}", j.obs.final)  # fmt: skip
+    for img in images:
+        assert img.image is not None
+        check(img.image.watermarked == expect["marked"], j.case, f"image watermarked: {expect['marked']}",
+              f"watermarked: {img.image.watermarked}", j.obs.final)  # fmt: skip
+
+
+@verdict("passthrough")
+def passthrough(j: Judged) -> None:
+    accepted_images(j)
+    for call in forwarded(j):
+        fields = _fields(call)
+        for key, value in j.rule.expect["forwarded"].items():
+            check(fields.get(key) == value, j.case, f"{key} = {value!r} upstream", f"{key} = {fields.get(key)!r}", j.obs.final)
+
+
+@verdict("ref_forward")
+def ref_forward(j: Judged) -> None:
+    accepted_images(j)
+    want = int(j.rule.expect["count"])
+    calls = forwarded(j)
+    counts = []
+    for call in calls:
+        fields = _fields(call)
+        refs = fields.get("image", fields.get("images", fields.get("image_urls")))
+        n = len(refs) if isinstance(refs, list) else (1 if refs else 0)
+        n += sum(len(v) for k, v in (call.get("files") or {}).items() if k.startswith("image"))
+        counts.append(n)
+    check(all(c == want for c in counts), j.case, f"{want} reference images in each upstream call", f"{counts}", j.obs.final)
+
+
+# ---------------------------------------------------------------------- rejections and errors
+@verdict("model_required", "model_unknown", "error_shape")
+def openai_rejection(j: Judged) -> None:
+    rejected(j, openai_shape=True)
+    if j.rule.kind == "model_unknown" and j.observer.recorder is not None:
+        calls = j.observer.forwarded(j.obs)
+        check(not calls, j.case, "nothing reaches an upstream", f"{len(calls)} upstream call(s)", j.obs.final)
+
+
+@verdict("ref_format", "ref_bytes", "task_caller_id", "safety", "task_failure")
+def plain_rejection(j: Judged) -> None:
+    rejected(j)
+
+
+@verdict("ref_limit")
+def ref_limit(j: Judged) -> None:
+    at_limit, over = j.observations
+    accepted_images(j, at_limit)
+    ex = over.exchange
+    check(_is_4xx(over), j.case, f"{j.rule.expect['max'] + 1} references rejected with a 4xx", status_text(ex), ex)
+    assert ex is not None
+    check(json_error(ex) is None, j.case, "a JSON error body", str(json_error(ex)), ex)
+
+
+@verdict("auth")
+def auth(j: Judged) -> None:
+    ex = j.obs.exchange
+    check(ex is not None and ex.status == 401, j.case, "401", status_text(ex), ex)
+    assert ex is not None
+    check(json_error(ex) is None, j.case, "a JSON error body", str(json_error(ex)), ex)
+
+
+@verdict("variations")
+def variations(j: Judged) -> None:
+    ex = j.obs.exchange
+    allowed = j.rule.expect["status"]
+    check(ex is not None and ex.status in allowed, j.case, f"one of {allowed}", status_text(ex), ex)
+    assert ex is not None
+    check(openai_error_shape(ex) is None, j.case, "the OpenAI error object", str(openai_error_shape(ex)), ex)
+
+
+@verdict("task_unknown")
+def task_unknown(j: Judged) -> None:
+    ex = j.obs.exchange
+    body = ex.json() if ex else None
+    code = body.get("code") if isinstance(body, dict) else None
+    ok = ex is not None and (ex.status == 404 or (ex.status and ex.status >= 400) or code not in (None, 200, 10000))
+    check(bool(ok), j.case, "404 (or another refusal) for a task id never issued", status_text(ex), ex)
+    assert ex is not None
+    check(json_error(ex) is None, j.case, "a JSON error with a message", str(json_error(ex)), ex)
+
+
+@verdict("jimeng_query")
+def jimeng_query(j: Judged) -> None:
+    ex = j.obs.exchange
+    check(_is_4xx(j.obs), j.case, "a 4xx without Action/Version", status_text(ex), ex)
+
+
+@verdict("jimeng_unknown")
+def jimeng_unknown(j: Judged) -> None:
+    ex = j.obs.exchange
+    body = (ex.json() if ex else None) or {}
+    status = (body.get("data") or {}).get("status") if isinstance(body.get("data"), dict) else None
+    refused = body.get("code") not in (None, 10000) or (ex is not None and ex.status is not None and ex.status >= 400)
+    check(status == "not_found" or (refused and status != "done"), j.case, "status not_found (or a refusal)",
+          f"status {status!r}, code {body.get('code')!r}", ex)  # fmt: skip
+
+
+# ---------------------------------------------------------------------- outputs
+@verdict("response_format")
+def response_format(j: Judged) -> None:
+    want = j.rule.expect["output"]
+    entry = j.observer.catalogue.model(j.case.surface, j.case.model or "")
+    images = accepted_images(j)
+    items = openai_items(j.obs.final.json() if j.obs.final else None) or []
+    if entry is not None and want not in entry.outputs:
+        return  # the document says this model does not give that kind; decodable images suffice
+    kinds = [i.source for i in images]
+    check(all(k == want for k in kinds), j.case, f"every data[] item carries {want}", f"{kinds} in {len(items)} items", j.obs.final)
+
+
+@verdict("output_format", "background")
+def output_format(j: Judged) -> None:
+    for img in accepted_images(j):
+        assert img.image is not None
+        if "format" in j.rule.expect:
+            want = j.rule.expect["format"]
+            check(img.image.format == want, j.case, f"{want} bytes (magic)", f"{img.image.format} bytes", j.obs.final)
+            if img.declared and "/" in img.declared:
+                declared = img.declared.split("/")[1].replace("jpg", "jpeg")
+                check(declared == img.image.format, j.case, f"declared type matches the bytes ({img.image.format})", f"declared {img.declared}", j.obs.final)
+        if j.rule.expect.get("alpha"):
+            check(img.image.has_alpha and img.image.transparent_pixels, j.case, "an alpha channel with transparent pixels",
+                  f"mode {img.image.mode}, transparent pixels: {img.image.transparent_pixels}", j.obs.final)  # fmt: skip
+
+
+@verdict("revised_prompt")
+def revised_prompt(j: Judged) -> None:
+    accepted_images(j)
+    for item in openai_items(j.obs.final.json() if j.obs.final else None) or []:
+        if "revised_prompt" in item and item["revised_prompt"] is not None:
+            check(isinstance(item["revised_prompt"], str) and item["revised_prompt"].strip() != "", j.case,
+                  "revised_prompt absent or a non-empty string", f"{item['revised_prompt']!r}", j.obs.final)  # fmt: skip
+
+
+# ---------------------------------------------------------------------- edits, tasks, Gemini
+@verdict("edit")
+def edit(j: Judged) -> None:
+    images = accepted_images(j)
+    check(len(images) == int(j.rule.expect["count"]), j.case, f"{j.rule.expect['count']} image(s)", f"{len(images)}", j.obs.final)
+    if j.rule.expect.get("mask_forwarded"):
+        calls = forwarded(j)
+        has_mask = [bool((c.get("files") or {}).get("mask") or _fields(c).get("mask")) for c in calls]
+        check(all(has_mask), j.case, "the mask reaches the upstream", f"mask in upstream calls: {has_mask}", j.obs.final)
+
+
+@verdict("edits_alias")
+def edits_alias(j: Judged) -> None:
+    canonical, alias = j.observations
+    a, b = canonical.exchange, alias.exchange
+    check(a is not None and b is not None and a.status == b.status, j.case, f"/v1/edits answers as /v1/images/edits ({status_text(a)})",
+          status_text(b), b)  # fmt: skip
+    if a is not None and a.ok:
+        sizes_a = [str(i) for i in accepted_images(j, canonical)]
+        sizes_b = [str(i) for i in accepted_images(j, alias)]
+        check(sizes_a == sizes_b, j.case, f"the same images ({sizes_a})", f"{sizes_b}", b)
+
+
+@verdict("task_lifecycle", "jimeng_lifecycle")
+def task_lifecycle(j: Judged) -> None:
+    accepted_images(j)
+
+
+@verdict("task_deadline")
+def task_deadline(j: Judged) -> None:
+    obs = j.obs
+    check(obs.exchange is not None and obs.exchange.ok and obs.task_id is not None, j.case, "a submitted task",
+          status_text(obs.exchange), obs.exchange)  # fmt: skip
+    assert obs.poll is not None
+    check(not obs.poll.deadline_exceeded, j.case, "a terminal state within the client timeout",
+          f"still {obs.poll.status!r} after {obs.poll.times[-1]:.2f} s ({len(obs.poll.times)} polls)", obs.final)  # fmt: skip
+
+
+@verdict("gemini_reference")
+def gemini_reference(j: Judged) -> None:
+    accepted_images(j)
+    for call in forwarded(j):
+        parts = [p for c in (_fields(call).get("contents") or []) for p in (c.get("parts") or []) if isinstance(p, dict)]
+        check(any("inlineData" in p for p in parts), j.case, "the inlineData reference part reaches the upstream",
+              f"forwarded parts: {[sorted(p) for p in parts]}", j.obs.final)  # fmt: skip
+
+
+def judge(j: Judged) -> None:
+    VERDICTS[j.rule.kind](j)

@@ -1,0 +1,23 @@
+"""Edits (multipart and JSON, masks), the /v1/edits alias, and variations."""
+
+from __future__ import annotations
+
+import pytest
+
+from pixelproof.plugin import Judged
+from pixelproof.verdicts import judge
+
+
+@pytest.mark.pixelproof("edit")
+def test_edit(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("edits_alias")
+def test_edits_alias(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("variations")
+def test_variations(case: Judged) -> None:
+    judge(case)

@@ -1,0 +1,23 @@
+"""Reference images: counted limits, formats, sizes, and what reaches the upstream."""
+
+from __future__ import annotations
+
+import pytest
+
+from pixelproof.plugin import Judged
+from pixelproof.verdicts import judge
+
+
+@pytest.mark.pixelproof("ref_limit")
+def test_reference_limit(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("ref_format", "ref_bytes")
+def test_reference_constraints(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("ref_forward")
+def test_references_forwarded(case: Judged) -> None:
+    judge(case)

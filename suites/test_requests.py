@@ -1,0 +1,43 @@
+"""Request semantics of the unified entry: n, watermark, pass-through, model validation, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from pixelproof.plugin import Judged
+from pixelproof.verdicts import judge
+
+
+@pytest.mark.pixelproof("n_default")
+def test_image_count(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("n_forwarded")
+def test_n_forwarded(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("watermark")
+def test_watermark_tri_state(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("passthrough")
+def test_passthrough(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("model_required", "model_unknown")
+def test_model_validation(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("error_shape")
+def test_error_shape(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("auth")
+def test_auth(case: Judged) -> None:
+    judge(case)

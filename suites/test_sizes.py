@@ -1,0 +1,28 @@
+"""Sizes: every tier table of the documents, decoded and measured pixel for pixel."""
+
+from __future__ import annotations
+
+import pytest
+
+from pixelproof.plugin import Judged
+from pixelproof.verdicts import judge
+
+
+@pytest.mark.pixelproof("size")
+def test_size_mapping(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("fallback")
+def test_fallback_to_native_size(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("gemini_size")
+def test_gemini_image_size(case: Judged) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof("aspect_ratio")
+def test_aspect_ratio(case: Judged) -> None:
+    judge(case)
