@@ -13,4 +13,6 @@ def test_waivers_not_expired(pixelproof: PixelproofSession) -> None:
     expired = [w for w in pixelproof.profile.waivers if w.expired()]
     if expired:
         listing = "; ".join(f"{w.rule} ({w.reason}) expired {w.expires}" for w in expired)
-        pytest.fail(f"expired waiver(s) in the profile, renew or remove them: {listing} (today {dt.date.today()})")
+        pytest.fail(
+            f"expired waiver(s) in the profile, renew or remove them: {listing} (today {dt.date.today()})"
+        )

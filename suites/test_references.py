@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pixelproof.plugin import Judged
+from pixelproof.judged import Judged
 from pixelproof.verdicts import judge
 
 

@@ -60,16 +60,50 @@ def _mock(sub: Any) -> None:
         "mock", help="serve the built-in mock upstream or reference gateway", description=MOCK_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    parser.add_argument("--role", choices=["upstream", "gateway"], default="upstream", help="default: upstream")
-    parser.add_argument("--upstream", metavar="URL", help="gateway role: the upstream base URL, or 'embedded' to start a vendor mock too")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1, loopback only)")
-    parser.add_argument("--port", type=int, default=8700, help="port (default 8700; 0 picks a free one)")
-    parser.add_argument("--key-env", metavar="NAME", help="require 'Authorization: Bearer <key>', the key read from env NAME")
-    parser.add_argument("--upstream-key-env", metavar="NAME", help="gateway role: bearer key for the upstream, from env NAME")
-    parser.add_argument("--fault", action="append", default=[], metavar="NAME", help="inject a named fault (repeatable)")
-    parser.add_argument("--time-scale", type=float, default=1.0, metavar="X", help="mock seconds per real second (default 1)")
-    parser.add_argument("--public-url", metavar="URL", help="base URL used in url answers (default: the request's)")
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--role", choices=["upstream", "gateway"], default="upstream", help="default: upstream"
+    )
+    parser.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="gateway role: the upstream base URL, or 'embedded' to start a vendor mock too",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1, loopback only)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8700, help="port (default 8700; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--key-env",
+        metavar="NAME",
+        help="require 'Authorization: Bearer <key>', the key read from env NAME",
+    )
+    parser.add_argument(
+        "--upstream-key-env",
+        metavar="NAME",
+        help="gateway role: bearer key for the upstream, from env NAME",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="inject a named fault (repeatable)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="mock seconds per real second (default 1)",
+    )
+    parser.add_argument(
+        "--public-url", metavar="URL", help="base URL used in url answers (default: the request's)"
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
     parser.set_defaults(handler=_run_mock)
 
 
@@ -89,7 +123,10 @@ def _run_mock(args: argparse.Namespace) -> int:
     key = _secret_from_env(args.key_env, "--key-env")
     upstream_url = args.upstream
     if args.role == "gateway" and not upstream_url:
-        print("pixelproof mock: the gateway role needs --upstream URL (or --upstream embedded)", file=sys.stderr)
+        print(
+            "pixelproof mock: the gateway role needs --upstream URL (or --upstream embedded)",
+            file=sys.stderr,
+        )
         return 2
     if upstream_url == "embedded":
         vendor = start(create_app(MockConfig(time_scale=args.time_scale, faults=names)), args.host)
@@ -99,11 +136,17 @@ def _run_mock(args: argparse.Namespace) -> int:
         role=args.role, api_key=key, faults=names, time_scale=args.time_scale, upstream_url=upstream_url,
         upstream_key=_secret_from_env(args.upstream_key_env, "--upstream-key-env"), public_url=args.public_url,
     )  # fmt: skip
-    print(f"pixelproof mock: role {args.role}, faults {sorted(names) or 'none'}, time scale {args.time_scale}", flush=True)
+    print(
+        f"pixelproof mock: role {args.role}, faults {sorted(names) or 'none'}, time scale {args.time_scale}",
+        flush=True,
+    )
     try:
         serve_forever(create_app(config), args.host, args.port, args.log_level)
     except OSError as exc:
-        print(f"pixelproof mock: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"pixelproof mock: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
@@ -120,11 +163,117 @@ def _run_faults(args: argparse.Namespace) -> int:
     from pixelproof.mock.faults import CATALOGUE
 
     if args.json:
-        print(json.dumps([{**vars(f), "breaks": list(f.breaks)} for f in CATALOGUE.values()], indent=2))
+        print(
+            json.dumps(
+                [{**vars(f), "breaks": list(f.breaks)} for f in CATALOGUE.values()], indent=2
+            )
+        )
         return 0
     width = max(len(name) for name in CATALOGUE)
     for fault in CATALOGUE.values():
-        kind = "infrastructure" if fault.infrastructure else ", ".join(fault.breaks) or "(found by fuzzing)"
-        print(f"{fault.name.ljust(width)}  [{fault.role}] {fault.description}\n{' ' * width}  breaks: {kind}")
+        kind = (
+            "infrastructure"
+            if fault.infrastructure
+            else ", ".join(fault.breaks) or "(found by fuzzing)"
+        )
+        print(
+            f"{fault.name.ljust(width)}  [{fault.role}] {fault.description}\n{' ' * width}  breaks: {kind}"
+        )
     print(f"\n{len(CATALOGUE)} faults")
     return 0
+
+
+RUN_HELP = """\
+Judge a target against every documented rule it claims, and write reports/<run id>/.
+
+With no --target, starts the reference gateway and the vendor mock on free loopback ports and
+judges them (the README's first command). With --target FILE, judges the deployment the profile
+describes (fixtures/targets/ has examples). --fault NAME injects a mock fault into the embedded
+stack, to watch pixelproof catch it.
+
+Reports: junit.xml (one test case per rule x model), run.json, summary.md.
+Exit codes: 0 every promise kept; 1 a promise broken (or a waiver expired or fixed);
+2 bad usage, profile or contract; 3 only infrastructure errors (target unreachable, timeouts).
+Anything after `--` goes to pytest unchanged.
+"""
+
+
+@register
+def _run(sub: Any) -> None:
+    parser = sub.add_parser("run", help="run the conformance suites against a target (default: the embedded stack)",
+                            description=RUN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument(
+        "--target", metavar="FILE", help="target profile (YAML); default: embedded reference stack"
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="embedded stack only: inject a mock fault (repeatable)",
+    )
+    parser.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only rules whose id matches, e.g. 'size.*' (repeatable)",
+    )
+    parser.add_argument(
+        "-n", "--workers", metavar="N", help="parallel workers (pytest-xdist), e.g. auto or 4"
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path_,
+        default="reports",
+        metavar="DIR",
+        help="where run directories go (default reports/)",
+    )
+    parser.add_argument("--run-id", help="name of the run directory (default: UTC timestamp)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1000.0,
+        metavar="X",
+        help="embedded stack clock speed (default 1000)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="one line per rule (-vv: more)"
+    )
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.set_defaults(handler=_run_run)
+
+
+def Path_(text: str) -> Any:
+    from pathlib import Path
+
+    return Path(text)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from pixelproof.catalogue import default_catalogue
+    from pixelproof.mock.faults import UnknownFault, validate
+    from pixelproof.run import RunOptions, run
+    from pixelproof.target import ProfileError, load_profile
+
+    if args.target and args.fault:
+        print(
+            "pixelproof run: --fault injects into the embedded stack; it cannot be combined with --target",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        validate(args.fault)
+        if args.target:
+            load_profile(args.target, default_catalogue())
+    except UnknownFault as exc:
+        print(f"pixelproof run: {exc}", file=sys.stderr)
+        return 2
+    except ProfileError as exc:
+        print(f"pixelproof run: bad target profile: {exc}", file=sys.stderr)
+        return 2
+    extra = [a for a in args.pytest_args if a != "--"]
+    opts = RunOptions(target=args.target, faults=args.fault, rules=args.rules, workers=args.workers,
+                      report_root=args.report_dir, run_id=args.run_id, time_scale=args.time_scale,
+                      verbose=args.verbose, pytest_args=extra)  # fmt: skip
+    return run(opts)

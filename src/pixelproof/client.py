@@ -81,10 +81,13 @@ class Client:
     """Sends requests to one base URL with the profile's credentials."""
 
     def __init__(self, base_url: str, auth_header: tuple[str, str] | None, timeout_s: float,
-                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
+                 transport: httpx.BaseTransport | None = None, headers: dict[str, str] | None = None) -> None:  # fmt: skip
         self.base_url = base_url.rstrip("/")
         self.auth_header = auth_header
-        self.http = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)), transport=transport)
+        self.headers = dict(headers or {})
+        self.http = httpx.Client(
+            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)), transport=transport
+        )
 
     def send(
         self,
@@ -99,23 +102,33 @@ class Client:
         headers: dict[str, str] | None = None,
     ) -> Exchange:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
-        sent: dict[str, str] = dict(headers or {})
+        sent: dict[str, str] = {**self.headers, **(headers or {})}
         if credentials == "default" and self.auth_header:
             sent[self.auth_header[0]] = self.auth_header[1]
         elif credentials == "wrong":
             sent["Authorization"] = "Bearer pixelproof-wrong-key"
         shown_json = json_body if json_body is not None else (dict(data) if data else None)
-        exchange = Exchange(method, url, redact(sent), shown_json, [f"{n}:{f[0]}({len(f[1])}B)" for n, f in files or []])
+        exchange = Exchange(
+            method,
+            url,
+            redact(sent),
+            shown_json,
+            [f"{n}:{f[0]}({len(f[1])}B)" for n, f in files or []],
+        )
         started = time.perf_counter()
         try:
-            with self.http.stream(method, url, json=json_body, files=files, data=data, params=params, headers=sent) as response:
+            with self.http.stream(
+                method, url, json=json_body, files=files, data=data, params=params, headers=sent
+            ) as response:
                 exchange.status = response.status_code
                 exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
                 chunks, total = [], 0
                 for chunk in response.iter_bytes():
                     total += len(chunk)
                     if total > MAX_BODY_BYTES:
-                        exchange.error = f"response body larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
+                        exchange.error = (
+                            f"response body larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
+                        )
                         break
                     chunks.append(chunk)
                 exchange.body = b"".join(chunks)

@@ -77,9 +77,12 @@ def decode(data: bytes) -> DecodedImage:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            rgba = img.convert("RGBA") if img.mode in ("RGBA", "LA", "P") else None
-            alpha = img.mode in ("RGBA", "LA") or "transparency" in img.info
-            transparent = bool(rgba and rgba.getchannel("A").getextrema()[0] < 255)
+            alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+            transparent = False
+            if img.mode in ("RGBA", "LA", "PA"):
+                transparent = img.getchannel("A").getextrema()[0] < 255
+            elif alpha:
+                transparent = img.convert("RGBA").getchannel("A").getextrema()[0] < 255
             marked = _has_watermark(img)
             return DecodedImage(
                 format=fmt,
@@ -95,6 +98,12 @@ def decode(data: bytes) -> DecodedImage:
         raise ImageError(f"{fmt} that does not decode: {exc}") from None
 
 
+def measure(data: bytes) -> tuple[str | None, Size]:
+    """Format and size from the header only (no pixel decode): for answers already trusted."""
+    with Image.open(io.BytesIO(data)) as img:
+        return sniff(data), Size(img.width, img.height)
+
+
 def _watermark_box(width: int, height: int) -> tuple[int, int] | None:
     w, h = 8 * WATERMARK_CELL, 2 * WATERMARK_CELL
     if width < w + 16 or height < h + 16:
@@ -106,8 +115,10 @@ def _has_watermark(img: Image.Image) -> bool:
     origin = _watermark_box(img.width, img.height)
     if origin is None:
         return False
-    rgb = img.convert("RGB")
     x0, y0 = origin
+    w, h = 8 * WATERMARK_CELL, 2 * WATERMARK_CELL
+    rgb = img.crop((x0, y0, x0 + w, y0 + h)).convert("RGB")
+    x0, y0 = 0, 0
     for row in range(2):
         for col in range(8):
             cx = x0 + col * WATERMARK_CELL + WATERMARK_CELL // 2

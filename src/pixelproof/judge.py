@@ -21,7 +21,7 @@ class RuleFailure(AssertionError):
         rule = case.rule
         lines = [
             f"rule {case.id} ({rule.severity}): {rule.statement}",
-            f"source: {rule.cite()}: \"{rule.source.quote}\"",
+            f'source: {rule.cite()}: "{rule.source.quote}"',
             f"expected: {expected}",
             f"observed: {observed}",
         ]
@@ -31,7 +31,9 @@ class RuleFailure(AssertionError):
         super().__init__("\n".join(lines))
 
 
-def check(condition: bool, case: Case, expected: str, observed: str, exchange: Exchange | None) -> None:
+def check(
+    condition: bool, case: Case, expected: str, observed: str, exchange: Exchange | None
+) -> None:
     if not condition:
         raise RuleFailure(case, expected, observed, exchange)
 
@@ -112,7 +114,9 @@ def images_in(observer: Observer, obs: Observation) -> list[ImageResult]:
         elif "url" in item:
             out.append(_from_url(observer, item["url"], "url"))
         else:
-            out.append(ImageResult("data[]", problem=f"item without b64_json or url: {sorted(item)}"))
+            out.append(
+                ImageResult("data[]", problem=f"item without b64_json or url: {sorted(item)}")
+            )
     return out
 
 

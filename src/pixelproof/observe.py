@@ -57,7 +57,9 @@ def infra_problem(obs: Observation, tolerate_5xx: bool = False) -> str | None:
             return f"{where}: target answered {status}{request}\n  response: {exchange.describe_response()}"
         if exchange.content_type == "text/html":
             return f"{where}: target answered an HTML page ({status}), not the API{request}"
-        if exchange.json() is None and (200 <= status < 300 or exchange.content_type.endswith("json")):
+        if exchange.json() is None and (
+            200 <= status < 300 or exchange.content_type.endswith("json")
+        ):
             return f"{where}: answer is not valid JSON ({exchange.content_type or 'no content type'}, {len(exchange.body)} bytes){request}"
         if i > 0 and status == 404:
             return f"task {obs.task_id} vanished: the poll answered 404 after a successful submission{request}"
@@ -72,10 +74,18 @@ class Observer:
         self.profile = profile
         self.run_id = run_id or secrets.token_hex(4)
         secret = profile.credentials.value()
-        auth = (profile.credentials.header, f"{profile.credentials.scheme} {secret}".strip()) if secret else None
-        self.clients = {s: Client(profile.base_url(s), auth, profile.timeout_s) for s in profile.surfaces}
+        auth = (
+            (profile.credentials.header, f"{profile.credentials.scheme} {secret}".strip())
+            if secret
+            else None
+        )
+        self.clients = {
+            s: Client(profile.base_url(s), auth, profile.timeout_s) for s in profile.surfaces
+        }
         self.plain = Client("", None, profile.timeout_s)
-        self.recorder = Client(str(profile.recorder).rstrip("/"), None, 30) if profile.recorder else None
+        self.recorder = (
+            Client(str(profile.recorder).rstrip("/"), None, 30) if profile.recorder else None
+        )
         self.cache: dict[str, Observation] = {}
         self.downloads: dict[str, Exchange] = {}
         self.images_sent = 0
@@ -154,12 +164,18 @@ class Observer:
         if self.recorder is None:
             raise TargetError("the profile names no recorder")
         answer = self.recorder.send(
-            "GET", "/__pixelproof/requests", params={"contains": f"pp:{obs.nonce}", "since": str(self.recorder_since)}
+            "GET",
+            "/__pixelproof/requests",
+            params={"contains": f"pp:{obs.nonce}", "since": str(self.recorder_since)},
         )
         body = answer.json()
         if answer.error or not answer.ok or not isinstance(body, dict):
             raise TargetError(f"recorder unavailable: {answer.describe_response()}")
-        return [r for r in body.get("requests", []) if r.get("method") == "POST" and _is_image_call(r.get("path", ""))]
+        return [
+            r
+            for r in body.get("requests", [])
+            if r.get("method") == "POST" and _is_image_call(r.get("path", ""))
+        ]
 
     def close(self) -> None:
         for client in (*self.clients.values(), self.plain, self.recorder):
@@ -186,7 +202,11 @@ def task_id_of(surface: str, body: Any) -> str | None:
 
 def task_status_of(surface: str, body: Any) -> str | None:
     try:
-        value = body["data"]["status"] if surface in ("tasks-official", "jimeng-official") else body["status"]
+        value = (
+            body["data"]["status"]
+            if surface in ("tasks-official", "jimeng-official")
+            else body["status"]
+        )
     except (KeyError, TypeError):
         return None
     return value if isinstance(value, str) else None

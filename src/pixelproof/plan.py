@@ -87,7 +87,11 @@ class Context:
 
     def body(self, surface: str, model: str | None, request: dict[str, Any]) -> dict[str, Any]:
         """The surface's base request for ``model`` with the rule's ``request`` merged in."""
-        request = {k: v for k, v in request.items() if k not in ("credentials", "encoding", "path", "mask", "query")}
+        request = {
+            k: v
+            for k, v in request.items()
+            if k not in ("credentials", "encoding", "path", "mask", "query")
+        }
         if surface == "unified":
             entry = self.catalogue.model(surface, model or "")
             wants = "b64_json" if entry is None or "b64_json" in entry.outputs else "url"
@@ -107,23 +111,48 @@ class Context:
             return merge({"req_key": model, "prompt": PROMPT}, request)
         return merge({"model": model, "prompt": PROMPT}, request)
 
-    def probe(self, surface: str, model: str | None, request: dict[str, Any], credentials: str = "default") -> Probe:
+    def probe(
+        self, surface: str, model: str | None, request: dict[str, Any], credentials: str = "default"
+    ) -> Probe:
         body = self.body(surface, model, request)
         if surface in TASK_SURFACES:
             path = "/v1/images/generations"
-            return Probe(surface, "task", "POST", path, _canon(body), credentials=credentials, images=1)
+            return Probe(
+                surface, "task", "POST", path, _canon(body), credentials=credentials, images=1
+            )
         if surface == "gemini":
             path = f"/v1beta/models/{model}:generateContent"
-            return Probe(surface, "http", "POST", path, _canon(body), credentials=credentials, images=1)
+            return Probe(
+                surface, "http", "POST", path, _canon(body), credentials=credentials, images=1
+            )
         if surface == "jimeng-official":
             query = (("Action", "CVSync2AsyncSubmitTask"), ("Version", "2022-08-31"))
-            return Probe(surface, "jimeng", "POST", "/jm", _canon(body), query=query, credentials=credentials, images=1)
+            return Probe(
+                surface,
+                "jimeng",
+                "POST",
+                "/jm",
+                _canon(body),
+                query=query,
+                credentials=credentials,
+                images=1,
+            )
         n = body.get("n") or 1
-        return Probe(surface, "http", "POST", "/v1/images/generations", _canon(body), credentials=credentials, images=n)
+        return Probe(
+            surface,
+            "http",
+            "POST",
+            "/v1/images/generations",
+            _canon(body),
+            credentials=credentials,
+            images=n,
+        )
 
     def refs(self, count: int, mixed: bool) -> list[str]:
         url = str(self.profile.reference_image_url) if self.profile.reference_image_url else None
-        return [url if (mixed and url and i % 2 == 0) else sample_b64("png512") for i in range(count)]
+        return [
+            url if (mixed and url and i % 2 == 0) else sample_b64("png512") for i in range(count)
+        ]
 
 
 Builder = Callable[[Case, Context], list[Probe]]
@@ -154,7 +183,11 @@ def _ref_limit(case: Case, ctx: Context) -> list[Probe]:
 
 def _ref_sample(sample: str) -> Builder:
     def build(case: Case, ctx: Context) -> list[Probe]:
-        return [ctx.probe(case.surface, case.model, {**case.rule.request, "image_urls": [sample_b64(sample)]})]
+        return [
+            ctx.probe(
+                case.surface, case.model, {**case.rule.request, "image_urls": [sample_b64(sample)]}
+            )
+        ]
 
     return build
 
@@ -165,7 +198,11 @@ def _ref_forward(case: Case, ctx: Context) -> list[Probe]:
 
 
 def _task_failure(case: Case, ctx: Context) -> list[Probe]:
-    request = {**case.rule.request, "image_urls": [sample_b64("png512")], "mask_url": sample_b64("notimage")}
+    request = {
+        **case.rule.request,
+        "image_urls": [sample_b64("png512")],
+        "mask_url": sample_b64("notimage"),
+    }
     return [ctx.probe(case.surface, case.model, request)]
 
 
@@ -189,7 +226,16 @@ def _edits_alias(case: Case, ctx: Context) -> list[Probe]:
 
 def _variations(case: Case, ctx: Context) -> list[Probe]:
     form = (("model", case.model or ""), ("n", "1"), ("response_format", "b64_json"))
-    return [Probe("unified", "http", "POST", "/v1/images/variations", form=form, files=(("image", "png512"),))]
+    return [
+        Probe(
+            "unified",
+            "http",
+            "POST",
+            "/v1/images/variations",
+            form=form,
+            files=(("image", "png512"),),
+        )
+    ]
 
 
 def _task_unknown(case: Case, ctx: Context) -> list[Probe]:
@@ -209,15 +255,30 @@ def _jimeng_query(case: Case, ctx: Context) -> list[Probe]:
 
 
 def _jimeng_unknown(case: Case, ctx: Context) -> list[Probe]:
-    body = {"req_key": case.model, "task_id": "pixelproof-never-issued-{nonce}", "req_json": "{\"return_url\": false}"}
+    body = {
+        "req_key": case.model,
+        "task_id": "pixelproof-never-issued-{nonce}",
+        "req_json": '{"return_url": false}',
+    }
     query = (("Action", "CVSync2AsyncGetResult"), ("Version", "2022-08-31"))
     return [Probe(case.surface, "http", "POST", "/jm", _canon(body), query=query)]
 
 
 def _gemini_reference(case: Case, ctx: Context) -> list[Probe]:
     body = ctx.body("gemini", case.model, {})
-    body["contents"][0]["parts"].append({"inlineData": {"mimeType": "image/png", "data": sample_b64("png512")}})
-    return [Probe("gemini", "http", "POST", f"/v1beta/models/{case.model}:generateContent", _canon(body), images=1)]
+    body["contents"][0]["parts"].append(
+        {"inlineData": {"mimeType": "image/png", "data": sample_b64("png512")}}
+    )
+    return [
+        Probe(
+            "gemini",
+            "http",
+            "POST",
+            f"/v1beta/models/{case.model}:generateContent",
+            _canon(body),
+            images=1,
+        )
+    ]
 
 
 BUILDERS: dict[str, Builder] = {

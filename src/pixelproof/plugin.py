@@ -19,16 +19,14 @@ from typing import Any
 import pytest
 
 from pixelproof.catalogue import Catalogue, default_catalogue
-from pixelproof.observe import Observation, Observer, TargetError, infra_problem
+from pixelproof.judge import RuleFailure
+from pixelproof.judged import Judged, NotJudged, observe_case
+from pixelproof.observe import Observer, TargetError
 from pixelproof.plan import Case, cases_for
 from pixelproof.results import Results
 from pixelproof.target import Profile, embedded_profile, load_profile
 
 EMBEDDED_KEY_ENV = "PIXELPROOF_EMBEDDED_KEY"
-REJECTING_KINDS = frozenset({
-    "model_required", "model_unknown", "error_shape", "variations", "auth", "ref_limit", "ref_format",
-    "ref_bytes", "task_unknown", "task_caller_id", "safety", "jimeng_query", "jimeng_unknown", "task_failure",
-})  # fmt: skip
 
 
 @dataclass
@@ -47,29 +45,34 @@ class PixelproofSession:
         return self.observer
 
 
-@dataclass
-class Judged:
-    """What a test judges: its case, one observation per probe, and the observer for follow-ups."""
-
-    case: Case
-    observations: list[Observation]
-    observer: Observer
-
-    @property
-    def rule(self) -> Any:
-        return self.case.rule
-
-    @property
-    def obs(self) -> Observation:
-        return self.observations[0]
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("pixelproof", "pixelproof conformance runs")
-    group.addoption("--pixelproof-target", metavar="FILE", help="target profile (YAML); default: the embedded reference stack")
-    group.addoption("--pixelproof-fault", action="append", default=[], metavar="NAME", help="inject a mock fault into the embedded stack (repeatable)")
-    group.addoption("--pixelproof-rules", action="append", default=[], metavar="GLOB", help="only rules whose id matches (repeatable)")
-    group.addoption("--pixelproof-time-scale", type=float, default=1000.0, metavar="X", help="embedded stack clock speed (default 1000)")
+    group.addoption(
+        "--pixelproof-target",
+        metavar="FILE",
+        help="target profile (YAML); default: the embedded reference stack",
+    )
+    group.addoption(
+        "--pixelproof-fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="inject a mock fault into the embedded stack (repeatable)",
+    )
+    group.addoption(
+        "--pixelproof-rules",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only rules whose id matches (repeatable)",
+    )
+    group.addoption(
+        "--pixelproof-time-scale",
+        type=float,
+        default=1000.0,
+        metavar="X",
+        help="embedded stack clock speed (default 1000)",
+    )
     group.addoption("--pixelproof-run-id", default=None, help="run id used in probe nonces")
 
 
@@ -78,13 +81,19 @@ def _session(config: pytest.Config) -> PixelproofSession | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "pixelproof(*kinds): a generic suite test judging rules of these kinds")
-    config.addinivalue_line("markers", "gateway: end-to-end test against a real third-party gateway (slow, opt-in)")
+    config.addinivalue_line(
+        "markers", "pixelproof(*kinds): a generic suite test judging rules of these kinds"
+    )
+    config.addinivalue_line(
+        "markers", "gateway: end-to-end test against a real third-party gateway (slow, opt-in)"
+    )
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "pixelproof_profile" in workerinput:
         os.environ.update(workerinput.get("pixelproof_env", {}))
         profile = Profile.model_validate_json(workerinput["pixelproof_profile"])
-        config._pixelproof = PixelproofSession(default_catalogue(), profile, workerinput["pixelproof_run_id"])  # type: ignore[attr-defined]
+        config._pixelproof = PixelproofSession(
+            default_catalogue(), profile, workerinput["pixelproof_run_id"]
+        )  # type: ignore[attr-defined]
         return
     if not _wants_suites(config):
         return
@@ -103,7 +112,9 @@ def pytest_configure(config: pytest.Config) -> None:
     scale = config.getoption("pixelproof_time_scale")
     context = embedded_stack(faults, scale, api_key=os.environ[EMBEDDED_KEY_ENV])
     stack = context.__enter__()
-    profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, EMBEDDED_KEY_ENV, scale)
+    profile = embedded_profile(
+        catalogue, stack.gateway.url, stack.upstream.url, EMBEDDED_KEY_ENV, scale
+    )
     config._pixelproof = PixelproofSession(catalogue, profile, run_id, stack=context)  # type: ignore[attr-defined]
 
 
@@ -146,7 +157,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = _session(metafunc.config)
     if session is None:
-        raise pytest.UsageError("pixelproof suites need the pixelproof plugin session (run them through `pixelproof run` or `pytest suites`)")
+        raise pytest.UsageError(
+            "pixelproof suites need the pixelproof plugin session (run them through `pixelproof run` or `pytest suites`)"
+        )
     patterns = metafunc.config.getoption("pixelproof_rules")
     cases = [
         c for c in cases_for(session.catalogue, session.profile, set(marker.args))
@@ -156,7 +169,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("case", cases, ids=[c.id for c in cases], indirect=True)
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     pp = _session(config)
     if pp is None:
         return
@@ -198,26 +213,31 @@ def pixelproof(request: pytest.FixtureRequest) -> PixelproofSession:
 @pytest.fixture
 def case(request: pytest.FixtureRequest, pixelproof: PixelproofSession) -> Judged:
     """Observe the case's probes (setup phase): infrastructure problems are errors here."""
-    the_case: Case = request.param
-    rule = the_case.rule
-    if "recorder" in rule.needs and pixelproof.profile.recorder is None:
-        pytest.skip("needs the recorder of a pixelproof mock upstream behind the target (profile key `recorder`)")
     observer = pixelproof.get_observer()
-    observations = [observer.observe(p) for p in the_case.probes]
-    for obs in observations:
-        if obs.skipped:
-            pytest.skip(obs.skipped)
-        tolerate = rule.kind in REJECTING_KINDS or rule.rejected
-        problem = infra_problem(obs, tolerate_5xx=tolerate)
-        if problem:
-            raise TargetError(f"{the_case.id}: target could not be judged: {problem}")
-        if obs.poll and obs.poll.deadline_exceeded and rule.kind != "task_deadline":
-            raise TargetError(f"{the_case.id}: task {obs.task_id} still {obs.poll.status!r} at the polling deadline")
-    return Judged(the_case, observations, observer)
+    before = (observer.requests_sent, observer.images_sent)
+    try:
+        return observe_case(observer, request.param)
+    except NotJudged as exc:
+        pytest.skip(str(exc))
+    finally:
+        request.node.user_properties += [
+            ("requests", observer.requests_sent - before[0]),
+            ("images", observer.images_sent - before[1]),
+        ]
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    pass  # replaced per session in pytest_sessionstart (needs the config)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Rule failures and target errors print their own message, not a traceback."""
+    report = yield
+    excinfo = call.excinfo
+    if (
+        excinfo is not None
+        and isinstance(excinfo.value, (RuleFailure, TargetError))
+        and report.failed
+    ):
+        report.longrepr = f"{type(excinfo.value).__name__}: {excinfo.value}"
+    return report
 
 
 @pytest.hookimpl(trylast=True)

@@ -30,7 +30,9 @@ class Cadence:
         documented = catalogue.defaults.polling[surface]
         override = profile.polling.get(surface)
         values = {
-            name: getattr(override, name, None) if override and getattr(override, name) is not None else getattr(documented, name)
+            name: getattr(override, name, None)
+            if override and getattr(override, name) is not None
+            else getattr(documented, name)
             for name in ("initial_delay_s", "interval_s", "max_interval_s", "timeout_s")
         }
         if not override and profile.time_scale != 1:

@@ -36,10 +36,16 @@ class Results:
         if previous is not None and _rank(previous.outcome) >= _rank(outcome):
             previous.duration_s += report.duration
             return
-        message = str(report.longrepr)[-4000:] if report.longrepr and outcome in ("failed", "error", "fixed") else ""
+        message = (
+            str(report.longrepr)[-4000:]
+            if report.longrepr and outcome in ("failed", "error", "fixed")
+            else ""
+        )
         if outcome == "skipped" and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2])
-        self.outcomes[report.nodeid] = Outcome(report.nodeid, outcome, props, message, report.duration)
+        self.outcomes[report.nodeid] = Outcome(
+            report.nodeid, outcome, props, message, report.duration
+        )
 
     def counts(self) -> Counter[str]:
         return Counter(o.outcome for o in self.outcomes.values())

@@ -59,7 +59,11 @@ class PollingOverride(_Strict):
 class Waiver(_Strict):
     rule: str
     reason: Literal[
-        "upstream-limitation", "vendor-bug", "documentation-error", "not-applicable", "accepted-deviation"
+        "upstream-limitation",
+        "vendor-bug",
+        "documentation-error",
+        "not-applicable",
+        "accepted-deviation",
     ]
     note: str = ""
     expires: dt.date
@@ -71,17 +75,25 @@ class Waiver(_Strict):
 
 class Profile(_Strict):
     name: str = "target"
-    paid: bool = Field(default=False, description="true: real money per image; fuzzing defaults to negative-only")
+    paid: bool = Field(
+        default=False, description="true: real money per image; fuzzing defaults to negative-only"
+    )
     surfaces: dict[str, SurfaceClaim] = Field(min_length=1)
     credentials: Credentials = Credentials()
-    recorder: HttpUrl | None = Field(default=None, description="a pixelproof mock upstream behind the target")
+    recorder: HttpUrl | None = Field(
+        default=None, description="a pixelproof mock upstream behind the target"
+    )
     timeout_s: float = Field(default=120.0, gt=0)
     polling: dict[str, PollingOverride] = Field(default_factory=dict)
     budget_images: int | None = Field(default=None, ge=0)
     safety_prompt: str | None = None
-    reference_image_url: HttpUrl | None = Field(default=None, description="a fetchable PNG for URL references")
+    reference_image_url: HttpUrl | None = Field(
+        default=None, description="a fetchable PNG for URL references"
+    )
     waivers: list[Waiver] = Field(default_factory=list)
-    time_scale: float = Field(default=1.0, gt=0, description="the target's clock speed (embedded mock only)")
+    time_scale: float = Field(
+        default=1.0, gt=0, description="the target's clock speed (embedded mock only)"
+    )
 
     @model_validator(mode="after")
     def _waivers_unique(self) -> Profile:
@@ -125,7 +137,9 @@ def load_profile(path: Path | str, catalogue: Catalogue | None = None) -> Profil
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
-        raise ProfileError(str(path), where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise ProfileError(
+            str(path), where, f"invalid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
     try:
         profile = Profile.model_validate(data if data is not None else {})
     except ValidationError as exc:
@@ -140,27 +154,48 @@ def check_against_catalogue(profile: Profile, catalogue: Catalogue, where: str) 
     gateway_surfaces = {name for name, s in catalogue.surfaces.items() if s.role == "gateway"}
     for surface, claim in profile.surfaces.items():
         if surface not in gateway_surfaces:
-            raise ProfileError(where, f"surfaces.{surface}", f"unknown surface; expected one of {', '.join(sorted(gateway_surfaces))}")
+            raise ProfileError(
+                where,
+                f"surfaces.{surface}",
+                f"unknown surface; expected one of {', '.join(sorted(gateway_surfaces))}",
+            )
         known = catalogue.models_on(surface)
         for model in claim.models:
             if model not in known:
-                raise ProfileError(where, f"surfaces.{surface}.models", f"{model!r} is not documented on {surface}; documented: {', '.join(known)}")
+                raise ProfileError(
+                    where,
+                    f"surfaces.{surface}.models",
+                    f"{model!r} is not documented on {surface}; documented: {', '.join(known)}",
+                )
     ids = {rule.id for rule in catalogue}
     for i, waiver in enumerate(profile.waivers):
         if waiver.rule not in ids:
-            raise ProfileError(where, f"waivers[{i}].rule", f"no rule {waiver.rule!r} in the catalogue")
+            raise ProfileError(
+                where, f"waivers[{i}].rule", f"no rule {waiver.rule!r} in the catalogue"
+            )
     for surface in profile.polling:
         if surface not in catalogue.defaults.polling:
-            raise ProfileError(where, f"polling.{surface}", "no polling for this surface (only async surfaces poll)")
+            raise ProfileError(
+                where,
+                f"polling.{surface}",
+                "no polling for this surface (only async surfaces poll)",
+            )
     if profile.credentials.env and not os.environ.get(profile.credentials.env):
-        raise ProfileError(where, "credentials.env", f"environment variable {profile.credentials.env} is not set")
+        raise ProfileError(
+            where, "credentials.env", f"environment variable {profile.credentials.env} is not set"
+        )
 
 
-def embedded_profile(catalogue: Catalogue, gateway_url: str, upstream_url: str, key_env: str, time_scale: float) -> Profile:
+def embedded_profile(
+    catalogue: Catalogue, gateway_url: str, upstream_url: str, key_env: str, time_scale: float
+) -> Profile:
     """The profile of the built-in stack: every gateway surface, every documented model."""
     prefixes = {"tasks-action": "/action", "tasks-official": "/official"}
     surfaces = {
-        name: {"base_url": gateway_url + prefixes.get(name, ""), "models": catalogue.models_on(name)}
+        name: {
+            "base_url": gateway_url + prefixes.get(name, ""),
+            "models": catalogue.models_on(name),
+        }
         for name, s in catalogue.surfaces.items()
         if s.role == "gateway"
     }

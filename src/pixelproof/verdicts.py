@@ -10,12 +10,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pixelproof.geometry import Size, ratio_distance, ratio_matches
-from pixelproof.judge import ImageResult, RuleFailure, check, images_in, json_error, openai_error_shape, openai_items, status_text
+from pixelproof.judge import (
+    ImageResult,
+    RuleFailure,
+    check,
+    images_in,
+    json_error,
+    openai_error_shape,
+    openai_items,
+    status_text,
+)
 from pixelproof.observe import Observation
 from pixelproof.plan import PROMPT
 
 if TYPE_CHECKING:
-    from pixelproof.plugin import Judged
+    from pixelproof.judged import Judged
 
 Verdict = Callable[["Judged"], None]
 VERDICTS: dict[str, Verdict] = {}
@@ -34,25 +43,55 @@ def verdict(*kinds: str) -> Callable[[Verdict], Verdict]:
 
 # ---------------------------------------------------------------------- shared steps
 def _is_4xx(obs: Observation) -> bool:
-    return obs.exchange is not None and obs.exchange.status is not None and 400 <= obs.exchange.status < 500
+    return (
+        obs.exchange is not None
+        and obs.exchange.status is not None
+        and 400 <= obs.exchange.status < 500
+    )
 
 
-def accepted_images(j: Judged, obs: Observation | None = None, minimum: int = 1) -> list[ImageResult]:
+def accepted_images(
+    j: Judged, obs: Observation | None = None, minimum: int = 1
+) -> list[ImageResult]:
     """The answer was a success and carries decodable images; returns them."""
     obs = obs or j.obs
     first = obs.exchange
-    check(first is not None and first.ok, j.case, "the request is accepted (2xx)", status_text(first), first)
+    check(
+        first is not None and first.ok,
+        j.case,
+        "the request is accepted (2xx)",
+        status_text(first),
+        first,
+    )
     if obs.probe.op in ("task", "jimeng"):
-        check(obs.task_id is not None, j.case, "a task id in the submission answer", status_text(first), first)
+        check(
+            obs.task_id is not None,
+            j.case,
+            "a task id in the submission answer",
+            status_text(first),
+            first,
+        )
         assert obs.poll is not None
         final = obs.final
         done = "done" if obs.probe.op == "jimeng" else "completed"
-        check(obs.poll.status == done, j.case, f"the task ends {done}", f"it ended {obs.poll.status!r}: {status_text(final)}", final)
+        check(
+            obs.poll.status == done,
+            j.case,
+            f"the task ends {done}",
+            f"it ended {obs.poll.status!r}: {status_text(final)}",
+            final,
+        )
         if obs.probe.op == "jimeng":
             code = (final.json() or {}).get("code") if final else None
             check(code == 10000, j.case, "code 10000 with status done", f"code {code!r}", final)
     images = images_in(j.observer, obs)
-    check(len(images) >= minimum, j.case, f"at least {minimum} image(s)", f"{len(images)}: {status_text(obs.final)}", obs.final)
+    check(
+        len(images) >= minimum,
+        j.case,
+        f"at least {minimum} image(s)",
+        f"{len(images)}: {status_text(obs.final)}",
+        obs.final,
+    )
     broken = [str(i) for i in images if i.image is None]
     check(not broken, j.case, "every image decodes", "; ".join(broken), obs.final)
     return images
@@ -65,7 +104,11 @@ def rejected(j: Judged, obs: Observation | None = None, openai_shape: bool = Fal
     if obs.poll is not None and ex is not None and ex.ok:
         final = obs.final
         view = (final.json() or {}) if final else {}
-        view = view.get("data", view) if isinstance(view, dict) and obs.probe.surface == "tasks-official" else view
+        view = (
+            view.get("data", view)
+            if isinstance(view, dict) and obs.probe.surface == "tasks-official"
+            else view
+        )
         reason = (view or {}).get("error") if isinstance(view, dict) else None
         check(obs.poll.status == "failed" and bool(reason), j.case, "a 4xx at submission, or the task failed with a reason",
               f"submission accepted; task ended {obs.poll.status!r}", final)  # fmt: skip
@@ -73,13 +116,25 @@ def rejected(j: Judged, obs: Observation | None = None, openai_shape: bool = Fal
     check(_is_4xx(obs), j.case, "a 4xx rejection", status_text(ex), ex)
     assert ex is not None
     problem = openai_error_shape(ex) if openai_shape else json_error(ex)
-    check(problem is None, j.case, "a JSON error body" + (" {error: {message, type}}" if openai_shape else ""), str(problem), ex)
+    check(
+        problem is None,
+        j.case,
+        "a JSON error body" + (" {error: {message, type}}" if openai_shape else ""),
+        str(problem),
+        ex,
+    )
 
 
 def forwarded(j: Judged, obs: Observation | None = None) -> list[dict[str, Any]]:
     obs = obs or j.obs
     calls = j.observer.forwarded(obs)
-    check(bool(calls), j.case, "the request reaches the upstream (recorder)", "no image call with this probe's nonce reached it", obs.final)
+    check(
+        bool(calls),
+        j.case,
+        "the request reaches the upstream (recorder)",
+        "no image call with this probe's nonce reached it",
+        obs.final,
+    )
     return calls
 
 
@@ -95,7 +150,9 @@ def _fallback_ok(j: Judged, got: Size, target: Size) -> bool:
     if native is None or not native.accepts(got) or got.orientation != target.orientation:
         return False
     best = native.closest_official(target)
-    return ratio_distance(got.ratio, target.ratio) <= ratio_distance(best.ratio, target.ratio) + 1e-9
+    return (
+        ratio_distance(got.ratio, target.ratio) <= ratio_distance(best.ratio, target.ratio) + 1e-9
+    )
 
 
 @verdict("size", "gemini_size")
@@ -112,7 +169,11 @@ def size(j: Judged) -> None:
             continue
         if rule.expect.get("native") is False and _fallback_ok(j, got, target):
             continue
-        also = f" (or the fallback: a native {target.orientation} size no farther in ratio than {rule.expect.get('fallback_size')})" if rule.expect.get("native") is False else ""
+        also = (
+            f" (or the fallback: a native {target.orientation} size no farther in ratio than {rule.expect.get('fallback_size')})"
+            if rule.expect.get("native") is False
+            else ""
+        )
         raise RuleFailure(j.case, f"{target}{also}", f"{got}", j.obs.final)
 
 
@@ -141,7 +202,9 @@ def fallback(j: Judged) -> None:
         try:
             got = Size.parse(str(sent))
         except ValueError:
-            raise RuleFailure(j.case, f"a native size instead of {target}", observed, j.obs.final) from None
+            raise RuleFailure(
+                j.case, f"a native size instead of {target}", observed, j.obs.final
+            ) from None
         check(_fallback_ok(j, got, target), j.case,
               f"a size native to {expect['upstream']}, {target.orientation}, no farther in ratio than {expect['closest_official']}",
               observed, j.obs.final)  # fmt: skip
@@ -187,7 +250,13 @@ def passthrough(j: Judged) -> None:
     for call in forwarded(j):
         fields = _fields(call)
         for key, value in j.rule.expect["forwarded"].items():
-            check(fields.get(key) == value, j.case, f"{key} = {value!r} upstream", f"{key} = {fields.get(key)!r}", j.obs.final)
+            check(
+                fields.get(key) == value,
+                j.case,
+                f"{key} = {value!r} upstream",
+                f"{key} = {fields.get(key)!r}",
+                j.obs.final,
+            )
 
 
 @verdict("ref_forward")
@@ -202,7 +271,13 @@ def ref_forward(j: Judged) -> None:
         n = len(refs) if isinstance(refs, list) else (1 if refs else 0)
         n += sum(len(v) for k, v in (call.get("files") or {}).items() if k.startswith("image"))
         counts.append(n)
-    check(all(c == want for c in counts), j.case, f"{want} reference images in each upstream call", f"{counts}", j.obs.final)
+    check(
+        all(c == want for c in counts),
+        j.case,
+        f"{want} reference images in each upstream call",
+        f"{counts}",
+        j.obs.final,
+    )
 
 
 # ---------------------------------------------------------------------- rejections and errors
@@ -211,7 +286,13 @@ def openai_rejection(j: Judged) -> None:
     rejected(j, openai_shape=True)
     if j.rule.kind == "model_unknown" and j.observer.recorder is not None:
         calls = j.observer.forwarded(j.obs)
-        check(not calls, j.case, "nothing reaches an upstream", f"{len(calls)} upstream call(s)", j.obs.final)
+        check(
+            not calls,
+            j.case,
+            "nothing reaches an upstream",
+            f"{len(calls)} upstream call(s)",
+            j.obs.final,
+        )
 
 
 @verdict("ref_format", "ref_bytes", "task_caller_id", "safety", "task_failure")
@@ -224,7 +305,13 @@ def ref_limit(j: Judged) -> None:
     at_limit, over = j.observations
     accepted_images(j, at_limit)
     ex = over.exchange
-    check(_is_4xx(over), j.case, f"{j.rule.expect['max'] + 1} references rejected with a 4xx", status_text(ex), ex)
+    check(
+        _is_4xx(over),
+        j.case,
+        f"{j.rule.expect['max'] + 1} references rejected with a 4xx",
+        status_text(ex),
+        ex,
+    )
     assert ex is not None
     check(json_error(ex) is None, j.case, "a JSON error body", str(json_error(ex)), ex)
 
@@ -243,7 +330,13 @@ def variations(j: Judged) -> None:
     allowed = j.rule.expect["status"]
     check(ex is not None and ex.status in allowed, j.case, f"one of {allowed}", status_text(ex), ex)
     assert ex is not None
-    check(openai_error_shape(ex) is None, j.case, "the OpenAI error object", str(openai_error_shape(ex)), ex)
+    check(
+        openai_error_shape(ex) is None,
+        j.case,
+        "the OpenAI error object",
+        str(openai_error_shape(ex)),
+        ex,
+    )
 
 
 @verdict("task_unknown")
@@ -251,8 +344,12 @@ def task_unknown(j: Judged) -> None:
     ex = j.obs.exchange
     body = ex.json() if ex else None
     code = body.get("code") if isinstance(body, dict) else None
-    ok = ex is not None and (ex.status == 404 or (ex.status and ex.status >= 400) or code not in (None, 200, 10000))
-    check(bool(ok), j.case, "404 (or another refusal) for a task id never issued", status_text(ex), ex)
+    ok = ex is not None and (
+        ex.status == 404 or (ex.status and ex.status >= 400) or code not in (None, 200, 10000)
+    )
+    check(
+        bool(ok), j.case, "404 (or another refusal) for a task id never issued", status_text(ex), ex
+    )
     assert ex is not None
     check(json_error(ex) is None, j.case, "a JSON error with a message", str(json_error(ex)), ex)
 
@@ -268,7 +365,9 @@ def jimeng_unknown(j: Judged) -> None:
     ex = j.obs.exchange
     body = (ex.json() if ex else None) or {}
     status = (body.get("data") or {}).get("status") if isinstance(body.get("data"), dict) else None
-    refused = body.get("code") not in (None, 10000) or (ex is not None and ex.status is not None and ex.status >= 400)
+    refused = body.get("code") not in (None, 10000) or (
+        ex is not None and ex.status is not None and ex.status >= 400
+    )
     check(status == "not_found" or (refused and status != "done"), j.case, "status not_found (or a refusal)",
           f"status {status!r}, code {body.get('code')!r}", ex)  # fmt: skip
 
@@ -283,7 +382,13 @@ def response_format(j: Judged) -> None:
     if entry is not None and want not in entry.outputs:
         return  # the document says this model does not give that kind; decodable images suffice
     kinds = [i.source for i in images]
-    check(all(k == want for k in kinds), j.case, f"every data[] item carries {want}", f"{kinds} in {len(items)} items", j.obs.final)
+    check(
+        all(k == want for k in kinds),
+        j.case,
+        f"every data[] item carries {want}",
+        f"{kinds} in {len(items)} items",
+        j.obs.final,
+    )
 
 
 @verdict("output_format", "background")
@@ -292,10 +397,22 @@ def output_format(j: Judged) -> None:
         assert img.image is not None
         if "format" in j.rule.expect:
             want = j.rule.expect["format"]
-            check(img.image.format == want, j.case, f"{want} bytes (magic)", f"{img.image.format} bytes", j.obs.final)
+            check(
+                img.image.format == want,
+                j.case,
+                f"{want} bytes (magic)",
+                f"{img.image.format} bytes",
+                j.obs.final,
+            )
             if img.declared and "/" in img.declared:
                 declared = img.declared.split("/")[1].replace("jpg", "jpeg")
-                check(declared == img.image.format, j.case, f"declared type matches the bytes ({img.image.format})", f"declared {img.declared}", j.obs.final)
+                check(
+                    declared == img.image.format,
+                    j.case,
+                    f"declared type matches the bytes ({img.image.format})",
+                    f"declared {img.declared}",
+                    j.obs.final,
+                )
         if j.rule.expect.get("alpha"):
             check(img.image.has_alpha and img.image.transparent_pixels, j.case, "an alpha channel with transparent pixels",
                   f"mode {img.image.mode}, transparent pixels: {img.image.transparent_pixels}", j.obs.final)  # fmt: skip
@@ -314,11 +431,25 @@ def revised_prompt(j: Judged) -> None:
 @verdict("edit")
 def edit(j: Judged) -> None:
     images = accepted_images(j)
-    check(len(images) == int(j.rule.expect["count"]), j.case, f"{j.rule.expect['count']} image(s)", f"{len(images)}", j.obs.final)
+    check(
+        len(images) == int(j.rule.expect["count"]),
+        j.case,
+        f"{j.rule.expect['count']} image(s)",
+        f"{len(images)}",
+        j.obs.final,
+    )
     if j.rule.expect.get("mask_forwarded"):
         calls = forwarded(j)
-        has_mask = [bool((c.get("files") or {}).get("mask") or _fields(c).get("mask")) for c in calls]
-        check(all(has_mask), j.case, "the mask reaches the upstream", f"mask in upstream calls: {has_mask}", j.obs.final)
+        has_mask = [
+            bool((c.get("files") or {}).get("mask") or _fields(c).get("mask")) for c in calls
+        ]
+        check(
+            all(has_mask),
+            j.case,
+            "the mask reaches the upstream",
+            f"mask in upstream calls: {has_mask}",
+            j.obs.final,
+        )
 
 
 @verdict("edits_alias")
@@ -352,7 +483,12 @@ def task_deadline(j: Judged) -> None:
 def gemini_reference(j: Judged) -> None:
     accepted_images(j)
     for call in forwarded(j):
-        parts = [p for c in (_fields(call).get("contents") or []) for p in (c.get("parts") or []) if isinstance(p, dict)]
+        parts = [
+            p
+            for c in (_fields(call).get("contents") or [])
+            for p in (c.get("parts") or [])
+            if isinstance(p, dict)
+        ]
         check(any("inlineData" in p for p in parts), j.case, "the inlineData reference part reaches the upstream",
               f"forwarded parts: {[sorted(p) for p in parts]}", j.obs.final)  # fmt: skip
 

@@ -151,7 +151,8 @@ class Unified:
     # ------------------------------------------------------------------ families
     async def via_openai(self, model: str, body: dict[str, Any], n: int) -> list[Produced]:
         entry = self.catalogue.model("unified", model)
-        assert entry is not None and entry.upstream is not None
+        assert entry is not None
+        assert entry.upstream is not None
         size, intent = self.openai_size(model, body)
         up: dict[str, Any] = {
             "model": entry.upstream.split("/", 1)[1],
@@ -219,7 +220,8 @@ class Unified:
 
     async def via_jimeng(self, model: str, body: dict[str, Any], n: int) -> list[Produced]:
         entry = self.catalogue.model("unified", model)
-        assert entry is not None and entry.upstream is not None
+        assert entry is not None
+        assert entry.upstream is not None
         up: dict[str, Any] = {"req_key": entry.upstream.split("/", 1)[1], "prompt": body["prompt"]}
         size = body.get("size")
         if isinstance(size, str) and is_size(size):
@@ -275,7 +277,8 @@ class Unified:
             raise ApiError(400, "prompt is required", param="prompt")
         n, kind = self.count(body), self.output_kind(body)
         entry = self.catalogue.model("unified", model)
-        assert entry is not None and entry.upstream is not None
+        assert entry is not None
+        assert entry.upstream is not None
         family = entry.upstream.split("/", 1)[0]
         via = {
             "openai": self.via_openai,
@@ -317,7 +320,8 @@ class Unified:
         body = dict(inc.form)
         model = self.model(body)
         entry = self.catalogue.model("unified", model)
-        assert entry is not None and entry.upstream is not None
+        assert entry is not None
+        assert entry.upstream is not None
         if not entry.upstream.startswith("openai/"):
             raise ApiError(
                 400, f"{model} does not support multipart edits on this gateway", param="model"

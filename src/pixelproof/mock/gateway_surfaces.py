@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size
-from pixelproof.images import ImageError, b64decode_strict, decode, sniff
+from pixelproof.images import ImageError, b64decode_strict, measure, sniff
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.http import Incoming, endpoint
@@ -150,9 +150,14 @@ class Surfaces:
         for item in answer.get("data") or []:
             got = image_bytes(item)
             data = await self.upstream.fetch(got) if isinstance(got, str) else got
-            decoded = decode(data)
-            url = store_bytes(inc, data, decoded.format, URL_TTL_S)
-            images.append({"url": url, "width": decoded.size.width, "height": decoded.size.height})
+            try:
+                fmt, size = measure(data)
+            except (OSError, ValueError):
+                raise ApiError(
+                    502, "upstream answered bytes that are not an image", type="upstream_error"
+                ) from None
+            url = store_bytes(inc, data, fmt or "png", URL_TTL_S)
+            images.append({"url": url, "width": size.width, "height": size.height})
         if not images:
             raise ApiError(502, "upstream answered without images", type="upstream_error")
         return {"images": images}

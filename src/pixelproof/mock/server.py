@@ -32,7 +32,9 @@ def url_of(sock: socket.socket) -> str:
 
 
 def _server(app: Starlette, log_level: str) -> uvicorn.Server:
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off", timeout_keep_alive=30)
+    config = uvicorn.Config(
+        app, log_level=log_level, access_log=False, lifespan="off", timeout_keep_alive=30
+    )
     return uvicorn.Server(config)
 
 
@@ -48,11 +50,15 @@ class Running:
         self.thread.join(timeout=10)
 
 
-def start(app: Starlette, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> Running:
+def start(
+    app: Starlette, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+) -> Running:
     """Serve ``app`` in a daemon thread; returns once it accepts connections."""
     sock = bind(host, port)
     server = _server(app, log_level)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="pixelproof-mock")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="pixelproof-mock"
+    )
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
@@ -76,7 +82,12 @@ def embedded_stack(
     host: str = "127.0.0.1",
 ) -> Iterator[Stack]:
     """The reference gateway in front of the vendor mock, both on free loopback ports."""
-    upstream = start(create_app(MockConfig(role="upstream", time_scale=time_scale, api_key=api_key, faults=faults)), host)
+    upstream = start(
+        create_app(
+            MockConfig(role="upstream", time_scale=time_scale, api_key=api_key, faults=faults)
+        ),
+        host,
+    )
     try:
         gateway_config = MockConfig(
             role="gateway", time_scale=time_scale, api_key=api_key, faults=faults,

@@ -19,5 +19,36 @@ def render_terminal(results: Results, profile: Profile) -> list[str]:
     if failed:
         lines.append("")
         lines.append("broken promises:")
-        lines += [f"  {o.props.get('case', o.nodeid)}  ({o.props.get('source', '')})" for o in sorted(failed, key=lambda o: o.nodeid)]
+        lines += [
+            f"  {o.props.get('case', o.nodeid)}  ({o.props.get('source', '')})"
+            for o in sorted(failed, key=lambda o: o.nodeid)
+        ]
     return lines
+
+
+def render_markdown(data: dict[str, object]) -> str:
+    """summary.md: short enough for a CI comment."""
+    counts: dict[str, int] = data["counts"]  # type: ignore[assignment]
+    outcomes: list[dict[str, object]] = data["outcomes"]  # type: ignore[assignment]
+    target: dict[str, object] = data["target"]  # type: ignore[assignment]
+    verdict = {
+        0: "all documented promises kept",
+        1: "promises broken",
+        3: "errors only (target unreachable?)",
+    }
+    lines = [
+        f"## pixelproof: {target.get('name')} — {verdict.get(int(data['exit_code']), 'see report')}",  # type: ignore[arg-type]
+        "",
+        f"Run `{data['run_id']}`, pixelproof {data['pixelproof_version']}, {data['requests_sent']} requests, {data['images_bought']} images.",
+        "",
+        "| " + " | ".join(OUTCOMES) + " |",
+        "|" + "---|" * len(OUTCOMES),
+        "| " + " | ".join(str(counts.get(o, 0)) for o in OUTCOMES) + " |",
+    ]
+    broken = [o for o in outcomes if o["outcome"] in ("failed", "fixed", "error")]
+    if broken:
+        lines += ["", "| outcome | rule | source |", "|---|---|---|"]
+        lines += [f"| {o['outcome']} | `{o['case']}` | {o['source']} |" for o in broken[:50]]
+        if len(broken) > 50:
+            lines.append(f"| … | {len(broken) - 50} more in run.json | |")
+    return "\n".join(lines) + "\n"

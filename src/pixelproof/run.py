@@ -1,0 +1,118 @@
+"""`pixelproof run`: a thin shell over `pytest suites` that maps outcomes to exit codes and writes
+the report directory, partial or not (Ctrl-C and crashes still leave a report)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pixelproof.results import Results
+
+EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
+
+
+def suites_dir() -> Path:
+    packaged = Path(__file__).with_name("_suites")
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "suites"
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+@dataclass
+class RunOptions:
+    target: str | None = None
+    faults: list[str] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+    workers: str | None = None
+    report_root: Path = Path("reports")
+    run_id: str | None = None
+    time_scale: float = 1000.0
+    verbose: int = 0
+    pytest_args: list[str] = field(default_factory=list)
+
+
+class _Capture:
+    """Holds on to the plugin session so the CLI can read outcomes after pytest returns."""
+
+    session: Any = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.session = getattr(config, "_pixelproof", None)
+
+
+def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:
+    args = [str(suites_dir()), "-p", "no:cacheprovider", "--junitxml", str(report_dir / "junit.xml"),
+            "-o", "junit_family=xunit2", "-o", "junit_logging=no", "--pixelproof-run-id", run_id,
+            "--pixelproof-time-scale", str(opts.time_scale), "--tb=short", "-rfE", "-W", "ignore::pytest.PytestAssertRewriteWarning"]  # fmt: skip
+    if opts.verbose:
+        args.append("-" + "v" * opts.verbose)
+    if opts.target:
+        args += ["--pixelproof-target", opts.target]
+    for fault in opts.faults:
+        args += ["--pixelproof-fault", fault]
+    for glob in opts.rules:
+        args += ["--pixelproof-rules", glob]
+    if opts.workers and opts.workers != "0":
+        args += ["-n", opts.workers, "--dist", "loadgroup"]
+    return args + opts.pytest_args
+
+
+def run(opts: RunOptions) -> int:
+    run_id = opts.run_id or new_run_id()
+    report_dir = opts.report_root / run_id
+    report_dir.mkdir(parents=True, exist_ok=True)
+    capture = _Capture()
+    started = dt.datetime.now(dt.UTC)
+    code: int | pytest.ExitCode = pytest.ExitCode.INTERNAL_ERROR
+    try:
+        code = pytest.main(pytest_args(opts, report_dir, run_id), plugins=[capture])
+    finally:
+        results = capture.session.results if capture.session is not None else Results()
+        write_reports(report_dir, run_id, opts, capture.session, results, started)
+        print(f"pixelproof: report written to {report_dir}", file=sys.stderr)
+    return exit_code(int(code), results)
+
+
+def exit_code(pytest_code: int, results: Results) -> int:
+    if pytest_code == pytest.ExitCode.INTERRUPTED:
+        return 130
+    if pytest_code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
+        return EXIT_USAGE
+    if pytest_code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        print(
+            "pixelproof: no rule applies to the target's claims (check --rules and the profile's surfaces)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    judged = results.exit_code()
+    if pytest_code == pytest.ExitCode.TESTS_FAILED and judged == EXIT_OK:
+        return EXIT_BROKEN  # a profile check (e.g. an expired waiver) failed
+    return judged
+
+
+def write_reports(
+    report_dir: Path,
+    run_id: str,
+    opts: RunOptions,
+    session: Any,
+    results: Results,
+    started: dt.datetime,
+) -> None:
+    from pixelproof.report.runjson import build_run_json
+    from pixelproof.report.summary import render_markdown
+
+    data = build_run_json(run_id, opts.target, session, results, started)
+    (report_dir / "run.json").write_text(
+        json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
+    (report_dir / "summary.md").write_text(render_markdown(data), encoding="utf-8")
