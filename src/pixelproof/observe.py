@@ -80,7 +80,8 @@ class Observer:
             else None
         )
         self.clients = {
-            s: Client(profile.base_url(s), auth, profile.timeout_s) for s in profile.surfaces
+            s: Client(profile.base_url(s), auth, profile.timeout_s, headers=profile.headers)
+            for s in profile.surfaces
         }
         self.plain = Client("", None, profile.timeout_s)
         self.recorder = (

@@ -94,6 +94,9 @@ class Profile(_Strict):
     time_scale: float = Field(
         default=1.0, gt=0, description="the target's clock speed (embedded mock only)"
     )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="extra headers sent on every request (never secrets)"
+    )
 
     @model_validator(mode="after")
     def _waivers_unique(self) -> Profile:

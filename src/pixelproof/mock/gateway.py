@@ -89,7 +89,8 @@ class Unified:
 
     @staticmethod
     def output_kind(body: dict[str, Any]) -> str:
-        kind = body.get("response_format", "url")
+        kind = body.get("response_format")
+        kind = "url" if kind is None else kind  # JSON null means omitted (the OpenAI SDK sends it)
         if kind not in ("url", "b64_json", "base64") or (
             kind == "base64" and faults.active("base64-alias-rejected")
         ):
@@ -117,14 +118,18 @@ class Unified:
         entry = self.catalogue.model("unified", model)
         native = self.catalogue.native_sizes(entry.upstream) if entry and entry.upstream else None
         target = Size.parse(value)
+        if target.pixels == 0:
+            raise ApiError(
+                400,
+                f"invalid size {value!r}: sides must be positive",
+                param="size",
+                code="invalid_size",
+            )
         if native is None or native.accepts(target) or faults.active("no-fallback"):
-            if faults.active("size-coerced") and native is not None and not native.accepts(target):
-                return "1024x1024", ""
             return str(target), ""
         if not native.free_form:
-            return str(
-                target
-            ), ""  # dall-e: the vendor's list is the contract; its 400 passes through
+            # dall-e: the vendor's list is the contract, and its 400 passes through
+            return ("1024x1024" if faults.active("size-coerced") else str(target)), ""
         closest = native.closest_official(target)
         documented = [
             r
@@ -210,7 +215,7 @@ class Unified:
             "response_format": "b64_json",
         }
         ratio = body.get("ratio")
-        if ratio is None and is_size(body.get("size")):
+        if ratio is None and is_size(body.get("size")) and Size.parse(body["size"]).pixels:
             ratio = ratio_text(Size.parse(body["size"]))
         if ratio is not None and not faults.active("size-ignored"):
             up["aspect_ratio"] = ratio
@@ -229,7 +234,12 @@ class Unified:
             up.update(width=parsed.width, height=parsed.height)
         elif body.get("ratio"):
             tier = str(body.get("resolution", "2k")).lower()
-            parsed = ratio_size(str(body["ratio"]), JIMENG_SIDE.get(tier, 2048))
+            try:
+                parsed = ratio_size(str(body["ratio"]), JIMENG_SIDE.get(tier, 2048))
+            except ValueError:
+                raise ApiError(
+                    400, f"invalid ratio {body['ratio']!r}: expected W:H", param="ratio"
+                ) from None
             up.update(width=parsed.width, height=parsed.height)
         refs = [r for r in self.references(body) if r.startswith(("http://", "https://"))]
         if refs:

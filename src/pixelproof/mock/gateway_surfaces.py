@@ -253,6 +253,10 @@ class Surfaces:
             (r.ratio, r.tier): r
             for r in self.catalogue.rules("aspect_ratio", "tasks-action", model)
         }
+        if ratio is not None and not isinstance(ratio, str):
+            raise ApiError(
+                400, f"aspect_ratio must be a string (got {ratio!r})", param="aspect_ratio"
+            )
         if ratio is None:  # omitted: auto where the model offers it, else its first ratio
             ratio = "auto" if any(r == "auto" for r, _ in rules) else next(iter(rules))[0]
         key = (ratio, tier.lower()) if (ratio, tier.lower()) in rules else (ratio, None)
@@ -286,7 +290,12 @@ class Surfaces:
         )
         if cell is None:
             cell = next(r for r in official if r.ratio == ratio and r.tier == "2k")
-        return Size.parse(cell.expect["size"])
+        size = Size.parse(cell.expect["size"])
+        if model != "gpt-image-2":  # the gpt-image-1 lineage takes only its official sizes
+            native = self.catalogue.native_sizes("openai/gpt-image-1")
+            if native is not None and not native.accepts(size):
+                size = native.closest_official(size)
+        return size
 
     async def task_get(self, inc: Incoming) -> Response:
         task_id = inc.request.path_params["task_id"]

@@ -6,6 +6,7 @@ within the pixel ceiling, dall-e size lists, dall-e-3 n = 1, unknown parameters 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -100,6 +101,13 @@ class OpenAIVendor:
                 400, f"Invalid size {value!r}: expected WxH", param="size", code="invalid_size"
             )
         size = Size.parse(value)
+        if size.pixels == 0:  # 0xN: no aspect ratio to check, and no vendor takes it
+            raise ApiError(
+                400,
+                f"Invalid size {value!r}: sides must be positive",
+                param="size",
+                code="invalid_size",
+            )
         native = vendor.native_sizes()
         if native is not None and not native.accepts(size):
             raise ApiError(
@@ -212,6 +220,7 @@ class OpenAIVendor:
     def _check_mask(mask: bytes, first: bytes | None) -> None:
         from pixelproof.images import decode
 
+        check_image_bytes(mask, "mask")  # not an image at all: a 400, not a 500
         decoded = decode(mask)
         if decoded.format != "png" or not decoded.has_alpha:
             raise ApiError(
@@ -240,6 +249,7 @@ class OpenAIVendor:
         if ratio is not None:
             try:
                 want = parse_ratio(str(ratio))
+                math.log(want)  # "0:5" parses to 0, which has no log distance to any size
             except ValueError:
                 raise ApiError(
                     400, f"invalid aspect_ratio {ratio!r}", param="aspect_ratio"

@@ -89,7 +89,7 @@ class ArkVendor:
     def _size(value: Any, vendor: Any) -> Size:
         if value is None:
             return Size(2048, 2048)
-        if value in ARK_TIERS:
+        if isinstance(value, str) and value in ARK_TIERS:  # a list or object is a 400, not a 500
             side = ARK_TIERS[value]
             return Size(side, side)
         if not is_size(value):
@@ -145,8 +145,10 @@ class GeminiVendor:
                     raise ApiError(400, f"{where} needs text or inlineData")
         config = body.get("generationConfig") or {}
         image_config = config.get("imageConfig") or {} if isinstance(config, dict) else {}
+        if not isinstance(image_config, dict):
+            raise ApiError(400, "generationConfig.imageConfig must be an object")
         ratio = image_config.get("aspectRatio", "1:1")
-        if ratio not in self.catalogue.gemini_pixels_1k:
+        if not isinstance(ratio, str) or ratio not in self.catalogue.gemini_pixels_1k:
             raise ApiError(400, f"Invalid aspect ratio {ratio!r}")
         tier = image_config.get("imageSize", "1K")
         if tier not in ("1K", "2K", "4K"):
@@ -202,8 +204,11 @@ class JimengVendor:
         size = self._size(body, vendor)
         request_id = secrets.token_hex(8)
         image = spec(size, "png", prompt)
+        risky = any(t in prompt.lower() for t in self.catalogue.defaults.safety.blocked_terms)
 
         async def work() -> dict[str, Any]:
+            if risky:  # reviewed after generation: the job ends done with a failure code
+                raise ApiError(400, "Post Text Risk Not Pass", code="risk_not_pass")
             return {"image": image}
 
         task = self.tasks.submit(work, run_s=self.job_seconds, queue_s=2.0, prompt=prompt)
@@ -234,7 +239,7 @@ class JimengVendor:
                 raise ApiError(400, "size must be an area between 1024*1024 and 4096*4096")
             side = int(math.sqrt(area))
             size = Size(side, side)
-        if not vendor.native_sizes().accepts(size) or min(size.width, size.height) < 256:
+        if min(size.width, size.height) < 256 or not vendor.native_sizes().accepts(size):
             raise ApiError(400, f"width x height {size} is out of range")
         return size
 
@@ -302,6 +307,8 @@ class JimengVendor:
 def ratio_size(ratio: str, side: int, multiple: int = 16) -> Size:
     """A size of ``ratio`` with about side x side pixels, sides rounded to ``multiple``."""
     value = parse_ratio(ratio)
+    if value <= 0:
+        raise ValueError(f"not an aspect ratio: {ratio!r}")
     width = math.sqrt(side * side * value)
     height = width / value
     return Size(round(width / multiple) * multiple, round(height / multiple) * multiple)

@@ -1,0 +1,138 @@
+"""`pixelproof run` end to end, as a user runs it: a subprocess, real servers, real reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from pixelproof.catalogue import Catalogue
+from pixelproof.target import load_profile
+
+REPO = Path(__file__).resolve().parents[1]
+SENTINEL = "pp-sentinel-key-7f3a9c2e51d04b8e"
+
+
+def pixelproof(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pixelproof.cli", *args],
+        capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_clean_run_keeps_every_promise_and_leaves_no_secret(tmp_path: Path) -> None:
+    result = pixelproof("run", "-n", "2", "--report-dir", str(tmp_path), "--run-id", "clean",
+                        env={"PIXELPROOF_EMBEDDED_KEY": SENTINEL})  # fmt: skip
+    report = tmp_path / "clean"
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    data = json.loads((report / "run.json").read_text())
+    assert data["counts"]["failed"] == 0
+    assert data["counts"]["error"] == 0
+    assert data["counts"]["passed"] >= 300
+    assert data["counts"]["skipped"] == 0, "nothing may skip against the embedded stack"
+    suite = ET.parse(report / "junit.xml").getroot()
+    assert int(suite.find("testsuite").get("tests")) >= 300  # type: ignore[union-attr]
+    for path in report.rglob("*"):
+        if path.is_file():
+            assert SENTINEL not in path.read_text(errors="replace"), f"the key leaked into {path}"
+    assert SENTINEL not in result.stdout + result.stderr
+
+
+def test_a_fault_fails_the_run_and_names_the_rule(tmp_path: Path) -> None:
+    result = pixelproof("run", "--fault", "watermark-false-dropped", "--rules", "watermark.*",
+                        "--report-dir", str(tmp_path), "--run-id", "faulty")  # fmt: skip
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "rule watermark.false.forwarded[doubao-seedream-4-0-250828]" in result.stdout
+    junit = (tmp_path / "faulty" / "junit.xml").read_text()
+    assert "watermark.false.forwarded" in junit
+    assert "<failure" in junit
+    data = json.loads((tmp_path / "faulty" / "run.json").read_text())
+    failed = {o["rule"] for o in data["outcomes"] if o["outcome"] == "failed"}
+    assert failed == {"watermark.false.forwarded"}
+
+
+def test_bad_profile_exits_2_naming_file_and_key(tmp_path: Path) -> None:
+    profile = tmp_path / "bad.yaml"
+    profile.write_text(
+        "surfaces:\n  unified:\n    base_url: not a url\n    models: [gpt-image-2]\n"
+    )
+    result = pixelproof("run", "--target", str(profile))
+    assert result.returncode == 2
+    assert "bad.yaml" in result.stderr
+    assert "surfaces.unified.base_url" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_model_in_profile_exits_2(tmp_path: Path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "surfaces:\n  unified:\n    base_url: http://127.0.0.1:9\n    models: [gpt-9]\n"
+    )
+    result = pixelproof("run", "--target", str(profile))
+    assert result.returncode == 2
+    assert "'gpt-9' is not documented on unified" in result.stderr
+
+
+def test_unreachable_target_is_exit_3_with_a_report(tmp_path: Path) -> None:
+    profile = tmp_path / "down.yaml"
+    profile.write_text(
+        "surfaces:\n  unified:\n    base_url: http://127.0.0.1:9\n    models: [gpt-image-2]\ntimeout_s: 2\n"
+    )
+    result = pixelproof(
+        "run",
+        "--target",
+        str(profile),
+        "--rules",
+        "n.*",
+        "--report-dir",
+        str(tmp_path),
+        "--run-id",
+        "down",
+    )
+    assert result.returncode == 3, result.stdout[-2000:]
+    data = json.loads((tmp_path / "down" / "run.json").read_text())
+    assert data["counts"]["error"] >= 1
+    assert data["counts"]["failed"] == 0
+
+
+def test_unknown_fault_exits_2() -> None:
+    result = pixelproof("run", "--fault", "no-such-fault")
+    assert result.returncode == 2
+    assert "unknown fault(s): no-such-fault" in result.stderr
+
+
+def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pixelproof.cli", "run", "--report-dir", str(tmp_path), "--run-id", "stopped"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:  # wait until tests are running, then interrupt
+        if "suites/" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert (tmp_path / "stopped" / "run.json").is_file()
+    assert (tmp_path / "stopped" / "summary.md").is_file()
+
+
+@pytest.mark.parametrize("name", ["local-gateway.yaml", "official-channel.yaml"])
+def test_example_profiles_validate(
+    name: str, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_API_KEY", "x")
+    monkeypatch.setenv("OFFICIAL_CHANNEL_KEY", "x")
+    profile = load_profile(REPO / "fixtures" / "targets" / name, catalogue)
+    assert profile.surfaces

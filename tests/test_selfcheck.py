@@ -1,0 +1,119 @@
+"""The harness proves itself: every named fault of the mock is caught by the rules it declares,
+the same rules pass on the clean stack, and outages are errors, never broken promises."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pixelproof.catalogue import Catalogue
+from pixelproof.judged import evaluate
+from pixelproof.mock.faults import CATALOGUE as FAULTS
+from pixelproof.mock.faults import FAULT_HEADER, Fault
+from pixelproof.mock.server import Stack, embedded_stack
+from pixelproof.observe import Observer
+from pixelproof.plan import cases_for
+from pixelproof.target import Profile, embedded_profile
+
+KEY_ENV = "PIXELPROOF_SELFCHECK_KEY"
+KEY = "pp-selfcheck-key-0123456789"
+RULE_FAULTS = [f for f in FAULTS.values() if f.breaks and not f.infrastructure]
+INFRA_FAULTS = [f for f in FAULTS.values() if f.infrastructure]
+# Rules an outage must turn into errors: one per style of surface.
+INFRA_PROBE_RULES = {"response_format.b64_json", "task.tasks-official.lifecycle", "jimeng.submit"}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with embedded_stack(time_scale=1000, api_key=KEY) as running:
+        yield running
+
+
+def _profile(
+    catalogue: Catalogue, stack: Stack, fault: str | None = None, **extra: object
+) -> Profile:
+    profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
+    update: dict[str, object] = dict(extra)
+    if fault:
+        update["headers"] = {FAULT_HEADER: fault}
+    return profile.model_copy(update=update)
+
+
+def _outcomes(
+    catalogue: Catalogue, profile: Profile, rule_ids: set[str]
+) -> dict[str, tuple[str, str]]:
+    cases = [c for c in cases_for(catalogue, profile) if c.rule.id in rule_ids]
+    assert {c.rule.id for c in cases} == rule_ids, "a rule has no case on the embedded stack"
+    observer = Observer(catalogue, profile)
+    try:
+        return evaluate(observer, cases)
+    finally:
+        observer.close()
+
+
+@pytest.mark.parametrize("fault", RULE_FAULTS, ids=[f.name for f in RULE_FAULTS])
+def test_fault_is_caught_by_the_rules_it_declares(
+    fault: Fault, stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    declared = set(fault.breaks)
+    clean = _outcomes(catalogue, _profile(catalogue, stack), declared)
+    assert {k: v for k, v in clean.items() if v[0] != "passed"} == {}, (
+        "the clean stack must pass these rules"
+    )
+    faulty = _outcomes(catalogue, _profile(catalogue, stack, fault.name), declared)
+    failed_rules = {
+        case_id.split("[")[0] for case_id, (outcome, _) in faulty.items() if outcome == "failed"
+    }
+    missed = declared - failed_rules
+    assert not missed, f"{fault.name} went undetected by {sorted(missed)}: {faulty}"
+    for case_id, (outcome, message) in faulty.items():
+        if outcome == "failed":
+            assert message.startswith(f"rule {case_id}"), "a failure names its rule first"
+            assert "source: " in message
+            assert "expected: " in message
+            assert "observed: " in message
+            assert "request: " in message
+
+
+@pytest.mark.parametrize("fault", INFRA_FAULTS, ids=[f.name for f in INFRA_FAULTS])
+def test_outages_are_errors_not_broken_promises(
+    fault: Fault, stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    rules = (
+        {"task.tasks-official.lifecycle"} if fault.name == "task-vanishes" else INFRA_PROBE_RULES
+    )
+    profile = _profile(catalogue, stack, fault.name, timeout_s=1.0)
+    outcomes = _outcomes(catalogue, profile, rules)
+    assert outcomes, "no cases judged"
+    assert {case_id: o for case_id, (o, _) in outcomes.items() if o != "error"} == {}
+
+
+def test_every_fault_declares_real_rules(catalogue: Catalogue) -> None:
+    ids = {rule.id for rule in catalogue}
+    unknown = {f.name: sorted(set(f.breaks) - ids) for f in FAULTS.values() if set(f.breaks) - ids}
+    assert unknown == {}
+
+
+def test_every_rule_kind_has_a_fault(catalogue: Catalogue) -> None:
+    """A kind no fault exercises is a kind whose verdict was never seen to fail."""
+    kinds = {rule.kind for rule in catalogue}
+    caught = {catalogue.rule(r).kind for f in RULE_FAULTS for r in f.breaks}
+    assert sorted(kinds - caught) == []
+
+
+def test_refused_connection_is_an_error(
+    catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    profile = Profile.model_validate(
+        {
+            "surfaces": {"unified": {"base_url": "http://127.0.0.1:9", "models": ["gpt-image-2"]}},
+            "timeout_s": 2,
+        }
+    )
+    cases = [c for c in cases_for(catalogue, profile) if c.rule.id == "n.default.zero"]
+    outcomes = evaluate(Observer(catalogue, profile), cases)
+    assert [o for o, _ in outcomes.values()] == ["error"]
