@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from pixelproof.catalogue import Catalogue, contracts_dir, load_catalogue
+from pixelproof.mock import MockConfig, app_state, create_app
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +28,88 @@ def contracts_copy(tmp_path: Path) -> Path:
     target = tmp_path / "contracts"
     shutil.copytree(contracts_dir(), target)
     return target
+
+
+# ---------------------------------------------------------------- the built-in mock (test_mock_*.py)
+# In process: nothing listens on this address; tests that need a real hop use mock.server.start.
+MOCK_BASE_URL = "http://127.0.0.1"
+
+
+class MockPair:
+    """The reference gateway in front of the vendor mock, both in process, one event loop each."""
+
+    def __init__(
+        self, gateway_app: Starlette, upstream_app: Starlette, stack: contextlib.ExitStack
+    ) -> None:
+        self.gateway_app = gateway_app
+        self.upstream_app = upstream_app
+        self.gateway = stack.enter_context(TestClient(gateway_app, base_url=MOCK_BASE_URL))
+        self.upstream = stack.enter_context(TestClient(upstream_app, base_url=MOCK_BASE_URL))
+
+    def forwarded(self, **filters: str | int) -> list[dict[str, Any]]:
+        """What reached the upstream, oldest first, read from its recorder over HTTP."""
+        response = self.upstream.get("/__pixelproof/requests", params=filters)
+        assert response.status_code == 200, response.text
+        return list(response.json()["requests"])
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks: gateway tasks and upstream jobs follow them."""
+        for app in (self.gateway_app, self.upstream_app):
+            app_state(app).clock.advance(seconds)
+
+
+@pytest.fixture
+def mock_vendor_factory() -> Iterator[Callable[..., TestClient]]:
+    """Vendor-role mocks built from MockConfig keywords, closed after the test."""
+    with contextlib.ExitStack() as stack:
+
+        def make(**config: Any) -> TestClient:
+            app = create_app(MockConfig(role="upstream", **config))
+            return stack.enter_context(TestClient(app, base_url=MOCK_BASE_URL))
+
+        yield make
+
+
+@pytest.fixture
+def mock_vendor(mock_vendor_factory: Callable[..., TestClient]) -> TestClient:
+    """A fresh vendor-role mock whose clock only moves when a test advances it."""
+    return mock_vendor_factory(time_scale=1e-6)
+
+
+@pytest.fixture
+def mock_pair_factory() -> Iterator[Callable[..., MockPair]]:
+    """Gateway + vendor pairs built from MockConfig keywords (an api_key guards both hops)."""
+    with contextlib.ExitStack() as stack:
+
+        def make(**config: Any) -> MockPair:
+            upstream_app = create_app(MockConfig(role="upstream", **config))
+            gateway_config = MockConfig(
+                role="gateway", upstream_key=config.get("api_key"), **config
+            )
+            transport = httpx.ASGITransport(app=upstream_app)
+            return MockPair(
+                create_app(gateway_config, upstream_transport=transport), upstream_app, stack
+            )
+
+        yield make
+
+
+@pytest.fixture
+def mock_pair(mock_pair_factory: Callable[..., MockPair]) -> MockPair:
+    """A fresh gateway + vendor pair whose clocks only move when a test advances them."""
+    return mock_pair_factory(time_scale=1e-6)
+
+
+@pytest.fixture
+def make_png() -> Callable[..., bytes]:
+    """PNG bytes made with Pillow (never with the mock's renderer); alpha=True: left half clear."""
+
+    def make(width: int = 64, height: int = 64, alpha: bool = False) -> bytes:
+        image = Image.new("RGBA" if alpha else "RGB", (width, height), (30, 120, 200, 255))
+        if alpha:
+            image.paste((0, 0, 0, 0), (0, 0, width // 2, height))
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        return out.getvalue()
+
+    return make

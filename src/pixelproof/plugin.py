@@ -74,6 +74,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="embedded stack clock speed (default 1000)",
     )
     group.addoption("--pixelproof-run-id", default=None, help="run id used in probe nonces")
+    group.addoption(
+        "--pixelproof-fuzz",
+        choices=["auto", "off", "negative", "full"],
+        default="auto",
+        help="contract fuzzing: off, negative (inputs that must be rejected), full (also positive and "
+        "stateful); auto = full, or negative against a profile marked paid",
+    )
+    group.addoption(
+        "--pixelproof-fuzz-mode",
+        choices=["deterministic", "explore"],
+        default="deterministic",
+        help="deterministic (derandomized, for CI gates) or explore (random, for nightly runs)",
+    )
+    group.addoption(
+        "--pixelproof-fuzz-budget",
+        type=int,
+        default=400,
+        metavar="N",
+        help="the most requests fuzzing may send in a run (default 400)",
+    )
 
 
 def _session(config: pytest.Config) -> PixelproofSession | None:
