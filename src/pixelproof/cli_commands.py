@@ -237,6 +237,12 @@ def _run(sub: Any) -> None:
         metavar="X",
         help="embedded stack clock speed (default 1000)",
     )
+    parser.add_argument("--fuzz", choices=["auto", "off", "negative", "full"], default="auto",
+                        help="contract fuzzing (default auto: full, or negative for a paid profile)")  # fmt: skip
+    parser.add_argument("--fuzz-mode", choices=["deterministic", "explore"], default="deterministic",
+                        help="deterministic for CI gates (default), explore for nightly runs")  # fmt: skip
+    parser.add_argument("--fuzz-budget", type=int, default=400, metavar="N",
+                        help="the most requests fuzzing may send (default 400)")  # fmt: skip
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="one line per rule (-vv: more)"
     )
@@ -275,5 +281,6 @@ def _run_run(args: argparse.Namespace) -> int:
     extra = [a for a in args.pytest_args if a != "--"]
     opts = RunOptions(target=args.target, faults=args.fault, rules=args.rules, workers=args.workers,
                       report_root=args.report_dir, run_id=args.run_id, time_scale=args.time_scale,
-                      verbose=args.verbose, pytest_args=extra)  # fmt: skip
+                      verbose=args.verbose, pytest_args=extra, fuzz=args.fuzz, fuzz_mode=args.fuzz_mode,
+                      fuzz_budget=args.fuzz_budget)  # fmt: skip
     return run(opts)

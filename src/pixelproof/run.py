@@ -38,6 +38,9 @@ class RunOptions:
     time_scale: float = 1000.0
     verbose: int = 0
     pytest_args: list[str] = field(default_factory=list)
+    fuzz: str = "auto"
+    fuzz_mode: str = "deterministic"
+    fuzz_budget: int = 400
 
 
 class _Capture:
@@ -62,6 +65,8 @@ def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:
         args += ["--pixelproof-fault", fault]
     for glob in opts.rules:
         args += ["--pixelproof-rules", glob]
+    args += ["--pixelproof-fuzz", opts.fuzz, "--pixelproof-fuzz-mode", opts.fuzz_mode,
+             "--pixelproof-fuzz-budget", str(opts.fuzz_budget)]  # fmt: skip
     if opts.workers and opts.workers != "0":
         args += ["-n", opts.workers, "--dist", "loadgroup"]
     return args + opts.pytest_args
