@@ -88,6 +88,10 @@ class TaskStore:
             job=asyncio.get_running_loop().create_task(work()),
             meta=dict(meta),
         )
+        assert task.job is not None
+        task.job.add_done_callback(
+            _retrieve
+        )  # a failure nobody polls is still not an "unretrieved" error
         self._tasks[task.id] = task
         while len(self._tasks) > self._capacity:
             _, old = self._tasks.popitem(last=False)
@@ -103,3 +107,8 @@ class TaskStore:
 
     def now(self) -> float:
         return self._clock.now()
+
+
+def _retrieve(job: asyncio.Task[dict[str, Any]]) -> None:
+    if not job.cancelled():
+        job.exception()
