@@ -182,3 +182,18 @@ def render(spec: RenderSpec) -> bytes:
 @functools.lru_cache(maxsize=256)
 def render_b64(spec: RenderSpec) -> str:
     return base64.b64encode(render(spec)).decode("ascii")
+
+
+def thumbnails(images: list[bytes], limit: int = 3, edge: int = 160) -> list[str]:
+    """Small base64 JPEGs of returned images, for reports (never the full image)."""
+    out = []
+    for data in images[:limit]:
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                img.thumbnail((edge, edge))
+                buf = io.BytesIO()
+                img.convert("RGB").save(buf, "JPEG", quality=70)
+                out.append(base64.b64encode(buf.getvalue()).decode("ascii"))
+        except (OSError, ValueError):
+            continue
+    return out

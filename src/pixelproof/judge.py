@@ -16,8 +16,18 @@ from pixelproof.plan import Case
 class RuleFailure(AssertionError):
     """A broken promise: rule id, source, expected vs observed, and the request that showed it."""
 
-    def __init__(self, case: Case, expected: str, observed: str, exchange: Exchange | None) -> None:
+    def __init__(
+        self,
+        case: Case,
+        expected: str,
+        observed: str,
+        exchange: Exchange | None,
+        images: list[bytes] | None = None,
+    ) -> None:
         self.case, self.expected, self.observed = case, expected, observed
+        self.images = images or []
+        self.request = exchange.describe_request() if exchange else ""
+        self.response = exchange.describe_response() if exchange else ""
         rule = case.rule
         lines = [
             f"rule {case.id} ({rule.severity}): {rule.statement}",
@@ -32,10 +42,15 @@ class RuleFailure(AssertionError):
 
 
 def check(
-    condition: bool, case: Case, expected: str, observed: str, exchange: Exchange | None
+    condition: bool,
+    case: Case,
+    expected: str,
+    observed: str,
+    exchange: Exchange | None,
+    images: list[bytes] | None = None,
 ) -> None:
     if not condition:
-        raise RuleFailure(case, expected, observed, exchange)
+        raise RuleFailure(case, expected, observed, exchange, images)
 
 
 @dataclass
@@ -44,6 +59,7 @@ class ImageResult:
     image: DecodedImage | None = None
     problem: str | None = None
     declared: str | None = None  # a mime type or format the answer claimed
+    data: bytes | None = None  # the raw bytes, for thumbnails of failures
 
     def __str__(self) -> str:
         if self.image:
@@ -59,7 +75,7 @@ def _from_b64(text: Any, source: str, declared: str | None = None) -> ImageResul
     except (binascii.Error, ValueError) as exc:
         return ImageResult(source, problem=f"invalid base64 ({exc})", declared=declared)
     try:
-        return ImageResult(source, image=decode(data), declared=declared)
+        return ImageResult(source, image=decode(data), declared=declared, data=data)
     except ImageError as exc:
         return ImageResult(source, problem=str(exc), declared=declared)
 
@@ -71,7 +87,7 @@ def _from_url(observer: Observer, url: Any, source: str) -> ImageResult:
     if got.error or got.status != 200:
         return ImageResult(source, problem=f"download failed: {got.describe_response(120)}")
     try:
-        return ImageResult(source, image=decode(got.body), declared=got.content_type)
+        return ImageResult(source, image=decode(got.body), declared=got.content_type, data=got.body)
     except ImageError as exc:
         return ImageResult(source, problem=str(exc), declared=got.content_type)
 

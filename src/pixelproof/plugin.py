@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from pixelproof.catalogue import Catalogue, default_catalogue
+from pixelproof.images import thumbnails
 from pixelproof.judge import RuleFailure
 from pixelproof.judged import Judged, NotJudged, observe_case
 from pixelproof.observe import Observer, TargetError
@@ -257,6 +258,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         and report.failed
     ):
         report.longrepr = f"{type(excinfo.value).__name__}: {excinfo.value}"
+        if isinstance(excinfo.value, RuleFailure):
+            failure = excinfo.value
+            report.user_properties += [
+                ("expected", failure.expected), ("observed", failure.observed),
+                ("request", failure.request), ("response", failure.response),
+                ("thumbnails", thumbnails(failure.images)),
+            ]  # fmt: skip
     return report
 
 

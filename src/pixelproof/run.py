@@ -114,6 +114,7 @@ def write_reports(
     started: dt.datetime,
 ) -> None:
     from pixelproof.report.runjson import build_run_json
+    from pixelproof.report.html import render_html
     from pixelproof.report.summary import render_markdown
 
     data = build_run_json(run_id, opts.target, session, results, started)
@@ -121,3 +122,4 @@ def write_reports(
         json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"
     )
     (report_dir / "summary.md").write_text(render_markdown(data), encoding="utf-8")
+    (report_dir / "report.html").write_text(render_html(data), encoding="utf-8")

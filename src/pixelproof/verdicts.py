@@ -42,6 +42,10 @@ def verdict(*kinds: str) -> Callable[[Verdict], Verdict]:
 
 
 # ---------------------------------------------------------------------- shared steps
+def _raw(img: ImageResult) -> list[bytes]:
+    return [img.data] if img.data else []
+
+
 def _is_4xx(obs: Observation) -> bool:
     return (
         obs.exchange is not None
@@ -174,7 +178,7 @@ def size(j: Judged) -> None:
             if rule.expect.get("native") is False
             else ""
         )
-        raise RuleFailure(j.case, f"{target}{also}", f"{got}", j.obs.final)
+        raise RuleFailure(j.case, f"{target}{also}", f"{got}", j.obs.final, _raw(img))
 
 
 @verdict("aspect_ratio")
@@ -188,7 +192,7 @@ def aspect_ratio(j: Judged) -> None:
         assert img.image is not None
         if rule.expect["ratio"] != "any":
             check(ratio_matches(img.image.size, rule.expect["ratio"], tolerance), j.case,
-                  f"aspect ratio {rule.expect['ratio']} (±{tolerance:.0%})", f"{img.image.size}", j.obs.final)  # fmt: skip
+                  f"aspect ratio {rule.expect['ratio']} (±{tolerance:.0%})", f"{img.image.size}", j.obs.final, _raw(img))  # fmt: skip
 
 
 @verdict("fallback")
@@ -241,7 +245,7 @@ def watermark(j: Judged) -> None:
     for img in images:
         assert img.image is not None
         check(img.image.watermarked == expect["marked"], j.case, f"image watermarked: {expect['marked']}",
-              f"watermarked: {img.image.watermarked}", j.obs.final)  # fmt: skip
+              f"watermarked: {img.image.watermarked}", j.obs.final, _raw(img))  # fmt: skip
 
 
 @verdict("passthrough")
@@ -415,7 +419,7 @@ def output_format(j: Judged) -> None:
                 )
         if j.rule.expect.get("alpha"):
             check(img.image.has_alpha and img.image.transparent_pixels, j.case, "an alpha channel with transparent pixels",
-                  f"mode {img.image.mode}, transparent pixels: {img.image.transparent_pixels}", j.obs.final)  # fmt: skip
+                  f"mode {img.image.mode}, transparent pixels: {img.image.transparent_pixels}", j.obs.final, _raw(img))  # fmt: skip
 
 
 @verdict("revised_prompt")

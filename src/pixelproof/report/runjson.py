@@ -32,6 +32,9 @@ def build_run_json(
             "severity": props.get("severity"), "source": props.get("source"), "statement": props.get("statement"),
             "outcome": o.outcome, "message": o.message, "duration_s": round(o.duration_s, 4),
             "requests": props.get("requests"), "images": props.get("images"), "test": o.nodeid,
+            "expected": props.get("expected"), "observed": props.get("observed"),
+            "request": props.get("request"), "response": props.get("response"),
+            "thumbnails": props.get("thumbnails") or [],
         })  # fmt: skip
     counts = results.counts()
     return {

@@ -1,0 +1,477 @@
+"""Every promise-breaking fault of the mock changes what a client sees or what the upstream gets.
+
+One probe per fault: a request relevant to it, sent clean and with ``X-Pixelproof-Fault``; the
+clean observation is the documented one (from the rule catalogue) and the faulty one differs.
+A fault added to ``faults.CATALOGUE`` without a probe here fails ``test_every_fault_has_a_probe``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from pixelproof.catalogue import Catalogue
+from pixelproof.geometry import Size
+from pixelproof.images import ImageError, b64decode_strict, decode
+from pixelproof.mock.faults import CATALOGUE as FAULTS
+from pixelproof.mock.faults import FAULT_HEADER
+
+if TYPE_CHECKING:
+    from conftest import MockPair
+
+KEY = "pp-faults-key"
+ABSENT = "<absent>"
+JIMENG = {"Action": "CVSync2AsyncSubmitTask", "Version": "2022-08-31"}
+POLLS = 500
+
+
+@dataclass
+class Run:
+    """One side of a probe: the same requests, with or without the fault header."""
+
+    pair: MockPair
+    headers: dict[str, str]
+    catalogue: Catalogue
+    make_png: Callable[..., bytes]
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.pair.gateway.post(path, headers=self.headers, **kwargs)
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.pair.gateway.get(path, headers=self.headers if headers is None else headers)
+
+    def generate(self, **body: Any) -> httpx.Response:
+        body = {"model": "gpt-image-2", "prompt": "a lighthouse", **body}
+        return self.post("/v1/images/generations", json=body)
+
+    def forwarded(self, prompt: str) -> dict[str, Any]:
+        [item] = self.pair.forwarded(contains=prompt.split()[-1])
+        return dict(item)
+
+    def action(self, **body: Any) -> httpx.Response:
+        return self.post(
+            "/action/v1/images/generations",
+            json={"model": "gpt-image-2", "prompt": "a lighthouse", **body},
+        )
+
+    def official(self, task_id: str | None = "caller-1", **params: Any) -> httpx.Response:
+        body: dict[str, Any] = {
+            "model": "gpt_image_2_official",
+            "params": {"prompt": "x", **params},
+        }
+        if task_id:
+            body["task_id"] = task_id
+        return self.post("/official/v1/images/generations", json=body)
+
+    def settle(self, path: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """Advance past the documented client timeout, then poll until the task is terminal."""
+        self.pair.advance(self.catalogue.defaults.polling["tasks-official"].timeout_s)
+        for _ in range(POLLS):
+            body = self.get(path, headers).json()
+            view = body["data"] if path.startswith("/official") else body
+            if view["status"] in ("completed", "failed"):
+                return dict(view)
+        raise AssertionError(f"{path} never became terminal: {view}")
+
+    def task_image(self, view: dict[str, Any]) -> Any:
+        return decode(self.get(view["result"]["images"][0]["url"]).content)
+
+    def png_b64(self, width: int = 64, height: int = 64) -> str:
+        return base64.b64encode(self.make_png(width, height)).decode("ascii")
+
+
+def nonce(text: str = "a lighthouse") -> str:
+    return f"{text} {secrets.token_hex(6)}"
+
+
+def rule(run: Run, rule_id: str, key: str) -> Any:
+    return run.catalogue.rule(rule_id).expect[key]
+
+
+@dataclass(frozen=True)
+class Probe:
+    observe: Callable[[Run], Any]
+    clean: Callable[[Catalogue], Any]  # the documented observation on the clean gateway
+
+
+PROBES: dict[str, Probe] = {}
+
+
+def probe(fault: str, clean: Any) -> Callable[[Callable[[Run], Any]], Callable[[Run], Any]]:
+    """Register ``observe`` for ``fault``; ``clean`` is a value or a function of the catalogue."""
+
+    def register(observe: Callable[[Run], Any]) -> Callable[[Run], Any]:
+        assert fault not in PROBES, f"two probes for {fault}"
+        PROBES[fault] = Probe(observe, clean if callable(clean) else lambda _c: clean)
+        return observe
+
+    return register
+
+
+def expect(rule_id: str, key: str) -> Callable[[Catalogue], Any]:
+    return lambda catalogue: catalogue.rule(rule_id).expect[key]
+
+
+# ---------------------------------------------------------------- sizes and fallback
+
+
+@probe("size-ignored", expect("size.gpt-image-2.4:3", "size"))
+def _size_ignored(run: Run) -> str:
+    response = run.generate(size="1536x1152", response_format="b64_json")
+    return str(decode(b64decode_strict(response.json()["data"][0]["b64_json"])).size)
+
+
+@probe("no-fallback", expect("fallback.gpt-image-2.16:9", "closest_official"))
+def _no_fallback(run: Run) -> str:
+    prompt = nonce()
+    run.generate(
+        prompt=prompt, size=run.catalogue.rule("fallback.gpt-image-2.16:9").expect["target"]
+    )
+    return str(run.forwarded(prompt)["json"]["size"])
+
+
+@probe("no-ratio-intent", True)
+def _no_ratio_intent(run: Run) -> bool:
+    prompt = nonce()
+    run.generate(prompt=prompt, size="1920x1080")
+    sent = run.forwarded(prompt)["json"]["prompt"]
+    return bool(rule(run, "fallback.gpt-image-2.16:9", "ratio") in sent[len(prompt) :])
+
+
+@probe("size-coerced", 400)
+def _size_coerced(run: Run) -> int:
+    return run.generate(model="dall-e-2", size="1792x1024").status_code
+
+
+@probe("official-table-swapped", expect("size.gpt_image_2_official.4:3.1k", "size"))
+def _official_table_swapped(run: Run) -> str:
+    submitted = run.official(aspect_ratio="4:3", resolution="1K").json()
+    view = run.settle(f"/official/v1/tasks/{submitted['data'][0]['task_id']}")
+    return str(run.task_image(view).size)
+
+
+@probe("four-k-any-ratio", 400)
+def _four_k_any_ratio(run: Run) -> int:
+    return run.official(aspect_ratio="1:1", resolution="4K").status_code
+
+
+@probe("legacy-ratios-accepted", 400)
+def _legacy_ratios_accepted(run: Run) -> int:
+    return run.action(model="gpt-image-1-official", aspect_ratio="16:9").status_code
+
+
+@probe("gemini-imagesize-dropped", expect("size.gemini-3-pro-image-preview.1:1.2k", "size"))
+def _gemini_imagesize_dropped(run: Run) -> str:
+    body = {
+        "contents": [{"parts": [{"text": "a lighthouse"}]}],
+        "generationConfig": {"imageConfig": {"aspectRatio": "1:1", "imageSize": "2K"}},
+    }
+    answer = run.post("/v1beta/models/gemini-3-pro-image-preview:generateContent", json=body)
+    [data] = [
+        p["inlineData"]["data"]
+        for p in answer.json()["candidates"][0]["content"]["parts"]
+        if "inlineData" in p
+    ]
+    return str(decode(b64decode_strict(data)).size)
+
+
+# ---------------------------------------------------------------- n, watermark, passthrough
+
+
+@probe("n-zero-forwarded", expect("n.default.zero.forwarded", "forwarded_n"))
+def _n_zero_forwarded(run: Run) -> Any:
+    prompt = nonce()
+    run.generate(prompt=prompt, n=0, response_format="b64_json")
+    return run.forwarded(prompt)["json"].get("n", ABSENT)
+
+
+@probe("n-default-two", expect("n.default.omitted", "count"))
+def _n_default_two(run: Run) -> int:
+    return len(run.generate(response_format="b64_json").json()["data"])
+
+
+def _seedream_watermark(run: Run, **extra: Any) -> Any:
+    prompt = nonce()
+    body = {"model": "doubao-seedream-4-0-250828", "prompt": prompt, "response_format": "b64_json"}
+    run.post("/v1/images/generations", json=body | extra)
+    return run.forwarded(prompt)["json"].get("watermark", ABSENT)
+
+
+@probe("watermark-false-dropped", expect("watermark.false.forwarded", "forwarded"))
+def _watermark_false_dropped(run: Run) -> Any:
+    return _seedream_watermark(run, watermark=False)
+
+
+@probe("watermark-omitted-as-false", ABSENT)
+def _watermark_omitted_as_false(run: Run) -> Any:
+    return _seedream_watermark(run)
+
+
+@probe("passthrough-dropped", "transparent")
+def _passthrough_dropped(run: Run) -> Any:
+    prompt = nonce()
+    run.generate(prompt=prompt, background="transparent", response_format="b64_json")
+    return run.forwarded(prompt)["json"].get("background", ABSENT)
+
+
+@probe("revised-prompt-empty", ABSENT)
+def _revised_prompt_empty(run: Run) -> Any:
+    """gpt-image-2 does not rewrite prompts: no revised_prompt at all, not an empty one."""
+    return run.generate(response_format="b64_json").json()["data"][0].get("revised_prompt", ABSENT)
+
+
+# ---------------------------------------------------------------- references
+
+
+@probe("refs-unlimited", 400)
+def _refs_unlimited(run: Run) -> int:
+    limit = rule(run, "refs.tasks-action.16", "max")
+    urls = [f"http://127.0.0.1/ref-{i}.png" for i in range(limit + 1)]
+    return run.action(action="reference", image_urls=urls).status_code
+
+
+@probe("refs-dropped", expect("refs.unified.forwarded", "count"))
+def _refs_dropped(run: Run) -> int:
+    prompt = nonce()
+    count = rule(run, "refs.unified.forwarded", "count")
+    run.generate(prompt=prompt, image=[run.png_b64(32 + i) for i in range(count)])
+    return len(run.forwarded(prompt)["json"]["images"])
+
+
+@probe("ref-format-unchecked", 400)
+def _ref_format_unchecked(run: Run) -> int:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (10, 200, 10)).save(out, "GIF")
+    gif = base64.b64encode(out.getvalue()).decode("ascii")
+    return run.action(action="image2image", image_urls=[gif]).status_code
+
+
+@probe("ref-bytes-unchecked", 400)
+def _ref_bytes_unchecked(run: Run) -> int:
+    limit = rule(run, "refs.tasks-action.30mb", "max_bytes")
+    png = run.make_png(16, 16)
+    big = base64.b64encode(png + b"\0" * (limit + 1 - len(png))).decode("ascii")
+    return run.action(action="image2image", image_urls=[big]).status_code
+
+
+@probe("gemini-reference-dropped", expect("gemini.inline-reference", "count"))
+def _gemini_reference_dropped(run: Run) -> int:
+    prompt = nonce()
+    parts = [{"text": prompt}, {"inlineData": {"mimeType": "image/png", "data": run.png_b64()}}]
+    run.post(
+        "/v1beta/models/gemini-3-pro-image-preview:generateContent",
+        json={"contents": [{"parts": parts}]},
+    )
+    sent = run.forwarded(prompt)["json"]["contents"][0]["parts"]
+    return sum(1 for p in sent if "inlineData" in p)
+
+
+# ---------------------------------------------------------------- output kinds and formats
+
+
+@probe("response-format-ignored", ["url"])
+def _response_format_ignored(run: Run) -> list[str]:
+    return sorted(run.generate(response_format="url").json()["data"][0])
+
+
+@probe("url-dead", 200)
+def _url_dead(run: Run) -> int:
+    url = run.generate(response_format="url").json()["data"][0]["url"]
+    return run.get(url).status_code
+
+
+@probe("b64-corrupt", True)
+def _b64_corrupt(run: Run) -> bool:
+    text = run.generate(response_format="b64_json").json()["data"][0]["b64_json"]
+    try:
+        decode(b64decode_strict(text))
+    except ImageError:
+        return False
+    return True
+
+
+@probe("base64-alias-rejected", 200)
+def _base64_alias_rejected(run: Run) -> int:
+    return run.generate(response_format="base64").status_code
+
+
+@probe("output-format-ignored", expect("output_format.jpeg", "format"))
+def _output_format_ignored(run: Run) -> str:
+    task_id = run.action(output_format="jpeg").json()["task_id"]
+    return str(run.task_image(run.settle(f"/action/v1/tasks/{task_id}")).format)
+
+
+@probe("transparency-dropped", expect("background.transparent", "alpha"))
+def _transparency_dropped(run: Run) -> bool:
+    task_id = run.action(background="transparent", output_format="png").json()["task_id"]
+    return bool(run.task_image(run.settle(f"/action/v1/tasks/{task_id}")).transparent_pixels)
+
+
+# ---------------------------------------------------------------- tasks
+
+
+@probe("task-stuck", "completed")
+def _task_stuck(run: Run) -> str:
+    """The job finishes (seen clean); the fault lies when the caller polls."""
+    task_id = run.official(aspect_ratio="1:1", resolution="1K").json()["data"][0]["task_id"]
+    path = f"/official/v1/tasks/{task_id}"
+    run.settle(path, headers={"Authorization": f"Bearer {KEY}"})
+    return str(run.get(path).json()["data"]["status"])
+
+
+@probe("task-failure-hidden", expect("task.tasks-action.failed", "status"))
+def _task_failure_hidden(run: Run) -> str:
+    body = run.catalogue.rule("task.tasks-action.failed").request
+    task_id = run.action(**body, image_urls=[run.png_b64()]).json()["task_id"]
+    path = f"/action/v1/tasks/{task_id}"
+    run.settle(path, headers={"Authorization": f"Bearer {KEY}"})
+    return str(run.get(path).json()["status"])
+
+
+@probe("unknown-task-200", expect("task.tasks-action.unknown", "status"))
+def _unknown_task_200(run: Run) -> int:
+    return run.get("/action/v1/tasks/task_never_issued").status_code
+
+
+@probe("caller-id-optional", 400)
+def _caller_id_optional(run: Run) -> int:
+    return run.official(task_id=None).status_code
+
+
+@probe("safety-bypassed", 400)
+def _safety_bypassed(run: Run) -> int:
+    return run.official(prompt=run.catalogue.defaults.safety.prompt).status_code
+
+
+@probe("schema-drift", "str")
+def _schema_drift(run: Run) -> str:
+    return type(run.action().json()["task_id"]).__name__
+
+
+# ---------------------------------------------------------------- errors, auth, routes
+
+
+@probe("error-shape-plain", "application/json")
+def _error_shape_plain(run: Run) -> str:
+    response = run.generate(model="pixelproof-no-such-model")
+    return response.headers["content-type"].split(";")[0]
+
+
+@probe("auth-open", 401)
+def _auth_open(run: Run) -> int:
+    headers = {k: v for k, v in run.headers.items() if k != "Authorization"}
+    body = {"model": "gpt-image-2", "prompt": "a lighthouse"}
+    return run.pair.gateway.post("/v1/images/generations", json=body, headers=headers).status_code
+
+
+@probe("model-unvalidated", 400)
+def _model_unvalidated(run: Run) -> int:
+    return run.post("/v1/images/generations", json={"prompt": "a lighthouse"}).status_code
+
+
+@probe("variations-500", 501)
+def _variations_500(run: Run) -> int:
+    files = [("image", ("in.png", run.make_png(), "image/png"))]
+    return run.post("/v1/images/variations", data={"model": "dall-e-2"}, files=files).status_code
+
+
+@probe("edits-alias-missing", 200)
+def _edits_alias_missing(run: Run) -> int:
+    files = [("image", ("in.png", run.make_png(), "image/png"))]
+    data = {"model": "gpt-image-1", "prompt": "a lighthouse"}
+    return run.post("/v1/edits", data=data, files=files).status_code
+
+
+@probe("mask-dropped", True)
+def _mask_dropped(run: Run) -> bool:
+    prompt = nonce()
+    files = [
+        ("image", ("in.png", run.make_png(), "image/png")),
+        ("mask", ("mask.png", run.make_png(alpha=True), "image/png")),
+    ]
+    run.post("/v1/images/edits", data={"model": "gpt-image-1", "prompt": prompt}, files=files)
+    return "mask" in run.forwarded(prompt)["files"]
+
+
+@probe("edits-json-unsupported", 200)
+def _edits_json_unsupported(run: Run) -> int:
+    body = {"model": "gpt-image-2", "prompt": "a lighthouse", "image": run.png_b64()}
+    return run.post("/v1/images/edits", json=body).status_code
+
+
+# ---------------------------------------------------------------- Jimeng official format
+
+
+@probe("jimeng-unknown-done", "not_found")
+def _jimeng_unknown_done(run: Run) -> str:
+    body = {"req_key": "jimeng_t2i_v40", "task_id": "never-issued"}
+    answer = run.post("/jm", params=JIMENG | {"Action": "CVSync2AsyncGetResult"}, json=body)
+    return str(answer.json()["data"]["status"])
+
+
+@probe("jimeng-action-ignored", 400)
+def _jimeng_action_ignored(run: Run) -> int:
+    return run.post("/jm", json={"req_key": "jimeng_t2i_v40", "prompt": "x"}).status_code
+
+
+@probe("jimeng-done-empty", 1)
+def _jimeng_done_empty(run: Run) -> int:
+    body = {"req_key": "jimeng_t2i_v40", "prompt": "a lighthouse", "width": 1024, "height": 1024}
+    task_id = run.post("/jm", params=JIMENG, json=body).json()["data"]["task_id"]
+    run.pair.advance(3600)
+    query = {"req_key": "jimeng_t2i_v40", "task_id": task_id}
+    answer = run.post("/jm", params=JIMENG | {"Action": "CVSync2AsyncGetResult"}, json=query)
+    data = answer.json()["data"]
+    assert data["status"] == "done", data
+    return len(data.get("binary_data_base64") or [])
+
+
+# ---------------------------------------------------------------- the tests
+
+RULE_FAULTS = sorted(f.name for f in FAULTS.values() if f.breaks and not f.infrastructure)
+
+
+def test_every_fault_has_a_probe() -> None:
+    """A new promise-breaking fault needs a probe here; a probe for no such fault is stale."""
+    assert sorted(PROBES) == RULE_FAULTS
+
+
+@pytest.mark.parametrize("fault", RULE_FAULTS)
+def test_fault_changes_what_is_observed(
+    fault: str,
+    mock_pair_factory: Callable[..., MockPair],
+    catalogue: Catalogue,
+    make_png: Callable[..., bytes],
+) -> None:
+    if fault not in PROBES:
+        pytest.fail(f"no probe for fault {fault!r} (see test_every_fault_has_a_probe)")
+    pair = mock_pair_factory(time_scale=1e-6, api_key=KEY)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    probe_ = PROBES[fault]
+    clean = probe_.observe(Run(pair, auth, catalogue, make_png))
+    assert clean == probe_.clean(catalogue), f"clean gateway: {clean!r}"
+    faulty = probe_.observe(Run(pair, auth | {FAULT_HEADER: fault}, catalogue, make_png))
+    assert faulty != clean, f"{fault}: the faulty answer looks like the clean one ({clean!r})"
+
+
+def test_unknown_fault_names_in_the_header_are_ignored(
+    mock_pair_factory: Callable[..., MockPair],
+) -> None:
+    pair = mock_pair_factory(time_scale=1e-6)
+    body = {"model": "gpt-image-2", "prompt": "a lighthouse", "size": "1536x1024"}
+    response = pair.gateway.post(
+        "/v1/images/generations",
+        json=body | {"response_format": "b64_json"},
+        headers={FAULT_HEADER: "no-such-fault, size-ignored-typo"},
+    )
+    assert response.status_code == 200
+    item = response.json()["data"][0]
+    assert decode(b64decode_strict(item["b64_json"])).size == Size(1536, 1024)
