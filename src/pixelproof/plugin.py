@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pixelproof.allure_labels import label_case
 from pixelproof.catalogue import Catalogue, default_catalogue
 from pixelproof.images import thumbnails
 from pixelproof.judge import RuleFailure
@@ -76,6 +77,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--pixelproof-run-id", default=None, help="run id used in probe nonces")
     group.addoption(
+        "--pixelproof-budget",
+        type=int,
+        default=None,
+        metavar="IMAGES",
+        help="stop buying images at this many (overrides the profile's budget_images)",
+    )
+    group.addoption(
         "--pixelproof-fuzz",
         choices=["auto", "off", "negative", "full"],
         default="auto",
@@ -122,7 +130,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run_id = config.getoption("pixelproof_run_id") or secrets.token_hex(4)
     target = config.getoption("pixelproof_target")
     if target:
-        profile = load_profile(target, catalogue)
+        profile = _with_budget(config, load_profile(target, catalogue))
         config._pixelproof = PixelproofSession(catalogue, profile, run_id)  # type: ignore[attr-defined]
         return
     from pixelproof.mock.faults import validate
@@ -133,10 +141,16 @@ def pytest_configure(config: pytest.Config) -> None:
     scale = config.getoption("pixelproof_time_scale")
     context = embedded_stack(faults, scale, api_key=os.environ[EMBEDDED_KEY_ENV])
     stack = context.__enter__()
-    profile = embedded_profile(
-        catalogue, stack.gateway.url, stack.upstream.url, EMBEDDED_KEY_ENV, scale
+    profile = _with_budget(
+        config,
+        embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, EMBEDDED_KEY_ENV, scale),
     )
     config._pixelproof = PixelproofSession(catalogue, profile, run_id, stack=context)  # type: ignore[attr-defined]
+
+
+def _with_budget(config: pytest.Config, profile: Profile) -> Profile:
+    budget = config.getoption("pixelproof_budget")
+    return profile if budget is None else profile.model_copy(update={"budget_images": budget})
 
 
 def _wants_suites(config: pytest.Config) -> bool:
@@ -234,6 +248,7 @@ def pixelproof(request: pytest.FixtureRequest) -> PixelproofSession:
 @pytest.fixture
 def case(request: pytest.FixtureRequest, pixelproof: PixelproofSession) -> Judged:
     """Observe the case's probes (setup phase): infrastructure problems are errors here."""
+    label_case(request.param)
     observer = pixelproof.get_observer()
     before = (observer.requests_sent, observer.images_sent)
     try:

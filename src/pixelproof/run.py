@@ -41,6 +41,7 @@ class RunOptions:
     fuzz: str = "auto"
     fuzz_mode: str = "deterministic"
     fuzz_budget: int = 400
+    budget: int | None = None
 
 
 class _Capture:
@@ -56,7 +57,7 @@ class _Capture:
 def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:
     args = [str(suites_dir()), "-p", "no:cacheprovider", "--junitxml", str(report_dir / "junit.xml"),
             "-o", "junit_family=xunit2", "-o", "junit_logging=no", "--pixelproof-run-id", run_id,
-            "--pixelproof-time-scale", str(opts.time_scale), "--tb=short", "-rfE", "-W", "ignore::pytest.PytestAssertRewriteWarning"]  # fmt: skip
+            "--pixelproof-time-scale", str(opts.time_scale), "--alluredir", str(report_dir / "allure-results"), "--tb=short", "-rfE", "-W", "ignore::pytest.PytestAssertRewriteWarning"]  # fmt: skip
     if opts.verbose:
         args.append("-" + "v" * opts.verbose)
     if opts.target:
@@ -67,6 +68,8 @@ def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:
         args += ["--pixelproof-rules", glob]
     args += ["--pixelproof-fuzz", opts.fuzz, "--pixelproof-fuzz-mode", opts.fuzz_mode,
              "--pixelproof-fuzz-budget", str(opts.fuzz_budget)]  # fmt: skip
+    if opts.budget is not None:
+        args += ["--pixelproof-budget", str(opts.budget)]
     if opts.workers and opts.workers != "0":
         args += ["-n", opts.workers, "--dist", "loadgroup"]
     return args + opts.pytest_args
@@ -113,8 +116,8 @@ def write_reports(
     results: Results,
     started: dt.datetime,
 ) -> None:
-    from pixelproof.report.runjson import build_run_json
     from pixelproof.report.html import render_html
+    from pixelproof.report.runjson import build_run_json
     from pixelproof.report.summary import render_markdown
 
     data = build_run_json(run_id, opts.target, session, results, started)

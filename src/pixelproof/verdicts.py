@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pixelproof.allure_labels import attach_failure
 from pixelproof.geometry import Size, ratio_distance, ratio_matches
 from pixelproof.judge import (
     ImageResult,
@@ -498,4 +499,8 @@ def gemini_reference(j: Judged) -> None:
 
 
 def judge(j: Judged) -> None:
-    VERDICTS[j.rule.kind](j)
+    try:
+        VERDICTS[j.rule.kind](j)
+    except RuleFailure as failure:
+        attach_failure(failure)
+        raise
