@@ -39,6 +39,8 @@ def attach_failure(failure: RuleFailure) -> None:
         if len(data) <= MAX_ATTACHED_IMAGE:
             from pixelproof.images import sniff
 
-            kind = {"png": allure.attachment_type.PNG, "jpeg": allure.attachment_type.JPG,
-                    "webp": allure.attachment_type.WEBP}.get(sniff(data) or "", allure.attachment_type.PNG)  # fmt: skip
-            allure.attach(data, name=f"returned image {i + 1}", attachment_type=kind)
+            fmt = sniff(data) or "png"
+            mime = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}.get(
+                fmt, "image/png"
+            )
+            allure.attach(data, name=f"returned image {i + 1}", attachment_type=mime, extension=fmt)

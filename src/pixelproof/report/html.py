@@ -81,7 +81,7 @@ def _matrix(data: dict[str, Any]) -> str:
         body.append(
             f'<tr><td class="m">{_e(surface)}</td><td class="m">{_e(model)}</td>{"".join(tds)}</tr>'
         )
-    return f'<table id="matrix"><thead><tr><th>surface</th><th>model</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return f'<div style="overflow-x:auto"><table id="matrix"><thead><tr><th>surface</th><th>model</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _drilldown(data: dict[str, Any]) -> str:
