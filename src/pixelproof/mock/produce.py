@@ -24,10 +24,12 @@ EXT = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 
 
 def spec(
-    size: Size, fmt: str, prompt: str, transparent: bool = False, watermark: bool = False
+    size: Size, fmt: str, model: str, transparent: bool = False, watermark: bool = False
 ) -> RenderSpec:
+    """What to render. The shade follows the model, not the prompt: the same request always gives
+    the same image, and every request for one model and size shares one cached encoding."""
     return RenderSpec(
-        size=size, format=fmt, transparent=transparent, watermark=watermark, shade=shade_for(prompt)
+        size=size, format=fmt, transparent=transparent, watermark=watermark, shade=shade_for(model)
     )
 
 

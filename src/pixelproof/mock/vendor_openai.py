@@ -137,7 +137,7 @@ class OpenAIVendor:
         wants = _choice(body, "response_format", ("url", "b64_json"), None)
         kind = "b64_json" if "url" not in vendor.outputs else (wants or "url")
         prompt = _prompt(body)
-        image = spec(size, fmt, prompt, transparent=background == "transparent")
+        image = spec(size, fmt, model, transparent=background == "transparent")
         data = []
         for _ in range(n):
             item: dict[str, Any] = (
@@ -255,7 +255,7 @@ class OpenAIVendor:
                     400, f"invalid aspect_ratio {ratio!r}", param="aspect_ratio"
                 ) from None
             size = min(sizes, key=lambda s: ratio_distance(s.ratio, want))
-        image = spec(size, "jpeg", prompt)
+        image = spec(size, "jpeg", model)
         data = [
             {"url": as_url(inc, image, URL_TTL_S)}
             if wants == "url"

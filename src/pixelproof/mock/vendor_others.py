@@ -43,7 +43,7 @@ class ArkVendor:
                 f"The model {body.get('model')!r} does not exist",
                 code="InvalidEndpointOrModel.NotFound",
             )
-        prompt = _prompt(body)
+        _prompt(body)
         refs = body.get("image")
         refs = refs if isinstance(refs, list) else [] if refs is None else [refs]
         limit = vendor.max_reference_images or 0
@@ -77,7 +77,7 @@ class ArkVendor:
                 code="InvalidParameter",
                 param="response_format",
             )
-        image = spec(size, "jpeg", prompt, watermark=marked)
+        image = spec(size, "jpeg", str(body["model"]), watermark=marked)
         item = {"url": as_url(inc, image, TTL_24H)} if fmt == "url" else {"b64_json": as_b64(image)}
         item["size"] = str(size)
         return JSONResponse(
@@ -158,7 +158,7 @@ class GeminiVendor:
         factor = {"1K": 1, "2K": 2, "4K": 4}[served]
         size = Size(base.width * factor, base.height * factor)
         inc.notes.update(references=references, image_size=served)
-        image = spec(size, "png", " ".join(texts))
+        image = spec(size, "png", model)
         parts_out = [
             {"text": "Here is your image."},
             {"inlineData": {"mimeType": MIME["png"], "data": as_b64(image)}},
@@ -203,7 +203,7 @@ class JimengVendor:
             )
         size = self._size(body, vendor)
         request_id = secrets.token_hex(8)
-        image = spec(size, "png", prompt)
+        image = spec(size, "png", str(req_key))
         risky = any(t in prompt.lower() for t in self.catalogue.defaults.safety.blocked_terms)
 
         async def work() -> dict[str, Any]:
