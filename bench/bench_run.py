@@ -38,7 +38,9 @@ def time_cli(workers: str) -> float:
         result = subprocess.run(args, capture_output=True, text=True, check=False, cwd=HERE.parent)
         elapsed = time.perf_counter() - started
         if result.returncode != 0:
-            raise SystemExit(f"pixelproof run -n {workers} failed ({result.returncode}):\n{result.stdout[-2000:]}")
+            raise SystemExit(
+                f"pixelproof run -n {workers} failed ({result.returncode}):\n{result.stdout[-2000:]}"
+            )
         return elapsed
 
 
@@ -46,7 +48,9 @@ def time_bare_loop() -> tuple[float, int]:
     catalogue = default_catalogue()
     os.environ["BENCH_KEY"] = KEY
     with embedded_stack(api_key=KEY, time_scale=1000) as stack:
-        profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, "BENCH_KEY", 1000)
+        profile = embedded_profile(
+            catalogue, stack.gateway.url, stack.upstream.url, "BENCH_KEY", 1000
+        )
         probes = list(unique_probes(cases_for(catalogue, profile)).values())
         headers = {"Authorization": f"Bearer {KEY}"}
         sent = 0
@@ -61,7 +65,11 @@ def time_bare_loop() -> tuple[float, int]:
                     params=dict(probe.query) or None,
                 )  # fmt: skip
                 sent += 1
-                task = task_id_of(probe.surface, answer.json()) if probe.op != "http" and answer.is_success else None
+                task = (
+                    task_id_of(probe.surface, answer.json())
+                    if probe.op != "http" and answer.is_success
+                    else None
+                )
                 while task:
                     time.sleep(0.003)
                     if probe.op == "jimeng":
@@ -70,7 +78,12 @@ def time_bare_loop() -> tuple[float, int]:
                     else:
                         poll = client.get(f"{base}/v1/tasks/{task}")
                     sent += 1
-                    if task_status_of(probe.surface, poll.json()) in ("completed", "failed", "done", None):
+                    if task_status_of(probe.surface, poll.json()) in (
+                        "completed",
+                        "failed",
+                        "done",
+                        None,
+                    ):
                         break
         return time.perf_counter() - started, sent
 

@@ -28,7 +28,12 @@ from pixelproof.samples import sample_b64
 from pixelproof.target import Profile
 
 Doc = dict[str, Any]
-PROMPT = {"type": "string", "minLength": 1, "maxLength": 48, "pattern": "^[A-Za-z][A-Za-z0-9 ,.-]*$"}
+PROMPT = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 48,
+    "pattern": "^[A-Za-z][A-Za-z0-9 ,.-]*$",
+}
 TASK_SURFACES = ("tasks-action", "tasks-official")
 
 
@@ -99,7 +104,10 @@ def _tailor_unified(doc: Doc, catalogue: Catalogue, profile: Profile) -> None:
     props["ratio"] = {"type": "string", "enum": ratios or ["1:1"]}
     schemas["GenerationRequest"]["additionalProperties"] = False
     edit = copy.deepcopy(schemas["GenerationRequest"])
-    edit["properties"]["model"] = {"type": "string", "enum": _edit_models(catalogue, claimed, "json")}
+    edit["properties"]["model"] = {
+        "type": "string",
+        "enum": _edit_models(catalogue, claimed, "json"),
+    }
     edit["properties"]["image"] = {"type": "string", "enum": references(profile)}
     edit["required"] = ["model", "prompt", "image"]
     schemas["EditJsonRequest"] = edit
@@ -131,7 +139,10 @@ def _tailor_tasks_action(doc: Doc, catalogue: Catalogue, profile: Profile) -> No
 def _tailor_tasks_official(doc: Doc, catalogue: Catalogue, profile: Profile) -> None:
     schemas = doc["components"]["schemas"]
     schemas["SubmitRequest"]["additionalProperties"] = False
-    schemas["SubmitRequest"]["properties"]["task_id"] = {"type": "string", "pattern": "^[a-z0-9-]{1,32}$"}
+    schemas["SubmitRequest"]["properties"]["task_id"] = {
+        "type": "string",
+        "pattern": "^[a-z0-9-]{1,32}$",
+    }
     params = schemas["Params"]
     params["additionalProperties"] = False
     params["properties"].update(

@@ -1,0 +1,217 @@
+"""Benchmark of the built-in mock over a real loopback socket (vendor role, uvicorn in a thread).
+
+Three figures: requests/second of a cached 1024x1024 gpt-image-2 b64_json generation over one
+keep-alive connection; latency of a 3840x2160 PNG answer when the image is already rendered (warm);
+and when it is not (cold: render caches cleared, and a prompt of another shade, so nothing from
+an earlier sample can be reused). Writes bench/last_mock.json next to this file.
+
+    /tmp/venv/bin/python bench/bench_mock.py [--requests 500] [--warm 100] [--cold 16] [--profile]
+
+``--profile`` also runs the warm 4K path under cProfile inside the server thread and prints where
+the server's time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import PIL
+import uvicorn
+
+from pixelproof.images import render, render_b64, shade_for
+from pixelproof.mock import MockConfig, create_app
+from pixelproof.mock.server import bind, start, url_of
+
+HERE = Path(__file__).resolve().parent
+GENERATIONS = "/v1/images/generations"
+SMALL = {"model": "gpt-image-2", "prompt": "bench small", "size": "1024x1024"}
+FOUR_K = {"model": "gpt-image-2", "prompt": "bench 4k", "size": "3840x2160"}
+GOAL_WARM_4K_P50_MS = 5.0
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in seconds)
+    cuts = statistics.quantiles(ms, n=20, method="inclusive") if len(ms) > 1 else ms * 19
+    return {
+        "p50_ms": round(statistics.median(ms), 3),
+        "p95_ms": round(cuts[18], 3),
+        "min_ms": round(ms[0], 3),
+        "max_ms": round(ms[-1], 3),
+        "samples": len(ms),
+    }
+
+
+def timed_post(client: httpx.Client, body: dict[str, Any]) -> tuple[float, int]:
+    start_ = time.perf_counter()
+    response = client.post(GENERATIONS, json=body)
+    elapsed = time.perf_counter() - start_
+    if response.status_code != 200:
+        raise SystemExit(f"mock answered {response.status_code}: {response.text[:300]}")
+    return elapsed, len(response.content)
+
+
+def throughput(client: httpx.Client, requests: int) -> dict[str, Any]:
+    for _ in range(20):
+        timed_post(client, SMALL)  # warm: connection open, image rendered and encoded
+    latencies = []
+    start_ = time.perf_counter()
+    for _ in range(requests):
+        latencies.append(timed_post(client, SMALL)[0])
+    wall = time.perf_counter() - start_
+    return {"requests": requests, "rps": round(requests / wall, 1), **percentiles(latencies)}
+
+
+def warm_4k(client: httpx.Client, samples: int) -> dict[str, Any]:
+    _, nbytes = timed_post(client, FOUR_K)
+    latencies = [timed_post(client, FOUR_K)[0] for _ in range(samples)]
+    return {"response_bytes": nbytes, **percentiles(latencies)}
+
+
+def prompts_by_shade() -> Iterator[str]:
+    """Prompts whose rendered shade differs from the previous one (shades are 16 buckets)."""
+    last, i = -1, 0
+    while True:
+        prompt = f"bench cold {i}"
+        i += 1
+        if shade_for(prompt) != last:
+            last = shade_for(prompt)
+            yield prompt
+
+
+def cold_4k(client: httpx.Client, samples: int) -> dict[str, Any]:
+    latencies = []
+    prompts = prompts_by_shade()
+    for _ in range(samples):
+        render.cache_clear()
+        render_b64.cache_clear()
+        latencies.append(timed_post(client, FOUR_K | {"prompt": next(prompts)})[0])
+    return percentiles(latencies)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "pillow": PIL.__version__,
+        "httpx": httpx.__version__,
+        "uvicorn": uvicorn.__version__,
+    }
+
+
+@contextmanager
+def profiled_server() -> Iterator[tuple[str, cProfile.Profile]]:
+    """The vendor mock served by uvicorn in a thread that runs under cProfile."""
+    sock = bind()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(MockConfig()), log_level="warning", lifespan="off")
+    )
+    profile = cProfile.Profile()
+
+    def run() -> None:
+        profile.enable()
+        try:
+            server.run(sockets=[sock])
+        finally:
+            profile.disable()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield url_of(sock), profile
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def profile_warm_4k(samples: int) -> str:
+    with profiled_server() as (url, profile), httpx.Client(base_url=url, timeout=120) as client:
+        warm_4k(client, samples)
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(15)
+    return out.getvalue()
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [
+        ("cached 1024x1024 b64_json", results["throughput_1024_b64"], f"{results['throughput_1024_b64']['rps']:.0f} req/s"),
+        ("warm 3840x2160 png", results["warm_4k_png"], f"{results['warm_4k_png']['response_bytes']:,} B"),
+        ("cold 3840x2160 png", results["cold_4k_png"], ""),
+    ]  # fmt: skip
+    lines = [f"{'case':<28}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}  note", "-" * 68]
+    for name, figures, note in rows:
+        lines.append(
+            f"{name:<28}{figures['samples']:>6}{figures['p50_ms']:>10.2f}{figures['p95_ms']:>10.2f}  {note}"
+        )
+    goal = results["goal"]
+    lines.append(
+        f"warm 4K p50 goal <= {goal['warm_4k_p50_ms']} ms: {'met' if goal['met'] else 'MISSED'}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=500, help="throughput requests")
+    parser.add_argument("--warm", type=int, default=100, help="warm 4K samples")
+    parser.add_argument("--cold", type=int, default=16, help="cold 4K samples")
+    parser.add_argument("--profile", action="store_true", help="profile the warm 4K path")
+    parser.add_argument("--out", type=Path, default=HERE / "last_mock.json")
+    args = parser.parse_args(argv)
+
+    running = start(create_app(MockConfig(role="upstream")))
+    try:
+        with httpx.Client(base_url=running.url, timeout=120) as client:
+            steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+                ("throughput_1024_b64", lambda: throughput(client, args.requests)),
+                ("warm_4k_png", lambda: warm_4k(client, args.warm)),
+                ("cold_4k_png", lambda: cold_4k(client, args.cold)),
+            ]
+            results: dict[str, Any] = {name: step() for name, step in steps}
+    finally:
+        running.stop()
+    warm_p50 = results["warm_4k_png"]["p50_ms"]
+    results["goal"] = {
+        "warm_4k_p50_ms": GOAL_WARM_4K_P50_MS,
+        "met": warm_p50 <= GOAL_WARM_4K_P50_MS,
+    }
+    results["machine"] = machine()
+    results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    print(table(results))
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    if args.profile:
+        print(profile_warm_4k(args.warm))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Target profiles end to end: waivers (waived, fixed, expired), no recorder, and the plain pytest
+route, each a real `pixelproof run --target` against a stack served on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pixelproof.mock.server import Stack, embedded_stack
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "pp-profile-test-key"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with embedded_stack(time_scale=1000, api_key=KEY) as running:
+        yield running
+
+
+def write_profile(tmp_path: Path, stack: Stack, **extra: object) -> Path:
+    profile = {
+        "name": "test target",
+        "surfaces": {
+            "unified": {
+                "base_url": stack.gateway.url,
+                "models": ["gpt-image-2", "doubao-seedream-4-0-250828"],
+            }
+        },
+        "credentials": {"env": "PP_TEST_KEY"},
+        "recorder": stack.upstream.url,
+        "timeout_s": 30,
+        **extra,
+    }
+    path = tmp_path / "target.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    return path
+
+
+def run(
+    tmp_path: Path, profile: Path, *args: str, pytest_route: bool = False
+) -> tuple[int, str, dict[str, object]]:
+    env = {**os.environ, "PP_TEST_KEY": KEY}
+    if pytest_route:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites",
+            "--pixelproof-target",
+            str(profile),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *args,
+        ]
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=300, check=False
+        )
+        return done.returncode, done.stdout + done.stderr, {}
+    cmd = [
+        sys.executable,
+        "-m",
+        "pixelproof.cli",
+        "run",
+        "--target",
+        str(profile),
+        "--report-dir",
+        str(tmp_path),
+        "--run-id",
+        "r",
+        *args,
+    ]
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=300, check=False
+    )
+    data = json.loads((tmp_path / "r" / "run.json").read_text())
+    return done.returncode, done.stdout + done.stderr, data
+
+
+def outcome_of(data: dict[str, object], case: str) -> str:
+    return next(o["outcome"] for o in data["outcomes"] if o["case"] == case)  # type: ignore[attr-defined,index]
+
+
+def test_a_waived_failure_is_waived_not_failed(tmp_path: Path, stack: Stack) -> None:
+    waiver = {
+        "rule": "n.default.zero",
+        "reason": "vendor-bug",
+        "note": "GW-1",
+        "expires": "2099-01-01",
+    }
+    profile = write_profile(
+        tmp_path, stack, headers={"x-pixelproof-fault": "n-zero-forwarded"}, waivers=[waiver]
+    )
+    code, out, data = run(tmp_path, profile, "--rules", "n.default.zero")
+    assert code == 0, out[-2000:]
+    assert outcome_of(data, "n.default.zero[gpt-image-2]") == "waived"
+
+
+def test_a_waived_rule_that_now_passes_is_reported_fixed(tmp_path: Path, stack: Stack) -> None:
+    waiver = {"rule": "n.default.zero", "reason": "vendor-bug", "expires": "2099-01-01"}
+    profile = write_profile(tmp_path, stack, waivers=[waiver])
+    code, out, data = run(tmp_path, profile, "--rules", "n.default.zero")
+    assert code == 1, out[-2000:]
+    assert outcome_of(data, "n.default.zero[gpt-image-2]") == "fixed"
+    assert "XPASS(strict)" in out
+
+
+def test_an_expired_waiver_fails_the_run(tmp_path: Path, stack: Stack) -> None:
+    waiver = {"rule": "n.default.zero", "reason": "vendor-bug", "expires": "2020-01-01"}
+    profile = write_profile(tmp_path, stack, waivers=[waiver])
+    code, out, _ = run(tmp_path, profile, "--rules", "n.default.zero")
+    assert code == 1
+    assert "expired waiver(s) in the profile" in out
+
+
+def test_without_a_recorder_forwarding_rules_skip_with_the_reason(
+    tmp_path: Path, stack: Stack
+) -> None:
+    profile = write_profile(tmp_path, stack, recorder=None)
+    code, out, data = run(tmp_path, profile, "--rules", "watermark.*", "--rules", "n.default.*")
+    assert code == 0, out[-2000:]
+    outcomes = {o["case"]: o for o in data["outcomes"]}  # type: ignore[attr-defined]
+    watermark = outcomes["watermark.false.forwarded[doubao-seedream-4-0-250828]"]
+    assert watermark["outcome"] == "skipped"
+    assert "needs the recorder" in watermark["message"]
+    assert outcomes["n.default.zero[gpt-image-2]"]["outcome"] == "passed"
+
+
+def test_plain_pytest_route_judges_the_same(tmp_path: Path, stack: Stack) -> None:
+    profile = write_profile(tmp_path, stack)
+    code, out, _ = run(tmp_path, profile, "-k", "n_default or watermark", pytest_route=True)
+    assert code == 0, out[-2000:]
+    assert "passed" in out
