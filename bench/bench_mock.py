@@ -2,8 +2,9 @@
 
 Three figures: requests/second of a cached 1024x1024 gpt-image-2 b64_json generation over one
 keep-alive connection; latency of a 3840x2160 PNG answer when the image is already rendered (warm);
-and when it is not (cold: render caches cleared, and a prompt of another shade, so nothing from
-an earlier sample can be reused). Writes bench/last_mock.json next to this file.
+and when it is not (cold: both render caches cleared before every sample, so nothing from an
+earlier sample is reused; the shade follows the model, so a new prompt alone would stay warm).
+Writes bench/last_mock.json next to this file.
 
     /tmp/venv/bin/python bench/bench_mock.py [--requests 500] [--warm 100] [--cold 16] [--profile]
 
@@ -34,7 +35,7 @@ import httpx
 import PIL
 import uvicorn
 
-from pixelproof.images import render, render_b64, shade_for
+from pixelproof.images import render, render_b64
 from pixelproof.mock import MockConfig, create_app
 from pixelproof.mock.server import bind, start, url_of
 
@@ -83,24 +84,13 @@ def warm_4k(client: httpx.Client, samples: int) -> dict[str, Any]:
     return {"response_bytes": nbytes, **percentiles(latencies)}
 
 
-def prompts_by_shade() -> Iterator[str]:
-    """Prompts whose rendered shade differs from the previous one (shades are 16 buckets)."""
-    last, i = -1, 0
-    while True:
-        prompt = f"bench cold {i}"
-        i += 1
-        if shade_for(prompt) != last:
-            last = shade_for(prompt)
-            yield prompt
-
-
 def cold_4k(client: httpx.Client, samples: int) -> dict[str, Any]:
+    """Each sample renders and encodes anew: both render caches are emptied before it."""
     latencies = []
-    prompts = prompts_by_shade()
-    for _ in range(samples):
+    for i in range(samples):
         render.cache_clear()
         render_b64.cache_clear()
-        latencies.append(timed_post(client, FOUR_K | {"prompt": next(prompts)})[0])
+        latencies.append(timed_post(client, FOUR_K | {"prompt": f"bench cold {i}"})[0])
     return percentiles(latencies)
 
 

@@ -26,7 +26,7 @@ def test_parse_sizes_as_documents_write_them(text: str, size: Size) -> None:
     assert Size.parse(text) == size
 
 
-@pytest.mark.parametrize("text", ["", "1024", "axb", "16:9", "-1x5"])
+@pytest.mark.parametrize("text", ["", "1024", "axb", "16:9", "-1x5", "0x0", "0x512"])
 def test_parse_rejects_non_sizes(text: str) -> None:
     with pytest.raises(ValueError, match="not a size"):
         Size.parse(text)

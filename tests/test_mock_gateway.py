@@ -274,6 +274,30 @@ def test_json_edit_with_a_base64_image(mock_pair: MockPair, make_png: Callable[.
     assert image_of(mock_pair, response.json()["data"][0]).format == "png"
 
 
+def test_json_edit_mask_reaches_the_upstream(
+    mock_pair: MockPair, make_png: Callable[..., bytes]
+) -> None:
+    prompt = nonce_prompt()
+    mask = base64.b64encode(make_png(64, 64, alpha=True)).decode("ascii")
+    body = {"model": "gpt-image-2", "prompt": prompt, "image": png_b64(make_png), "mask": mask}
+    response = mock_pair.gateway.post("/v1/images/edits", json=body)
+    assert response.status_code == 200, response.text
+    assert one_forwarded(mock_pair, prompt)["json"]["mask"] == mask
+    wrong_size = base64.b64encode(make_png(32, 32, alpha=True)).decode("ascii")
+    refused = mock_pair.gateway.post("/v1/images/edits", json=body | {"mask": wrong_size})
+    assert 400 <= refused.status_code < 500
+    assert_openai_error(refused)
+
+
+def test_json_null_means_omitted(mock_pair: MockPair) -> None:
+    """The OpenAI SDK sends an explicit None as null: n and response_format are then omitted."""
+    body = {"model": "gpt-image-2", "prompt": "a lighthouse", "size": "1536x1024"}
+    response = mock_pair.gateway.post(GENERATIONS, json=body | {"n": None, "response_format": None})
+    assert response.status_code == 200, response.text
+    [item] = response.json()["data"]
+    assert image_of(mock_pair, item).size == Size(1536, 1024)
+
+
 def test_variations_answer_501_with_an_openai_error(
     mock_pair: MockPair, make_png: Callable[..., bytes], catalogue: Catalogue
 ) -> None:

@@ -119,12 +119,16 @@ def test_refused_connection_is_an_error(
     assert [o for o, _ in outcomes.values()] == ["error"]
 
 
-def test_identical_requests_are_sent_once(stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_identical_requests_are_sent_once(
+    stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Observe once, judge many: three rules needing the same request buy one image."""
     monkeypatch.setenv(KEY_ENV, KEY)
     profile = _profile(catalogue, stack)
     shared = {"n.default.omitted", "response_format.b64_json", "prompt.revised"}
-    cases = [c for c in cases_for(catalogue, profile) if c.rule.id in shared and c.model == "gpt-image-2"]
+    cases = [
+        c for c in cases_for(catalogue, profile) if c.rule.id in shared and c.model == "gpt-image-2"
+    ]
     assert len(cases) == 3
     observer = Observer(catalogue, profile)
     outcomes = evaluate(observer, cases)

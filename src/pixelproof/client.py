@@ -65,8 +65,8 @@ def _excerpt(value: Any, limit: int) -> str:
             return v[:40] + f"...({len(v)} chars)"
         if isinstance(v, list):
             return [shorten(x) for x in v]
-        if isinstance(v, dict):
-            return {k: shorten(x) for k, x in v.items()}
+        if isinstance(v, dict):  # an error's message is the evidence: kept whole (limit still caps)
+            return {k: x if k == "message" else shorten(x) for k, x in v.items()}
         return v
 
     text = json.dumps(shorten(value), ensure_ascii=False, default=str)

@@ -25,6 +25,7 @@ from pixelproof.judge import images_in, json_error, openai_error_shape
 from pixelproof.observe import Observation
 from pixelproof.plan import Probe
 
+BUDGET_NOTE = "the fuzz request budget is spent"  # an image not fetched is not judged
 SURFACE_OPS = {"jimeng-official": "jimeng", "tasks-action": "task", "tasks-official": "task"}
 
 
@@ -52,6 +53,7 @@ class Judging:
     surface: str
     download: Callable[[str], Exchange]
     expectations: dict[str, Expectation] = field(default_factory=dict)
+    images: int = 0  # images seen in success answers
 
     def expectation(self, case: Any) -> Expectation:
         if case.id not in self.expectations:
@@ -154,13 +156,19 @@ def pixelproof_images(ctx: Any, response: Any, case: Any) -> bool | None:
     judging = ACTIVE.get()
     if judging is None or not 200 <= response.status_code < 300:
         return None
+    if judging.surface in SURFACE_OPS and not _is_query(judging.surface, case):
+        return None  # a task submission carries a task id, not images
     exp = judging.expectation(case)
     exchange = exchange_of(response)
     probe = Probe(
         judging.surface, SURFACE_OPS.get(judging.surface, "http"), str(case.method), case.path
     )
-    images = images_in(_Downloads(judging.download), Observation(probe, "", exchange))  # type: ignore[arg-type]
-    broken = [str(i) for i in images if i.image is None]
+    try:
+        images = images_in(_Downloads(judging.download), Observation(probe, "", exchange))  # type: ignore[arg-type]
+    except (AttributeError, TypeError):
+        return None  # an answer of the wrong shape: response_schema_conformance says so
+    judging.images += len(images)
+    broken = [str(i) for i in images if i.image is None and BUDGET_NOTE not in str(i.problem)]
     if broken:
         _fail(case, "fuzz.images_decode", "every returned image decodes", "; ".join(broken)[:300])
     if exp.outcome != "accept":
@@ -168,9 +176,16 @@ def pixelproof_images(ctx: Any, response: Any, case: Any) -> bool | None:
     if exp.count is not None and len(images) != exp.count:
         _fail(case, exp.image_rule or "fuzz.image_count", f"{exp.count} image(s)", f"{len(images)}")
     for image in images:
-        assert image.image is not None
+        if image.image is None:
+            continue
         _check_shape(case, exp, image.image.size, judging.oracle)
     return None
+
+
+def _is_query(surface: str, case: Any) -> bool:
+    if surface == "jimeng-official":
+        return case.query.get("Action") == "CVSync2AsyncGetResult"
+    return str(case.method).upper() == "GET"
 
 
 def _check_shape(case: Any, exp: Expectation, got: Size, oracle: Oracle) -> None:

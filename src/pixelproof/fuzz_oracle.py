@@ -24,15 +24,22 @@ from pixelproof.fuzz_request import Contract, Request, Violation
 from pixelproof.images import ImageError, b64decode_strict, sniff
 from pixelproof.target import Profile
 
-JUDGED: dict[str, frozenset[str]] = {
-    "unified": frozenset({"", "model", "prompt", "n", "response_format", "size", "ratio", "image"}),
-    "tasks-action": frozenset({"", "model", "prompt", "action", "aspect_ratio", "resolution",
-                               "image_urls", "mask_url", "output_format"}),
-    "tasks-official": frozenset({"", "model", "task_id", "params", "params.prompt",
-                                 "params.aspect_ratio", "params.resolution", "params.image_urls"}),
-    "gemini": frozenset({"", "path.model", "contents", "contents.parts",
-                         "generationConfig.imageConfig.aspectRatio", "generationConfig.imageConfig.imageSize"}),
-    "jimeng-official": frozenset({"query.Action", "query.Version"}),
+ALL = None  # every keyword of the field's schema is judged
+SHAPE = frozenset({"type", "required", "minLength", "maxItems"})
+# field -> the JSON Schema keywords whose violation must be refused. A keyword left out is a
+# constraint no rule promises (an inferred length, an empty list meaning "none"): only no crash.
+JUDGED: dict[str, dict[str, frozenset[str] | None]] = {
+    "unified": {"": ALL, "model": ALL, "prompt": ALL, "n": ALL, "response_format": ALL, "size": ALL,
+                "ratio": frozenset({"pattern"}), "image": frozenset({"required"})},
+    "tasks-action": {"": ALL, "model": ALL, "prompt": ALL, "action": ALL, "aspect_ratio": ALL,
+                     "resolution": ALL, "output_format": ALL, "image_urls": SHAPE,
+                     "mask_url": frozenset({"required"})},
+    "tasks-official": {"": ALL, "model": ALL, "task_id": frozenset({"required", "type", "minLength"}),
+                       "params": frozenset({"type"}), "params.prompt": ALL, "params.aspect_ratio": ALL,
+                       "params.resolution": ALL, "params.image_urls": SHAPE},
+    "gemini": {"": ALL, "path.model": ALL, "contents": ALL, "contents.parts": SHAPE | {"minItems"},
+               "generationConfig.imageConfig.aspectRatio": ALL, "generationConfig.imageConfig.imageSize": ALL},
+    "jimeng-official": {"query.Action": ALL, "query.Version": ALL},
 }  # fmt: skip
 # Unified fields only some channels read: judged for the models whose rules speak of them.
 SCOPED = {"size": ("size",), "ratio": ("size",), "image": ("ref_forward",)}
@@ -156,7 +163,7 @@ class Oracle:
 
     def _ref_rule(self, request: Request) -> Expectation | None:
         name = REF_FIELDS.get(request.surface)
-        if name is None or not self._field_judged(request, name):
+        if name is None or not self._reads(request, name):
             return None
         holder = request.json.get("params") if request.surface == "tasks-official" else request.json
         refs = holder.get(name) if isinstance(holder, dict) else None
@@ -190,17 +197,16 @@ class Oracle:
     def _judged(self, request: Request, violation: Violation) -> bool:
         if violation.validator in ("additionalProperties", "unevaluatedProperties"):
             return False  # schemathesis' own leniency: unknown properties may be ignored
-        if (
-            violation.field == ""
-            and violation.validator == "required"
-            and request.surface == "jimeng-official"
-        ):
+        table = JUDGED[request.surface]
+        if violation.field not in table:
+            return False  # not a field the rules speak to: a type error there only must not crash
+        keywords = table[violation.field]
+        if keywords is not None and violation.validator not in keywords:
             return False
-        return self._field_judged(request, violation.field)
+        return self._reads(request, violation.field)
 
-    def _field_judged(self, request: Request, name: str) -> bool:
-        if name not in JUDGED[request.surface]:
-            return False
+    def _reads(self, request: Request, name: str) -> bool:
+        """Whether the requested model's channel reads ``name`` (always, off the unified entry)."""
         kinds = SCOPED.get(name) if request.surface == "unified" else None
         if kinds is None:
             return True

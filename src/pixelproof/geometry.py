@@ -22,7 +22,7 @@ class Size:
     def parse(cls, text: str) -> Size:
         """Parse ``WxH`` (also ``W*H`` and ``W×H``, as the documents write them)."""
         match = _SIZE.match(str(text))
-        if not match:
+        if not match or int(match.group(1)) == 0 or int(match.group(2)) == 0:
             raise ValueError(f"not a size WxH: {text!r}")
         return cls(int(match.group(1)), int(match.group(2)))
 
@@ -45,7 +45,13 @@ class Size:
 
 
 def is_size(text: object) -> bool:
-    return isinstance(text, str) and bool(_SIZE.match(text))
+    if not isinstance(text, str):
+        return False
+    try:
+        Size.parse(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_ratio(text: str) -> float:

@@ -116,6 +116,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "gateway: end-to-end test against a real third-party gateway (slow, opt-in)"
     )
+    config.addinivalue_line(
+        "markers", "pixelproof_fuzz: a contract-fuzzing test parameterized with fuzz targets"
+    )
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "pixelproof_profile" in workerinput:
         os.environ.update(workerinput.get("pixelproof_env", {}))
@@ -214,6 +217,14 @@ def pytest_collection_modifyitems(
     for item in items:
         callspec = getattr(item, "callspec", None)
         case = callspec.params.get("case") if callspec else None
+        if item.get_closest_marker("pixelproof_fuzz"):
+            target = callspec.params.get("fuzzed") if callspec else None
+            if not hasattr(target, "properties"):
+                drop.append(item)  # fuzzing is off, or nothing the target claims is fuzzed
+                continue
+            keep.append(item)
+            item.user_properties += target.properties()
+            continue
         if item.get_closest_marker("pixelproof") and not isinstance(case, Case):
             drop.append(item)  # the target claims nothing this test judges
             continue

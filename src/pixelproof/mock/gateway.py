@@ -176,6 +176,8 @@ class Unified:
         refs = self.references(body)
         if refs:
             up["images"] = [{"image_url": r} for r in refs]
+            if body.get("mask") is not None and not faults.active("mask-dropped"):
+                up["mask"] = body["mask"]  # a JSON edit's mask (inpainting) goes along too
             answer = await self.upstream.post("/v1/images/edits", json=up)
         else:
             answer = await self.upstream.post("/v1/images/generations", json=up)

@@ -153,7 +153,9 @@ class OpenAIVendor:
             answer.update(background=background if background != "auto" else "opaque", output_format=fmt,
                           quality=body.get("quality") or "auto", size=str(size),
                           usage={"input_tokens": len(prompt) // 4 + 1, "output_tokens": 1056 * n,
-                                 "total_tokens": len(prompt) // 4 + 1 + 1056 * n})  # fmt: skip
+                                 "total_tokens": len(prompt) // 4 + 1 + 1056 * n,
+                                 # OpenAI always sends it; clients that validate usage need it
+                                 "input_tokens_details": {"text_tokens": len(prompt) // 4 + 1, "image_tokens": 0}})  # fmt: skip
         return JSONResponse(answer)
 
     async def generations(self, inc: Incoming) -> Response:

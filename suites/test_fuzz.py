@@ -1,0 +1,71 @@
+"""Contract fuzzing: one test per (surface, operation, mode) the target's claims allow.
+
+Fuzzing runs in the setup phase (an unreachable target is an *error*), the findings are judged in
+the test body (a broken promise is a *failure* naming the operation, the check, expected and
+observed, and a curl line that reproduces it). ``--pixelproof-fuzz`` picks the modes (``auto``:
+full, or negative against a paid profile; ``off`` collects nothing), ``--pixelproof-fuzz-mode``
+deterministic (CI gates) or explore (nightly), ``--pixelproof-fuzz-budget`` the most requests
+fuzzing may send in the whole run: it is split over the planned targets, so it holds however
+pytest-xdist spreads them over workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pixelproof.fuzz import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
+from pixelproof.fuzz_runner import FuzzSession
+from pixelproof.observe import TargetError
+from pixelproof.plugin import PixelproofSession
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "fuzzed" not in metafunc.fixturenames:
+        return
+    session: PixelproofSession | None = getattr(metafunc.config, "_pixelproof", None)
+    targets: list[FuzzTarget] = []
+    if session is not None:
+        config = metafunc.config
+        level = fuzz_level(config.getoption("pixelproof_fuzz"), session.profile)
+        targets = plan_targets(session.catalogue, session.profile, level,
+                               config.getoption("pixelproof_fuzz_budget"),
+                               config.getoption("pixelproof_rules"))  # fmt: skip
+    metafunc.parametrize("fuzzed", targets, ids=[t.id for t in targets], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def fuzz_session(
+    pixelproof: PixelproofSession, pytestconfig: pytest.Config
+) -> Iterator[FuzzSession]:
+    mode = pytestconfig.getoption("pixelproof_fuzz_mode")
+    session = FuzzSession(
+        pixelproof.catalogue, pixelproof.profile, mode=mode, run_id=pixelproof.run_id
+    )
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def fuzzed(request: pytest.FixtureRequest, fuzz_session: FuzzSession) -> FuzzResult:
+    """Fuzz one target (setup phase): transport failures are errors, not findings."""
+    target: FuzzTarget = request.param
+    if target.allowance <= 0:
+        pytest.skip("the fuzz request budget leaves no request for this target")
+    result = run_target(fuzz_session, target)
+    request.node.user_properties += [("requests", result.requests), ("images", result.images)]
+    if result.seed is not None:
+        request.node.user_properties.append(("seed", result.seed))
+    if result.errors:
+        listing = "\n  ".join(result.errors[:5])
+        raise TargetError(
+            f"{target.id}: {len(result.errors)} request(s) got no answer:\n  {listing}"
+        )
+    return result
+
+
+@pytest.mark.pixelproof_fuzz
+def test_fuzz(fuzzed: FuzzResult) -> None:
+    if fuzzed.findings:
+        pytest.fail(fuzzed.report(), pytrace=False)
