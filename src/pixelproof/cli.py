@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from pixelproof import cli_commands
 
-    for register in cli_commands.REGISTRY:
+    for register in cli_commands.load_all():
         register(sub)
     rules = sub.add_parser(
         "rules",

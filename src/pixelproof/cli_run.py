@@ -1,0 +1,117 @@
+"""`pixelproof run`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pixelproof.cli_commands import register
+
+RUN_HELP = """\
+Judge a target against every documented rule it claims, and write reports/<run id>/.
+
+With no --target, starts the reference gateway and the vendor mock on free loopback ports and
+judges them (the README's first command). With --target FILE, judges the deployment the profile
+describes (fixtures/targets/ has examples). --fault NAME injects a mock fault into the embedded
+stack, to watch pixelproof catch it.
+
+Reports: junit.xml (one test case per rule x model), run.json, summary.md.
+Exit codes: 0 every promise kept; 1 a promise broken (or a waiver expired or fixed);
+2 bad usage, profile or contract; 3 only infrastructure errors (target unreachable, timeouts).
+Anything after `--` goes to pytest unchanged.
+"""
+
+
+@register
+def _run(sub: Any) -> None:
+    parser = sub.add_parser("run", help="run the conformance suites against a target (default: the embedded stack)",
+                            description=RUN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument(
+        "--target", metavar="FILE", help="target profile (YAML); default: embedded reference stack"
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="embedded stack only: inject a mock fault (repeatable)",
+    )
+    parser.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only rules whose id matches, e.g. 'size.*' (repeatable)",
+    )
+    parser.add_argument(
+        "-n", "--workers", metavar="N", help="parallel workers (pytest-xdist), e.g. auto or 4"
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path_,
+        default="reports",
+        metavar="DIR",
+        help="where run directories go (default reports/)",
+    )
+    parser.add_argument("--run-id", help="name of the run directory (default: UTC timestamp)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1000.0,
+        metavar="X",
+        help="embedded stack clock speed (default 1000)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=int,
+        metavar="IMAGES",
+        help="stop buying images at this many; cases left unrun are reported as skipped",
+    )
+    parser.add_argument("--fuzz", choices=["auto", "off", "negative", "full"], default="auto",
+                        help="contract fuzzing (default auto: full, or negative for a paid profile)")  # fmt: skip
+    parser.add_argument("--fuzz-mode", choices=["deterministic", "explore"], default="deterministic",
+                        help="deterministic for CI gates (default), explore for nightly runs")  # fmt: skip
+    parser.add_argument("--fuzz-budget", type=int, default=400, metavar="N",
+                        help="the most requests fuzzing may send (default 400)")  # fmt: skip
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="one line per rule (-vv: more)"
+    )
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.set_defaults(handler=_run_run)
+
+
+def Path_(text: str) -> Any:
+
+    return Path(text)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from pixelproof.catalogue import default_catalogue
+    from pixelproof.mock.faults import UnknownFault, validate
+    from pixelproof.run import RunOptions, run
+    from pixelproof.target import ProfileError, load_profile
+
+    if args.target and args.fault:
+        print(
+            "pixelproof run: --fault injects into the embedded stack; it cannot be combined with --target",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        validate(args.fault)
+        if args.target:
+            load_profile(args.target, default_catalogue())
+    except UnknownFault as exc:
+        print(f"pixelproof run: {exc}", file=sys.stderr)
+        return 2
+    except ProfileError as exc:
+        print(f"pixelproof run: bad target profile: {exc}", file=sys.stderr)
+        return 2
+    extra = [a for a in args.pytest_args if a != "--"]
+    opts = RunOptions(target=args.target, faults=args.fault, rules=args.rules, workers=args.workers,
+                      report_root=args.report_dir, run_id=args.run_id, time_scale=args.time_scale,
+                      verbose=args.verbose, pytest_args=extra, fuzz=args.fuzz, fuzz_mode=args.fuzz_mode,
+                      fuzz_budget=args.fuzz_budget, budget=args.budget)  # fmt: skip
+    return run(opts)
