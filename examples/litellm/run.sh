@@ -75,7 +75,10 @@ cleanup() {
         say "stopping what this script started: pid ${PIDS[*]}"
         for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
     fi
-    say "wall time: $(elapsed "$T0") s in all (logs: $LOG_DIR)"
+    local total
+    total="$(elapsed "$T0")"
+    if [ -f "$LOG_DIR/timings.txt" ]; then echo "script_s=$total" >>"$LOG_DIR/timings.txt"; fi
+    say "wall time: $total s in all (logs: $LOG_DIR)"
     exit "$code"
 }
 trap cleanup EXIT
@@ -83,7 +86,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 wait_ready() {  # wait_ready URL PID TIMEOUT: 0 ready, 1 timed out, 2 the process ended
-    "$PP_PYTHON" - "$1" "$2" "$3" <<'PY'
+    # In the background so that a signal interrupts `wait` at once; the poller ends by itself
+    # once the process it watches is gone (cleanup stops it).
+    "$PP_PYTHON" - "$1" "$2" "$3" <<'PY' &
 import sys, time, urllib.request
 url, pid, deadline = sys.argv[1], sys.argv[2], time.monotonic() + float(sys.argv[3])
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -105,9 +110,13 @@ while time.monotonic() < deadline:
     time.sleep(0.25)
 sys.exit(1)
 PY
+    wait "$!"
 }
 
 mkdir -p "$LOG_DIR" "$REPORT_ROOT"
+if [ "$LITELLM_VERSION" = "1.107.0" ]; then
+    fail 11 "litellm 1.107.0 is a compromised release; refusing to install it"
+fi
 say "run $RUN_ID: logs in $LOG_DIR"
 
 # ------------------------------------------------------------------ 1. pixelproof
@@ -137,9 +146,6 @@ case "$PP_FROM" in
 esac
 
 # ------------------------------------------------------------------ 2. LiteLLM
-if [ "$LITELLM_VERSION" = "1.107.0" ]; then
-    fail 11 "litellm 1.107.0 is a compromised release; refusing to install it"
-fi
 want="litellm[proxy]==$LITELLM_VERSION overrides:$(sha256sum "$HERE/overrides.txt" | cut -c1-16)"
 if [ "$(cat "$LITELLM_VENV/.pixelproof-stamp" 2>/dev/null)" != "$want" ]; then
     say "step 2/5: installing litellm[proxy]==$LITELLM_VERSION into $LITELLM_VENV (uv, with overrides.txt)"
@@ -180,7 +186,7 @@ PIXELPROOF_UPSTREAM_KEY="$UPSTREAM_KEY" "$PP_PYTHON" -m pixelproof.cli mock --ro
 MOCK_PID=$!
 PIDS+=("$MOCK_PID")
 
-say "step 4/5: starting the LiteLLM proxy on $PROXY_URL (takes 15-30 s)"
+say "step 4/5: starting the LiteLLM proxy on $PROXY_URL (10-30 s)"
 (
     cd "$LOG_DIR"
     exec env LITELLM_OFFLINE_MODE=true LITELLM_LOCAL_MODEL_COST_MAP=True \
@@ -222,16 +228,18 @@ CODE=${PIPESTATUS[0]}
 set -e
 RUN_S="$(elapsed "$STEP")"
 
-UPSTREAM_SEEN="$("$PP_PYTHON" - "$MOCK_URL" <<'PY' 2>/dev/null || true
+UPSTREAM_SEEN="$("$PP_PYTHON" - "$MOCK_URL" "$LOG_DIR/upstream-requests.json" <<'PY' 2>/dev/null || true
 import collections, json, sys, urllib.request
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 with opener.open(sys.argv[1] + "/__pixelproof/requests?limit=5000", timeout=10) as answer:
     requests = json.load(answer)["requests"]
+with open(sys.argv[2], "w", encoding="utf-8") as out:
+    json.dump(requests, out, indent=1)
 seen = collections.Counter(f"{r['method']} {r['path'].split(':')[0]}" for r in requests)
 print("; ".join(f"{n} x {k}" for k, n in sorted(seen.items())))
 PY
 )"
-say "what reached the mock upstream: ${UPSTREAM_SEEN:-(recorder unreadable)}"
+say "what reached the mock upstream (upstream-requests.json): ${UPSTREAM_SEEN:-(recorder unreadable)}"
 {
     echo "run_id=$RUN_ID"
     echo "report=$REPORT_ROOT/$RUN_ID"
