@@ -7,22 +7,27 @@ Each function takes a ``Judged`` case (its rule, its observations, the observer)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pixelproof.allure_labels import attach_failure
 from pixelproof.geometry import Size, ratio_distance, ratio_matches
 from pixelproof.judge import (
-    ImageResult,
     RuleFailure,
     check,
-    images_in,
     json_error,
     openai_error_shape,
     openai_items,
     status_text,
 )
-from pixelproof.observe import Observation
 from pixelproof.plan import PROMPT
+from pixelproof.verdict_steps import (
+    accepted_images,
+    fields_of,
+    forwarded,
+    is_4xx,
+    raw_images,
+    rejected,
+)
 
 if TYPE_CHECKING:
     from pixelproof.judged import Judged
@@ -40,112 +45,6 @@ def verdict(*kinds: str) -> Callable[[Verdict], Verdict]:
         return func
 
     return register
-
-
-# ---------------------------------------------------------------------- shared steps
-def _raw(img: ImageResult) -> list[bytes]:
-    return [img.data] if img.data else []
-
-
-def _is_4xx(obs: Observation) -> bool:
-    return (
-        obs.exchange is not None
-        and obs.exchange.status is not None
-        and 400 <= obs.exchange.status < 500
-    )
-
-
-def accepted_images(
-    j: Judged, obs: Observation | None = None, minimum: int = 1
-) -> list[ImageResult]:
-    """The answer was a success and carries decodable images; returns them."""
-    obs = obs or j.obs
-    first = obs.exchange
-    check(
-        first is not None and first.ok,
-        j.case,
-        "the request is accepted (2xx)",
-        status_text(first),
-        first,
-    )
-    if obs.probe.op in ("task", "jimeng"):
-        check(
-            obs.task_id is not None,
-            j.case,
-            "a task id in the submission answer",
-            status_text(first),
-            first,
-        )
-        assert obs.poll is not None
-        final = obs.final
-        done = "done" if obs.probe.op == "jimeng" else "completed"
-        check(
-            obs.poll.status == done,
-            j.case,
-            f"the task ends {done}",
-            f"it ended {obs.poll.status!r}: {status_text(final)}",
-            final,
-        )
-        if obs.probe.op == "jimeng":
-            code = (final.json() or {}).get("code") if final else None
-            check(code == 10000, j.case, "code 10000 with status done", f"code {code!r}", final)
-    images = images_in(j.observer, obs)
-    check(
-        len(images) >= minimum,
-        j.case,
-        f"at least {minimum} image(s)",
-        f"{len(images)}: {status_text(obs.final)}",
-        obs.final,
-    )
-    broken = [str(i) for i in images if i.image is None]
-    check(not broken, j.case, "every image decodes", "; ".join(broken), obs.final)
-    return images
-
-
-def rejected(j: Judged, obs: Observation | None = None, openai_shape: bool = False) -> None:
-    """Rejected with a 4xx JSON error at submission, or (tasks) ended failed with a reason."""
-    obs = obs or j.obs
-    ex = obs.exchange
-    if obs.poll is not None and ex is not None and ex.ok:
-        final = obs.final
-        view = (final.json() or {}) if final else {}
-        view = (
-            view.get("data", view)
-            if isinstance(view, dict) and obs.probe.surface == "tasks-official"
-            else view
-        )
-        reason = (view or {}).get("error") if isinstance(view, dict) else None
-        check(obs.poll.status == "failed" and bool(reason), j.case, "a 4xx at submission, or the task failed with a reason",
-              f"submission accepted; task ended {obs.poll.status!r}", final)  # fmt: skip
-        return
-    check(_is_4xx(obs), j.case, "a 4xx rejection", status_text(ex), ex)
-    assert ex is not None
-    problem = openai_error_shape(ex) if openai_shape else json_error(ex)
-    check(
-        problem is None,
-        j.case,
-        "a JSON error body" + (" {error: {message, type}}" if openai_shape else ""),
-        str(problem),
-        ex,
-    )
-
-
-def forwarded(j: Judged, obs: Observation | None = None) -> list[dict[str, Any]]:
-    obs = obs or j.obs
-    calls = j.observer.forwarded(obs)
-    check(
-        bool(calls),
-        j.case,
-        "the request reaches the upstream (recorder)",
-        "no image call with this probe's nonce reached it",
-        obs.final,
-    )
-    return calls
-
-
-def _fields(call: dict[str, Any]) -> dict[str, Any]:
-    body = call.get("json")
-    return body if isinstance(body, dict) else dict(call.get("form") or {})
 
 
 # ---------------------------------------------------------------------- sizes
@@ -179,7 +78,7 @@ def size(j: Judged) -> None:
             if rule.expect.get("native") is False
             else ""
         )
-        raise RuleFailure(j.case, f"{target}{also}", f"{got}", j.obs.final, _raw(img))
+        raise RuleFailure(j.case, f"{target}{also}", f"{got}", j.obs.final, raw_images(img))
 
 
 @verdict("aspect_ratio")
@@ -193,7 +92,7 @@ def aspect_ratio(j: Judged) -> None:
         assert img.image is not None
         if rule.expect["ratio"] != "any":
             check(ratio_matches(img.image.size, rule.expect["ratio"], tolerance), j.case,
-                  f"aspect ratio {rule.expect['ratio']} (±{tolerance:.0%})", f"{img.image.size}", j.obs.final, _raw(img))  # fmt: skip
+                  f"aspect ratio {rule.expect['ratio']} (±{tolerance:.0%})", f"{img.image.size}", j.obs.final, raw_images(img))  # fmt: skip
 
 
 @verdict("fallback")
@@ -201,7 +100,7 @@ def fallback(j: Judged) -> None:
     expect = j.rule.expect
     target = Size.parse(expect["target"])
     for call in forwarded(j):
-        fields = _fields(call)
+        fields = fields_of(call)
         sent = fields.get("size")
         observed = f"forwarded size {sent!r}, prompt {fields.get('prompt')!r}"
         try:
@@ -230,7 +129,7 @@ def n_default(j: Judged) -> None:
 @verdict("n_forwarded")
 def n_forwarded(j: Judged) -> None:
     for call in forwarded(j):
-        n = _fields(call).get("n")
+        n = fields_of(call).get("n")
         check(n in (None, 1, "1"), j.case, "n = 1 (or no n) upstream", f"n = {n!r}", j.obs.final)
 
 
@@ -239,21 +138,21 @@ def watermark(j: Judged) -> None:
     expect = j.rule.expect
     images = accepted_images(j)
     for call in forwarded(j):
-        fields = _fields(call)
+        fields = fields_of(call)
         got = fields.get("watermark", "absent")
         check(got == expect["forwarded"] and type(got) is type(expect["forwarded"]), j.case,
               f"watermark forwarded as {expect['forwarded']!r}", f"forwarded as {got!r}", j.obs.final)  # fmt: skip
     for img in images:
         assert img.image is not None
         check(img.image.watermarked == expect["marked"], j.case, f"image watermarked: {expect['marked']}",
-              f"watermarked: {img.image.watermarked}", j.obs.final, _raw(img))  # fmt: skip
+              f"watermarked: {img.image.watermarked}", j.obs.final, raw_images(img))  # fmt: skip
 
 
 @verdict("passthrough")
 def passthrough(j: Judged) -> None:
     accepted_images(j)
     for call in forwarded(j):
-        fields = _fields(call)
+        fields = fields_of(call)
         for key, value in j.rule.expect["forwarded"].items():
             check(
                 fields.get(key) == value,
@@ -271,7 +170,7 @@ def ref_forward(j: Judged) -> None:
     calls = forwarded(j)
     counts = []
     for call in calls:
-        fields = _fields(call)
+        fields = fields_of(call)
         refs = fields.get("image", fields.get("images", fields.get("image_urls")))
         n = len(refs) if isinstance(refs, list) else (1 if refs else 0)
         n += sum(len(v) for k, v in (call.get("files") or {}).items() if k.startswith("image"))
@@ -311,7 +210,7 @@ def ref_limit(j: Judged) -> None:
     accepted_images(j, at_limit)
     ex = over.exchange
     check(
-        _is_4xx(over),
+        is_4xx(over),
         j.case,
         f"{j.rule.expect['max'] + 1} references rejected with a 4xx",
         status_text(ex),
@@ -362,7 +261,7 @@ def task_unknown(j: Judged) -> None:
 @verdict("jimeng_query")
 def jimeng_query(j: Judged) -> None:
     ex = j.obs.exchange
-    check(_is_4xx(j.obs), j.case, "a 4xx without Action/Version", status_text(ex), ex)
+    check(is_4xx(j.obs), j.case, "a 4xx without Action/Version", status_text(ex), ex)
 
 
 @verdict("jimeng_unknown")
@@ -420,7 +319,7 @@ def output_format(j: Judged) -> None:
                 )
         if j.rule.expect.get("alpha"):
             check(img.image.has_alpha and img.image.transparent_pixels, j.case, "an alpha channel with transparent pixels",
-                  f"mode {img.image.mode}, transparent pixels: {img.image.transparent_pixels}", j.obs.final, _raw(img))  # fmt: skip
+                  f"mode {img.image.mode}, transparent pixels: {img.image.transparent_pixels}", j.obs.final, raw_images(img))  # fmt: skip
 
 
 @verdict("revised_prompt")
@@ -446,7 +345,7 @@ def edit(j: Judged) -> None:
     if j.rule.expect.get("mask_forwarded"):
         calls = forwarded(j)
         has_mask = [
-            bool((c.get("files") or {}).get("mask") or _fields(c).get("mask")) for c in calls
+            bool((c.get("files") or {}).get("mask") or fields_of(c).get("mask")) for c in calls
         ]
         check(
             all(has_mask),
@@ -490,7 +389,7 @@ def gemini_reference(j: Judged) -> None:
     for call in forwarded(j):
         parts = [
             p
-            for c in (_fields(call).get("contents") or [])
+            for c in (fields_of(call).get("contents") or [])
             for p in (c.get("parts") or [])
             if isinstance(p, dict)
         ]

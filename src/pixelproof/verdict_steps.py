@@ -1,0 +1,123 @@
+"""The steps verdicts share: accepted images, rejections, and what reached the upstream."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pixelproof.judge import (
+    ImageResult,
+    check,
+    images_in,
+    json_error,
+    openai_error_shape,
+    status_text,
+)
+from pixelproof.observe import Observation
+
+if TYPE_CHECKING:
+    from pixelproof.judged import Judged
+
+
+def raw_images(img: ImageResult) -> list[bytes]:
+    return [img.data] if img.data else []
+
+
+def is_4xx(obs: Observation) -> bool:
+    return (
+        obs.exchange is not None
+        and obs.exchange.status is not None
+        and 400 <= obs.exchange.status < 500
+    )
+
+
+def accepted_images(
+    j: Judged, obs: Observation | None = None, minimum: int = 1
+) -> list[ImageResult]:
+    """The answer was a success and carries decodable images; returns them."""
+    obs = obs or j.obs
+    first = obs.exchange
+    check(
+        first is not None and first.ok,
+        j.case,
+        "the request is accepted (2xx)",
+        status_text(first),
+        first,
+    )
+    if obs.probe.op in ("task", "jimeng"):
+        check(
+            obs.task_id is not None,
+            j.case,
+            "a task id in the submission answer",
+            status_text(first),
+            first,
+        )
+        assert obs.poll is not None
+        final = obs.final
+        done = "done" if obs.probe.op == "jimeng" else "completed"
+        check(
+            obs.poll.status == done,
+            j.case,
+            f"the task ends {done}",
+            f"it ended {obs.poll.status!r}: {status_text(final)}",
+            final,
+        )
+        if obs.probe.op == "jimeng":
+            code = (final.json() or {}).get("code") if final else None
+            check(code == 10000, j.case, "code 10000 with status done", f"code {code!r}", final)
+    images = images_in(j.observer, obs)
+    check(
+        len(images) >= minimum,
+        j.case,
+        f"at least {minimum} image(s)",
+        f"{len(images)}: {status_text(obs.final)}",
+        obs.final,
+    )
+    broken = [str(i) for i in images if i.image is None]
+    check(not broken, j.case, "every image decodes", "; ".join(broken), obs.final)
+    return images
+
+
+def rejected(j: Judged, obs: Observation | None = None, openai_shape: bool = False) -> None:
+    """Rejected with a 4xx JSON error at submission, or (tasks) ended failed with a reason."""
+    obs = obs or j.obs
+    ex = obs.exchange
+    if obs.poll is not None and ex is not None and ex.ok:
+        final = obs.final
+        view = (final.json() or {}) if final else {}
+        view = (
+            view.get("data", view)
+            if isinstance(view, dict) and obs.probe.surface == "tasks-official"
+            else view
+        )
+        reason = (view or {}).get("error") if isinstance(view, dict) else None
+        check(obs.poll.status == "failed" and bool(reason), j.case, "a 4xx at submission, or the task failed with a reason",
+              f"submission accepted; task ended {obs.poll.status!r}", final)  # fmt: skip
+        return
+    check(is_4xx(obs), j.case, "a 4xx rejection", status_text(ex), ex)
+    assert ex is not None
+    problem = openai_error_shape(ex) if openai_shape else json_error(ex)
+    check(
+        problem is None,
+        j.case,
+        "a JSON error body" + (" {error: {message, type}}" if openai_shape else ""),
+        str(problem),
+        ex,
+    )
+
+
+def forwarded(j: Judged, obs: Observation | None = None) -> list[dict[str, Any]]:
+    obs = obs or j.obs
+    calls = j.observer.forwarded(obs)
+    check(
+        bool(calls),
+        j.case,
+        "the request reaches the upstream (recorder)",
+        "no image call with this probe's nonce reached it",
+        obs.final,
+    )
+    return calls
+
+
+def fields_of(call: dict[str, Any]) -> dict[str, Any]:
+    body = call.get("json")
+    return body if isinstance(body, dict) else dict(call.get("form") or {})
