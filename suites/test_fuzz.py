@@ -6,13 +6,14 @@ observed, and a curl line that reproduces it). ``--pixelproof-fuzz`` picks the m
 full, or negative against a paid profile; ``off`` collects nothing), ``--pixelproof-fuzz-mode``
 deterministic (CI gates) or explore (nightly), ``--pixelproof-fuzz-budget`` the most requests
 fuzzing may send in the whole run: it is split over the planned targets, so it holds however
-pytest-xdist spreads them over workers.
+pytest-xdist spreads them over workers (no per-worker division needed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import allure
 import pytest
 
 from pixelproof.fuzz import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
@@ -27,11 +28,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     session: PixelproofSession | None = getattr(metafunc.config, "_pixelproof", None)
     targets: list[FuzzTarget] = []
     if session is not None:
-        config = metafunc.config
-        level = fuzz_level(config.getoption("pixelproof_fuzz"), session.profile)
-        targets = plan_targets(session.catalogue, session.profile, level,
-                               config.getoption("pixelproof_fuzz_budget"),
-                               config.getoption("pixelproof_rules"))  # fmt: skip
+        option = metafunc.config.getoption
+        level = fuzz_level(option("pixelproof_fuzz"), session.profile)
+        budget, rules = option("pixelproof_fuzz_budget"), option("pixelproof_rules")
+        targets = plan_targets(session.catalogue, session.profile, level, budget, rules)
     metafunc.parametrize("fuzzed", targets, ids=[t.id for t in targets], indirect=True)
 
 
@@ -47,10 +47,21 @@ def fuzz_session(
     session.close()
 
 
+def _label(target: FuzzTarget) -> None:
+    """Allure: the operation and the mode are parameters, so each target keeps its own history."""
+    allure.dynamic.epic(target.surface)
+    allure.dynamic.feature("fuzz")
+    allure.dynamic.story(target.rule_id)
+    allure.dynamic.title(target.id)
+    allure.dynamic.parameter("operation", target.label)
+    allure.dynamic.parameter("mode", target.mode)
+
+
 @pytest.fixture
 def fuzzed(request: pytest.FixtureRequest, fuzz_session: FuzzSession) -> FuzzResult:
     """Fuzz one target (setup phase): transport failures are errors, not findings."""
     target: FuzzTarget = request.param
+    _label(target)
     if target.allowance <= 0:
         pytest.skip("the fuzz request budget leaves no request for this target")
     result = run_target(fuzz_session, target)
@@ -68,4 +79,6 @@ def fuzzed(request: pytest.FixtureRequest, fuzz_session: FuzzSession) -> FuzzRes
 @pytest.mark.pixelproof_fuzz
 def test_fuzz(fuzzed: FuzzResult) -> None:
     if fuzzed.findings:
-        pytest.fail(fuzzed.report(), pytrace=False)
+        report = fuzzed.report()
+        allure.attach(report, name="findings", attachment_type=allure.attachment_type.TEXT)
+        pytest.fail(report, pytrace=False)

@@ -21,6 +21,7 @@ no phase replays requests behind the budget's back.
 from __future__ import annotations
 
 import fnmatch
+import os
 import random
 import time
 from collections import Counter
@@ -76,6 +77,17 @@ class FuzzTarget:
                 ("statement", STATEMENTS[self.mode])]  # fmt: skip
 
 
+def _operations(doc: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(label, operationId, takes input beyond a path id) for each operation of a document."""
+    return [
+        (f"{method.upper()} {path}", op["operationId"],
+         "requestBody" in op or any(p.get("in") == "query" for p in op.get("parameters", [])))
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict)
+    ]  # fmt: skip
+
+
 def plan_targets(catalogue: Catalogue, profile: Profile, level: str, budget: int,
                  patterns: list[str] | tuple[str, ...] = ()) -> list[FuzzTarget]:  # fmt: skip
     """Every (surface, operation, mode) the target's claims allow, with the budget split over
@@ -84,11 +96,8 @@ def plan_targets(catalogue: Catalogue, profile: Profile, level: str, budget: int
 
     planned: list[FuzzTarget] = []
     for surface in profile.surfaces:
-        doc = fuzz_document(catalogue, surface)
         contract = catalogue.surfaces[surface].openapi
-        ops = [(f"{m.upper()} {p}", op["operationId"], "requestBody" in op or "parameters" in item or
-                any(x.get("in") == "query" for x in op.get("parameters", [])))
-               for p, item in doc["paths"].items() for m, op in item.items() if isinstance(op, dict)]  # fmt: skip
+        ops = _operations(fuzz_document(catalogue, surface))
         for mode in LEVELS[level]:
             if mode == "stateful":
                 if surface in TASK_LINKS:
@@ -158,8 +167,12 @@ class Allowance:
 
 
 def new_seed(mode: str) -> int | None:
-    """None in deterministic mode (derandomized, fixed); a fresh, reported seed when exploring."""
-    return None if mode == "deterministic" else random.SystemRandom().randrange(2**32)
+    """None in deterministic mode (derandomized, fixed); when exploring, a fresh seed, reported
+    with the results, or ``$PIXELPROOF_FUZZ_SEED`` to replay a nightly run's examples."""
+    if mode == "deterministic":
+        return None
+    fixed = os.environ.get("PIXELPROOF_FUZZ_SEED")
+    return int(fixed) if fixed else random.SystemRandom().randrange(2**32)
 
 
 def run_target(session: Any, target: FuzzTarget) -> FuzzResult:

@@ -1,7 +1,7 @@
 """Cases the fuzzer sends before (or besides) schemathesis' own generation.
 
 * Real image files for multipart parts: a media-type strategy per format, registered with
-  schemathesis, so edits carry decodable PNG/JPEG/WEBP (PNGs with transparent pixels, all the
+  schemathesis while a target runs, so edits carry decodable PNG/JPEG/WEBP (PNGs with transparent pixels, all the
   same size, so any of them is also a valid mask for any other).
 * Anchors: one documented request per operation, built like the suites build theirs, so every
   positive run reaches the success path at least once (a shape drift in a success answer is
@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import random
@@ -24,6 +25,7 @@ from typing import Any
 import schemathesis
 from hypothesis import strategies as st
 from PIL import Image
+from schemathesis.core.media_types import MEDIA_TYPE_STRATEGIES
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.fuzz_contracts import SurfaceSchemas, references
@@ -57,12 +59,28 @@ def image_files(fmt: str) -> st.SearchStrategy[bytes]:
     return st.builds(_encode, colour, st.just(fmt), clear)
 
 
-def register_media_types() -> None:
-    for media_type, fmt in (("image/png", "PNG"), ("image/jpeg", "JPEG"), ("image/webp", "WEBP")):
+IMAGE_TYPES = (("image/png", "PNG"), ("image/jpeg", "JPEG"), ("image/webp", "WEBP"))
+
+
+@contextlib.contextmanager
+def image_media_types() -> Iterator[None]:
+    """Real image files for image parts while fuzzing, and only then.
+
+    The registry is process-wide, and schemathesis fills an *array* of files with one strategy
+    value (a single file), so leaving the strategies registered would change what other
+    schemathesis users in the process generate for ``image[]``-style properties.
+    """
+    saved = {name: MEDIA_TYPE_STRATEGIES.get(name) for name, _ in IMAGE_TYPES}
+    for media_type, fmt in IMAGE_TYPES:
         schemathesis.openapi.media_type(media_type, image_files(fmt))
-
-
-register_media_types()
+    try:
+        yield
+    finally:
+        for name, previous in saved.items():
+            if previous is None:
+                MEDIA_TYPE_STRATEGIES.pop(name, None)
+            else:
+                MEDIA_TYPE_STRATEGIES[name] = previous
 
 
 def anchor_png() -> bytes:

@@ -22,10 +22,15 @@ from pixelproof.fuzz_oracle import Expectation, Oracle
 from pixelproof.fuzz_request import Request
 from pixelproof.geometry import Size, ratio_matches
 from pixelproof.judge import images_in, json_error, openai_error_shape
-from pixelproof.observe import Observation
+from pixelproof.observe import Observation, task_status_of
 from pixelproof.plan import Probe
 
 BUDGET_NOTE = "the fuzz request budget is spent"  # an image not fetched is not judged
+LIFECYCLE = {
+    "tasks-action": "task.tasks-action.lifecycle",
+    "tasks-official": "task.tasks-official.lifecycle",
+    "jimeng-official": "jimeng.submit",
+}
 SURFACE_OPS = {"jimeng-official": "jimeng", "tasks-action": "task", "tasks-official": "task"}
 
 
@@ -66,13 +71,11 @@ ACTIVE: contextvars.ContextVar[Judging | None] = contextvars.ContextVar(
 )
 
 
-def exchange_of(response: Any, secret_headers: tuple[str, ...] = ()) -> Exchange:
-    """The schemathesis response as pixelproof's Exchange (request headers redacted)."""
+def exchange_of(response: Any) -> Exchange:
+    """The schemathesis response as pixelproof's Exchange, so the verdict helpers can read it.
+    (Request headers are redacted; findings print their own curl line with the profile's header.)"""
     request = response.request
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in secret_headers}
-    sent = redact(dict(headers)) | {
-        k.lower(): "[redacted]" for k in request.headers if k.lower() in secret_headers
-    }
+    sent = redact(dict(request.headers))
     return Exchange(
         method=str(request.method), url=str(request.url), request_headers=sent,
         status=response.status_code,
@@ -173,13 +176,24 @@ def pixelproof_images(ctx: Any, response: Any, case: Any) -> bool | None:
         _fail(case, "fuzz.images_decode", "every returned image decodes", "; ".join(broken)[:300])
     if exp.outcome != "accept":
         return None
+    if exp.check == "fuzz.task_query" and not images and _finished(judging.surface, exchange):
+        rule = LIFECYCLE[judging.surface]
+        _fail(case, rule, "a finished task carries at least one image", _describe(exchange))
     if exp.count is not None and len(images) != exp.count:
-        _fail(case, exp.image_rule or "fuzz.image_count", f"{exp.count} image(s)", f"{len(images)}")
+        _fail(case, exp.count_rule or "fuzz.image_count", f"{exp.count} image(s)", f"{len(images)}")
     for image in images:
         if image.image is None:
             continue
         _check_shape(case, exp, image.image.size, judging.oracle)
     return None
+
+
+def _finished(surface: str, exchange: Exchange) -> bool:
+    body = exchange.json()
+    status = task_status_of(surface, body)
+    if surface == "jimeng-official":
+        return status == "done" and isinstance(body, dict) and body.get("code") == 10000
+    return status == "completed"
 
 
 def _is_query(surface: str, case: Any) -> bool:

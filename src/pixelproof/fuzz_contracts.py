@@ -88,36 +88,55 @@ def _edit_models(catalogue: Catalogue, claimed: list[str], encoding: str) -> lis
     return [m for m in claimed if m in models] or claimed[:1]
 
 
+def _unified_variant(catalogue: Catalogue, model: str, **extra: Any) -> dict[str, Any]:
+    """One model's documented request: its own sizes or ratios, the n its rules speak of."""
+    n_rules = [r for r in catalogue.rules("n_default", "unified", model) if r.request.get("n")]
+    props: dict[str, Any] = {
+        "model": {"type": "string", "const": model},
+        "prompt": dict(PROMPT),
+        "n": {"type": "integer", "minimum": 0, "maximum": 2 if n_rules else 1},  # images cost
+        "response_format": {"$ref": "#/components/schemas/ResponseFormat"},
+        "quality": {"type": "string", "enum": ["auto", "high", "medium", "low"]},
+    }
+    sized = []
+    for key in ("size", "ratio"):
+        values = _documented(catalogue, "unified", [model], key)
+        if values:
+            props[key] = {"type": "string", "enum": values}
+            sized.append(key)
+    if catalogue.rules("watermark", "unified", model):
+        props["watermark"] = {"$ref": "#/components/schemas/Watermark"}
+    props.update(extra)
+    # a documented size or ratio, always, so the answer has a size to judge (the anchor omits it)
+    required = ["model", "prompt", *sized, *(k for k in extra if k == "image")]
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": required,
+        "properties": props,
+    }
+
+
 def _tailor_unified(doc: Doc, catalogue: Catalogue, profile: Profile) -> None:
     schemas = doc["components"]["schemas"]
     claimed = profile.models("unified")
-    schemas["Model"] = {"type": "string", "enum": claimed}
-    schemas["Prompt"] = dict(PROMPT)
-    schemas["N"] = {"type": "integer", "minimum": 0, "maximum": 2}  # images cost money and time
-    sizes = _documented(catalogue, "unified", claimed, "size")
-    schemas["Size"] = {"type": "string", "enum": [*sizes, "auto"]}
-    props = schemas["GenerationRequest"]["properties"]
-    for name in ("image", "style", "background", "output_format", "resolution"):
-        props.pop(name, None)  # per-channel constraints the tables leave to the suites
-    props["quality"] = {"type": "string", "enum": ["auto", "high", "medium", "low"]}
-    ratios = _documented(catalogue, "unified", claimed, "ratio")
-    props["ratio"] = {"type": "string", "enum": ratios or ["1:1"]}
-    schemas["GenerationRequest"]["additionalProperties"] = False
-    edit = copy.deepcopy(schemas["GenerationRequest"])
-    edit["properties"]["model"] = {
-        "type": "string",
-        "enum": _edit_models(catalogue, claimed, "json"),
+    schemas["GenerationRequest"] = {"oneOf": [_unified_variant(catalogue, m) for m in claimed]}
+    image = {"type": "string", "enum": references(profile)}
+    schemas["EditJsonRequest"] = {
+        "oneOf": [
+            _unified_variant(catalogue, m, image=image)
+            for m in _edit_models(catalogue, claimed, "json")
+        ]
     }
-    edit["properties"]["image"] = {"type": "string", "enum": references(profile)}
-    edit["required"] = ["model", "prompt", "image"]
-    schemas["EditJsonRequest"] = edit
+    # multipart stays one flat object: schemathesis fills file parts only at the top level
     multipart_models = _edit_models(catalogue, claimed, "multipart")
     schemas["EditMultipartRequest"] = {
         "type": "object", "additionalProperties": False, "required": ["model", "prompt", "image"],
         "properties": {
             "model": {"type": "string", "enum": multipart_models},
             "prompt": dict(PROMPT), "image": {"$ref": "#/components/schemas/BinaryFile"},
-            "mask": {"$ref": "#/components/schemas/BinaryFile"}, "n": {"$ref": "#/components/schemas/N"},
+            "mask": {"$ref": "#/components/schemas/BinaryFile"},
+            "n": {"type": "integer", "minimum": 0, "maximum": 2},
             "response_format": {"$ref": "#/components/schemas/ResponseFormat"},
         },
     }  # fmt: skip
@@ -134,6 +153,20 @@ def _tailor_tasks_action(doc: Doc, catalogue: Catalogue, profile: Profile) -> No
     props["n"] = {"type": "integer", "minimum": 1, "maximum": 2}
     props.pop("background", None)
     request["additionalProperties"] = False
+    # every documented submission names a ratio (and a tier where the model's rows have tiers),
+    # so every task it starts has a size to judge; the anchor covers the omitted case
+    shapes = []
+    for model in profile.models("tasks-action"):
+        tiered = any(r.tier for r in catalogue.rules("aspect_ratio", "tasks-action", model))
+        shape: dict[str, Any] = {"type": "object", "properties": {"model": {"const": model}}}
+        if tiered:
+            shape["required"] = ["aspect_ratio", "resolution"]
+        else:
+            shape.update(
+                required=["aspect_ratio"], **{"not": {"type": "object", "required": ["resolution"]}}
+            )
+        shapes.append(shape)
+    request.setdefault("allOf", []).append({"oneOf": shapes})
 
 
 def _tailor_tasks_official(doc: Doc, catalogue: Catalogue, profile: Profile) -> None:
@@ -145,6 +178,7 @@ def _tailor_tasks_official(doc: Doc, catalogue: Catalogue, profile: Profile) -> 
     }
     params = schemas["Params"]
     params["additionalProperties"] = False
+    params["required"] = ["prompt", "aspect_ratio", "resolution"]  # a size to judge, always
     params["properties"].update(
         prompt=dict(PROMPT),
         image_urls={"type": "array", "minItems": 1, "maxItems": 2,
@@ -211,16 +245,9 @@ class SurfaceSchemas:
     positive: schemathesis.BaseSchema
 
     def operations(self, which: str = "contract") -> dict[str, Any]:
+        """label -> schemathesis APIOperation, from the contract or from the positive subset."""
         schema = self.negative if which == "contract" else self.positive
         return {r.ok().label: r.ok() for r in schema.get_all_operations()}
-
-    def operation_ids(self) -> dict[str, str]:
-        return {
-            f"{method.upper()} {path}": op["operationId"]
-            for path, item in self.contract["paths"].items()
-            for method, op in item.items()
-            if isinstance(op, dict) and "operationId" in op
-        }
 
 
 def map_case(context: Any, case: Any) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
 from pixelproof.fuzz_contracts import Doc
 
@@ -29,6 +29,7 @@ class Violation:
     field: str  # dotted instance path without list indexes; "" for the body itself
     validator: str  # the JSON Schema keyword that failed
     message: str
+    null: bool = False  # a null where the schema wants a value (many read it as "omitted")
 
 
 def as_wire(value: Any) -> Any:
@@ -94,15 +95,27 @@ def _schema_of(doc: Doc, node: Any) -> Any:
     return node
 
 
-def _validator(doc: Doc, schema: Any) -> Draft202012Validator:
-    return Draft202012Validator({**schema, "components": doc["components"]})
+def _whole(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# JSON Schema counts 2.0 as an integer; a documented request sends 2. The positive subset uses
+# this stricter reading, so a float-valued integer is never a request the target must accept.
+StrictValidator = validators.extend(
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole)
+)
+
+
+def _validator(doc: Doc, schema: Any, strict: bool = False) -> Draft202012Validator:
+    cls = StrictValidator if strict else Draft202012Validator
+    return cls({**schema, "components": doc["components"]})  # type: ignore[no-any-return]
 
 
 class Contract:
     """Validators for every operation of one document (the contract or its positive subset)."""
 
-    def __init__(self, doc: Doc) -> None:
-        self.doc = doc
+    def __init__(self, doc: Doc, strict: bool = False) -> None:
+        self.doc, self.strict = doc, strict
         self.operations: dict[str, dict[str, Any]] = {}
         for path, item in doc["paths"].items():
             for method, op in item.items():
@@ -141,7 +154,7 @@ class Contract:
                 if isinstance(value, bool)
                 else str(value)
             )
-            for error in _validator(self.doc, param["schema"]).iter_errors(value):
+            for error in _validator(self.doc, param["schema"], self.strict).iter_errors(value):
                 out.append(Violation(name, str(error.validator), f"{name}: {error.message[:160]}"))
         out += self._body_violations(request)
         return out
@@ -158,12 +171,13 @@ class Contract:
         if isinstance(request.body, bytes | bytearray):
             return [Violation("", "type", "the body is not a JSON document")]
         out = []
-        for error in _validator(self.doc, schema).iter_errors(as_wire(request.body)):
+        for error in _validator(self.doc, schema, self.strict).iter_errors(as_wire(request.body)):
             parts = [str(p) for p in error.absolute_path if not isinstance(p, int)]
             if error.validator == "required":
                 missing = [n for n in error.validator_value if n not in (error.instance or {})]
                 parts += missing[:1]
-            out.append(Violation(".".join(parts), str(error.validator), error.message[:200]))
+            null = error.validator == "type" and error.instance is None and bool(parts)
+            out.append(Violation(".".join(parts), str(error.validator), error.message[:200], null))
         return out
 
     def within(self, request: Request) -> bool:

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client, Exchange
 from pixelproof.fuzz import Allowance, FuzzResult, FuzzTarget, new_seed
-from pixelproof.fuzz_cases import anchor_kwargs, targeted
+from pixelproof.fuzz_cases import anchor_kwargs, image_media_types, targeted
 from pixelproof.fuzz_checks import ACTIVE, BUDGET_NOTE, CHECKS, Judging, PixelproofFailure
 from pixelproof.fuzz_contracts import SurfaceSchemas, load_surface
 from pixelproof.fuzz_oracle import Expectation, Oracle
@@ -81,7 +81,7 @@ class FuzzSession:
             loaded.positive.config.generation.update(modes=[GenerationMode.POSITIVE])
             self.schemas[name] = loaded
             self.oracle.contracts[name] = Contract(loaded.contract)
-            self.oracle.subsets[name] = Contract(loaded.subset)
+            self.oracle.subsets[name] = Contract(loaded.subset, strict=True)
         return self.schemas[name]
 
     # ------------------------------------------------------------------ sending and judging
@@ -172,12 +172,13 @@ class FuzzSession:
         judging = Judging(self.oracle, target.surface, lambda url: self.download(state, url))
         state = _Run(target, judging, new_seed(self.mode))
         schemas = self.surface(target.surface)
-        if target.mode == "stateful":
-            from pixelproof.fuzz_stateful import run_stateful
+        with image_media_types():
+            if target.mode == "stateful":
+                from pixelproof.fuzz_stateful import run_stateful
 
-            run_stateful(self, state, schemas)
-        else:
-            self.run_examples(state, schemas)
+                run_stateful(self, state, schemas)
+            else:
+                self.run_examples(state, schemas)
         state.result.images = judging.images
         return state.result
 

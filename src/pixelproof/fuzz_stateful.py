@@ -2,7 +2,9 @@
 
 The machine comes from the documented positive subset (so submissions are ones the target must
 take), sends through the session (allowance, credentials, tag), and judges every step without
-raising: a finding is collected, the scenario goes on, and Hypothesis has nothing to replay.
+raising: a finding is collected, the scenario goes on, and Hypothesis has nothing to replay
+(only a spent allowance stops the machine, and a replay of that sends nothing). In explore mode
+the machine draws from Hypothesis' own randomness; the reported seed covers example targets.
 Before querying a task it waits the documented initial delay (scaled by the target's clock,
 capped), so completed tasks and their images are judged too.
 """
@@ -64,13 +66,13 @@ def run_stateful(session: FuzzSession, run: _Run, schemas: SurfaceSchemas) -> No
             session.judge(run, case, response, "stateful: " + _path_of(case))
             session.remember_task(run, case, response)
 
-    steps = max(2, min(STEPS, run.allowance.total))
-    examples = max(1, run.allowance.total // steps)
-    config = settings(max_examples=examples, stateful_step_count=steps, derandomize=run.result.seed is None,
-                      database=None, deadline=None, phases=[Phase.generate],
-                      suppress_health_check=list(HealthCheck), print_blob=False)  # fmt: skip
     if run.allowance.total < 2:
-        return
+        return  # not even a submission and its query
+    steps = min(STEPS, run.allowance.total)
+    config = settings(max_examples=max(1, run.allowance.total // steps), stateful_step_count=steps,
+                      derandomize=run.result.seed is None, database=None, deadline=None,
+                      phases=[Phase.generate], suppress_health_check=list(HealthCheck),
+                      print_blob=False)  # fmt: skip
     try:
         Machine.run(settings=config)
     except BudgetSpent:

@@ -1,0 +1,255 @@
+"""Fuzzing proves itself: it catches the faults only fuzzing is meant to catch, finds nothing on
+the clean stack, keeps to its request budget (counted at the mock's recorder, not by itself),
+repeats itself in deterministic mode, and reports findings like every other failure."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from PIL import Image
+
+from pixelproof.catalogue import Catalogue
+from pixelproof.fuzz import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
+from pixelproof.fuzz_cases import image_files
+from pixelproof.fuzz_runner import FuzzSession
+from pixelproof.mock.faults import FAULT_HEADER
+from pixelproof.mock.server import Stack, embedded_stack
+from pixelproof.target import Profile, embedded_profile
+
+KEY_ENV = "PIXELPROOF_FUZZ_TEST_KEY"
+KEY = "pp-fuzz-test-key-5a1c0e9d"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_BUDGET = 400
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    os.environ[KEY_ENV] = KEY
+    with embedded_stack(time_scale=1000, api_key=KEY) as running:
+        yield running
+
+
+def _profile(catalogue: Catalogue, stack: Stack, fault: str | None = None) -> Profile:
+    profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
+    return profile.model_copy(update={"headers": {FAULT_HEADER: fault}}) if fault else profile
+
+
+def _fuzz(catalogue: Catalogue, profile: Profile, select: str = "", *, level: str = "full",
+          budget: int = DEFAULT_BUDGET, run_id: str = "t", mode: str = "deterministic") -> dict[str, FuzzResult]:  # fmt: skip
+    """Plan as `pixelproof run` would (the whole plan shares the budget), run the selected targets."""
+    session = FuzzSession(catalogue, profile, mode=mode, run_id=run_id)
+    try:
+        targets = [t for t in plan_targets(catalogue, profile, level, budget) if select in t.id]
+        return {t.id: run_target(session, t) for t in targets}
+    finally:
+        session.close()
+
+
+def _recorded(stack: Stack, run_id: str) -> list[dict[str, object]]:
+    """What reached the gateway with this run's fuzz tag, read from the mock's own recorder."""
+    answer = httpx.get(f"{stack.gateway.url}/__pixelproof/requests",
+                       params={"tag": f"fuzz-{run_id}", "limit": "5000"})  # fmt: skip
+    assert answer.status_code == 200
+    return list(answer.json()["requests"])
+
+
+def _checks(result: FuzzResult) -> set[str]:
+    return {f.check for f in result.findings}
+
+
+# ---------------------------------------------------------------------- planning
+def test_levels_modes_and_budget_split(catalogue: Catalogue, stack: Stack) -> None:
+    profile = _profile(catalogue, stack)
+    assert plan_targets(catalogue, profile, "off", DEFAULT_BUDGET) == []
+    negative = plan_targets(catalogue, profile, "negative", DEFAULT_BUDGET)
+    full = plan_targets(catalogue, profile, "full", DEFAULT_BUDGET)
+    assert {t.mode for t in negative} == {"negative"}
+    assert {t.mode for t in full} == {"negative", "positive", "stateful"}
+    assert {t.surface for t in full if t.mode == "stateful"} == {
+        "tasks-action", "tasks-official", "jimeng-official"}  # fmt: skip
+    for plan in (negative, full, plan_targets(catalogue, profile, "full", 7)):
+        assert sum(t.allowance for t in plan) <= DEFAULT_BUDGET
+    assert sum(t.allowance for t in plan_targets(catalogue, profile, "full", 7)) == 7
+    ids = [t.id for t in full]
+    assert len(ids) == len(set(ids))
+    assert "tasks-action POST /v1/images/generations negative" in ids
+    only = plan_targets(catalogue, profile, "full", 100, ["fuzz.tasks-official.*"])
+    assert only
+    assert {t.surface for t in only} == {"tasks-official"}
+    assert sum(t.allowance for t in only) == 100
+
+
+def test_auto_fuzzes_negative_only_against_a_paid_profile(
+    catalogue: Catalogue, stack: Stack
+) -> None:
+    profile = _profile(catalogue, stack)
+    assert fuzz_level("auto", profile) == "full"
+    assert fuzz_level("auto", profile.model_copy(update={"paid": True})) == "negative"
+    assert fuzz_level("off", profile) == "off"
+
+
+# ---------------------------------------------------------------------- what fuzzing finds
+def test_clean_stack_yields_no_findings(catalogue: Catalogue, stack: Stack) -> None:
+    results = _fuzz(catalogue, _profile(catalogue, stack), run_id="clean")
+    found = {tid: r.report() for tid, r in results.items() if r.findings or r.errors}
+    assert found == {}
+    assert all(r.requests > 0 for r in results.values())
+    accepted = sum(n for r in results.values() for k, n in r.answers.items() if k == "accept->2xx")
+    rejected = sum(n for r in results.values() for k, n in r.answers.items() if k == "reject->4xx")
+    assert accepted > 50, "positive and stateful fuzzing must reach the success path"
+    assert rejected > 50, "negative fuzzing must send requests that have to be refused"
+
+
+def test_bad_ratio_500_is_found(catalogue: Catalogue, stack: Stack) -> None:
+    results = _fuzz(catalogue, _profile(catalogue, stack, "bad-ratio-500"), "tasks-action")
+    negative = results["tasks-action POST /v1/images/generations negative"]
+    assert "fuzz.server_error" in _checks(negative), negative.report()
+    finding = next(f for f in negative.findings if f.check == "fuzz.server_error")
+    assert finding.observed.startswith("500")
+    assert "aspect_ratio" in finding.request
+
+
+def test_four_k_with_a_disallowed_ratio_is_found(catalogue: Catalogue, stack: Stack) -> None:
+    results = _fuzz(catalogue, _profile(catalogue, stack, "four-k-any-ratio"), "negative")
+    action = _checks(results["tasks-action POST /v1/images/generations negative"])
+    official = _checks(results["tasks-official POST /v1/images/generations negative"])
+    assert {c for c in action if c.startswith("ratio.gpt-image-2.") and c.endswith(".4k")}, action
+    assert {
+        c for c in official if c.startswith("size.gpt_image_2_official.") and c.endswith(".4k")
+    }, official
+
+
+def test_schema_drift_is_found_in_positive_and_stateful_runs(
+    catalogue: Catalogue, stack: Stack
+) -> None:
+    results = _fuzz(catalogue, _profile(catalogue, stack, "schema-drift"), "tasks-action POST")
+    for mode in ("positive", "stateful"):
+        result = next(r for tid, r in results.items() if tid.endswith(mode))
+        drift = [f for f in result.findings if f.check == "fuzz.response_schema_conformance"]
+        assert drift, f"{mode}: {result.report()}"
+        assert "task_id" in drift[0].observed
+        assert "string" in drift[0].observed
+
+
+def test_finding_speaks_and_redacts(catalogue: Catalogue, stack: Stack) -> None:
+    results = _fuzz(
+        catalogue,
+        _profile(catalogue, stack, "bad-ratio-500"),
+        "tasks-action POST /v1/images/generations negative",
+    )
+    report = next(iter(results.values())).report()
+    for part in ("tasks-action POST /v1/images/generations", "fuzz.server_error", "expected: ",
+                 "observed: ", "request: curl -X POST", "Bearer [redacted]"):  # fmt: skip
+        assert part in report
+    assert KEY not in report
+
+
+# ---------------------------------------------------------------------- cost and repeatability
+def test_request_budget_is_a_hard_bound_counted_at_the_recorder(
+    catalogue: Catalogue, stack: Stack
+) -> None:
+    budget = 45
+    results = _fuzz(catalogue, _profile(catalogue, stack), budget=budget, run_id="bound")
+    sent = sum(r.requests for r in results.values())
+    recorded = _recorded(stack, "bound")
+    assert 0 < len(recorded) <= sent <= budget  # image downloads are sent, not recorded
+
+
+def test_max_examples_do_not_exceed_the_allowance(catalogue: Catalogue, stack: Stack) -> None:
+    """Hypothesis would happily draw more cases; the allowance stops it at exactly 7 requests."""
+    profile = _profile(catalogue, stack)
+    target = next(t for t in plan_targets(catalogue, profile, "negative", DEFAULT_BUDGET)
+                  if t.id == "unified POST /v1/images/generations negative")  # fmt: skip
+    small = FuzzTarget(
+        target.surface, target.label, target.operation_id, target.mode, 7, target.contract
+    )
+    session = FuzzSession(catalogue, profile, run_id="seven")
+    try:
+        result = run_target(session, small)
+    finally:
+        session.close()
+    assert result.requests == 7
+    assert len(_recorded(stack, "seven")) == 7
+
+
+def test_deterministic_mode_repeats_itself_and_explore_mode_does_not(
+    catalogue: Catalogue, stack: Stack
+) -> None:
+    profile = _profile(catalogue, stack)
+    select = "unified POST /v1/images/generations negative"
+    for run_id in ("det-a", "det-b"):
+        _fuzz(catalogue, profile, select, run_id=run_id)
+    first, second = ([r["json"] for r in _recorded(stack, rid)] for rid in ("det-a", "det-b"))
+    assert first == second
+    assert first
+    seeds = {next(iter(_fuzz(catalogue, profile, select, run_id=f"ex-{i}", mode="explore").values())).seed
+             for i in range(2)}  # fmt: skip
+    assert None not in seeds
+    assert len(seeds) == 2
+
+
+# ---------------------------------------------------------------------- multipart images
+@settings(max_examples=12, deadline=None, database=None)
+@given(image_files("PNG"), image_files("JPEG"), image_files("WEBP"))
+def test_media_type_strategies_yield_real_images(png: bytes, jpeg: bytes, webp: bytes) -> None:
+    for data, fmt in ((png, "PNG"), (jpeg, "JPEG"), (webp, "WEBP")):
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.format == fmt
+            image.load()
+    with Image.open(io.BytesIO(png)) as mask:
+        assert mask.mode == "RGBA"
+        assert mask.getchannel("A").getextrema()[0] == 0
+
+
+def test_multipart_edits_send_image_files(catalogue: Catalogue, stack: Stack) -> None:
+    _fuzz(
+        catalogue, _profile(catalogue, stack), "unified POST /v1/images/edits positive", run_id="mp"
+    )
+    parts = [f for r in _recorded(stack, "mp") for f in (r.get("files") or {}).get("image", [])]  # type: ignore[union-attr]
+    assert parts, "no multipart edit reached the gateway"
+    assert {p["content_type"] for p in parts} <= {"image/png", "image/jpeg", "image/webp"}
+
+
+# ---------------------------------------------------------------------- through pytest and the CLI
+def _pytest(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "suites/test_fuzz.py", "-p", "no:cacheprovider", *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=300, check=False)  # fmt: skip
+
+
+def test_fuzz_option_decides_what_is_collected() -> None:
+    off = _pytest("--collect-only", "-q", "--pixelproof-fuzz", "off")
+    assert "test_fuzz[" not in off.stdout
+    negative = _pytest("--collect-only", "-q", "--pixelproof-fuzz", "negative")
+    ids = [line for line in negative.stdout.splitlines() if "test_fuzz[" in line]
+    assert ids
+    assert all(line.endswith("negative]") for line in ids)
+
+
+def test_a_fuzz_finding_fails_a_pixelproof_run_with_its_reproduction(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pixelproof.cli", "run", "--fault", "bad-ratio-500", "--rules", "fuzz.tasks-action.*",
+         "--fuzz", "negative", "--fuzz-budget", "40", "-n", "2", "--report-dir", str(tmp_path),
+         "--run-id", "fz"],
+        capture_output=True, text=True, cwd=REPO, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    data = json.loads((tmp_path / "fz" / "run.json").read_text())
+    failed = [o for o in data["outcomes"] if o["outcome"] == "failed"]
+    assert [o["rule"] for o in failed] == ["fuzz.tasks-action.submitImageTask.negative"]
+    assert failed[0]["kind"] == "fuzz"
+    assert failed[0]["case"] == "tasks-action POST /v1/images/generations negative"
+    assert "fuzz.server_error" in failed[0]["message"]
+    assert "curl -X POST" in failed[0]["message"]
+    assert 0 < data["requests_sent"] <= 40
+    assert (
+        "fuzz.tasks-action.submitImageTask.negative" in (tmp_path / "fz" / "junit.xml").read_text()
+    )
