@@ -29,7 +29,7 @@ from schemathesis.core.media_types import MEDIA_TYPE_STRATEGIES
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.fuzz_contracts import SurfaceSchemas, references
-from pixelproof.fuzz_request import RATIO_FIELDS
+from pixelproof.fuzz_request import RATIO_FIELDS, resolve_ref
 from pixelproof.plan import Context
 from pixelproof.samples import sample_b64
 from pixelproof.target import Profile
@@ -130,18 +130,11 @@ def anchor_kwargs(
 
 
 # ---------------------------------------------------------------------- targeted negatives
-def _resolve(doc: dict[str, Any], node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = doc
-        for part in node["$ref"][2:].split("/"):
-            target = target[part]
-        node = target
-    return node
 
 
 def _object_schema(doc: dict[str, Any], node: Any) -> dict[str, Any]:
     """The properties an object schema declares, following $ref and allOf."""
-    node = _resolve(doc, node)
+    node = resolve_ref(doc, node)
     props: dict[str, Any] = dict(node.get("properties", {})) if isinstance(node, dict) else {}
     for part in node.get("allOf", []) if isinstance(node, dict) else []:
         props.update(_object_schema(doc, part).get("properties", {}))
@@ -193,7 +186,7 @@ def field_mutations(
         for key in container:
             node = _object_schema(doc, node)["properties"].get(key, {})
         for name, prop in _object_schema(doc, node)["properties"].items():
-            prop = _resolve(doc, prop)
+            prop = resolve_ref(doc, prop)
             for value in _invalid(prop, refs, name):
                 where = ".".join((*container, name))
                 yield (

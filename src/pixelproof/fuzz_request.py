@@ -86,7 +86,8 @@ class Request:
         return view if isinstance(view, dict) else {}
 
 
-def _schema_of(doc: Doc, node: Any) -> Any:
+def resolve_ref(doc: Doc, node: Any) -> Any:
+    """Follow local $refs until a schema."""
     while isinstance(node, dict) and "$ref" in node:
         target: Any = doc
         for part in node["$ref"][2:].split("/"):
@@ -124,20 +125,20 @@ class Contract:
 
     def body_schema(self, request: Request) -> Any:
         op = self.operations[request.label]
-        body = _schema_of(self.doc, op.get("requestBody", {}))
+        body = resolve_ref(self.doc, op.get("requestBody", {}))
         media = body.get("content", {}).get(request.media_type or "", {})
-        schema = _schema_of(self.doc, media.get("schema"))
+        schema = resolve_ref(self.doc, media.get("schema"))
         if request.surface == "jimeng-official" and isinstance(schema, dict) and "oneOf" in schema:
             # the Action query parameter selects the body (the contract's own description)
             getting = request.query.get("Action") == "CVSync2AsyncGetResult"
-            schema = _schema_of(self.doc, schema["oneOf"][1 if getting else 0])
+            schema = resolve_ref(self.doc, schema["oneOf"][1 if getting else 0])
         return schema
 
     def violations(self, request: Request) -> list[Violation]:
         out: list[Violation] = []
         op = self.operations[request.label]
         for param in op.get("parameters", []):
-            param = _schema_of(self.doc, param)
+            param = resolve_ref(self.doc, param)
             where = {"query": request.query, "path": request.path}.get(param["in"])
             if where is None:
                 continue

@@ -70,6 +70,13 @@ def _prompt(body: dict[str, Any]) -> str:
     return prompt
 
 
+def _reject_unknown(body: dict[str, Any], allowed: set[str], message: str, code: str) -> None:
+    """Vendors refuse parameters they do not know; each words it its own way."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(400, message.format(unknown[0]), param=unknown[0], code=code)
+
+
 def _is_url(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(("http://", "https://"))
 
@@ -164,14 +171,7 @@ class OpenAIVendor:
         model = str(body["model"])
         if family == "xai":
             return self._xai(inc, body, model, vendor)
-        unknown = sorted(set(body) - OPENAI_FIELDS)
-        if unknown:
-            raise ApiError(
-                400,
-                f"Unknown parameter: '{unknown[0]}'.",
-                param=unknown[0],
-                code="unknown_parameter",
-            )
+        _reject_unknown(body, OPENAI_FIELDS, "Unknown parameter: '{}'.", "unknown_parameter")
         n = _int(body, "n", 1, 1, vendor.n_max)
         size = self._size(model, vendor, body.get("size"))
         return self._answer(inc, body, model, vendor, size, n)
@@ -202,14 +202,7 @@ class OpenAIVendor:
             raise ApiError(400, "image is required for edits", param="image")
         if len(images) > 16:
             raise ApiError(400, "at most 16 images may be edited at once", param="image")
-        unknown = sorted(set(body) - EDIT_FIELDS)
-        if unknown:
-            raise ApiError(
-                400,
-                f"Unknown parameter: '{unknown[0]}'.",
-                param=unknown[0],
-                code="unknown_parameter",
-            )
+        _reject_unknown(body, EDIT_FIELDS, "Unknown parameter: '{}'.", "unknown_parameter")
         if mask_bytes is not None:
             self._check_mask(mask_bytes, first)
         inc.notes["images"] = len(images)
@@ -234,14 +227,7 @@ class OpenAIVendor:
             )
 
     def _xai(self, inc: Incoming, body: dict[str, Any], model: str, vendor: Any) -> Response:
-        unknown = sorted(set(body) - XAI_FIELDS)
-        if unknown:
-            raise ApiError(
-                400,
-                f"Argument not supported: {unknown[0]}",
-                param=unknown[0],
-                code="invalid_argument",
-            )
+        _reject_unknown(body, XAI_FIELDS, "Argument not supported: {}", "invalid_argument")
         n = _int(body, "n", 1, 1, vendor.n_max)
         prompt = _prompt(body)
         wants = _choice(body, "response_format", ("url", "b64_json"), "url")
