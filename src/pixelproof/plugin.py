@@ -9,7 +9,6 @@ broken promise is a *failure*).
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -39,7 +38,6 @@ class PixelproofSession:
     stack: Any = None
     observer: Observer | None = None
     results: Results = field(default_factory=Results)
-    cases: list[Case] = field(default_factory=list)
 
     def get_observer(self) -> Observer:
         if self.observer is None:
@@ -203,7 +201,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         c for c in cases_for(session.catalogue, session.profile, set(marker.args))
         if not patterns or any(fnmatch.fnmatchcase(c.rule.id, p) or fnmatch.fnmatchcase(c.id, p) for p in patterns)
     ]  # fmt: skip
-    session.cases.extend(cases)
     metafunc.parametrize("case", cases, ids=[c.id for c in cases], indirect=True)
 
 
@@ -320,7 +317,3 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_line("")
     for line in render_terminal(pp.results, pp.profile):
         terminalreporter.write_line(line)
-
-
-def load_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
