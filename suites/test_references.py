@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pixelproof.judged import Judged
-from pixelproof.verdicts import judge
+from pixelproof.judging.evidence import Judged
+from pixelproof.judging.verdicts import judge
 
 
 @pytest.mark.pixelproof("ref_limit")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pixelproof.catalogue import Catalogue, CatalogueError, contracts_dir, load_catalogue
-from pixelproof.conflicts import find_conflicts
-from pixelproof.rules_schema import Source
+from pixelproof.catalogue.conflicts import find_conflicts
+from pixelproof.catalogue.schema import Source
 
 
 def _norm(text: str) -> str:

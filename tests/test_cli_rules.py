@@ -10,7 +10,7 @@ from pathlib import Path
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli", *args],
+        [sys.executable, "-m", "pixelproof.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=60,

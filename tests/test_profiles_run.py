@@ -68,7 +68,7 @@ def run(
     cmd = [
         sys.executable,
         "-m",
-        "pixelproof.cli",
+        "pixelproof.cli.main",
         "run",
         "--target",
         str(profile),

@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from pixelproof.allure_labels import label_case
+from pixelproof.report.allure import label_case
 from pixelproof.catalogue import Catalogue, default_catalogue
 from pixelproof.images import thumbnails
-from pixelproof.judge import RuleFailure
-from pixelproof.judged import Judged, NotJudged, observe_case
+from pixelproof.judging.failures import RuleFailure
+from pixelproof.judging.evidence import Judged, NotJudged, observe_case
 from pixelproof.observe import Observer, TargetError
 from pixelproof.plan import Case, cases_for
-from pixelproof.results import Results
+from pixelproof.report.results import Results
 from pixelproof.target import Profile, embedded_profile, load_profile
 
 EMBEDDED_KEY_ENV = "PIXELPROOF_EMBEDDED_KEY"

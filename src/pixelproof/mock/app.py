@@ -20,8 +20,8 @@ from pixelproof.mock import faults
 from pixelproof.mock.http import endpoint
 from pixelproof.mock.state import MockConfig, MockState
 from pixelproof.mock.tasks import TaskStore
-from pixelproof.mock.vendor_openai import OpenAIVendor
-from pixelproof.mock.vendor_others import ArkVendor, GeminiVendor, JimengVendor
+from pixelproof.mock.vendors.openai import OpenAIVendor
+from pixelproof.mock.vendors.others import ArkVendor, GeminiVendor, JimengVendor
 
 CONTROL = "/__pixelproof"
 

@@ -6,9 +6,9 @@ import datetime as dt
 from importlib import metadata
 from typing import Any
 
-from pixelproof.results import OUTCOMES, Results
+from pixelproof.report.results import OUTCOMES, Results
 
-SCHEMA = "pixelproof.run/1"
+SCHEMA = "pixelproof.cli.runner/1"
 
 
 def _version() -> str:

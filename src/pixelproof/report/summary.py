@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pixelproof.results import OUTCOMES, Results
+from pixelproof.report.results import OUTCOMES, Results
 from pixelproof.target import Profile
 
 

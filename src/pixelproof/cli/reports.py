@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any
 
-from pixelproof.cli_commands import register
-from pixelproof.cli_run import Path_
+from pixelproof.cli.commands import register
+from pixelproof.cli.run import Path_
 
 
 def _profile_or_embedded(target: str | None) -> Any:

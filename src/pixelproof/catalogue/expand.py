@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pixelproof.geometry import Size
-from pixelproof.rules_schema import BehaviourRow, DefaultsFile, ModelsFile, SizeTable, Source
+from pixelproof.catalogue.schema import BehaviourRow, DefaultsFile, ModelsFile, SizeTable, Source
 
 if TYPE_CHECKING:
     from pixelproof.catalogue import Rule

@@ -13,7 +13,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, validators
 
-from pixelproof.fuzz_contracts import Doc
+from pixelproof.fuzz.contracts import Doc
 
 RATIO_FIELDS = {
     "unified": (),

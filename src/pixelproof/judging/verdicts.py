@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pixelproof.allure_labels import attach_failure
+from pixelproof.report.allure import attach_failure
 from pixelproof.geometry import Size, ratio_distance, ratio_matches
-from pixelproof.judge import (
+from pixelproof.judging.failures import (
     RuleFailure,
     check,
     json_error,
@@ -20,7 +20,7 @@ from pixelproof.judge import (
     status_text,
 )
 from pixelproof.plan import PROMPT
-from pixelproof.verdict_steps import (
+from pixelproof.judging.steps import (
     accepted_images,
     fields_of,
     forwarded,
@@ -30,7 +30,7 @@ from pixelproof.verdict_steps import (
 )
 
 if TYPE_CHECKING:
-    from pixelproof.judged import Judged
+    from pixelproof.judging.evidence import Judged
 
 Verdict = Callable[["Judged"], None]
 VERDICTS: dict[str, Verdict] = {}

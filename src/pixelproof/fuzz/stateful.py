@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import Flaky, FlakyStrategyDefinition
 
-from pixelproof.fuzz_runner import BudgetSpent
+from pixelproof.fuzz.runner import BudgetSpent
 
 if TYPE_CHECKING:
-    from pixelproof.fuzz_contracts import SurfaceSchemas
-    from pixelproof.fuzz_runner import FuzzSession, _Run
+    from pixelproof.fuzz.contracts import SurfaceSchemas
+    from pixelproof.fuzz.runner import FuzzSession, _Run
 
 STEPS = 3  # submit, query, query: enough to see a task move on a fast clock
 MAX_WAIT_S = 3.0

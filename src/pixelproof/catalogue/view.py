@@ -7,7 +7,7 @@ import shutil
 from dataclasses import asdict
 
 from pixelproof.catalogue import Catalogue, Rule
-from pixelproof.conflicts import find_conflicts
+from pixelproof.catalogue.conflicts import find_conflicts
 
 
 def _expected(rule: Rule) -> str:

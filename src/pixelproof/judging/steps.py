@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pixelproof.judge import (
+from pixelproof.judging.failures import (
     ImageResult,
     check,
     images_in,
@@ -15,7 +15,7 @@ from pixelproof.judge import (
 from pixelproof.observe import Observation
 
 if TYPE_CHECKING:
-    from pixelproof.judged import Judged
+    from pixelproof.judging.evidence import Judged
 
 
 def raw_images(img: ImageResult) -> list[bytes]:

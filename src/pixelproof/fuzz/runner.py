@@ -26,13 +26,13 @@ from schemathesis.specs.openapi.checks import (
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client, Exchange
-from pixelproof.fuzz import Allowance, FuzzResult, FuzzTarget, new_seed
-from pixelproof.fuzz_cases import anchor_kwargs, image_media_types, targeted
-from pixelproof.fuzz_checks import ACTIVE, BUDGET_NOTE, CHECKS, Judging, PixelproofFailure
-from pixelproof.fuzz_contracts import SurfaceSchemas, load_surface
-from pixelproof.fuzz_oracle import Expectation, Oracle
-from pixelproof.fuzz_report import Finding, curl_of
-from pixelproof.fuzz_request import Contract, Request
+from pixelproof.fuzz.targets import Allowance, FuzzResult, FuzzTarget, new_seed
+from pixelproof.fuzz.cases import anchor_kwargs, image_media_types, targeted
+from pixelproof.fuzz.checks import ACTIVE, BUDGET_NOTE, CHECKS, Judging, PixelproofFailure
+from pixelproof.fuzz.contracts import SurfaceSchemas, load_surface
+from pixelproof.fuzz.oracle import Expectation, Oracle
+from pixelproof.fuzz.findings import Finding, curl_of
+from pixelproof.fuzz.request import Contract, Request
 from pixelproof.observe import task_id_of
 from pixelproof.polling import Cadence
 from pixelproof.target import Profile
@@ -174,7 +174,7 @@ class FuzzSession:
         schemas = self.surface(target.surface)
         with image_media_types():
             if target.mode == "stateful":
-                from pixelproof.fuzz_stateful import run_stateful
+                from pixelproof.fuzz.stateful import run_stateful
 
                 run_stateful(self, state, schemas)
             else:

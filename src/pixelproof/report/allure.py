@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import allure
 
 if TYPE_CHECKING:
-    from pixelproof.judge import RuleFailure
+    from pixelproof.judging.failures import RuleFailure
     from pixelproof.plan import Case
 
 SEVERITY = {"MUST": allure.severity_level.CRITICAL, "SHOULD": allure.severity_level.NORMAL}

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pixelproof.catalogue import Catalogue
-from pixelproof.fuzz_report import Finding, curl_of
+from pixelproof.fuzz.findings import Finding, curl_of
 from pixelproof.target import Profile
 
 MODES = ("negative", "positive", "stateful")
@@ -92,7 +92,7 @@ def plan_targets(catalogue: Catalogue, profile: Profile, level: str, budget: int
                  patterns: list[str] | tuple[str, ...] = ()) -> list[FuzzTarget]:  # fmt: skip
     """Every (surface, operation, mode) the target's claims allow, with the budget split over
     them (the first ones get the remainder). ``patterns`` filter by rule id, as ``--rules``."""
-    from pixelproof.fuzz_contracts import fuzz_document
+    from pixelproof.fuzz.contracts import fuzz_document
 
     planned: list[FuzzTarget] = []
     for surface in profile.surfaces:

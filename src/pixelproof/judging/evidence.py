@@ -60,8 +60,8 @@ def observe_case(observer: Observer, case: Case) -> Judged:
 
 def evaluate(observer: Observer, cases: list[Case]) -> dict[str, tuple[str, str]]:
     """Judge ``cases`` without pytest: case id -> (outcome, message). For the harness's own tests."""
-    from pixelproof.judge import RuleFailure
-    from pixelproof.verdicts import judge
+    from pixelproof.judging.failures import RuleFailure
+    from pixelproof.judging.verdicts import judge
 
     out: dict[str, tuple[str, str]] = {}
     for case in cases:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pixelproof.catalogue import Catalogue, Rule
-from pixelproof.fuzz_request import Contract, Request, Violation
+from pixelproof.fuzz.request import Contract, Request, Violation
 from pixelproof.images import ImageError, b64decode_strict, sniff
 from pixelproof.target import Profile
 

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pixelproof.geometry import NativeSizes, Size
-from pixelproof.rules_schema import (
+from pixelproof.catalogue.schema import (
     BehaviourFile,
     DefaultsFile,
     ModelEntry,
@@ -203,7 +203,7 @@ def load_catalogue(root: Path | None = None) -> Catalogue:
     behaviours = _validate(BehaviourFile, files["behaviours"], _read_yaml(files["behaviours"]))
     defaults = _validate(DefaultsFile, files["defaults"], _read_yaml(files["defaults"]))
 
-    from pixelproof.expand import expand_behaviours, expand_size_tables, with_fallbacks
+    from pixelproof.catalogue.expand import expand_behaviours, expand_size_tables, with_fallbacks
 
     rules = expand_size_tables(sizes.tables, models, files["sizes"])
     rules = with_fallbacks(rules, models, defaults)

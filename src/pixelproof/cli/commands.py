@@ -16,6 +16,6 @@ def register(func: Register) -> Register:
 
 def load_all() -> list[Register]:
     """Import the command modules (registration happens on import) and return the registry."""
-    from pixelproof import cli_mock, cli_reports, cli_run  # noqa: F401
+    from pixelproof.cli import mock, reports, run  # noqa: F401
 
     return REGISTRY

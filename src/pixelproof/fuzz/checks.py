@@ -18,10 +18,10 @@ import schemathesis
 from schemathesis.core.failures import Failure, Severity
 
 from pixelproof.client import Exchange, redact
-from pixelproof.fuzz_oracle import Expectation, Oracle
-from pixelproof.fuzz_request import Request
+from pixelproof.fuzz.oracle import Expectation, Oracle
+from pixelproof.fuzz.request import Request
 from pixelproof.geometry import Size, ratio_matches
-from pixelproof.judge import images_in, json_error, openai_error_shape
+from pixelproof.judging.failures import images_in, json_error, openai_error_shape
 from pixelproof.observe import Observation, task_status_of
 from pixelproof.plan import Probe
 

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from pixelproof.cli_commands import register
+from pixelproof.cli.commands import register
 
 
 def _secret_from_env(name: str | None, what: str) -> str | None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pixelproof.cli_commands import register
+from pixelproof.cli.commands import register
 
 RUN_HELP = """\
 Judge a target against every documented rule it claims, and write reports/<run id>/.
@@ -90,7 +90,7 @@ def Path_(text: str) -> Any:
 def _run_run(args: argparse.Namespace) -> int:
     from pixelproof.catalogue import default_catalogue
     from pixelproof.mock.faults import UnknownFault, validate
-    from pixelproof.run import RunOptions, run
+    from pixelproof.cli.runner import RunOptions, run
     from pixelproof.target import ProfileError, load_profile
 
     if args.target and args.fault:

@@ -28,8 +28,8 @@ from PIL import Image
 from schemathesis.core.media_types import MEDIA_TYPE_STRATEGIES
 
 from pixelproof.catalogue import Catalogue
-from pixelproof.fuzz_contracts import SurfaceSchemas, references
-from pixelproof.fuzz_request import RATIO_FIELDS, resolve_ref
+from pixelproof.fuzz.contracts import SurfaceSchemas, references
+from pixelproof.fuzz.request import RATIO_FIELDS, resolve_ref
 from pixelproof.plan import Context
 from pixelproof.samples import sample_b64
 from pixelproof.target import Profile

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pixelproof.results import Results
+from pixelproof.report.results import Results
 
 EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 

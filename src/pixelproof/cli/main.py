@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "3 infrastructure errors only.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from pixelproof import cli_commands
+    from pixelproof.cli import commands as cli_commands
 
     for register in cli_commands.load_all():
         register(sub)
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_rules(args: argparse.Namespace) -> int:
     from pixelproof.catalogue import load_catalogue
-    from pixelproof.rules_view import print_conflicts, print_rules
+    from pixelproof.catalogue.view import print_conflicts, print_rules
 
     catalogue = load_catalogue(args.contracts)
     if args.conflicts:

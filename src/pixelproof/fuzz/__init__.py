@@ -1,0 +1,1 @@
+"""Contract fuzzing with schemathesis (see targets.py for the overview)."""

@@ -1,0 +1,1 @@
+"""The vendor role: one module per vendor dialect."""
