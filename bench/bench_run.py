@@ -31,7 +31,16 @@ KEY = "bench-key"
 
 def time_cli(workers: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        args = [sys.executable, "-m", "pixelproof.cli.main", "run", "--report-dir", tmp, "--fuzz", "off"]
+        args = [
+            sys.executable,
+            "-m",
+            "pixelproof.cli.main",
+            "run",
+            "--report-dir",
+            tmp,
+            "--fuzz",
+            "off",
+        ]
         if workers != "0":
             args += ["-n", workers]
         started = time.perf_counter()

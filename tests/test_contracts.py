@@ -20,7 +20,9 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from schemathesis.core.result import Ok
 
-OPENAPI_DIR = Path(__file__).parents[1] / "contracts" / "openapi"
+from pixelproof.resources import contracts_dir
+
+OPENAPI_DIR = contracts_dir() / "openapi"
 EXPECTED = {
     "unified",
     "gemini",

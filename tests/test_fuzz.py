@@ -18,11 +18,12 @@ from hypothesis import given, settings
 from PIL import Image
 
 from pixelproof.catalogue import Catalogue
-from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
 from pixelproof.fuzz.cases import image_files
 from pixelproof.fuzz.runner import FuzzSession
+from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
 from pixelproof.mock.faults import FAULT_HEADER
 from pixelproof.mock.server import Stack, embedded_stack
+from pixelproof.resources import suites_dir
 from pixelproof.target import Profile, embedded_profile
 
 KEY_ENV = "PIXELPROOF_FUZZ_TEST_KEY"
@@ -221,7 +222,7 @@ def test_multipart_edits_send_image_files(catalogue: Catalogue, stack: Stack) ->
 
 # ---------------------------------------------------------------------- through pytest and the CLI
 def _pytest(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", "suites/test_fuzz.py", "-p", "no:cacheprovider", *args],
+    return subprocess.run([sys.executable, "-m", "pytest", str(suites_dir() / "test_fuzz.py"), "-p", "no:cacheprovider", *args],
                           capture_output=True, text=True, cwd=REPO, timeout=300, check=False)  # fmt: skip
 
 

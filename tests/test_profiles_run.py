@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from pixelproof.mock.server import Stack, embedded_stack
+from pixelproof.resources import suites_dir
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "pp-profile-test-key"
@@ -53,7 +54,7 @@ def run(
             sys.executable,
             "-m",
             "pytest",
-            "suites",
+            str(suites_dir()),
             "--pixelproof-target",
             str(profile),
             "-q",

@@ -17,14 +17,15 @@ from typing import Any
 
 import pytest
 
-from pixelproof.report.allure import label_case
 from pixelproof.catalogue import Catalogue, default_catalogue
 from pixelproof.images import thumbnails
-from pixelproof.judging.failures import RuleFailure
 from pixelproof.judging.evidence import Judged, NotJudged, observe_case
+from pixelproof.judging.failures import RuleFailure
 from pixelproof.observe import Observer, TargetError
 from pixelproof.plan import Case, cases_for
+from pixelproof.report.allure import label_case
 from pixelproof.report.results import Results
+from pixelproof.resources import suites_dir
 from pixelproof.target import Profile, embedded_profile, load_profile
 
 EMBEDDED_KEY_ENV = "PIXELPROOF_EMBEDDED_KEY"
@@ -158,7 +159,7 @@ def _wants_suites(config: pytest.Config) -> bool:
     """Start a stack only when suites are being run (not for the project's own tests)."""
     if config.getoption("pixelproof_target") or config.getoption("pixelproof_fault"):
         return True
-    suites = (Path(__file__).resolve().parents[2] / "suites").resolve()
+    suites = suites_dir().resolve()
     for arg in config.args or [str(config.rootpath)]:
         path = Path(arg.split("::")[0]).resolve()
         if path == suites or suites in path.parents:

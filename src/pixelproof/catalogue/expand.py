@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pixelproof.geometry import Size
 from pixelproof.catalogue.schema import BehaviourRow, DefaultsFile, ModelsFile, SizeTable, Source
+from pixelproof.geometry import Size
 
 if TYPE_CHECKING:
     from pixelproof.catalogue import Rule

@@ -8,7 +8,6 @@ raises ``CatalogueError`` naming the file, the location and the field, never a b
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -16,7 +15,6 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pixelproof.geometry import NativeSizes, Size
 from pixelproof.catalogue.schema import (
     BehaviourFile,
     DefaultsFile,
@@ -28,6 +26,8 @@ from pixelproof.catalogue.schema import (
     SurfacesFile,
     VendorModel,
 )
+from pixelproof.geometry import NativeSizes, Size
+from pixelproof.resources import contracts_dir
 
 __all__ = [
     "Catalogue",
@@ -87,17 +87,6 @@ class Rule(BaseModel):
 
     def cite(self) -> str:
         return f"{self.source.doc} § {self.source.section}"
-
-
-def contracts_dir() -> Path:
-    """Where contracts live: $PIXELPROOF_CONTRACTS, the installed package, or the checkout."""
-    override = os.environ.get("PIXELPROOF_CONTRACTS")
-    if override:
-        return Path(override)
-    packaged = Path(__file__).with_name("_contracts")
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "contracts"
 
 
 def _read_yaml(path: Path) -> Any:

@@ -89,8 +89,8 @@ def Path_(text: str) -> Any:
 
 def _run_run(args: argparse.Namespace) -> int:
     from pixelproof.catalogue import default_catalogue
-    from pixelproof.mock.faults import UnknownFault, validate
     from pixelproof.cli.runner import RunOptions, run
+    from pixelproof.mock.faults import UnknownFault, validate
     from pixelproof.target import ProfileError, load_profile
 
     if args.target and args.fault:

@@ -14,13 +14,9 @@ from typing import Any
 import pytest
 
 from pixelproof.report.results import Results
+from pixelproof.resources import suites_dir
 
 EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
-
-
-def suites_dir() -> Path:
-    packaged = Path(__file__).with_name("_suites")
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "suites"
 
 
 def new_run_id() -> str:

@@ -26,13 +26,13 @@ from schemathesis.specs.openapi.checks import (
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client, Exchange
-from pixelproof.fuzz.targets import Allowance, FuzzResult, FuzzTarget, new_seed
 from pixelproof.fuzz.cases import anchor_kwargs, image_media_types, targeted
 from pixelproof.fuzz.checks import ACTIVE, BUDGET_NOTE, CHECKS, Judging, PixelproofFailure
 from pixelproof.fuzz.contracts import SurfaceSchemas, load_surface
-from pixelproof.fuzz.oracle import Expectation, Oracle
 from pixelproof.fuzz.findings import Finding, curl_of
+from pixelproof.fuzz.oracle import Expectation, Oracle
 from pixelproof.fuzz.request import Contract, Request
+from pixelproof.fuzz.targets import Allowance, FuzzResult, FuzzTarget, new_seed
 from pixelproof.observe import task_id_of
 from pixelproof.polling import Cadence
 from pixelproof.target import Profile

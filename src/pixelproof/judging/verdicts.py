@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pixelproof.report.allure import attach_failure
 from pixelproof.geometry import Size, ratio_distance, ratio_matches
 from pixelproof.judging.failures import (
     RuleFailure,
@@ -19,7 +18,6 @@ from pixelproof.judging.failures import (
     openai_items,
     status_text,
 )
-from pixelproof.plan import PROMPT
 from pixelproof.judging.steps import (
     accepted_images,
     fields_of,
@@ -28,6 +26,8 @@ from pixelproof.judging.steps import (
     raw_images,
     rejected,
 )
+from pixelproof.plan import PROMPT
+from pixelproof.report.allure import attach_failure
 
 if TYPE_CHECKING:
     from pixelproof.judging.evidence import Judged

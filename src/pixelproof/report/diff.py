@@ -30,8 +30,12 @@ def load_run(path: Path) -> dict[str, Any]:
         raise RunFileError(f"{file}: cannot read ({exc.strerror or exc})") from None
     except json.JSONDecodeError as exc:
         raise RunFileError(f"{file}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith("pixelproof.cli.runner/"):
-        raise RunFileError(f"{file}: not a pixelproof run.json (no 'schema: pixelproof.cli.runner/...')")
+    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith(
+        "pixelproof.cli.runner/"
+    ):
+        raise RunFileError(
+            f"{file}: not a pixelproof run.json (no 'schema: pixelproof.cli.runner/...')"
+        )
     return data
 
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import allure
 import pytest
 
-from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
 from pixelproof.fuzz.runner import FuzzSession
+from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
 from pixelproof.observe import TargetError
 from pixelproof.plugin import PixelproofSession
 
