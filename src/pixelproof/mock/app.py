@@ -20,8 +20,10 @@ from pixelproof.mock import faults
 from pixelproof.mock.http import endpoint
 from pixelproof.mock.state import MockConfig, MockState
 from pixelproof.mock.tasks import TaskStore
+from pixelproof.mock.vendors.ark import ArkVendor
+from pixelproof.mock.vendors.gemini import GeminiVendor
+from pixelproof.mock.vendors.jimeng import JimengVendor
 from pixelproof.mock.vendors.openai import OpenAIVendor
-from pixelproof.mock.vendors.others import ArkVendor, GeminiVendor, JimengVendor
 
 CONTROL = "/__pixelproof"
 

@@ -22,7 +22,7 @@ from pixelproof.mock.jobs import Produced, jimeng_run, ratio_text
 from pixelproof.mock.produce import b64_of, check_image_b64, store_bytes
 from pixelproof.mock.state import MockState
 from pixelproof.mock.upstream import Upstream, image_bytes
-from pixelproof.mock.vendors.others import ratio_size
+from pixelproof.mock.vendors.common import ratio_size
 
 URL_TTL_S = 86400.0
 JIMENG_SIDE = {"1k": 1024, "2k": 2048, "4k": 4096}
