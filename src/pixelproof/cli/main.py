@@ -9,22 +9,25 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import Any
 
 from pixelproof.catalogue import CatalogueError
+from pixelproof.cli import mock, reports, rules, run
+from pixelproof.cli.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
+# The subcommands, in --help order: each entry adds one subparser. An explicit list, no registry.
+COMMANDS: tuple[Callable[[Any], None], ...] = (
+    run.add_run,
+    rules.add_rules,
+    reports.add_plan,
+    reports.add_diff,
+    reports.add_report,
+    mock.add_mock,
+    mock.add_faults,
+)
+
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _add_contracts_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--contracts",
-        type=Path,
-        metavar="DIR",
-        help="contracts directory (rules/ and openapi/); default: the one shipped with pixelproof",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,43 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         "3 infrastructure errors only.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from pixelproof.cli import commands as cli_commands
-
-    for register in cli_commands.load_all():
-        register(sub)
-    rules = sub.add_parser(
-        "rules",
-        help="print the rule catalogue",
-        description="Print the rule catalogue derived from the documents: one row per rule, with "
-        "its source. Filters combine.",
-    )
-    _add_contracts_option(rules)
-    rules.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
-    rules.add_argument(
-        "--conflicts",
-        action="store_true",
-        help="list cross-document disagreements and documented sizes not native to their upstream",
-    )
-    rules.add_argument("--kind", help="only rules of this kind (e.g. size, fallback, watermark)")
-    rules.add_argument(
-        "--surface", help="only rules of this surface (e.g. unified, tasks-official)"
-    )
-    rules.add_argument("--model", help="only rules that apply to this model")
-    rules.set_defaults(handler=_cmd_rules)
+    for add in COMMANDS:
+        add(sub)
     return parser
-
-
-def _cmd_rules(args: argparse.Namespace) -> int:
-    from pixelproof.catalogue import load_catalogue
-    from pixelproof.catalogue.view import print_conflicts, print_rules
-
-    catalogue = load_catalogue(args.contracts)
-    if args.conflicts:
-        return print_conflicts(catalogue, as_json=args.json)
-    rules = catalogue.rules(kind=args.kind, surface=args.surface, model=args.model)
-    if args.surface is None and args.model is not None:
-        rules = [r for r in rules if r.models is None or args.model in r.models]
-    return print_rules(catalogue, rules, as_json=args.json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("pixelproof: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
 

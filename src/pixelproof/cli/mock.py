@@ -8,8 +8,6 @@ import os
 import sys
 from typing import Any
 
-from pixelproof.cli.commands import register
-
 
 def _secret_from_env(name: str | None, what: str) -> str | None:
     if not name:
@@ -47,8 +45,7 @@ scales URL expiry the same way.
 """
 
 
-@register
-def _mock(sub: Any) -> None:
+def add_mock(sub: Any) -> None:
     parser = sub.add_parser(
         "mock", help="serve the built-in mock upstream or reference gateway", description=MOCK_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -144,8 +141,7 @@ def _run_mock(args: argparse.Namespace) -> int:
     return 0
 
 
-@register
-def _faults(sub: Any) -> None:
+def add_faults(sub: Any) -> None:
     parser = sub.add_parser("faults", help="list the mock's named faults and the rules each breaks",
                             description="List the named faults the mock can inject and the rules each one breaks.")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="machine-readable JSON")

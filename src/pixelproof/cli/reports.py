@@ -7,7 +7,6 @@ import json
 import sys
 from typing import Any
 
-from pixelproof.cli.commands import register
 from pixelproof.cli.run import Path_
 
 
@@ -23,8 +22,7 @@ def _profile_or_embedded(target: str | None) -> Any:
     )
 
 
-@register
-def _plan(sub: Any) -> None:
+def add_plan(sub: Any) -> None:
     parser = sub.add_parser("plan", help="what a run would send and buy, before spending anything",
                             description="Count the requests a run would send, the images it would buy and their "
                             "documented price, without sending anything.")  # fmt: skip
@@ -58,8 +56,7 @@ def _run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-@register
-def _diff(sub: Any) -> None:
+def add_diff(sub: Any) -> None:
     parser = sub.add_parser("diff", help="regressions between two runs (the nightly gate)",
                             description="Compare two runs (run directories or run.json files): regressions "
                             "(kept -> broken), new errors, fixes, new and vanished rules. Exit 1 when something regressed.")  # fmt: skip
@@ -96,8 +93,7 @@ def _run_diff(args: argparse.Namespace) -> int:
     return 1 if result.regressed else 0
 
 
-@register
-def _report(sub: Any) -> None:
+def add_report(sub: Any) -> None:
     parser = sub.add_parser("report", help="re-render a run's reports, or a trend over many runs",
                             description="Render report.html and summary.md from a run's run.json, or with "
                             "--history DIR a trend of conformance per surface over every run below DIR.")  # fmt: skip

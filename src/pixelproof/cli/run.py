@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pixelproof.cli.commands import register
-
 RUN_HELP = """\
 Judge a target against every documented rule it claims, and write reports/<run id>/.
 
@@ -24,8 +22,7 @@ Anything after `--` goes to pytest unchanged.
 """
 
 
-@register
-def _run(sub: Any) -> None:
+def add_run(sub: Any) -> None:
     parser = sub.add_parser("run", help="run the conformance suites against a target (default: the embedded stack)",
                             description=RUN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument(

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
+from pixelproof.cli.exits import EXIT_BROKEN, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
-
-EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 
 
 def new_run_id() -> str:
@@ -89,7 +88,7 @@ def run(opts: RunOptions) -> int:
 
 def exit_code(pytest_code: int, results: Results) -> int:
     if pytest_code == pytest.ExitCode.INTERRUPTED:
-        return 130
+        return EXIT_INTERRUPTED
     if pytest_code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
         return EXIT_USAGE
     if pytest_code == pytest.ExitCode.NO_TESTS_COLLECTED:
