@@ -130,8 +130,11 @@ def _location(loc: tuple[object, ...]) -> str:
     return text or "top level"
 
 
-def load_profile(path: Path | str, catalogue: Catalogue | None = None) -> Profile:
-    """Load and validate a profile; unknown surfaces and models are errors, not silent skips."""
+def load_profile(
+    path: Path | str, catalogue: Catalogue | None = None, need_key: bool = True
+) -> Profile:
+    """Load and validate a profile; unknown surfaces and models are errors, not silent skips.
+    ``need_key=False`` for commands that send nothing (``plan``): the key's variable may be unset."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -149,11 +152,13 @@ def load_profile(path: Path | str, catalogue: Catalogue | None = None) -> Profil
         err = exc.errors()[0]
         raise ProfileError(str(path), _location(tuple(err["loc"])), err["msg"]) from None
     if catalogue is not None:
-        check_against_catalogue(profile, catalogue, str(path))
+        check_against_catalogue(profile, catalogue, str(path), need_key)
     return profile
 
 
-def check_against_catalogue(profile: Profile, catalogue: Catalogue, where: str) -> None:
+def check_against_catalogue(
+    profile: Profile, catalogue: Catalogue, where: str, need_key: bool = True
+) -> None:
     gateway_surfaces = {name for name, s in catalogue.surfaces.items() if s.role == "gateway"}
     for surface, claim in profile.surfaces.items():
         if surface not in gateway_surfaces:
@@ -183,7 +188,7 @@ def check_against_catalogue(profile: Profile, catalogue: Catalogue, where: str) 
                 f"polling.{surface}",
                 "no polling for this surface (only async surfaces poll)",
             )
-    if profile.credentials.env and not os.environ.get(profile.credentials.env):
+    if need_key and profile.credentials.env and not os.environ.get(profile.credentials.env):
         raise ProfileError(
             where, "credentials.env", f"environment variable {profile.credentials.env} is not set"
         )

@@ -8,18 +8,7 @@ import sys
 from typing import Any
 
 from pixelproof.cli.run import Path_
-
-
-def _profile_or_embedded(target: str | None) -> Any:
-    from pixelproof.catalogue import default_catalogue
-    from pixelproof.target import embedded_profile, load_profile
-
-    catalogue = default_catalogue()
-    if target:
-        return catalogue, load_profile(target, catalogue)
-    return catalogue, embedded_profile(
-        catalogue, "http://127.0.0.1:0", "http://127.0.0.1:0", "PIXELPROOF_EMBEDDED_KEY", 1000
-    )
+from pixelproof.cli.usage import profile_or_embedded
 
 
 def add_plan(sub: Any) -> None:
@@ -44,7 +33,7 @@ def _run_plan(args: argparse.Namespace) -> int:
     from pixelproof.target import ProfileError
 
     try:
-        catalogue, profile = _profile_or_embedded(args.target)
+        catalogue, profile = profile_or_embedded(args.target, need_key=False)
     except ProfileError as exc:
         print(f"pixelproof plan: bad target profile: {exc}", file=sys.stderr)
         return 2

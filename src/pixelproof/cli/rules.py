@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
+
+from pixelproof.cli.exits import EXIT_USAGE
 
 
 def add_contracts_option(parser: argparse.ArgumentParser) -> None:
@@ -41,8 +44,17 @@ def add_rules(sub: Any) -> None:
 def _cmd_rules(args: argparse.Namespace) -> int:
     from pixelproof.catalogue import load_catalogue
     from pixelproof.catalogue.view import print_conflicts, print_rules
+    from pixelproof.cli.usage import UsageProblem, check_choice
 
     catalogue = load_catalogue(args.contracts)
+    try:
+        check_choice("--kind", args.kind, (r.kind for r in catalogue))
+        check_choice("--surface", args.surface, catalogue.surfaces)
+        named = {m for r in catalogue for m in r.models or ()}
+        check_choice("--model", args.model, named | {m.model for m in catalogue.models})
+    except UsageProblem as exc:
+        print(f"pixelproof rules: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.conflicts:
         return print_conflicts(catalogue, as_json=args.json)
     rules = catalogue.rules(kind=args.kind, surface=args.surface, model=args.model)

@@ -85,26 +85,13 @@ def Path_(text: str) -> Any:
 
 
 def _run_run(args: argparse.Namespace) -> int:
-    from pixelproof.catalogue import default_catalogue
     from pixelproof.cli.runner import RunOptions, run
-    from pixelproof.mock.faults import UnknownFault, validate
-    from pixelproof.target import ProfileError, load_profile
+    from pixelproof.cli.usage import UsageProblem
 
-    if args.target and args.fault:
-        print(
-            "pixelproof run: --fault injects into the embedded stack; it cannot be combined with --target",
-            file=sys.stderr,
-        )
-        return 2
     try:
-        validate(args.fault)
-        if args.target:
-            load_profile(args.target, default_catalogue())
-    except UnknownFault as exc:
+        _check_usage(args)
+    except UsageProblem as exc:
         print(f"pixelproof run: {exc}", file=sys.stderr)
-        return 2
-    except ProfileError as exc:
-        print(f"pixelproof run: bad target profile: {exc}", file=sys.stderr)
         return 2
     extra = [a for a in args.pytest_args if a != "--"]
     opts = RunOptions(target=args.target, faults=args.fault, rules=args.rules, workers=args.workers,
@@ -112,3 +99,32 @@ def _run_run(args: argparse.Namespace) -> int:
                       verbose=args.verbose, pytest_args=extra, fuzz=args.fuzz, fuzz_mode=args.fuzz_mode,
                       fuzz_budget=args.fuzz_budget, budget=args.budget)  # fmt: skip
     return run(opts)
+
+
+def _check_usage(args: argparse.Namespace) -> None:
+    """Everything a typo can break, checked before a report directory exists (exit 2)."""
+    from pixelproof.cli.usage import (
+        UsageProblem,
+        check_rule_globs,
+        check_workers,
+        profile_or_embedded,
+    )
+    from pixelproof.mock.faults import UnknownFault, validate
+    from pixelproof.plan import cases_for
+    from pixelproof.target import ProfileError
+
+    if args.target and args.fault:
+        raise UsageProblem(
+            "--fault injects into the embedded stack; it cannot be combined with --target"
+        )
+    check_workers(args.workers)
+    try:
+        validate(args.fault)
+        catalogue, profile = profile_or_embedded(args.target)
+    except UnknownFault as exc:
+        raise UsageProblem(str(exc)) from None
+    except ProfileError as exc:
+        raise UsageProblem(f"bad target profile: {exc}") from None
+    if args.rules:
+        rule_ids = [rule.id for rule in catalogue]
+        check_rule_globs(args.rules, rule_ids, cases_for(catalogue, profile))

@@ -1,0 +1,137 @@
+"""Typos in a CI job are usage errors: exit 2, one clear line, no report directory, nothing sent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pixelproof.cli", *args],
+        capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--rules", "nomatch*"], "--rules 'nomatch*' matches no rule (closest: "),
+        (["--rules", "sizes.gpt-image-2.*"], "(closest: size.gpt-image-2."),
+        (["-n", "abc"], "-n/--workers must be a positive number"),
+        (["-n", "0"], "-n/--workers must be a positive number"),
+    ],
+)
+def test_run_usage_errors_exit_2_without_a_report(
+    args: list[str], says: str, tmp_path: Path
+) -> None:
+    result = cli("run", *args, "--report-dir", str(tmp_path / "reports"))
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert says in one_line(result.stderr)
+    assert not (tmp_path / "reports").exists(), "a usage error writes no report"
+    assert "usage:" not in result.stdout + result.stderr
+
+
+def test_a_glob_matching_only_unclaimed_rules_is_a_usage_error(tmp_path: Path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "surfaces:\n  unified:\n    base_url: http://127.0.0.1:9\n    models: [gpt-image-2]\n"
+    )
+    result = cli("run", "--target", str(profile), "--rules", "jimeng.*",
+                 "--report-dir", str(tmp_path / "reports"))  # fmt: skip
+    assert result.returncode == 2
+    assert "matches only rules the target does not claim" in one_line(result.stderr)
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--kind", "nosuch"], "--kind 'nosuch' is not in the catalogue (closest: "),
+        (["--model", "gpt-imag-2"], "(closest: gpt-image-2"),
+        (["--surface", "unifed"], "(closest: unified)"),
+    ],
+)
+def test_rules_filters_naming_nothing_exit_2(args: list[str], says: str) -> None:
+    result = cli("rules", *args)
+    assert result.returncode == 2
+    assert says in one_line(result.stderr)
+    assert result.stdout == ""
+
+
+class _Counting(BaseHTTPRequestHandler):
+    seen: list[str] = []  # noqa: RUF012 (one server per test)
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def _answer(self) -> None:
+        type(self).seen.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def counting_server() -> Iterator[tuple[str, list[str]]]:
+    _Counting.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", _Counting.seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_plan_needs_no_key_and_sends_nothing(
+    tmp_path: Path, counting_server: tuple[str, list[str]]
+) -> None:
+    url, seen = counting_server
+    profile = tmp_path / "p.yaml"
+    profile.write_text(yaml.safe_dump({
+        "surfaces": {"unified": {"base_url": url, "models": ["gpt-image-2"]}},
+        "credentials": {"env": "PP_UNSET_KEY_FOR_PLAN"}, "recorder": url,
+    }))  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PP_UNSET_KEY_FOR_PLAN"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pixelproof.cli", "plan", "--target", str(profile)],
+        capture_output=True, text=True, timeout=120, check=False, cwd=REPO, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "distinct requests" in result.stdout
+    assert seen == []
+
+
+def test_run_still_needs_the_key(tmp_path: Path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(yaml.safe_dump({
+        "surfaces": {"unified": {"base_url": "http://127.0.0.1:9", "models": ["gpt-image-2"]}},
+        "credentials": {"env": "PP_UNSET_KEY_FOR_RUN"},
+    }))  # fmt: skip
+    result = cli("run", "--target", str(profile), "--report-dir", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert "PP_UNSET_KEY_FOR_RUN is not set" in one_line(result.stderr)
