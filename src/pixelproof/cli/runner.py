@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pixelproof.cli.exits import EXIT_BROKEN, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from pixelproof.cli.exits import EXIT_BROKEN, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
 
@@ -74,8 +74,12 @@ def run(opts: RunOptions) -> int:
     run_id = opts.run_id or new_run_id()
     report_dir = opts.report_root / run_id
     report_dir.mkdir(parents=True, exist_ok=True)
-    capture = _Capture()
     started = dt.datetime.now(dt.UTC)
+    if opts.target:
+        unreachable = _preflight(opts, report_dir, run_id, started)
+        if unreachable is not None:
+            return unreachable
+    capture = _Capture()
     code: int | pytest.ExitCode = pytest.ExitCode.INTERNAL_ERROR
     try:
         code = pytest.main(pytest_args(opts, report_dir, run_id), plugins=[capture])
@@ -84,6 +88,34 @@ def run(opts: RunOptions) -> int:
         write_reports(report_dir, run_id, opts, capture.session, results, started)
         print(f"pixelproof: report written to {report_dir}", file=sys.stderr)
     return exit_code(int(code), results)
+
+
+def _preflight(opts: RunOptions, report_dir: Path, run_id: str, started: dt.datetime) -> int | None:
+    """Reach every base URL and the recorder once; if one cannot be reached, say so in one line
+    each, write a report of those errors, and run no suite (exit 3). None when all answer."""
+    from types import SimpleNamespace
+
+    from pixelproof.catalogue import default_catalogue
+    from pixelproof.preflight import preflight
+    from pixelproof.report.results import Outcome
+    from pixelproof.target import load_profile
+
+    assert opts.target is not None
+    catalogue = default_catalogue()
+    profile = load_profile(opts.target, catalogue)
+    problems = preflight(profile)
+    if not problems:
+        return None
+    results = Results()
+    for problem in problems:
+        print(f"pixelproof: {problem.line()}", file=sys.stderr)
+        props = {"rule": "preflight", "case": f"preflight: {problem.what}", "kind": "preflight",
+                 "surface": problem.what.split(" ", 1)[-1], "source": "pixelproof preflight"}  # fmt: skip
+        results.outcomes[props["case"]] = Outcome(props["case"], "error", props, problem.line())
+    session = SimpleNamespace(profile=profile, catalogue=catalogue)
+    write_reports(report_dir, run_id, opts, session, results, started)
+    print(f"pixelproof: no suite run; report written to {report_dir}", file=sys.stderr)
+    return EXIT_INFRA
 
 
 def exit_code(pytest_code: int, results: Results) -> int:

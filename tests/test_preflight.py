@@ -1,0 +1,148 @@
+"""Preflight: an unreachable surface or recorder is one line each and exit 3, before any suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pixelproof.mock.server import Stack, embedded_stack
+from pixelproof.preflight import preflight
+from pixelproof.target import Profile
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "pp-preflight-key"
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port bound but not listening: connecting to it is refused, reliably."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+@pytest.fixture
+def closed_port_2() -> Iterator[int]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def run(
+    tmp_path: Path, profile: dict[str, object]
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    path = tmp_path / "target.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(path),
+         "--report-dir", str(tmp_path / "reports"), "--run-id", "r"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
+        env={**os.environ, "PP_PREFLIGHT_KEY": KEY},
+    )  # fmt: skip
+    return done, time.monotonic() - started
+
+
+def test_closed_ports_exit_3_in_seconds_one_line_each(
+    tmp_path: Path, closed_port: int, closed_port_2: int
+) -> None:
+    base = f"http://127.0.0.1:{closed_port}"
+    done, elapsed = run(tmp_path, {
+        "surfaces": {"unified": {"base_url": base, "models": ["gpt-image-2"]},
+                     "gemini": {"base_url": base, "models": ["gemini-2.5-flash-image-preview"]}},
+        "recorder": f"http://127.0.0.1:{closed_port_2}", "timeout_s": 30,
+    })  # fmt: skip
+    assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
+    unreachable = [line for line in done.stderr.splitlines() if "unreachable" in line]
+    assert unreachable == [
+        f"pixelproof: surfaces gemini, unified at {base} unreachable: ConnectError: [Errno 111] Connection refused",
+        f"pixelproof: recorder at http://127.0.0.1:{closed_port_2} unreachable: ConnectError: [Errno 111] Connection refused",
+    ]
+    assert "ConnectError" not in done.stdout, "no suite ran, so no per-test errors"
+    assert elapsed < 30, f"preflight took {elapsed:.1f} s"
+    report = tmp_path / "reports" / "r"
+    assert not (report / "junit.xml").exists(), "no suite was run"
+    data = json.loads((report / "run.json").read_text())
+    assert data["counts"]["error"] == 2
+    assert data["counts"]["passed"] == 0
+    assert data["exit_code"] == 3
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with embedded_stack(time_scale=1000, api_key=KEY) as running:
+        yield running
+
+
+def test_a_dead_recorder_stops_the_run_before_any_suite(
+    tmp_path: Path, stack: Stack, closed_port: int
+) -> None:
+    done, _ = run(tmp_path, {
+        "surfaces": {"unified": {"base_url": stack.gateway.url, "models": ["gpt-image-2"]}},
+        "credentials": {"env": "PP_PREFLIGHT_KEY"},
+        "recorder": f"http://127.0.0.1:{closed_port}",
+    })  # fmt: skip
+    assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if "unreachable" in line]
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"pixelproof: recorder at http://127.0.0.1:{closed_port} unreachable"
+    )
+
+
+class _NotFound(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(404)
+        self.send_header("content-type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"nothing here")
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def not_found_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_any_answer_is_reachable_but_a_recorder_must_speak_its_api(not_found_server: str) -> None:
+    profile = Profile.model_validate({
+        "surfaces": {"unified": {"base_url": not_found_server, "models": ["gpt-image-2"]}},
+        "recorder": not_found_server,
+    })  # fmt: skip
+    problems = preflight(profile)
+    assert [(p.what, p.why) for p in problems] == [
+        ("recorder", "answered 404, not the pixelproof recorder API")
+    ]
+
+
+def test_a_live_stack_passes_preflight(stack: Stack) -> None:
+    profile = Profile.model_validate({
+        "surfaces": {"unified": {"base_url": stack.gateway.url, "models": ["gpt-image-2"]}},
+        "recorder": stack.upstream.url,
+    })  # fmt: skip
+    assert preflight(profile) == []
