@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from pixelproof.catalogue import Catalogue
-from pixelproof.judging.evidence import evaluate
+from pixelproof.judging.evaluate import evaluate
 from pixelproof.mock.faults import CATALOGUE as FAULTS
 from pixelproof.mock.faults import FAULT_HEADER, Fault
 from pixelproof.mock.server import Stack, embedded_stack

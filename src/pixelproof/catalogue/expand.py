@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pixelproof.catalogue.rule import CatalogueError, Rule
 from pixelproof.catalogue.schema import BehaviourRow, DefaultsFile, ModelsFile, SizeTable, Source
 from pixelproof.geometry import Size
-
-if TYPE_CHECKING:
-    from pixelproof.catalogue import Rule
 
 _TIER_FACTOR = {"1K": 1, "2K": 2, "4K": 4}
 
@@ -22,7 +20,6 @@ class _Values(dict[str, Any]):
 
 
 def _fill(template: str, values: _Values, path: Path, where: str) -> str:
-    from pixelproof.catalogue import CatalogueError
 
     try:
         return template.format_map(values)
@@ -53,7 +50,6 @@ def _expect(table: SizeTable, cell: dict[str, Any], models: ModelsFile) -> dict[
 
 
 def expand_size_tables(tables: list[SizeTable], models: ModelsFile, path: Path) -> list[Rule]:
-    from pixelproof.catalogue import Rule
 
     rules: list[Rule] = []
     for t_index, table in enumerate(tables):
@@ -109,7 +105,6 @@ def expand_size_tables(tables: list[SizeTable], models: ModelsFile, path: Path) 
 
 def with_fallbacks(rules: list[Rule], models: ModelsFile, defaults: DefaultsFile) -> list[Rule]:
     """Mark size rules whose size the upstream cannot take, and derive one fallback rule each."""
-    from pixelproof.catalogue import Rule
 
     entries = {(m.surface, m.model): m for m in models.models}
     out: list[Rule] = []
@@ -177,7 +172,6 @@ def with_fallbacks(rules: list[Rule], models: ModelsFile, defaults: DefaultsFile
 
 
 def expand_behaviours(rows: list[BehaviourRow], path: Path) -> list[Rule]:
-    from pixelproof.catalogue import Rule
 
     return [
         Rule(

@@ -32,7 +32,8 @@ from pixelproof.fuzz.contracts import SurfaceSchemas, load_surface
 from pixelproof.fuzz.findings import Finding, curl_of
 from pixelproof.fuzz.oracle import Expectation, Oracle
 from pixelproof.fuzz.request import Contract, Request
-from pixelproof.fuzz.targets import Allowance, FuzzResult, FuzzTarget, new_seed
+from pixelproof.fuzz.stateful import run_stateful
+from pixelproof.fuzz.targets import Allowance, BudgetSpent, FuzzResult, FuzzTarget, new_seed
 from pixelproof.observe import task_id_of
 from pixelproof.polling import Cadence
 from pixelproof.target import Profile
@@ -40,11 +41,6 @@ from pixelproof.target import Profile
 BUILTIN = [status_code_conformance, content_type_conformance, response_schema_conformance]
 TAG_HEADER = "X-Pixelproof-Tag"
 SUBMIT_SHARE = 0.6  # of a negative target's allowance, for the targeted families (the rest: random)
-
-
-class BudgetSpent(Exception):
-    """Raised inside Hypothesis when the allowance is gone: stops generation at once (an
-    ``assume`` would make Hypothesis draw hundreds of discarded cases first)."""
 
 
 class _Run:
@@ -174,8 +170,6 @@ class FuzzSession:
         schemas = self.surface(target.surface)
         with image_media_types():
             if target.mode == "stateful":
-                from pixelproof.fuzz.stateful import run_stateful
-
                 run_stateful(self, state, schemas)
             else:
                 self.run_examples(state, schemas)

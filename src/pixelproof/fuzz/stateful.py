@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import Flaky, FlakyStrategyDefinition
 
-from pixelproof.fuzz.runner import BudgetSpent
+from pixelproof.fuzz.targets import BudgetSpent
 
 if TYPE_CHECKING:
     from pixelproof.fuzz.contracts import SurfaceSchemas

@@ -192,3 +192,8 @@ __all__ = [
     "plan_targets",
     "run_target",
 ]
+
+
+class BudgetSpent(Exception):
+    """Raised inside Hypothesis when the allowance is gone: stops generation at once (an
+    ``assume`` would make Hypothesis draw hundreds of discarded cases first)."""

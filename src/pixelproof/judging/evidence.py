@@ -56,22 +56,3 @@ def observe_case(observer: Observer, case: Case) -> Judged:
                 f"{case.id}: task {obs.task_id} still {obs.poll.status!r} at the polling deadline"
             )
     return Judged(case, observations, observer)
-
-
-def evaluate(observer: Observer, cases: list[Case]) -> dict[str, tuple[str, str]]:
-    """Judge ``cases`` without pytest: case id -> (outcome, message). For the harness's own tests."""
-    from pixelproof.judging.failures import RuleFailure
-    from pixelproof.judging.verdicts import judge
-
-    out: dict[str, tuple[str, str]] = {}
-    for case in cases:
-        try:
-            judge(observe_case(observer, case))
-            out[case.id] = ("passed", "")
-        except NotJudged as exc:
-            out[case.id] = ("skipped", str(exc))
-        except TargetError as exc:
-            out[case.id] = ("error", str(exc))
-        except RuleFailure as exc:
-            out[case.id] = ("failed", str(exc))
-    return out

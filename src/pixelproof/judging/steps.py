@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pixelproof.judging.evidence import Judged
 from pixelproof.judging.failures import (
     ImageResult,
     check,
@@ -13,9 +14,6 @@ from pixelproof.judging.failures import (
     status_text,
 )
 from pixelproof.observe import Observation
-
-if TYPE_CHECKING:
-    from pixelproof.judging.evidence import Judged
 
 
 def raw_images(img: ImageResult) -> list[bytes]:

@@ -7,9 +7,9 @@ Each function takes a ``Judged`` case (its rule, its observations, the observer)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from pixelproof.geometry import Size, ratio_distance, ratio_matches
+from pixelproof.judging.evidence import Judged
 from pixelproof.judging.failures import (
     RuleFailure,
     check,
@@ -29,10 +29,7 @@ from pixelproof.judging.steps import (
 from pixelproof.plan import PROMPT
 from pixelproof.report.allure import attach_failure
 
-if TYPE_CHECKING:
-    from pixelproof.judging.evidence import Judged
-
-Verdict = Callable[["Judged"], None]
+Verdict = Callable[[Judged], None]
 VERDICTS: dict[str, Verdict] = {}
 
 
