@@ -104,16 +104,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _session(config: pytest.Config) -> PixelproofSession | None:
-    return getattr(config, "_pixelproof", None)
+SESSION = pytest.StashKey["PixelproofSession"]()
+
+
+def session_of(config: pytest.Config) -> PixelproofSession | None:
+    """The run's pixelproof session (None when no suite runs: e.g. the project's own tests)."""
+    return config.stash.get(SESSION, None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "pixelproof(*kinds): a generic suite test judging rules of these kinds"
-    )
-    config.addinivalue_line(
-        "markers", "gateway: end-to-end test against a real third-party gateway (slow, opt-in)"
     )
     config.addinivalue_line(
         "markers", "pixelproof_fuzz: a contract-fuzzing test parameterized with fuzz targets"
@@ -122,9 +123,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and "pixelproof_profile" in workerinput:
         os.environ.update(workerinput.get("pixelproof_env", {}))
         profile = Profile.model_validate_json(workerinput["pixelproof_profile"])
-        config._pixelproof = PixelproofSession(
+        config.stash[SESSION] = PixelproofSession(
             default_catalogue(), profile, workerinput["pixelproof_run_id"]
-        )  # type: ignore[attr-defined]
+        )
         return
     if not _wants_suites(config):
         return
@@ -133,7 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
     target = config.getoption("pixelproof_target")
     if target:
         profile = _with_budget(config, load_profile(target, catalogue))
-        config._pixelproof = PixelproofSession(catalogue, profile, run_id)  # type: ignore[attr-defined]
+        config.stash[SESSION] = PixelproofSession(catalogue, profile, run_id)
         return
     from pixelproof.mock.faults import validate
     from pixelproof.mock.server import embedded_stack
@@ -147,7 +148,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config,
         embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, EMBEDDED_KEY_ENV, scale),
     )
-    config._pixelproof = PixelproofSession(catalogue, profile, run_id, stack=context)  # type: ignore[attr-defined]
+    config.stash[SESSION] = PixelproofSession(catalogue, profile, run_id, stack=context)
 
 
 def _with_budget(config: pytest.Config, profile: Profile) -> Profile:
@@ -169,7 +170,7 @@ def _wants_suites(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    session = _session(node.config)
+    session = session_of(node.config)
     if session is None:
         return
     node.workerinput["pixelproof_profile"] = session.profile.model_dump_json()
@@ -179,7 +180,7 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    session = _session(config)
+    session = session_of(config)
     if session is None:
         return
     if session.observer is not None:
@@ -192,7 +193,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("pixelproof")
     if marker is None or "case" not in metafunc.fixturenames:
         return
-    session = _session(metafunc.config)
+    session = session_of(metafunc.config)
     if session is None:
         raise pytest.UsageError(
             "pixelproof suites need the pixelproof plugin session (run them through `pixelproof run` or `pytest suites`)"
@@ -208,7 +209,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    pp = _session(config)
+    pp = session_of(config)
     if pp is None:
         return
     keep, drop = [], []
@@ -248,7 +249,7 @@ def pytest_collection_modifyitems(
 
 @pytest.fixture(scope="session")
 def pixelproof(request: pytest.FixtureRequest) -> PixelproofSession:
-    session = _session(request.config)
+    session = session_of(request.config)
     if session is None:
         pytest.fail("no pixelproof session: run suites with `pixelproof run` or `pytest suites`")
     return session
@@ -294,7 +295,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    pp = _session(session.config)
+    pp = session_of(session.config)
     if pp is None or hasattr(session.config, "workerinput"):
         return
     session.config.pluginmanager.register(_Collector(pp.results), "pixelproof-results")
@@ -310,7 +311,7 @@ class _Collector:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    pp = _session(config)
+    pp = session_of(config)
     if pp is None or hasattr(config, "workerinput") or not pp.results.outcomes:
         return
     from pixelproof.report.summary import render_terminal

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pixelproof.cli.exits import EXIT_BROKEN, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from pixelproof.plugin import session_of
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
 
@@ -46,7 +47,7 @@ class _Capture:
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config: pytest.Config) -> None:
-        self.session = getattr(config, "_pixelproof", None)
+        self.session = session_of(config)
 
 
 def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:

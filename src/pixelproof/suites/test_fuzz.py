@@ -19,13 +19,13 @@ import pytest
 from pixelproof.fuzz.runner import FuzzSession
 from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
 from pixelproof.observe import TargetError
-from pixelproof.plugin import PixelproofSession
+from pixelproof.plugin import PixelproofSession, session_of
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "fuzzed" not in metafunc.fixturenames:
         return
-    session: PixelproofSession | None = getattr(metafunc.config, "_pixelproof", None)
+    session: PixelproofSession | None = session_of(metafunc.config)
     targets: list[FuzzTarget] = []
     if session is not None:
         option = metafunc.config.getoption
