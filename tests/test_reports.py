@@ -3,6 +3,7 @@ in junit.xml, run.json, report.html and summary.md; diffs list exactly what a fa
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -68,13 +69,29 @@ def test_the_failing_rule_is_failed_everywhere_with_the_same_counts(runs: Path) 
     assert f"passed {data['counts']['passed']}" in page
     assert f"failed {len(BROKEN)}" in page
     assert all(case in page for case in BROKEN)
-    matrix = page[page.index('id="matrix"') : page.index("</table>")]
-    assert "#c62828" in matrix  # the watermark cells are red
+    matrix = page[page.index('id="matrix"') :]
+    assert 'class="o-failed"' in matrix  # the watermark cells are red
 
     summary = (report / "summary.md").read_text()
     assert "promises broken" in summary
     assert f"| {data['counts']['passed']} | {len(BROKEN)} | 0 |" in summary
     assert all(f"`{case}`" in summary for case in BROKEN)
+
+
+def test_run_json_records_filters_and_profile_identity(runs: Path) -> None:
+    clean = json.loads((runs / "1-clean" / "run.json").read_text())
+    faulty = json.loads((runs / "2-faulty" / "run.json").read_text())
+    globs = sorted(RULES[1::2])
+    assert clean["filters"]["rules"] == globs
+    assert clean["filters"]["faults"] == []
+    assert faulty["filters"]["faults"] == [FAULT]
+    assert faulty["filters"]["fuzz"] == "full"  # auto, resolved for a free target
+    assert clean["target"]["claims_hash"] == faulty["target"]["claims_hash"]  # same claims
+    assert re.fullmatch(r"[0-9a-f]{12}", clean["target"]["claims_hash"])
+    first = next(o for o in faulty["outcomes"] if o["outcome"] == "failed")
+    assert first["message"].startswith("RuleFailure: rule ")  # the heading is kept
+    assert first["quote"] in first["message"]
+    assert first["source_title"].startswith("OpenAI Images Compatibility")
 
 
 def test_html_is_self_contained(runs: Path) -> None:
@@ -109,7 +126,8 @@ def test_history_trend_chart(runs: Path) -> None:
     assert result.returncode == 0, result.stderr
     page = (runs / "trend.html").read_text()
     assert '<svg id="trend"' in page
-    assert page.count("<polyline") >= 1  # unified has a line over the two runs
+    series = re.findall(r'<text class="series"[^>]*><title>([^<]+)</title>', page)
+    assert len(series) == 2  # a fault changes what is judged: the two runs are two lines
 
 
 def test_plan_counts_before_spending() -> None:
@@ -125,32 +143,58 @@ def test_plan_counts_before_spending() -> None:
     assert limited["unrun_by_budget"]
 
 
-def test_report_renders_in_headless_chromium(runs: Path, tmp_path: Path) -> None:
+PROBE = """<script>
+const r = {innerWidth: window.innerWidth, scrollWidth: document.documentElement.scrollWidth};
+const first = document.querySelector(".failure");
+for (const name of ["expected", "observed"]) {
+  const el = first && first.querySelector("." + name);
+  r[name] = el ? el.innerText : null;
+  r[name + "Visible"] = !!el && el.checkVisibility() && el.getBoundingClientRect().height > 0;
+}
+r.text = document.body.innerText;
+const out = document.createElement("pre"); out.id = "probe"; out.textContent = JSON.stringify(r);
+document.body.appendChild(out);
+</script></body>"""
+
+
+def _chromium() -> str:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
         pytest.skip("chromium not installed (CI installs it)")
-    page = (runs / "2-faulty" / "report.html").as_uri()
+    return chromium
+
+
+def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    """At 1400 px: the first failure's expected and observed are visible without a click, the
+    page has no horizontal scrollbar, and the rule's quoted sentence is on the page."""
+    from pixelproof.report.html import render_html
+
+    chromium = _chromium()
+    data = json.loads((REPO / "tests" / "data" / "run-full-faulty.json").read_text())
+    page = tmp_path / "report.html"
+    page.write_text(render_html(data).replace("</body>", PROBE), encoding="utf-8")
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1600"]  # fmt: skip
-    dom = subprocess.run(
-        [chromium, *flags, "--dump-dom", page],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=120, check=False)  # fmt: skip
     assert dom.returncode == 0, dom.stderr[-1000:]
-    assert '<table id="matrix">' in dom.stdout
-    assert 'class="failure"' in dom.stdout
+    probe = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.S)
+    assert probe, dom.stdout[-2000:]
+    seen = json.loads(html.unescape(probe[1]))
+    assert 1300 <= seen["innerWidth"] <= 1400
+    assert seen["scrollWidth"] <= seen["innerWidth"], "horizontal scrollbar at 1400 px"
+    failed = [o for o in data["outcomes"] if o["outcome"] == "failed"]
+    assert seen["expected"] in {o["expected"] for o in failed}
+    assert seen["expectedVisible"]
+    assert seen["observedVisible"]
+    assert seen["observed"] in {o["observed"] for o in failed}
+    for o in failed:
+        assert o["quote"] in seen["text"]
     shot = tmp_path / "report.png"
-    subprocess.run(
-        [chromium, *flags, f"--screenshot={shot}", page],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", (tmp_path / "report.html").as_uri()],
+                   capture_output=True, timeout=120, check=False)  # fmt: skip
     assert shot.is_file()
     assert shot.stat().st_size > 10_000

@@ -136,6 +136,19 @@ def exit_code(pytest_code: int, results: Results) -> int:
     return judged
 
 
+def run_filters(opts: RunOptions, session: Any) -> dict[str, Any]:
+    """What narrowed this run: two runs compare (diff, trend) only when these agree."""
+    from pixelproof.fuzz.targets import fuzz_level
+
+    profile = session.profile if session is not None else None
+    fuzz = fuzz_level(opts.fuzz, profile) if profile is not None else opts.fuzz
+    return {
+        "rules": sorted(opts.rules), "faults": sorted(opts.faults),
+        "level": getattr(opts, "level", None) or getattr(profile, "level", None),
+        "fuzz": fuzz, "fuzz_mode": opts.fuzz_mode, "budget": opts.budget,
+    }  # fmt: skip
+
+
 def write_reports(
     report_dir: Path,
     run_id: str,
@@ -148,7 +161,7 @@ def write_reports(
     from pixelproof.report.runjson import build_run_json
     from pixelproof.report.summary import render_markdown
 
-    data = build_run_json(run_id, opts.target, session, results, started)
+    data = build_run_json(run_id, opts.target, session, results, started, run_filters(opts, session))
     (report_dir / "run.json").write_text(
         json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"
     )

@@ -7,11 +7,12 @@ regression. Cases present in only one run are new or vanished (the catalogue or 
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pixelproof.report.facts import FILTER_NAMES, shorten, source_parts
 
 GOOD = {"passed", "waived"}
 BAD = {"failed", "fixed"}
@@ -49,21 +50,56 @@ class Diff:
     new_rules: list[dict[str, Any]] = field(default_factory=list)
     vanished: list[dict[str, Any]] = field(default_factory=list)
     changed: list[dict[str, Any]] = field(default_factory=list)  # every other outcome change
+    differences: list[str] = field(default_factory=list)  # filters or targets that differ
+    common: int = 0
 
     @property
     def regressed(self) -> bool:
         return bool(self.regressions)
 
+    @property
+    def comparable(self) -> bool:
+        """Same target claims and filters: cases in only one run mean the catalogue changed."""
+        return not self.differences
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    return "none" if value in (None, "") else str(value)
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What makes two runs judge different sets of cases: target claims and run filters."""
+    out = []
+    before, after = old.get("target") or {}, new.get("target") or {}
+    if before.get("name") != after.get("name"):
+        out.append(f"target: {_shown(before.get('name'))} → {_shown(after.get('name'))}")
+    elif (
+        None not in (before.get("claims_hash"), after.get("claims_hash"))
+        and before["claims_hash"] != after["claims_hash"]
+    ):
+        out.append(f"target claims: {before['claims_hash']} → {after['claims_hash']}")
+    unrecorded = [r["run_id"] for r in (old, new) if "filters" not in r]
+    if unrecorded:
+        return [*out, f"{', '.join(unrecorded)} does not record its filters (older pixelproof)"]
+    was, now = old["filters"], new["filters"]
+    for key in [k for k in FILTER_NAMES if k != "budget"]:
+        if _shown(was.get(key)) != _shown(now.get(key)):
+            out.append(f"{FILTER_NAMES[key]}: {_shown(was.get(key))} → {_shown(now.get(key))}")
+    return out
+
 
 def diff_runs(old: dict[str, Any], new: dict[str, Any]) -> Diff:
     before = {o["case"]: o for o in old["outcomes"] if o.get("case")}
     after = {o["case"]: o for o in new["outcomes"] if o.get("case")}
-    result = Diff(old["run_id"], new["run_id"])
+    result = Diff(old["run_id"], new["run_id"], differences=differences(old, new))
     for case, now in sorted(after.items()):
         was = before.get(case)
         if was is None:
             result.new_rules.append(now)
             continue
+        result.common += 1
         entry = {**now, "was": was["outcome"]}
         if was["outcome"] in GOOD and now["outcome"] in BAD:
             result.regressions.append(entry)
@@ -82,25 +118,42 @@ SECTIONS = (
     ("new_errors", "New errors (kept → could not judge)"),
     ("fixes", "Fixed (broken → kept)"),
     ("changed", "Other changes"),
-    ("new_rules", "New rules"),
-    ("vanished", "Vanished rules"),
+    ("new_rules", "New cases"),
+    ("vanished", "Vanished cases"),
 )
+
+
+def sections(d: Diff) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(key, title, cases) to list; cases in only one run are listed only for comparable runs."""
+    keys = [k for k, _ in SECTIONS if d.comparable or k not in ("new_rules", "vanished")]
+    return [(k, t, getattr(d, k)) for k, t in SECTIONS if k in keys]
+
+
+def notice(d: Diff) -> str:
+    """Said first when the runs are not alike: what differs and what is compared."""
+    if d.comparable:
+        return ""
+    return (
+        "These runs differ: " + "; ".join(d.differences) + f". Only the {d.common} cases judged "
+        f"in both are compared ({len(d.vanished)} only in {d.old_id}, {len(d.new_rules)} only in "
+        f"{d.new_id} are left out)."
+    )
 
 
 def render_markdown(d: Diff) -> str:
     lines = [f"## pixelproof diff: {d.old_id} → {d.new_id}", ""]
-    lines.append(
-        " · ".join(f"{title.split(' (')[0]}: {len(getattr(d, key))}" for key, title in SECTIONS)
-    )
-    for key, title in SECTIONS:
-        items = getattr(d, key)
+    if not d.comparable:
+        lines += [f"**{notice(d)}**", ""]
+    chosen = sections(d)
+    lines.append(" · ".join(f"{title.split(' (')[0]}: {len(items)}" for _, title, items in chosen))
+    for key, title, items in chosen:
         if not items:
             continue
         lines += ["", f"### {title}", ""]
         for o in items:
             was = f"{o['was']} → {o['outcome']}" if "was" in o else o["outcome"]
             detail = (
-                f": expected {o['expected']}, observed {o['observed']}"
+                f": expected {shorten(o['expected'])}; observed {shorten(o.get('observed'))}"
                 if o.get("expected") and key == "regressions"
                 else ""
             )
@@ -109,9 +162,11 @@ def render_markdown(d: Diff) -> str:
 
 
 def render_html(d: Diff) -> str:
-    body = html.escape(render_markdown(d))
+    """A page of its own: the notice, a count per section, and a table per section."""
+    from pixelproof.report.html import environment
+
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>pixelproof diff</title>'
-        "<style>body{font:14px system-ui,sans-serif;margin:24px}pre{white-space:pre-wrap}</style></head>"
-        f'<body><pre id="diff">{body}</pre></body></html>\n'
+        environment()
+        .get_template("diff.html.j2")
+        .render(d=d, notice=notice(d), sections=sections(d), source_parts=source_parts)
     )

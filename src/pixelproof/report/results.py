@@ -36,8 +36,8 @@ class Results:
         if previous is not None and _rank(previous.outcome) >= _rank(outcome):
             previous.duration_s += report.duration
             return
-        message = (
-            str(report.longrepr)[-4000:]
+        message = (  # whole: a long fuzz finding's heading is at its start
+            str(report.longrepr)
             if report.longrepr and outcome in ("failed", "error", "fixed")
             else ""
         )

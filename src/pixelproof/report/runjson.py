@@ -1,8 +1,16 @@
-"""run.json: the machine-readable record of a run; every other report is rendered from it."""
+"""run.json: the machine-readable record of a run; every other report is rendered from it.
+
+Renderers (summary, HTML, diff, trend, merge) read only this record, so it carries what they need
+to explain a failure without the catalogue at hand: the source document's title, the section and
+the quoted sentence, the run's filters (a filtered run is not comparable to a full one) and the
+identity of the profile's claims (two profiles never share a trend line).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from importlib import metadata
 from typing import Any
 
@@ -18,25 +26,66 @@ def _version() -> str:
         return "unknown"
 
 
+def claims_hash(surfaces: dict[str, list[str]], level: str | None = None) -> str:
+    """A short, stable fingerprint of what a profile claims (surfaces, models, level), not where
+    it lives: the embedded stack gets new ports every run but makes the same claims."""
+    claims = {"surfaces": {s: sorted(m) for s, m in sorted(surfaces.items())}, "level": level}
+    text = json.dumps(claims, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _source_fields(catalogue: Any, rule_id: str | None) -> dict[str, Any]:
+    """Title, section and quote of the rule's source, and its levels when rules carry them."""
+    if catalogue is None or not rule_id:
+        return {}
+    try:
+        rule = catalogue.rule(rule_id)
+    except KeyError:
+        return {}  # fuzz targets and other non-catalogue cases
+    document = catalogue.sources.documents.get(rule.source.doc)
+    fields: dict[str, Any] = {
+        "source_doc": rule.source.doc,
+        "source_title": document.title if document else rule.source.doc,
+        "section": rule.source.section,
+        "quote": rule.source.quote,
+    }
+    levels = getattr(rule, "levels", None)
+    if levels:
+        fields["levels"] = sorted(levels)
+    return fields
+
+
+def _outcome(o: Any, catalogue: Any) -> dict[str, Any]:
+    props = o.props
+    return {
+        "case": props.get("case"), "rule": props.get("rule"), "kind": props.get("kind"),
+        "surface": props.get("surface"), "model": props.get("model") or None,
+        "severity": props.get("severity"), "source": props.get("source"), "statement": props.get("statement"),
+        **_source_fields(catalogue, props.get("rule")),
+        "outcome": o.outcome, "message": o.message, "duration_s": round(o.duration_s, 4),
+        "requests": props.get("requests"), "images": props.get("images"), "test": o.nodeid,
+        "expected": props.get("expected"), "observed": props.get("observed"),
+        "request": props.get("request"), "response": props.get("response"),
+        "thumbnails": props.get("thumbnails") or [],
+    }  # fmt: skip
+
+
 def build_run_json(
-    run_id: str, target: str | None, session: Any, results: Results, started: dt.datetime
+    run_id: str,
+    target: str | None,
+    session: Any,
+    results: Results,
+    started: dt.datetime,
+    filters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     profile = session.profile if session is not None else None
     catalogue = session.catalogue if session is not None else None
-    outcomes = []
-    for o in sorted(results.outcomes.values(), key=lambda o: o.nodeid):
-        props = o.props
-        outcomes.append({
-            "case": props.get("case"), "rule": props.get("rule"), "kind": props.get("kind"),
-            "surface": props.get("surface"), "model": props.get("model") or None,
-            "severity": props.get("severity"), "source": props.get("source"), "statement": props.get("statement"),
-            "outcome": o.outcome, "message": o.message, "duration_s": round(o.duration_s, 4),
-            "requests": props.get("requests"), "images": props.get("images"), "test": o.nodeid,
-            "expected": props.get("expected"), "observed": props.get("observed"),
-            "request": props.get("request"), "response": props.get("response"),
-            "thumbnails": props.get("thumbnails") or [],
-        })  # fmt: skip
+    outcomes = [
+        _outcome(o, catalogue) for o in sorted(results.outcomes.values(), key=lambda o: o.nodeid)
+    ]
     counts = results.counts()
+    surfaces = {s: profile.models(s) for s in profile.surfaces} if profile else {}
+    level = getattr(profile, "level", None) if profile else None
     return {
         "schema": SCHEMA,
         "run_id": run_id,
@@ -47,9 +96,12 @@ def build_run_json(
         "target": {
             "name": profile.name if profile else None,
             "profile": target or "embedded",
-            "surfaces": {s: profile.models(s) for s in profile.surfaces} if profile else {},
+            "surfaces": surfaces,
             "paid": profile.paid if profile else False,
+            "level": level,
+            "claims_hash": claims_hash(surfaces, level) if profile else None,
         },
+        "filters": filters or {},
         "counts": {k: counts[k] for k in OUTCOMES},
         "requests_sent": sum(int(o.get("requests") or 0) for o in outcomes),
         "images_bought": sum(int(o.get("images") or 0) for o in outcomes),

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pixelproof.report.facts import (
+    behaviours,
+    broken_cases,
+    filters_text,
+    level_scores,
+    shorten,
+    source_parts,
+    totals,
+)
 from pixelproof.report.results import OUTCOMES, Results
 from pixelproof.target import Profile
 
@@ -26,29 +37,94 @@ def render_terminal(results: Results, profile: Profile) -> list[str]:
     return lines
 
 
-def render_markdown(data: dict[str, object]) -> str:
-    """summary.md: short enough for a CI comment."""
-    counts: dict[str, int] = data["counts"]  # type: ignore[assignment]
-    outcomes: list[dict[str, object]] = data["outcomes"]  # type: ignore[assignment]
-    target: dict[str, object] = data["target"]  # type: ignore[assignment]
-    verdict = {
-        0: "all documented promises kept",
-        1: "promises broken",
-        3: "errors only (target unreachable?)",
-    }
+VERDICTS = {
+    0: "all documented promises kept",
+    1: "promises broken",
+    3: "errors only (target unreachable?)",
+}
+LIST_LIMIT = 50
+
+
+def _cell(text: Any, limit: int = 160) -> str:
+    """Table-safe text: one line, no pipes or backticks breaking the markdown."""
+    return shorten(text, limit).replace("|", "\\|").replace("`", "'")
+
+
+def _behaviour_rows(data: dict[str, Any]) -> list[str]:
+    groups = behaviours(data)
+    if not groups:
+        return []
+    cases = sum(len(b.cases) for b in groups)
     lines = [
-        f"## pixelproof: {target.get('name')} — {verdict.get(int(data['exit_code']), 'see report')}",  # type: ignore[arg-type]
         "",
-        f"Run `{data['run_id']}`, pixelproof {data['pixelproof_version']}, {data['requests_sent']} requests, {data['images_bought']} images.",
+        f"### What broke: {len(groups)} behaviours, {cases} cases",
+        "",
+        "| outcome | behaviour | source | models | cases |",
+        "|---|---|---|---|---|",
+    ]
+    for b in groups:
+        title, section, _ = source_parts(b.first)
+        rules = ", ".join(f"`{r}`" for r in b.rules[:3]) + (
+            f" +{len(b.rules) - 3} more" if len(b.rules) > 3 else ""
+        )
+        what = _cell(b.first.get("expected") or b.first.get("statement"), 100)
+        models = _cell(", ".join(b.models) or "any model", 120)
+        lines.append(
+            f"| {b.outcome} | {b.kind}: {what} ({rules}) | {_cell(title, 60)} § {_cell(section, 60)} "
+            f"| {models} | {len(b.cases)} |"
+        )
+    return lines
+
+
+def _case_lines(data: dict[str, Any]) -> list[str]:
+    broken = broken_cases(data)
+    if not broken:
+        return []
+    lines = ["", "### Cases", ""]
+    for o in broken[:LIST_LIMIT]:
+        _, section, _ = source_parts(o)
+        if o.get("expected") or o.get("observed"):
+            why = f"expected {shorten(o.get('expected'), 120)}; observed {shorten(o.get('observed'), 120)}"
+        else:
+            why = shorten(first_line(o.get("message")), 200)
+        lines.append(f"- **{o['outcome']}** `{o['case']}` (§ {section}): {why}")
+    if len(broken) > LIST_LIMIT:
+        lines.append(f"- … {len(broken) - LIST_LIMIT} more in run.json")
+    return lines
+
+
+def first_line(message: Any) -> str:
+    """The line of a message that says what went wrong (not a traceback's file line)."""
+    lines = [line for line in str(message or "").splitlines() if line.strip()]
+    return next((line for line in reversed(lines) if "Error" in line), lines[-1] if lines else "")
+
+
+def render_markdown(data: dict[str, Any]) -> str:
+    """summary.md: short enough for a CI comment, and says why each failure failed."""
+    counts: dict[str, int] = data["counts"]
+    target: dict[str, Any] = data["target"]
+    verdict = VERDICTS.get(int(data["exit_code"]), "see report")
+    lines = [
+        f"## pixelproof: {target.get('name')} — {verdict}",
+        "",
+        f"Run `{data['run_id']}`, pixelproof {data['pixelproof_version']}, {data['requests_sent']} requests, "
+        f"{data['images_bought']} images. {totals(data).sentence()}.",
+    ]
+    notice = filters_text(data)
+    if notice:
+        lines += ["", "Filtered run: " + "; ".join(notice) + "."]
+    lines += [
         "",
         "| " + " | ".join(OUTCOMES) + " |",
         "|" + "---|" * len(OUTCOMES),
         "| " + " | ".join(str(counts.get(o, 0)) for o in OUTCOMES) + " |",
     ]
-    broken = [o for o in outcomes if o["outcome"] in ("failed", "fixed", "error")]
-    if broken:
-        lines += ["", "| outcome | rule | source |", "|---|---|---|"]
-        lines += [f"| {o['outcome']} | `{o['case']}` | {o['source']} |" for o in broken[:50]]
-        if len(broken) > 50:
-            lines.append(f"| … | {len(broken) - 50} more in run.json | |")
-    return "\n".join(lines) + "\n"
+    levels = level_scores(data)
+    if levels:
+        lines += [
+            "",
+            "Per level: "
+            + "; ".join(f"{s.name} {s.percent:.1f}% ({s.sentence()})" for s in levels)
+            + ".",
+        ]
+    return "\n".join(lines + _behaviour_rows(data) + _case_lines(data)) + "\n"
