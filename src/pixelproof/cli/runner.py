@@ -161,7 +161,9 @@ def write_reports(
     from pixelproof.report.runjson import build_run_json
     from pixelproof.report.summary import render_markdown
 
-    data = build_run_json(run_id, opts.target, session, results, started, run_filters(opts, session))
+    data = build_run_json(
+        run_id, opts.target, session, results, started, run_filters(opts, session)
+    )
     (report_dir / "run.json").write_text(
         json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"
     )
