@@ -26,6 +26,7 @@ from pixelproof.plan import Case, cases_for
 from pixelproof.report.allure import label_case
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
+from pixelproof.shard import ShardError, parse_shard, select
 from pixelproof.target import Profile, embedded_profile, load_profile
 
 EMBEDDED_KEY_ENV = "PIXELPROOF_EMBEDDED_KEY"
@@ -101,6 +102,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=400,
         metavar="N",
         help="the most requests fuzzing may send in a run (default 400)",
+    )
+    group.addoption(
+        "--pixelproof-shard",
+        default=None,
+        metavar="K/N",
+        help="run only shard K of N: a deterministic split by request group (see pixelproof.shard)",
     )
 
 
@@ -242,6 +249,13 @@ def pytest_collection_modifyitems(
         if waiver and not waiver.expired():
             reason = f"waived ({waiver.reason}) until {waiver.expires}: {waiver.note or 'no note'}"
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True, raises=AssertionError))
+    shard = config.getoption("pixelproof_shard")
+    if shard:
+        try:
+            keep, dropped = select(keep, parse_shard(shard))
+        except ShardError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        drop += dropped
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

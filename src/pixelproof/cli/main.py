@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pixelproof.catalogue import CatalogueError
-from pixelproof.cli import mock, reports, rules, run
+from pixelproof.cli import merge, mock, reports, rules, run
 from pixelproof.cli.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 # The subcommands, in --help order: each entry adds one subparser. An explicit list, no registry.
@@ -22,6 +22,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     reports.add_plan,
     reports.add_diff,
     reports.add_report,
+    merge.add_merge,
     mock.add_mock,
     mock.add_faults,
 )

@@ -66,6 +66,9 @@ def add_run(sub: Any) -> None:
         metavar="IMAGES",
         help="stop buying images at this many; cases left unrun are reported as skipped",
     )
+    parser.add_argument("--shard", metavar="K/N",
+                        help="run shard K of N (CI matrix): whole request groups, never one request "
+                        "twice; combine the shards' run dirs with `pixelproof merge`")  # fmt: skip
     parser.add_argument("--fuzz", choices=["auto", "off", "negative", "full"], default="auto",
                         help="contract fuzzing (default auto: full, or negative for a paid profile)")  # fmt: skip
     parser.add_argument("--fuzz-mode", choices=["deterministic", "explore"], default="deterministic",
@@ -97,7 +100,7 @@ def _run_run(args: argparse.Namespace) -> int:
     opts = RunOptions(target=args.target, faults=args.fault, rules=args.rules, workers=args.workers,
                       report_root=args.report_dir, run_id=args.run_id, time_scale=args.time_scale,
                       verbose=args.verbose, pytest_args=extra, fuzz=args.fuzz, fuzz_mode=args.fuzz_mode,
-                      fuzz_budget=args.fuzz_budget, budget=args.budget)  # fmt: skip
+                      fuzz_budget=args.fuzz_budget, budget=args.budget, shard=args.shard)  # fmt: skip
     return run(opts)
 
 
@@ -111,6 +114,7 @@ def _check_usage(args: argparse.Namespace) -> None:
     )
     from pixelproof.mock.faults import UnknownFault, validate
     from pixelproof.plan import cases_for
+    from pixelproof.shard import ShardError, parse_shard
     from pixelproof.target import ProfileError
 
     if args.target and args.fault:
@@ -119,9 +123,11 @@ def _check_usage(args: argparse.Namespace) -> None:
         )
     check_workers(args.workers)
     try:
+        if args.shard is not None:
+            parse_shard(args.shard)
         validate(args.fault)
         catalogue, profile = profile_or_embedded(args.target)
-    except UnknownFault as exc:
+    except (UnknownFault, ShardError) as exc:
         raise UsageProblem(str(exc)) from None
     except ProfileError as exc:
         raise UsageProblem(f"bad target profile: {exc}") from None

@@ -38,6 +38,7 @@ class RunOptions:
     fuzz_mode: str = "deterministic"
     fuzz_budget: int = 400
     budget: int | None = None
+    shard: str | None = None  # "K/N": only that shard's request groups (see pixelproof.shard)
 
 
 class _Capture:
@@ -66,6 +67,8 @@ def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:
              "--pixelproof-fuzz-budget", str(opts.fuzz_budget)]  # fmt: skip
     if opts.budget is not None:
         args += ["--pixelproof-budget", str(opts.budget)]
+    if opts.shard:
+        args += ["--pixelproof-shard", opts.shard]
     if opts.workers and opts.workers != "0":
         args += ["-n", opts.workers, "--dist", "loadgroup"]
     return args + opts.pytest_args
@@ -82,13 +85,15 @@ def run(opts: RunOptions) -> int:
             return unreachable
     capture = _Capture()
     code: int | pytest.ExitCode = pytest.ExitCode.INTERNAL_ERROR
+    final = EXIT_USAGE
     try:
         code = pytest.main(pytest_args(opts, report_dir, run_id), plugins=[capture])
     finally:
         results = capture.session.results if capture.session is not None else Results()
-        write_reports(report_dir, run_id, opts, capture.session, results, started)
+        final = exit_code(int(code), results, opts.shard)
+        write_reports(report_dir, run_id, opts, capture.session, results, started, final)
         print(f"pixelproof: report written to {report_dir}", file=sys.stderr)
-    return exit_code(int(code), results)
+    return final
 
 
 def _preflight(opts: RunOptions, report_dir: Path, run_id: str, started: dt.datetime) -> int | None:
@@ -114,15 +119,19 @@ def _preflight(opts: RunOptions, report_dir: Path, run_id: str, started: dt.date
                  "surface": problem.what.split(" ", 1)[-1], "source": "pixelproof preflight"}  # fmt: skip
         results.outcomes[props["case"]] = Outcome(props["case"], "error", props, problem.line())
     session = SimpleNamespace(profile=profile, catalogue=catalogue)
-    write_reports(report_dir, run_id, opts, session, results, started)
+    write_reports(report_dir, run_id, opts, session, results, started, EXIT_INFRA)
     print(f"pixelproof: no suite run; report written to {report_dir}", file=sys.stderr)
     return EXIT_INFRA
 
 
-def exit_code(pytest_code: int, results: Results) -> int:
+def exit_code(pytest_code: int, results: Results, shard: str | None = None) -> int:
     if pytest_code == pytest.ExitCode.INTERRUPTED:
         return EXIT_INTERRUPTED
     if pytest_code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
+        return EXIT_USAGE
+    if pytest_code == pytest.ExitCode.NO_TESTS_COLLECTED and shard:
+        print(f"pixelproof: shard {shard} holds no request group (fewer groups than shards)",
+              file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
     if pytest_code == pytest.ExitCode.NO_TESTS_COLLECTED:
         print(
@@ -156,6 +165,7 @@ def write_reports(
     session: Any,
     results: Results,
     started: dt.datetime,
+    run_exit: int | None = None,
 ) -> None:
     from pixelproof.report.html import render_html
     from pixelproof.report.runjson import build_run_json
@@ -164,6 +174,9 @@ def write_reports(
     data = build_run_json(
         run_id, opts.target, session, results, started, run_filters(opts, session)
     )
+    # what `pixelproof merge` needs to rebuild the unsharded verdict: the split and this exit code
+    data["shard"] = opts.shard
+    data["run_exit_code"] = run_exit
     (report_dir / "run.json").write_text(
         json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"
     )

@@ -1,0 +1,129 @@
+"""Sharding (`pixelproof run --shard K/N`) and merging (`pixelproof merge`): the merged shards are
+the unsharded run: the same outcomes, the same requests sent, the same exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from pixelproof.catalogue import default_catalogue
+from pixelproof.plan import cases_for
+from pixelproof.shard import ShardError, assign, parse_shard, request_groups
+from pixelproof.target import embedded_profile
+
+REPO = Path(__file__).resolve().parents[1]
+# Rules whose requests are shared between cases (n / response_format / revised_prompt share one
+# answer, fallback shares with size), plus a fault so the run has a broken promise. No polled task
+# surfaces: how many polls a task takes depends on timing, so only these request counts are exact.
+SELECTION = ("--rules", "n.*", "--rules", "response_format.*", "--rules", "prompt.*", "--rules", "fallback.*",
+             "--rules", "size.gpt-image-2*", "--rules", "watermark.*", "--rules", "edits.*",
+             "--fault", "watermark-false-dropped", "--fuzz", "negative", "--fuzz-budget", "24")  # fmt: skip
+
+
+def pixelproof(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pixelproof.cli.main", *args], capture_output=True,
+                          text=True, timeout=600, check=False, cwd=REPO, env=dict(os.environ))  # fmt: skip
+
+
+def _items() -> list[Any]:
+    """The embedded plan's cases dressed as collected items (what the plugin hands to select)."""
+    catalogue = default_catalogue()
+    profile = embedded_profile(catalogue, "http://127.0.0.1:1", "http://127.0.0.1:2", "K", 1000)
+    return [
+        SimpleNamespace(nodeid=f"t[{c.id}]", callspec=SimpleNamespace(params={"case": c}))
+        for c in cases_for(catalogue, profile)
+    ]
+
+
+def test_shards_never_share_a_request_and_cover_every_case() -> None:
+    items = _items()
+    shards = assign(items, 3)
+    keys = [{p.key for it in shard for p in it.callspec.params["case"].probes} for shard in shards]
+    assert not keys[0] & keys[1]
+    assert not keys[0] & keys[2]
+    assert not keys[1] & keys[2]
+    assert sorted(it.nodeid for s in shards for it in s) == sorted(it.nodeid for it in items)
+    sizes = [len(k) for k in keys]
+    assert max(sizes) - min(sizes) <= max(len(g) for g in request_groups(items))  # balanced
+    reordered = assign(list(reversed(items)), 3)  # the split does not depend on collection order
+    assert [{it.nodeid for it in s} for s in reordered] == [{it.nodeid for it in s} for s in shards]
+    again = assign(_items(), 3)  # another runner's collection: the same split
+    assert [[it.nodeid for it in s] for s in again] == [[it.nodeid for it in s] for s in shards]
+
+
+def test_cases_sharing_a_request_form_one_group() -> None:
+    groups = request_groups(_items())
+    shared = [g for g in groups if len(g) > 1]
+    assert shared, "the embedded plan has cases that share a request"
+    n_default = next(g for g in shared if any("n.default" in it.nodeid for it in g))
+    probes = [{p.key for p in it.callspec.params["case"].probes} for it in n_default]
+    assert all(any(a & b for b in probes if b is not a) for a in probes)
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "3", "a/b", "1/0", ""])
+def test_bad_shard_values_are_refused(text: str) -> None:
+    with pytest.raises(ShardError):
+        parse_shard(text)
+
+
+def test_bad_shard_on_the_command_line_exits_2(tmp_path: Path) -> None:
+    result = pixelproof("run", "--shard", "4/3", "--report-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "--shard 4/3" in result.stderr
+
+
+def _outcomes(run: dict[str, Any]) -> dict[str, str]:
+    return {o["test"]: o["outcome"] for o in run["outcomes"]}
+
+
+def test_three_merged_shards_equal_the_unsharded_run(tmp_path: Path) -> None:
+    full = pixelproof("run", *SELECTION, "--report-dir", str(tmp_path), "--run-id", "full")
+    assert full.returncode == 1, full.stdout[-2000:] + full.stderr[-2000:]
+    for k in (1, 2, 3):
+        shard = pixelproof("run", *SELECTION, "--shard", f"{k}/3", "--report-dir", str(tmp_path),
+                           "--run-id", f"shard{k}")  # fmt: skip
+        assert shard.returncode in (0, 1), shard.stdout[-2000:] + shard.stderr[-2000:]
+    dirs = [str(tmp_path / f"shard{k}") for k in (1, 2, 3)]
+    merged = pixelproof("merge", *dirs, "--out", str(tmp_path / "merged"))
+    assert merged.returncode == full.returncode, merged.stderr
+    one = json.loads((tmp_path / "full" / "run.json").read_text())
+    got = json.loads((tmp_path / "merged" / "run.json").read_text())
+    assert _outcomes(got) == _outcomes(one)
+    assert got["requests_sent"] == one["requests_sent"]
+    assert got["images_bought"] == one["images_bought"]
+    assert got["counts"] == one["counts"]
+    assert got["counts"]["failed"] >= 1
+    shards = [json.loads((tmp_path / f"shard{k}" / "run.json").read_text()) for k in (1, 2, 3)]
+    assert all(s["outcomes"] for s in shards), "every shard judged something"
+    suite = ET.parse(tmp_path / "merged" / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    whole = ET.parse(tmp_path / "full" / "junit.xml").getroot().find("testsuite")
+    assert whole is not None
+    for counter in ("tests", "failures", "errors", "skipped"):
+        assert suite.get(counter) == whole.get(counter), counter
+    assert "watermark.false" in (tmp_path / "merged" / "summary.md").read_text()
+    assert "watermark.false" in (tmp_path / "merged" / "report.html").read_text()
+    allure = list((tmp_path / "merged" / "allure-results").glob("*-result.json"))
+    assert len(allure) == len(list((tmp_path / "full" / "allure-results").glob("*-result.json")))
+
+    # a missing shard is named, the partial report still written, and never "kept"
+    partial = pixelproof("merge", *dirs[:2], "--out", str(tmp_path / "partial"))
+    assert partial.returncode == 2
+    assert "missing shard(s) 3/3" in partial.stderr
+    assert (tmp_path / "partial" / "report.html").is_file()
+    repeated = pixelproof(
+        "merge", dirs[0], dirs[0], dirs[1], dirs[2], "--out", str(tmp_path / "rep")
+    )
+    assert repeated.returncode == 2
+    assert "shard 1/3 given twice" in repeated.stderr
+    stray = pixelproof("merge", *dirs, str(tmp_path / "nothing-here"), "--out", str(tmp_path / "s"))
+    assert stray.returncode == 2
+    assert "nothing-here: no run.json" in stray.stderr
