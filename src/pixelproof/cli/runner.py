@@ -15,6 +15,7 @@ import pytest
 
 from pixelproof.cli.exits import EXIT_BROKEN, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from pixelproof.plugin import session_of
+from pixelproof.report import progress
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
 
@@ -84,10 +85,15 @@ def run(opts: RunOptions) -> int:
         if unreachable is not None:
             return unreachable
     capture = _Capture()
+    plugins: list[Any] = [capture]
+    args = pytest_args(opts, report_dir, run_id)
+    if progress.wanted(sys.stdout, verbose=opts.verbose):
+        plugins.append(progress.LiveProgress())
+        args += ["-o", "console_output_style=classic"]
     code: int | pytest.ExitCode = pytest.ExitCode.INTERNAL_ERROR
     final = EXIT_USAGE
     try:
-        code = pytest.main(pytest_args(opts, report_dir, run_id), plugins=[capture])
+        code = pytest.main(args, plugins=plugins)
     finally:
         results = capture.session.results if capture.session is not None else Results()
         final = exit_code(int(code), results, opts.shard)
