@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+
+import pytest
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -68,3 +72,20 @@ def test_missing_contracts_dir_exits_2(tmp_path: Path) -> None:
     result = run_cli("rules", "--contracts", str(tmp_path / "nowhere"))
     assert result.returncode == 2
     assert "rules directory not found" in result.stderr
+
+
+@pytest.mark.parametrize("columns", [60, 100, 140, 220])
+def test_rules_table_fits_the_terminal_and_keeps_every_source(columns: int) -> None:
+    """Narrow terminals used to lose the source column silently; now cells wrap, or each rule
+    becomes a block of lines, and every rule still names its document and section."""
+    env = {**os.environ, "COLUMNS": str(columns)}
+    result = subprocess.run([sys.executable, "-m", "pixelproof.cli.main", "rules", "--surface", "unified"],
+                            capture_output=True, text=True, timeout=60, check=False, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) <= columns
+    rules = json.loads(run_cli("rules", "--json", "--surface", "unified").stdout)["rules"]
+    docs = Counter(r["source"]["doc"] for r in rules)
+    assert Counter({d: result.stdout.count(d) for d in docs}) == docs
+    flat = " ".join(result.stdout.split())
+    for rule in rules:
+        assert rule["source"]["section"].split()[0] in flat

@@ -6,6 +6,11 @@ import json
 import shutil
 from dataclasses import asdict
 
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
 from pixelproof.catalogue import Catalogue, Rule
 from pixelproof.catalogue.conflicts import find_conflicts
 
@@ -23,6 +28,9 @@ def _expected(rule: Rule) -> str:
     return ", ".join(f"{k}={v}" for k, v in e.items())
 
 
+WIDE = 140  # narrower, a table squeezes columns to slivers: one block per rule instead
+
+
 def print_rules(catalogue: Catalogue, rules: list[Rule], as_json: bool) -> int:
     if as_json:
         payload = {
@@ -33,34 +41,43 @@ def print_rules(catalogue: Catalogue, rules: list[Rule], as_json: bool) -> int:
         print(json.dumps(payload, indent=2, ensure_ascii=False))
         return 0
     width = shutil.get_terminal_size((160, 20)).columns
-    rows = [
-        (
-            r.id,
-            r.severity,
-            r.surface,
-            ",".join(r.models) if r.models else "*",
-            _expected(r),
-            r.cite(),
-        )
-        for r in rules
-    ]
-    headers = ("rule", "sev", "surface", "models", "expected", "source")
-    widths = [
-        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
-        for i, h in enumerate(headers)
-    ]
-    widths = [min(w, 48) for w in widths]
-
-    def line(cells: tuple[str, ...]) -> str:
-        text = "  ".join(c[:w].ljust(w) for c, w in zip(cells, widths, strict=True))
-        return text[: max(width, 80)].rstrip()
-
-    print(line(headers))
-    print(line(tuple("-" * w for w in widths)))
-    for row in rows:
-        print(line(row))
-    print(f"\n{len(rules)} rules")
+    console = Console(width=width, highlight=False, soft_wrap=False)
+    if width >= WIDE:
+        console.print(_table(rules))
+    else:
+        for rule in rules:
+            console.print(_block(rule))
+    console.print(f"\n{len(rules)} rules")
     return 0
+
+
+def _models(rule: Rule) -> str:
+    return ", ".join(rule.models) if rule.models else "*"
+
+
+def _table(rules: list[Rule]) -> Table:
+    """Every column kept at any width: long cells wrap (fold), none is cut or dropped."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, expand=True)
+    longest = max((len(r.id) for r in rules), default=4)
+    table.add_column("rule", overflow="fold", min_width=min(longest, 44))
+    table.add_column("sev", no_wrap=True)
+    table.add_column("surface", no_wrap=True)
+    table.add_column("models", overflow="fold", ratio=2)
+    table.add_column("expected", overflow="fold", ratio=2)
+    table.add_column("source", overflow="fold", ratio=3, min_width=26)
+    for r in rules:
+        table.add_row(r.id, r.severity, r.surface, _models(r), _expected(r), r.cite())
+    return table
+
+
+def _block(rule: Rule) -> Text:
+    """A narrow terminal: the rule's fields on lines of their own, wrapped, nothing dropped."""
+    text = Text()
+    text.append(rule.id, style="bold")
+    text.append(f"  {rule.severity}  {rule.surface}  {_models(rule)}\n")
+    text.append(f"  expected: {_expected(rule)}\n")
+    text.append(f"  source: {rule.cite()}\n")
+    return text
 
 
 def print_conflicts(catalogue: Catalogue, as_json: bool) -> int:
