@@ -34,7 +34,7 @@ def time_cli(workers: str) -> float:
         args = [
             sys.executable,
             "-m",
-            "pixelproof.cli.main",
+            "pixelproof.cli",
             "run",
             "--report-dir",
             tmp,

@@ -14,7 +14,7 @@ import pytest
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli.main", *args],
+        [sys.executable, "-m", "pixelproof.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -79,7 +79,7 @@ def test_rules_table_fits_the_terminal_and_keeps_every_source(columns: int) -> N
     """Narrow terminals used to lose the source column silently; now cells wrap, or each rule
     becomes a block of lines, and every rule still names its document and section."""
     env = {**os.environ, "COLUMNS": str(columns)}
-    result = subprocess.run([sys.executable, "-m", "pixelproof.cli.main", "rules", "--surface", "unified"],
+    result = subprocess.run([sys.executable, "-m", "pixelproof.cli", "rules", "--surface", "unified"],
                             capture_output=True, text=True, timeout=60, check=False, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert max(len(line) for line in result.stdout.splitlines()) <= columns

@@ -237,7 +237,7 @@ def test_fuzz_option_decides_what_is_collected() -> None:
 
 def test_a_fuzz_finding_fails_a_pixelproof_run_with_its_reproduction(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli.main", "run", "--fault", "bad-ratio-500", "--rules", "fuzz.tasks-action.*",
+        [sys.executable, "-m", "pixelproof.cli", "run", "--fault", "bad-ratio-500", "--rules", "fuzz.tasks-action.*",
          "--fuzz", "negative", "--fuzz-budget", "40", "-n", "2", "--report-dir", str(tmp_path),
          "--run-id", "fz"],
         capture_output=True, text=True, cwd=REPO, timeout=300, check=False,

@@ -69,7 +69,7 @@ def run(
     cmd = [
         sys.executable,
         "-m",
-        "pixelproof.cli.main",
+        "pixelproof.cli",
         "run",
         "--target",
         str(profile),

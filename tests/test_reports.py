@@ -23,7 +23,7 @@ BROKEN = {f"watermark.false.forwarded[{m}]" for m in
 
 
 def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pixelproof.cli.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pixelproof.cli", *args], capture_output=True, text=True,
                           timeout=300, check=False, cwd=cwd)  # fmt: skip
 
 

@@ -24,7 +24,7 @@ def pixelproof(
     *args: str, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli.main", *args],
+        [sys.executable, "-m", "pixelproof.cli", *args],
         capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO,
         env={**os.environ, **(env or {})},
     )  # fmt: skip
@@ -113,7 +113,7 @@ def test_unknown_fault_exits_2() -> None:
 
 def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pixelproof.cli.main", "run", "--report-dir", str(tmp_path), "--run-id", "stopped"],
+        [sys.executable, "-m", "pixelproof.cli", "run", "--report-dir", str(tmp_path), "--run-id", "stopped"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert proc.stdout is not None

@@ -29,7 +29,7 @@ SELECTION = ("--rules", "n.*", "--rules", "response_format.*", "--rules", "promp
 
 
 def pixelproof(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pixelproof.cli.main", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pixelproof.cli", *args], capture_output=True,
                           text=True, timeout=600, check=False, cwd=REPO, env=dict(os.environ))  # fmt: skip
 
 

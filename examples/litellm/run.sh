@@ -181,7 +181,7 @@ PROXY_URL="http://127.0.0.1:$LITELLM_PORT"
 # ------------------------------------------------------------------ 4. mock and proxy
 STEP=$(date +%s.%N)
 say "step 3/5: starting the vendor mock on $MOCK_URL"
-PIXELPROOF_UPSTREAM_KEY="$UPSTREAM_KEY" "$PP_PYTHON" -m pixelproof.cli.main mock --role upstream \
+PIXELPROOF_UPSTREAM_KEY="$UPSTREAM_KEY" "$PP_PYTHON" -m pixelproof.cli mock --role upstream \
     --host 127.0.0.1 --port "$MOCK_PORT" --key-env PIXELPROOF_UPSTREAM_KEY >"$LOG_DIR/mock.log" 2>&1 &
 MOCK_PID=$!
 PIDS+=("$MOCK_PID")
@@ -221,7 +221,7 @@ sed -e "s#http://127.0.0.1:4000#$PROXY_URL#g" -e "s#http://127.0.0.1:8700#$MOCK_
 say "step 5/5: pixelproof run --target $PROFILE --fuzz off ${*:-}"
 STEP=$(date +%s.%N)
 set +e
-(cd "$ROOT" && LITELLM_MASTER_KEY="$MASTER_KEY" "$PP_PYTHON" -m pixelproof.cli.main run \
+(cd "$ROOT" && LITELLM_MASTER_KEY="$MASTER_KEY" "$PP_PYTHON" -m pixelproof.cli run \
     --target "$PROFILE" --report-dir "$REPORT_ROOT" --run-id "$RUN_ID" --fuzz off "$@") 2>&1 |
     tee "$LOG_DIR/pixelproof.log"
 CODE=${PIPESTATUS[0]}
