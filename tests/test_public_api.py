@@ -1,0 +1,96 @@
+"""The public API (``pixelproof.__all__``): what it exports, and that it does what its docstring
+says against a real stack: load a catalogue and a profile, observe a case, judge it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+import pixelproof
+from pixelproof.mock.faults import FAULT_HEADER
+from pixelproof.mock.server import Stack, embedded_stack
+
+KEY = "pp-public-api-key"
+
+
+def test_all_is_sorted_unique_and_importable() -> None:
+    names = [n for n in pixelproof.__all__ if n != "__version__"]
+    assert names == sorted(names, key=lambda n: (n[0].islower(), n)), "keep __all__ sorted"
+    assert len(set(pixelproof.__all__)) == len(pixelproof.__all__)
+    for name in pixelproof.__all__:
+        assert hasattr(pixelproof, name), name
+
+
+def test_nothing_public_is_left_out_of_all() -> None:
+    public = {
+        n
+        for n, v in vars(pixelproof).items()
+        if not n.startswith("_") and not isinstance(v, type(sys)) and n not in {"annotations"}
+    }
+    public -= {"PackageNotFoundError", "version"}  # imported helpers of __init__ itself
+    assert public <= set(pixelproof.__all__), sorted(public - set(pixelproof.__all__))
+
+
+def test_version_is_a_version() -> None:
+    assert re.match(r"^\d+(\.\d+)*", pixelproof.__version__)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with embedded_stack(time_scale=1000, api_key=KEY) as running:
+        yield running
+
+
+def _profile_file(tmp_path: Path, stack: Stack, **extra: object) -> Path:
+    data = {
+        "name": "api test",
+        "surfaces": {"unified": {"base_url": stack.gateway.url, "models": ["gpt-image-2"]}},
+        "credentials": {"env": "PP_API_KEY"},
+        "recorder": stack.upstream.url,
+        **extra,
+    }
+    path = tmp_path / "target.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _judge(profile_path: Path, rule_id: str) -> list[str]:
+    """The docstring's loop, as a user writes it: failures as text, or [] when kept."""
+    catalogue = pixelproof.load_catalogue()
+    profile = pixelproof.load_profile(profile_path, catalogue)
+    observer = pixelproof.Observer(catalogue, profile)
+    failures: list[str] = []
+    try:
+        cases = [c for c in pixelproof.cases_for(catalogue, profile) if c.rule.id == rule_id]
+        assert cases, f"no case for {rule_id}"
+        for case in cases:
+            try:
+                pixelproof.judge(pixelproof.observe_case(observer, case))
+            except pixelproof.RuleFailure as failure:
+                failures.append(str(failure))
+    finally:
+        observer.close()
+    return failures
+
+
+def test_the_documented_loop_keeps_and_breaks(
+    tmp_path: Path, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PP_API_KEY", KEY)
+    assert _judge(_profile_file(tmp_path, stack), "n.default.zero") == []
+    broken = _profile_file(tmp_path, stack, headers={FAULT_HEADER: "n-zero-forwarded"})
+    failures = _judge(broken, "n.default.zero")
+    assert len(failures) == 1
+    assert failures[0].startswith("rule n.default.zero[gpt-image-2]")
+
+
+def test_importing_pixelproof_starts_nothing_and_needs_no_pytest_run() -> None:
+    code = "import pixelproof, threading; print(threading.active_count())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "1"
