@@ -167,6 +167,26 @@ def _chromium() -> str:
     return chromium
 
 
+def test_plan_prices_each_tier_at_the_documented_price() -> None:
+    """Seed 002 lists a price per image per model and bills the resolution tiers independently."""
+    seed = (REPO / "src/pixelproof/contracts/sources/002_b4bde4d22d76f6dc.txt").read_text()
+    documented = {m: float(p) for m, p in re.findall(r"^([\w.-]+) \| \$([\d.]+) \|$", seed, re.M)}
+    assert documented["gpt-image-2"] > 0
+    plan = json.loads(cli("plan", "--json").stdout)
+    priced = [p for p in plan["priced"] if p["surface"] == "tasks-action"]
+    assert {p["tier"] for p in priced if p["model"] == "gpt-image-2"} >= {"1k", "2k", "4k"}
+    for p in priced:
+        assert p["usd_per_image"] == documented[p["model"]]
+        assert p["cost_usd"] == round(p["images"] * documented[p["model"]], 4)
+        assert p["source"].startswith("002_b4bde4d22d76f6dc.txt")
+    assert plan["cost_usd"] == round(
+        sum(p["images"] * p["usd_per_image"] for p in plan["priced"]), 4
+    )
+    assert "unified/gpt-image-2" in plan["unpriced_models"]  # no document prices the unified entry
+    table = cli("plan").stdout
+    assert re.search(r"^unified .* not priced$", table, re.M)
+
+
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     """At 1400 px: the first failure's expected and observed are visible without a click, the
     page has no horizontal scrollbar, and the rule's quoted sentence is on the page."""

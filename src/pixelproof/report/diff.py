@@ -80,6 +80,8 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         and before["claims_hash"] != after["claims_hash"]
     ):
         out.append(f"target claims: {before['claims_hash']} → {after['claims_hash']}")
+    if old.get("shard") != new.get("shard"):
+        out.append(f"shard: {_shown(old.get('shard'))} → {_shown(new.get('shard'))}")
     unrecorded = [r["run_id"] for r in (old, new) if "filters" not in r]
     if unrecorded:
         return [*out, f"{', '.join(unrecorded)} does not record its filters (older pixelproof)"]

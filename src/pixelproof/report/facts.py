@@ -142,6 +142,8 @@ def filters_text(data: dict[str, Any]) -> list[str]:
             continue
         shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
         out.append(f"{FILTER_NAMES.get(key, key)}: {shown}")
+    if data.get("shard"):
+        out.append(f"shard {data['shard']}")  # one shard of a split run (see `pixelproof merge`)
     return out
 
 
@@ -151,7 +153,7 @@ def comparable_key(data: dict[str, Any]) -> tuple[str, str]:
     identity = str(target.get("claims_hash") or target.get("name") or "?")
     filters = data.get("filters") or {}
     shown = {k: v for k, v in filters.items() if k not in ("budget",)}
-    return identity, repr(sorted(shown.items()))
+    return identity, repr((sorted(shown.items()), data.get("shard")))
 
 
 def matrix(data: dict[str, Any]) -> dict[str, dict[tuple[str, str], Counter[str]]]:
