@@ -17,6 +17,7 @@ from pixelproof.client import Client, Exchange
 from pixelproof.plan import Probe
 from pixelproof.polling import Cadence, PollResult, poll
 from pixelproof.samples import sample_bytes
+from pixelproof.surfaces import dialect
 from pixelproof.target import Profile
 
 IMAGE_PATH_PREFIXES = ("/v1/images/", "/v1/edits", "/api/v3/images/", "/v1beta/models/")
@@ -189,25 +190,8 @@ def _is_image_call(path: str) -> bool:
 
 
 def task_id_of(surface: str, body: Any) -> str | None:
-    try:
-        if surface == "tasks-official":
-            value = body["data"][0]["task_id"]
-        elif surface == "jimeng-official":
-            value = body["data"]["task_id"] if body.get("code") == 10000 else None
-        else:
-            value = body["task_id"]
-    except (KeyError, IndexError, TypeError):
-        return None
-    return value if isinstance(value, str) and value else None
+    return dialect(surface).task_id(body)
 
 
 def task_status_of(surface: str, body: Any) -> str | None:
-    try:
-        value = (
-            body["data"]["status"]
-            if surface in ("tasks-official", "jimeng-official")
-            else body["status"]
-        )
-    except (KeyError, TypeError):
-        return None
-    return value if isinstance(value, str) else None
+    return dialect(surface).task_status(body)

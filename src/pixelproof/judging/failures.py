@@ -11,6 +11,7 @@ from pixelproof.client import Exchange
 from pixelproof.images import DecodedImage, ImageError, decode
 from pixelproof.observe import Observation, Observer
 from pixelproof.plan import Case
+from pixelproof.surfaces import ImageRef, dialect
 
 
 class RuleFailure(AssertionError):
@@ -92,48 +93,18 @@ def _from_url(observer: Observer, url: Any, source: str) -> ImageResult:
         return ImageResult(source, problem=str(exc), declared=got.content_type)
 
 
-def openai_items(body: Any) -> list[dict[str, Any]] | None:
-    data = body.get("data") if isinstance(body, dict) else None
-    return data if isinstance(data, list) and all(isinstance(i, dict) for i in data) else None
-
-
 def images_in(observer: Observer, obs: Observation) -> list[ImageResult]:
     """Every image the final answer carries, decoded (or why not)."""
-    final = obs.final
-    body = final.json() if final else None
-    surface = obs.probe.surface
-    out: list[ImageResult] = []
-    if surface == "gemini":
-        for cand in (body or {}).get("candidates") or []:
-            for part in ((cand or {}).get("content") or {}).get("parts") or []:
-                inline = part.get("inlineData") if isinstance(part, dict) else None
-                if isinstance(inline, dict):
-                    out.append(_from_b64(inline.get("data"), "inlineData", inline.get("mimeType")))
-        return out
-    if surface == "jimeng-official":
-        data = (body or {}).get("data") or {}
-        out += [_from_b64(x, "binary_data_base64") for x in data.get("binary_data_base64") or []]
-        out += [_from_url(observer, u, "image_urls") for u in data.get("image_urls") or []]
-        return out
-    if surface in ("tasks-action", "tasks-official"):
-        view = (body or {}).get("data") if surface == "tasks-official" else body
-        result = (view or {}).get("result") or {}
-        for item in result.get("images") or [] if isinstance(result, dict) else []:
-            if isinstance(item, dict) and item.get("url"):
-                out.append(_from_url(observer, item["url"], "url"))
-            elif isinstance(item, dict):
-                out.append(_from_b64(item.get("b64_json"), "b64_json"))
-        return out
-    for item in openai_items(body) or []:
-        if "b64_json" in item and item["b64_json"] is not None:
-            out.append(_from_b64(item["b64_json"], "b64_json"))
-        elif "url" in item:
-            out.append(_from_url(observer, item["url"], "url"))
-        else:
-            out.append(
-                ImageResult("data[]", problem=f"item without b64_json or url: {sorted(item)}")
-            )
-    return out
+    body = obs.final.json() if obs.final else None
+    return [_resolve(observer, ref) for ref in dialect(obs.probe.surface).images(body)]
+
+
+def _resolve(observer: Observer, ref: ImageRef) -> ImageResult:
+    if ref.problem:
+        return ImageResult(ref.source, problem=ref.problem)
+    if ref.url is not None:
+        return _from_url(observer, ref.url, ref.source)
+    return _from_b64(ref.b64, ref.source, ref.mime)
 
 
 def openai_error_shape(exchange: Exchange) -> str | None:

@@ -15,7 +15,6 @@ from pixelproof.judging.failures import (
     check,
     json_error,
     openai_error_shape,
-    openai_items,
     status_text,
 )
 from pixelproof.judging.steps import (
@@ -28,6 +27,7 @@ from pixelproof.judging.steps import (
 )
 from pixelproof.plan import PROMPT
 from pixelproof.report.allure import attach_failure
+from pixelproof.surfaces.openai import items as openai_items
 
 Verdict = Callable[[Judged], None]
 VERDICTS: dict[str, Verdict] = {}
