@@ -219,3 +219,17 @@ def test_results_keep_the_whole_failure_message() -> None:
     results = Results()
     results.add(report)
     assert results.outcomes["t"].message == message
+
+
+def test_values_read_as_the_wire_writes_them() -> None:
+    from pixelproof.judging.failures import literal
+
+    assert [literal(v) for v in (False, True, None, 0, "1536x1024", "absent")] == [
+        "false",
+        "true",
+        "null",
+        "0",
+        '"1536x1024"',
+        "absent",
+    ]
+    assert literal(b'{"a": 1}') == '"{\\"a\\": 1}"'

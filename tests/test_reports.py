@@ -93,6 +93,11 @@ def test_run_json_records_filters_and_profile_identity(runs: Path) -> None:
     assert first["message"].startswith("RuleFailure: rule ")  # the heading is kept
     assert first["quote"] in first["message"]
     assert first["source_title"].startswith("OpenAI Images Compatibility")
+    assert first["expected"] == "watermark forwarded as false"  # as the wire writes it
+    assert first["observed"] == "forwarded as absent"
+    for o in faulty["outcomes"]:  # no Python reprs in what people read
+        text = f"{o['expected'] or ''} {o['observed'] or ''}"
+        assert not re.search(r"\b(True|False|None)\b|'[^']*'", text), text
 
 
 def test_html_is_self_contained(runs: Path) -> None:

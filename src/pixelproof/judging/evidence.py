@@ -53,6 +53,6 @@ def observe_case(observer: Observer, case: Case) -> Judged:
             raise TargetError(f"{case.id}: target could not be judged: {problem}")
         if obs.poll and obs.poll.deadline_exceeded and rule.kind != "task_deadline":
             raise TargetError(
-                f"{case.id}: task {obs.task_id} still {obs.poll.status!r} at the polling deadline"
+                f"{case.id}: task {obs.task_id} still {obs.poll.status} at the polling deadline"
             )
     return Judged(case, observations, observer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,19 @@ class RuleFailure(AssertionError):
             lines.append(f"request: {exchange.describe_request()}")
             lines.append(f"response: {exchange.describe_response()}")
         super().__init__("\n".join(lines))
+
+
+def literal(value: Any) -> str:
+    """A value as the documents and wire bodies write it (false, null, "a b", 3), never a Python
+    repr (False, None, 'a b'); the word absent (a field that was not sent) stays a word."""
+    if value == "absent":
+        return "absent"
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def check(
@@ -83,7 +97,7 @@ def _from_b64(text: Any, source: str, declared: str | None = None) -> ImageResul
 
 def _from_url(observer: Observer, url: Any, source: str) -> ImageResult:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        return ImageResult(source, problem=f"not an http(s) URL: {url!r}")
+        return ImageResult(source, problem=f"not an http(s) URL: {literal(url)}")
     got = observer.download(url)
     if got.error or got.status != 200:
         return ImageResult(source, problem=f"download failed: {got.describe_response(120)}")
@@ -111,7 +125,7 @@ def openai_error_shape(exchange: Exchange) -> str | None:
     """None when the body is {"error": {"message": str, "type": str, ...}}; else what is wrong."""
     body = exchange.json()
     if body is None:
-        return f"body is not JSON ({exchange.content_type or 'no content type'}): {exchange.body[:80]!r}"
+        return f"body is not JSON ({exchange.content_type or 'no content type'}): {literal(exchange.body[:80])}"
     err = body.get("error") if isinstance(body, dict) else None
     if not isinstance(err, dict):
         return f"no error object: {str(body)[:120]}"
@@ -123,7 +137,7 @@ def json_error(exchange: Exchange) -> str | None:
     """None when a rejection carries a JSON body with a message somewhere; else what is wrong."""
     body = exchange.json()
     if not isinstance(body, dict):
-        return f"body is not a JSON object: {exchange.body[:80]!r}"
+        return f"body is not a JSON object: {literal(exchange.body[:80])}"
     err = body.get("error")
     message = (err.get("message") if isinstance(err, dict) else err) or body.get("message")
     return None if message else f"no error message in {str(body)[:120]}"

@@ -10,6 +10,7 @@ from pixelproof.judging.failures import (
     check,
     images_in,
     json_error,
+    literal,
     openai_error_shape,
     status_text,
 )
@@ -56,12 +57,14 @@ def accepted_images(
             obs.poll.status == done,
             j.case,
             f"the task ends {done}",
-            f"it ended {obs.poll.status!r}: {status_text(final)}",
+            f"it ended {literal(obs.poll.status)}: {status_text(final)}",
             final,
         )
         if obs.probe.op == "jimeng":
             code = (final.json() or {}).get("code") if final else None
-            check(code == 10000, j.case, "code 10000 with status done", f"code {code!r}", final)
+            check(
+                code == 10000, j.case, "code 10000 with status done", f"code {literal(code)}", final
+            )
     images = images_in(j.observer, obs)
     check(
         len(images) >= minimum,
@@ -89,7 +92,7 @@ def rejected(j: Judged, obs: Observation | None = None, openai_shape: bool = Fal
         )
         reason = (view or {}).get("error") if isinstance(view, dict) else None
         check(obs.poll.status == "failed" and bool(reason), j.case, "a 4xx at submission, or the task failed with a reason",
-              f"submission accepted; task ended {obs.poll.status!r}", final)  # fmt: skip
+              f"submission accepted; task ended {literal(obs.poll.status)}", final)  # fmt: skip
         return
     check(is_4xx(obs), j.case, "a 4xx rejection", status_text(ex), ex)
     assert ex is not None

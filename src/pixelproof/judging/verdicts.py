@@ -14,6 +14,7 @@ from pixelproof.judging.failures import (
     RuleFailure,
     check,
     json_error,
+    literal,
     openai_error_shape,
     status_text,
 )
@@ -99,7 +100,7 @@ def fallback(j: Judged) -> None:
     for call in forwarded(j):
         fields = fields_of(call)
         sent = fields.get("size")
-        observed = f"forwarded size {sent!r}, prompt {fields.get('prompt')!r}"
+        observed = f"forwarded size {literal(sent)}, prompt {literal(fields.get('prompt'))}"
         try:
             got = Size.parse(str(sent))
         except ValueError:
@@ -127,7 +128,13 @@ def n_default(j: Judged) -> None:
 def n_forwarded(j: Judged) -> None:
     for call in forwarded(j):
         n = fields_of(call).get("n")
-        check(n in (None, 1, "1"), j.case, "n = 1 (or no n) upstream", f"n = {n!r}", j.obs.final)
+        check(
+            n in (None, 1, "1"),
+            j.case,
+            "n = 1 (or no n) upstream",
+            f"n = {literal(n)}",
+            j.obs.final,
+        )
 
 
 @verdict("watermark")
@@ -138,11 +145,11 @@ def watermark(j: Judged) -> None:
         fields = fields_of(call)
         got = fields.get("watermark", "absent")
         check(got == expect["forwarded"] and type(got) is type(expect["forwarded"]), j.case,
-              f"watermark forwarded as {expect['forwarded']!r}", f"forwarded as {got!r}", j.obs.final)  # fmt: skip
+              f"watermark forwarded as {literal(expect['forwarded'])}", f"forwarded as {literal(got)}", j.obs.final)  # fmt: skip
     for img in images:
         assert img.image is not None
-        check(img.image.watermarked == expect["marked"], j.case, f"image watermarked: {expect['marked']}",
-              f"watermarked: {img.image.watermarked}", j.obs.final, raw_images(img))  # fmt: skip
+        check(img.image.watermarked == expect["marked"], j.case, f"image watermarked: {literal(expect['marked'])}",
+              f"watermarked: {literal(img.image.watermarked)}", j.obs.final, raw_images(img))  # fmt: skip
 
 
 @verdict("passthrough")
@@ -154,8 +161,8 @@ def passthrough(j: Judged) -> None:
             check(
                 fields.get(key) == value,
                 j.case,
-                f"{key} = {value!r} upstream",
-                f"{key} = {fields.get(key)!r}",
+                f"{key} = {literal(value)} upstream",
+                f"{key} = {literal(fields.get(key))}",
                 j.obs.final,
             )
 
@@ -270,7 +277,7 @@ def jimeng_unknown(j: Judged) -> None:
         ex is not None and ex.status is not None and ex.status >= 400
     )
     check(status == "not_found" or (refused and status != "done"), j.case, "status not_found (or a refusal)",
-          f"status {status!r}, code {body.get('code')!r}", ex)  # fmt: skip
+          f"status {literal(status)}, code {literal(body.get('code'))}", ex)  # fmt: skip
 
 
 # ---------------------------------------------------------------------- outputs
@@ -325,7 +332,7 @@ def revised_prompt(j: Judged) -> None:
     for item in openai_items(j.obs.final.json() if j.obs.final else None) or []:
         if "revised_prompt" in item and item["revised_prompt"] is not None:
             check(isinstance(item["revised_prompt"], str) and item["revised_prompt"].strip() != "", j.case,
-                  "revised_prompt absent or a non-empty string", f"{item['revised_prompt']!r}", j.obs.final)  # fmt: skip
+                  "revised_prompt absent or a non-empty string", literal(item["revised_prompt"]), j.obs.final)  # fmt: skip
 
 
 # ---------------------------------------------------------------------- edits, tasks, Gemini
@@ -377,7 +384,7 @@ def task_deadline(j: Judged) -> None:
           status_text(obs.exchange), obs.exchange)  # fmt: skip
     assert obs.poll is not None
     check(not obs.poll.deadline_exceeded, j.case, "a terminal state within the client timeout",
-          f"still {obs.poll.status!r} after {obs.poll.times[-1]:.2f} s ({len(obs.poll.times)} polls)", obs.final)  # fmt: skip
+          f"still {literal(obs.poll.status)} after {obs.poll.times[-1]:.2f} s ({len(obs.poll.times)} polls)", obs.final)  # fmt: skip
 
 
 @verdict("gemini_reference")
