@@ -1,20 +1,33 @@
 """One thin HTTP client for every surface. It never raises for what a target answers: it returns
 an ``Exchange`` that says what was sent (credentials redacted) and what came back, or which
-infrastructure problem (refused, timeout, huge body) stood in the way."""
+infrastructure problem (refused, deadline, body over the cap, breaker open) stood in the way.
+
+Every exchange is bounded: ``timeout_s`` is a deadline for the whole exchange (connect -> last
+byte, see ``deadline.py``) and the body is streamed with one cap, past which the exchange is an
+error and nothing of the body is kept. Bodies over ``SPILL_BYTES`` live in a temporary file, so
+a run that caches many large answers keeps its memory flat.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from pixelproof.mock.recorder import SECRET_HEADERS
+from pixelproof.deadline import Guard, deadline_at, deadline_transport
+from pixelproof.redact import DEFAULT, Redactor
 
 MAX_BODY_BYTES = 48 * 1024 * 1024
+SPILL_BYTES = 2 * 1024 * 1024
 REDACTED = "[redacted]"
+NO_ANSWER = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError,
+             httpx.ProxyError, httpx.UnsupportedProtocol)  # fmt: skip
 
 
 @dataclass
@@ -26,9 +39,10 @@ class Exchange:
     request_files: list[str] = field(default_factory=list)
     status: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
+    body: bytes = b""  # a property below: large bodies are spilled to a temporary file
     elapsed_s: float = 0.0
     error: str | None = None  # infrastructure problem; None when the target answered
+    redactor: Redactor = field(default=DEFAULT, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -38,25 +52,67 @@ class Exchange:
     def content_type(self) -> str:
         return self.response_headers.get("content-type", "").split(";")[0].strip().lower()
 
+    def parsed(self) -> tuple[bool, Any]:
+        """(is JSON, value): JSON ``null`` is JSON; a body nested too deep to parse is not."""
+        try:
+            return True, json.loads(self.body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return False, None
+
     def json(self) -> Any:
         """The JSON body, or None when it is not JSON (judges say what they expected)."""
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            return None
+        return self.parsed()[1]
+
+    def is_json(self) -> bool:
+        return self.parsed()[0]
 
     def describe_request(self, limit: int = 600) -> str:
         headers = ", ".join(f"{k}: {v}" for k, v in sorted(self.request_headers.items()))
         body = _excerpt(self.request_json, limit) if self.request_json is not None else ""
         files = f" files={self.request_files}" if self.request_files else ""
-        return f"{self.method} {self.url} [{headers}] {body}{files}".strip()
+        text = f"{self.method} {self.redactor.url(self.url)} [{headers}] {body}{files}".strip()
+        return self.redactor.text(text)
 
     def describe_response(self, limit: int = 600) -> str:
         if self.error:
-            return f"no answer: {self.error}"
-        parsed = self.json()
-        body = _excerpt(parsed, limit) if parsed is not None else repr(self.body[:limit])
-        return f"{self.status} {self.content_type or '?'} {body}"
+            return self.redactor.text(f"no answer: {self.error}")
+        ok, parsed = self.parsed()
+        body = _excerpt(parsed, limit) if ok else repr(self.body[:limit])
+        return self.redactor.text(f"{self.status} {self.content_type or '?'} {body}")
+
+
+class _Spilled:
+    """A body kept in a temporary file (removed when the exchange goes)."""
+
+    def __init__(self, data: bytes) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="pixelproof-body-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        self.size = len(data)
+        weakref.finalize(self, _unlink, self.path)
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as src:
+            return src.read()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _get_body(self: Exchange) -> bytes:
+    held = self.__dict__.get("_body", b"")
+    return held.read() if isinstance(held, _Spilled) else held
+
+
+def _set_body(self: Exchange, data: bytes) -> None:
+    self.__dict__["_body"] = _Spilled(data) if len(data) > SPILL_BYTES else bytes(data)
+
+
+Exchange.body = property(_get_body, _set_body)  # type: ignore[assignment]
 
 
 def _excerpt(value: Any, limit: int) -> str:
@@ -69,77 +125,109 @@ def _excerpt(value: Any, limit: int) -> str:
             return {k: x if k == "message" else shorten(x) for k, x in v.items()}
         return v
 
-    text = json.dumps(shorten(value), ensure_ascii=False, default=str)
+    try:
+        text = json.dumps(shorten(value), ensure_ascii=False, default=str)
+    except (RecursionError, ValueError):
+        text = f"<{type(value).__name__} nested too deep to show>"
     return text if len(text) <= limit else text[:limit] + "..."
 
 
 def redact(headers: dict[str, str]) -> dict[str, str]:
-    return {k.lower(): (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+    return DEFAULT.header_map(headers)
 
 
 class Client:
-    """Sends requests to one base URL with the profile's credentials."""
+    """Sends requests to one base URL with the profile's credentials (a header, a query
+    parameter, or none), each exchange bounded in time and size and guarded by the run."""
 
     def __init__(self, base_url: str, auth_header: tuple[str, str] | None, timeout_s: float,
-                 transport: httpx.BaseTransport | None = None, headers: dict[str, str] | None = None) -> None:  # fmt: skip
+                 transport: httpx.BaseTransport | None = None, headers: dict[str, str] | None = None,
+                 *, auth_query: tuple[str, str] | None = None, redactor: Redactor = DEFAULT,
+                 guard: Guard | None = None, surface: str = "", max_body: int = MAX_BODY_BYTES,
+                 verify: bool = True) -> None:  # fmt: skip
         self.base_url = base_url.rstrip("/")
-        self.auth_header = auth_header
+        self.auth_header, self.auth_query = auth_header, auth_query
         self.headers = dict(headers or {})
+        self.timeout_s, self.max_body = timeout_s, max_body
+        self.redactor, self.guard, self.surface = redactor, guard or Guard(), surface
         self.http = httpx.Client(
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)), transport=transport
+            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
+            transport=transport or deadline_transport(verify),
         )
 
-    def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
-        data: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-        credentials: str = "default",  # default | none | wrong
-        headers: dict[str, str] | None = None,
-    ) -> Exchange:
-        url = path if path.startswith("http") else f"{self.base_url}{path}"
+    def prepare(self, credentials: str, headers: dict[str, str] | None,
+                params: dict[str, str] | None) -> tuple[dict[str, str], dict[str, str] | None]:  # fmt: skip
+        """Headers and query with the credentials this request is meant to carry."""
         sent: dict[str, str] = {**self.headers, **(headers or {})}
+        query = dict(params) if params else None
         if credentials == "default" and self.auth_header:
             sent[self.auth_header[0]] = self.auth_header[1]
+        if credentials == "default" and self.auth_query:
+            query = {**(query or {}), self.auth_query[0]: self.auth_query[1]}
         elif credentials == "wrong":
             sent["Authorization"] = "Bearer pixelproof-wrong-key"
+            if self.auth_query:
+                query = {**(query or {}), self.auth_query[0]: "pixelproof-wrong-key"}
+        return sent, query
+
+    def send(self, method: str, path: str, *, json_body: Any = None,
+             files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+             data: dict[str, str] | None = None, params: dict[str, str] | None = None,
+             credentials: str = "default",  # default | none | wrong
+             headers: dict[str, str] | None = None, content: bytes | None = None) -> Exchange:  # fmt: skip
+        url = path if path.startswith("http") else f"{self.base_url}{path}"
+        sent, query = self.prepare(credentials, headers, params)
         shown_json = json_body if json_body is not None else (dict(data) if data else None)
-        exchange = Exchange(
-            method,
-            url,
-            redact(sent),
-            shown_json,
-            [f"{n}:{f[0]}({len(f[1])}B)" for n, f in files or []],
-        )
+        files_shown = [f"{n}:{f[0]}({len(f[1])}B)" for n, f in files or []]
+        shown_url = str(httpx.URL(url, params=query)) if query else url
+        exchange = Exchange(method, self.redactor.url(shown_url), self.redactor.header_map(sent),
+                            self.redactor.data(shown_json), files_shown, redactor=self.redactor)  # fmt: skip
+        refusal = self.guard.refusal(self.surface)
+        if refusal:
+            exchange.error = refusal
+            return exchange
         started = time.perf_counter()
+        no_answer = None
         try:
-            with self.http.stream(
-                method, url, json=json_body, files=files, data=data, params=params, headers=sent
-            ) as response:
-                exchange.status = response.status_code
-                exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
-                chunks, total = [], 0
-                for chunk in response.iter_bytes():
-                    total += len(chunk)
-                    if total > MAX_BODY_BYTES:
-                        exchange.error = (
-                            f"response body larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
-                        )
-                        break
-                    chunks.append(chunk)
-                exchange.body = b"".join(chunks)
+            with deadline_at(self.guard.deadline(self.timeout_s)):
+                self._exchange(exchange, method, url, sent, query, json_body, files, data, content)
         except httpx.TimeoutException as exc:
-            exchange.error = f"timed out ({type(exc).__name__})"
+            took = time.perf_counter() - started
+            no_answer = (
+                f"timed out after {took:.1f}s (timeout_s={self.timeout_s:g}, {type(exc).__name__})"
+            )
         except httpx.HTTPError as exc:
-            exchange.error = f"{type(exc).__name__}: {exc}"
+            no_answer = self.redactor.text(f"{type(exc).__name__}: {exc}")[:500]
+        if no_answer:
+            exchange.error = no_answer
         exchange.elapsed_s = time.perf_counter() - started
-        if params:
-            exchange.url = str(httpx.URL(url, params=params))
+        self.guard.record(self.surface, no_answer)
         return exchange
+
+    def _exchange(self, exchange: Exchange, method: str, url: str, sent: dict[str, str],
+                  query: dict[str, str] | None, json_body: Any, files: Any, data: Any,
+                  content: bytes | None) -> None:  # fmt: skip
+        with self.http.stream(method, url, json=json_body, files=files, data=data, params=query,
+                              headers=sent, content=content) as response:  # fmt: skip
+            exchange.status = response.status_code
+            exchange.response_headers = {
+                k.lower(): self.redactor.text(v) for k, v in response.headers.items()
+            }
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_body:
+                exchange.error = self._too_big(f"declared {int(declared):,} bytes")
+                return
+            chunks, total = [], 0
+            for chunk in response.iter_bytes():
+                total += len(chunk)
+                if total > self.max_body:
+                    exchange.error = self._too_big("still streaming")
+                    return
+                chunks.append(chunk)
+            exchange.body = b"".join(chunks)
+
+    def _too_big(self, how: str) -> str:
+        return f"response body over the {self.max_body:,} byte cap ({how}); not kept"
 
     def download(self, url: str) -> Exchange:
         """GET an image URL (no credentials: a URL answer must stand on its own)."""

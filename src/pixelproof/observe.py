@@ -14,6 +14,7 @@ from typing import Any
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client, Exchange
+from pixelproof.deadline import Guard
 from pixelproof.plan import Probe
 from pixelproof.polling import Cadence, PollResult, poll
 from pixelproof.samples import sample_bytes
@@ -58,7 +59,7 @@ def infra_problem(obs: Observation, tolerate_5xx: bool = False) -> str | None:
             return f"{where}: target answered {status}{request}\n  response: {exchange.describe_response()}"
         if exchange.content_type == "text/html":
             return f"{where}: target answered an HTML page ({status}), not the API{request}"
-        if exchange.json() is None and (
+        if not exchange.is_json() and (
             200 <= status < 300 or exchange.content_type.endswith("json")
         ):
             return f"{where}: answer is not valid JSON ({exchange.content_type or 'no content type'}, {len(exchange.body)} bytes){request}"
@@ -70,24 +71,27 @@ def infra_problem(obs: Observation, tolerate_5xx: bool = False) -> str | None:
 
 
 class Observer:
-    def __init__(self, catalogue: Catalogue, profile: Profile, run_id: str | None = None) -> None:
+    def __init__(self, catalogue: Catalogue, profile: Profile, run_id: str | None = None,
+                 guard: Guard | None = None) -> None:  # fmt: skip
         self.catalogue = catalogue
         self.profile = profile
         self.run_id = run_id or secrets.token_hex(4)
-        secret = profile.credentials.value()
-        auth = (
-            (profile.credentials.header, f"{profile.credentials.scheme} {secret}".strip())
-            if secret
-            else None
-        )
+        self.guard = guard or Guard(profile.run_timeout_s, profile.breaker_after)
+        auth, query = profile.credentials.auth()
+        redactor = profile.credentials.redactor()
         self.clients = {
-            s: Client(profile.base_url(s), auth, profile.timeout_s, headers=profile.headers)
+            s: Client(profile.base_url(s), auth, profile.timeout_s, headers=profile.headers,
+                      auth_query=query, redactor=redactor, guard=self.guard, surface=s)
             for s in profile.surfaces
-        }
-        self.plain = Client("", None, profile.timeout_s)
+        }  # fmt: skip
+        self.plain = Client("", None, profile.timeout_s, redactor=redactor, guard=self.guard,
+                            surface="image downloads")  # fmt: skip
         self.recorder = (
-            Client(str(profile.recorder).rstrip("/"), None, 30) if profile.recorder else None
-        )
+            Client(str(profile.recorder).rstrip("/"), None, 30, redactor=redactor, guard=self.guard,
+                   surface="recorder")
+            if profile.recorder
+            else None
+        )  # fmt: skip
         self.cache: dict[str, Observation] = {}
         self.downloads: dict[str, Exchange] = {}
         self.images_sent = 0

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from pixelproof.catalogue import Catalogue, default_catalogue
+from pixelproof.deadline import Guard
 from pixelproof.images import thumbnails
 from pixelproof.judging.evidence import Judged, NotJudged, observe_case
 from pixelproof.judging.failures import RuleFailure
@@ -40,10 +41,17 @@ class PixelproofSession:
     stack: Any = None
     observer: Observer | None = None
     results: Results = field(default_factory=Results)
+    guard: Guard | None = None
+
+    def get_guard(self) -> Guard:
+        """The run deadline and breakers, shared by the observer and fuzzing."""
+        if self.guard is None:
+            self.guard = Guard(self.profile.run_timeout_s, self.profile.breaker_after)
+        return self.guard
 
     def get_observer(self) -> Observer:
         if self.observer is None:
-            self.observer = Observer(self.catalogue, self.profile, self.run_id)
+            self.observer = Observer(self.catalogue, self.profile, self.run_id, self.get_guard())
         return self.observer
 
 

@@ -12,9 +12,18 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pixelproof.catalogue import Catalogue
+from pixelproof.redact import Redactor
 
 WAIVER_REASONS = (
     "upstream-limitation",  # the vendor behind the gateway cannot do it
@@ -39,14 +48,47 @@ class SurfaceClaim(_Strict):
     base_url: HttpUrl
     models: list[str] = Field(min_length=1)
 
+    @field_validator("base_url")
+    @classmethod
+    def _no_query(cls, url: HttpUrl) -> HttpUrl:
+        """A query in base_url would be printed in every report (and swallow request paths)."""
+        if url.query or url.fragment:
+            raise ValueError(
+                "base_url must not carry a query string or fragment; send a key with "
+                "credentials.query (its value from credentials.env)"
+            )
+        return url
+
 
 class Credentials(_Strict):
     env: str | None = Field(default=None, description="environment variable holding the API key")
-    header: str = "Authorization"
+    header: str | None = Field(
+        default="Authorization", description="header carrying the key (null: none)"
+    )
     scheme: str = "Bearer"
+    query: str | None = Field(
+        default=None, description="query parameter carrying the key (e.g. key, for Gemini)"
+    )
+
+    @model_validator(mode="after")
+    def _query_replaces_header(self) -> Credentials:
+        if self.query and "header" not in self.model_fields_set:
+            self.header = None  # a key sent in the query is not also sent as a header
+        return self
 
     def value(self) -> str | None:
         return os.environ.get(self.env) if self.env else None
+
+    def auth(self) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+        """(header name and value, query name and value) to send, None where not used."""
+        secret = self.value()
+        if not secret:
+            return None, None
+        header = (self.header, f"{self.scheme} {secret}".strip()) if self.header else None
+        return header, ((self.query, secret) if self.query else None)
+
+    def redactor(self) -> Redactor:
+        return Redactor.for_credentials(self.header, self.query, self.value())
 
 
 class PollingOverride(_Strict):
@@ -83,7 +125,16 @@ class Profile(_Strict):
     recorder: HttpUrl | None = Field(
         default=None, description="a pixelproof mock upstream behind the target"
     )
-    timeout_s: float = Field(default=120.0, gt=0)
+    timeout_s: float = Field(
+        default=120.0, gt=0, description="deadline of one exchange, connect to last byte"
+    )
+    run_timeout_s: float = Field(
+        default=3600.0, gt=0, description="deadline of the whole run; later cases are errors"
+    )
+    breaker_after: int = Field(
+        default=3, ge=0, description="stop sending to a surface after this many answerless "
+        "exchanges in a row (0: never)"
+    )  # fmt: skip
     polling: dict[str, PollingOverride] = Field(default_factory=dict)
     budget_images: int | None = Field(default=None, ge=0)
     safety_prompt: str | None = None

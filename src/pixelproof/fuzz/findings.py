@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixelproof.images import sniff
-from pixelproof.mock.recorder import SECRET_HEADERS
+from pixelproof.redact import REDACTED, SECRET_HEADERS
 
-REDACTED = "[redacted]"
 SHOWN_HEADERS = ("content-type", "x-pixelproof-fault")
 EXT = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif"}
 

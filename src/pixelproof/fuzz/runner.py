@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client, Exchange
+from pixelproof.deadline import Guard
 from pixelproof.fuzz.cases import anchor_kwargs, image_media_types, targeted
 from pixelproof.fuzz.checks import ACTIVE, BUDGET_NOTE, CHECKS, Judging, PixelproofFailure
 from pixelproof.fuzz.contracts import SurfaceSchemas, load_surface
@@ -34,6 +35,7 @@ from pixelproof.fuzz.oracle import Expectation, Oracle
 from pixelproof.fuzz.request import Contract, Request
 from pixelproof.fuzz.stateful import run_stateful
 from pixelproof.fuzz.targets import Allowance, BudgetSpent, FuzzResult, FuzzTarget, new_seed
+from pixelproof.fuzz.transport import ClientAdapter
 from pixelproof.observe import task_id_of
 from pixelproof.polling import Cadence
 from pixelproof.target import Profile
@@ -55,21 +57,36 @@ class _Run:
 
 class FuzzSession:
     def __init__(self, catalogue: Catalogue, profile: Profile, *, mode: str = "deterministic",
-                 run_id: str = "local") -> None:  # fmt: skip
+                 run_id: str = "local", guard: Guard | None = None) -> None:  # fmt: skip
         self.catalogue, self.profile, self.mode, self.run_id = catalogue, profile, mode, run_id
         self.schemas: dict[str, SurfaceSchemas] = {}
         self.oracle = Oracle(catalogue, profile, {}, {})
-        self.http = requests.Session()
-        self.plain = Client("", None, profile.timeout_s)
+        guard = guard or Guard(profile.run_timeout_s, profile.breaker_after)
         creds = profile.credentials
-        secret = creds.value()
-        self.auth = {creds.header: f"{creds.scheme} {secret}".strip()} if secret else {}
-        self.secret_headers = (creds.header.lower(),)
+        auth, query = creds.auth()
+        self.redactor = creds.redactor()
+        clients = {
+            profile.base_url(s) + "/": Client(profile.base_url(s), auth, profile.timeout_s, auth_query=query,
+                                              redactor=self.redactor, guard=guard, surface=s)
+            for s in profile.surfaces
+        }  # fmt: skip
+        self.plain = Client("", None, profile.timeout_s, redactor=self.redactor, guard=guard,
+                            surface="image downloads")  # fmt: skip
+        self.http = requests.Session()
+        self.http.mount("http://", ClientAdapter(clients, self.plain))
+        self.http.mount("https://", ClientAdapter(clients, self.plain))
+        # shown (redacted) in a finding's curl line; the client adds the real ones below requests
+        self.auth_shown = {creds.header: f"{creds.scheme} [redacted]".strip()} if auth else {}
+        self.secret_headers = (creds.header.lower(),) if creds.header else ()
         self.sent = 0
 
     def close(self) -> None:
         self.http.close()
         self.plain.close()
+        for adapter in {id(a): a for a in self.http.adapters.values()}.values():
+            if isinstance(adapter, ClientAdapter):
+                for client in adapter.clients.values():
+                    client.close()
 
     def surface(self, name: str) -> SurfaceSchemas:
         if name not in self.schemas:
@@ -82,7 +99,7 @@ class FuzzSession:
 
     # ------------------------------------------------------------------ sending and judging
     def headers(self) -> dict[str, str]:
-        return {**self.profile.headers, **self.auth, TAG_HEADER: f"fuzz-{self.run_id}"}
+        return {**self.profile.headers, TAG_HEADER: f"fuzz-{self.run_id}"}
 
     def send(self, run: _Run, case: Any) -> Any:
         if not run.allowance.take():
@@ -91,7 +108,7 @@ class FuzzSession:
         run.result.requests += 1
         try:
             return case.call(base_url=self.profile.base_url(run.target.surface), session=self.http,
-                             headers=self.headers(), timeout=self.profile.timeout_s)  # fmt: skip
+                             headers=self.headers(), allow_redirects=False)  # fmt: skip
         except requests.RequestException as exc:
             run.result.errors.append(
                 f"{case.method} {case.formatted_path}: {type(exc).__name__}: {exc}"[:300]
@@ -132,8 +149,12 @@ class FuzzSession:
     def finding(self, run: _Run, case: Any, response: Any, failure: Failure, note: str) -> Finding:
         request = Request.of(run.target.surface, case)
         sent = response.request
-        curl = curl_of(sent.method, sent.url, dict(sent.headers), request.body, request.media_type,
-                       self.secret_headers)  # fmt: skip
+        url = str(sent.url)
+        if self.profile.credentials.query and self.auth_shown is not None:
+            url += ("&" if "?" in url else "?") + f"{self.profile.credentials.query}=[redacted]"
+        curl = curl_of(sent.method, url, {**dict(sent.headers), **self.auth_shown}, request.body,
+                       request.media_type, self.secret_headers)  # fmt: skip
+        curl = self.redactor.text(curl)
         operation = f"{run.target.surface} {request.label}"
         if isinstance(failure, PixelproofFailure):
             return Finding(operation, failure.check, failure.expected, failure.observed, curl, note)

@@ -27,8 +27,9 @@ from pixelproof.mock.errors import (
     official_error,
     openai_error,
 )
-from pixelproof.mock.recorder import redact_headers, redact_query, summarize_file
+from pixelproof.mock.recorder import summarize_file
 from pixelproof.mock.state import MockState
+from pixelproof.redact import redact_headers, redact_query
 
 log = logging.getLogger("pixelproof.mock")
 

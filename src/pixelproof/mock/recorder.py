@@ -13,27 +13,6 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SECRET_HEADERS = frozenset(
-    {"authorization", "x-goog-api-key", "api-key", "x-api-key", "proxy-authorization", "cookie"}
-)
-SECRET_FIELDS = frozenset({"api_key", "apikey", "key", "token", "access_token", "secret"})
-REDACTED = "[redacted]"
-
-
-def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    out = {}
-    for name, value in headers.items():
-        if name.lower() in SECRET_HEADERS:
-            scheme = value.split(" ", 1)[0] if " " in value else ""
-            out[name.lower()] = f"{scheme} {REDACTED}".strip()
-        else:
-            out[name.lower()] = value
-    return out
-
-
-def redact_query(query: dict[str, str]) -> dict[str, str]:
-    return {k: (REDACTED if k.lower() in SECRET_FIELDS else v) for k, v in query.items()}
-
 
 def summarize_file(filename: str | None, content_type: str | None, data: bytes) -> dict[str, Any]:
     return {

@@ -41,7 +41,11 @@ def fuzz_session(
 ) -> Iterator[FuzzSession]:
     mode = pytestconfig.getoption("pixelproof_fuzz_mode")
     session = FuzzSession(
-        pixelproof.catalogue, pixelproof.profile, mode=mode, run_id=pixelproof.run_id
+        pixelproof.catalogue,
+        pixelproof.profile,
+        mode=mode,
+        run_id=pixelproof.run_id,
+        guard=pixelproof.get_guard(),
     )
     yield session
     session.close()

@@ -1,0 +1,139 @@
+"""Whole-exchange deadlines and the run's guard (run deadline, per-surface breaker).
+
+httpx timeouts bound each socket operation, so a server that drips one byte a second keeps a
+request alive forever. Here every socket operation's timeout is the *time left* until the
+exchange's deadline (held in a context variable while the client sends), so connect -> last byte
+is bounded by ``timeout_s`` however the server paces itself.
+
+The ``Guard`` is shared by every client of a run: after the run deadline nothing more is sent, and
+after ``breaker_after`` consecutive exchanges without an answer on one surface that surface gets no
+more requests; both answer with an error that names why (and the first failure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import httpcore
+import httpx
+
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "pixelproof_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def deadline_at(when: float) -> Iterator[None]:
+    token = _DEADLINE.set(when)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _left(timeout: float | None, error: type[Exception]) -> float | None:
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the exchange deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self.inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:  # fmt: skip
+        left = _left(timeout, httpcore.ConnectTimeout)
+        return _Stream(self.inner.start_tls(ssl_context, server_hostname, left))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend with every operation bounded by the current exchange deadline."""
+
+    def __init__(self) -> None:
+        self.inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:  # fmt: skip
+        left = _left(timeout, httpcore.ConnectTimeout)
+        return _Stream(self.inner.connect_tcp(host, port, left, local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:  # fmt: skip
+        left = _left(timeout, httpcore.ConnectTimeout)
+        return _Stream(self.inner.connect_unix_socket(path, left, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+def deadline_transport(verify: bool = True) -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport(verify=verify)
+    pool = transport._pool
+    assert isinstance(pool, httpcore.ConnectionPool)
+    pool._network_backend = DeadlineBackend()
+    return transport
+
+
+class Guard:
+    """Run deadline and per-surface breaker, shared by every client of a run (thread-safe)."""
+
+    def __init__(self, run_timeout_s: float | None = None, breaker_after: int = 3,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.clock = clock
+        self.run_timeout_s = run_timeout_s
+        self.ends = None if run_timeout_s is None else clock() + run_timeout_s
+        self.breaker_after = breaker_after
+        self._misses: dict[str, list[str]] = {}
+        self._open: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def refusal(self, surface: str) -> str | None:
+        """Why nothing may be sent to ``surface`` now, or None."""
+        if self.ends is not None and self.clock() >= self.ends:
+            return f"not sent: the run deadline passed (run_timeout_s={self.run_timeout_s:g})"
+        with self._lock:
+            return self._open.get(surface)
+
+    def deadline(self, timeout_s: float) -> float:
+        """The exchange deadline: ``timeout_s`` from now, never past the run deadline."""
+        own = self.clock() + timeout_s
+        return own if self.ends is None else min(own, self.ends)
+
+    def record(self, surface: str, no_answer: str | None) -> None:
+        """An exchange ended: ``no_answer`` is its connection failure/timeout, None if it answered."""
+        with self._lock:
+            if no_answer is None:
+                self._misses.pop(surface, None)
+                return
+            misses = self._misses.setdefault(surface, [])
+            misses.append(no_answer)
+            if self.breaker_after and len(misses) >= self.breaker_after:
+                self._open.setdefault(
+                    surface,
+                    f"not sent: {surface or 'the target'} gave no answer {len(misses)} times in a "
+                    f"row (breaker_after={self.breaker_after}); first: {misses[0]}",
+                )

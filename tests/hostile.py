@@ -1,0 +1,208 @@
+"""Small real servers that misbehave on purpose (127.0.0.1 only), for the broken-target tests.
+
+Each behaviour is a function of the accepted socket; ``serve`` runs it on a thread per connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import socketserver
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+
+Behaviour = Callable[[socket.socket], None]
+
+
+def read_request(sock: socket.socket) -> bytes:
+    """Read one request's head and (Content-Length) body; enough for these servers."""
+    data = b""
+    sock.settimeout(10)
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def answer(status: int, body: bytes, ctype: str = "application/json", extra: str = "") -> bytes:
+    head = f"HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n"
+    return head.encode() + body
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+@contextlib.contextmanager
+def serve(behaviour: Behaviour) -> Iterator[str]:
+    """A server on 127.0.0.1 running ``behaviour`` per connection; yields its base URL."""
+    stop = threading.Event()
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            with contextlib.suppress(OSError):
+                behaviour(self.request)
+
+    server = _Server(("127.0.0.1", 0), Handler)
+    server.stop = stop  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+def refused_url() -> str:
+    """A loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+# ---------------------------------------------------------------- behaviours
+def hang(sock: socket.socket) -> None:
+    read_request(sock)
+    time.sleep(30)
+
+
+def drip(sock: socket.socket) -> None:
+    """Headers at once, then one body byte every 50 ms, for ever."""
+    read_request(sock)
+    sock.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    )
+    for _ in range(100000):
+        sock.sendall(b" ")
+        time.sleep(0.05)
+
+
+def drip_headers(sock: socket.socket) -> None:
+    """The status line and headers one byte at a time (the body never comes)."""
+    read_request(sock)
+    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100000:
+        sock.sendall(bytes([byte]))
+        time.sleep(0.05)
+
+
+def reset(sock: socket.socket) -> None:
+    read_request(sock)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def status(
+    code: int, body: bytes = b'{"error": {"message": "boom"}}', ctype: str = "application/json"
+) -> Behaviour:
+    def run(sock: socket.socket) -> None:
+        read_request(sock)
+        sock.sendall(answer(code, body, ctype))
+
+    return run
+
+
+def huge_chunked(total: int) -> Behaviour:
+    def run(sock: socket.socket) -> None:
+        read_request(sock)
+        sock.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        block = b" " * (1024 * 1024)
+        sent = 0
+        while sent < total:
+            sock.sendall(f"{len(block):x}\r\n".encode() + block + b"\r\n")
+            sent += len(block)
+        sock.sendall(b"0\r\n\r\n")
+
+    return run
+
+
+def huge_length(total: int) -> Behaviour:
+    def run(sock: socket.socket) -> None:
+        read_request(sock)
+        sock.sendall(
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {total}\r\n\r\n".encode()
+        )
+        block = b" " * (1024 * 1024)
+        sent = 0
+        while sent < total:
+            sock.sendall(block)
+            sent += len(block)
+
+    return run
+
+
+def truncated_json(sock: socket.socket) -> None:
+    read_request(sock)
+    body = b'{"created": 1, "data": [{"b64_json": "iVBORw0KGgo'
+    sock.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\nConnection: close\r\n\r\n"
+        + body
+    )
+
+
+def redirect_loop(sock: socket.socket) -> None:
+    read_request(sock)
+    sock.sendall(answer(302, b"", extra="Location: /again\r\n"))
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` (the pixel data is one tiny IDAT)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def b64_answer(data: bytes) -> bytes:
+    import base64
+
+    return json.dumps(
+        {"created": 1, "data": [{"b64_json": base64.b64encode(data).decode()}]}
+    ).encode()
+
+
+def rss_mb() -> float:
+    """Peak RSS of this process so far (MB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/status") as status_file:
+        for line in status_file:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0

@@ -1,0 +1,125 @@
+"""The client against misbehaving servers: every exchange ends by its deadline, bodies stop at the
+cap, the breaker stops a dead surface, and credentials (header or query) never show."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import hostile
+from pixelproof.client import Client, Exchange
+from pixelproof.deadline import Guard
+from pixelproof.redact import Redactor
+
+SENTINEL = "sentinel-key-5f0c1e"
+
+
+@pytest.mark.parametrize("behaviour", [hostile.drip, hostile.drip_headers, hostile.hang])
+def test_timeout_is_a_deadline_for_the_whole_exchange(behaviour: hostile.Behaviour) -> None:
+    with hostile.serve(behaviour) as url:
+        client = Client(url, None, 0.6)
+        started = time.monotonic()
+        exchange = client.send("GET", "/x")
+        took = time.monotonic() - started
+        client.close()
+    assert str(exchange.error).startswith("timed out"), exchange
+    assert took < 3.0, f"a {behaviour.__name__} server held the exchange {took:.1f}s"
+    assert exchange.body == b""
+
+
+def test_streamed_body_stops_at_the_cap_and_keeps_nothing() -> None:
+    before = hostile.current_rss_mb()
+    with hostile.serve(hostile.huge_chunked(400 * 1024 * 1024)) as url:
+        client = Client(url, None, 20)
+        exchange = client.send("GET", "/x")
+        client.close()
+    assert exchange.error is not None
+    assert "byte cap" in exchange.error
+    assert exchange.body == b""
+    assert hostile.current_rss_mb() - before < 150
+
+
+def test_declared_huge_body_is_refused_before_reading() -> None:
+    with hostile.serve(hostile.huge_length(10 * 1024 * 1024 * 1024)) as url:
+        client = Client(url, None, 20)
+        started = time.monotonic()
+        exchange = client.send("GET", "/x")
+        client.close()
+    assert exchange.error is not None
+    assert "declared 10,737,418,240 bytes" in exchange.error
+    assert time.monotonic() - started < 5
+
+
+def test_breaker_stops_a_surface_after_consecutive_failures() -> None:
+    guard = Guard(breaker_after=3)
+    client = Client(hostile.refused_url(), None, 2, guard=guard, surface="unified")
+    errors = [client.send("GET", "/x").error for _ in range(5)]
+    client.close()
+    assert all(e and e.startswith("ConnectError") for e in errors[:3]), errors
+    assert errors[3] is not None
+    assert errors[3].startswith("not sent: unified gave no answer 3 times")
+    assert "first: ConnectError" in errors[3]
+    assert Guard(breaker_after=3).refusal("unified") is None  # another run starts closed
+
+
+def test_an_answer_resets_the_breaker() -> None:
+    guard = Guard(breaker_after=2)
+    guard.record("s", "ConnectError: x")
+    guard.record("s", None)
+    guard.record("s", "ConnectError: y")
+    assert guard.refusal("s") is None
+    guard.record("s", "ConnectError: z")
+    assert guard.refusal("s") is not None
+    assert "first: ConnectError: y" in str(guard.refusal("s"))
+
+
+def test_run_deadline_refuses_later_sends() -> None:
+    now = [100.0]
+    guard = Guard(run_timeout_s=60, clock=lambda: now[0])
+    assert guard.refusal("unified") is None
+    now[0] = 161.0
+    assert guard.refusal("unified") == "not sent: the run deadline passed (run_timeout_s=60)"
+    client = Client("http://127.0.0.1:9", None, 5, guard=guard, surface="unified")
+    assert client.send("GET", "/x").error == guard.refusal("unified")
+    client.close()
+
+
+def _echo(sock: object) -> None:
+    """Answers 400 with the whole request head in the body (a target that echoes the key)."""
+    head = hostile.read_request(sock)  # type: ignore[arg-type]
+    sock.sendall(hostile.answer(400, head.decode("latin-1").encode("utf-8")))  # type: ignore[attr-defined]
+
+
+def test_credentials_in_a_custom_header_and_the_query_never_show() -> None:
+    redactor = Redactor.for_credentials("X-Auth-Token", "key", SENTINEL)
+    with hostile.serve(_echo) as url:
+        client = Client(url, ("X-Auth-Token", SENTINEL), 5, auth_query=("key", SENTINEL),
+                        redactor=redactor)  # fmt: skip
+        exchange = client.send("POST", "/v1/images/generations", json_body={"prompt": SENTINEL},
+                               params={"Action": "x"})  # fmt: skip
+        client.close()
+    assert exchange.status == 400
+    assert SENTINEL.encode() in exchange.body  # the target really received (and echoed) it
+    shown = exchange.describe_request() + exchange.describe_response() + repr(exchange.url)
+    assert SENTINEL not in shown
+    assert "key=%5Bredacted%5D" in exchange.url or "key=[redacted]" in exchange.url
+    assert "Action=x" in exchange.url
+    assert exchange.request_headers["x-auth-token"] == "[redacted]"
+
+
+def test_json_null_is_json_and_deep_nesting_is_not() -> None:
+    null = Exchange("GET", "u", {}, status=200, body=b"null")
+    assert null.is_json()
+    assert null.json() is None
+    deep = Exchange("GET", "u", {}, status=200, body=b"[" * 100_000 + b"]" * 100_000)
+    assert not deep.is_json()
+    assert deep.describe_response(50).startswith("200")
+
+
+def test_large_bodies_are_spilled_but_read_back_whole() -> None:
+    data = bytes(range(256)) * 20_000  # 5 MB
+    exchange = Exchange("GET", "u", {}, status=200, body=data)
+    assert "_body" in exchange.__dict__
+    assert not isinstance(exchange.__dict__["_body"], bytes)
+    assert exchange.body == data
