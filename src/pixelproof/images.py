@@ -17,7 +17,10 @@ from PIL import Image, UnidentifiedImageError
 
 from pixelproof.geometry import Size
 
-Image.MAX_IMAGE_PIXELS = 64_000_000  # refuse decompression bombs well above any documented size
+# The largest size any document allows (4096x4096: models.yaml max_pixels; a test keeps the two
+# equal). An answer whose header declares more is refused before a pixel is decoded.
+MAX_DOCUMENTED_PIXELS = 16_777_216
+Image.MAX_IMAGE_PIXELS = 2 * MAX_DOCUMENTED_PIXELS  # any other Image.open is guarded too
 
 MAGIC = {
     "png": (b"\x89PNG\r\n\x1a\n",),
@@ -76,6 +79,7 @@ def decode(data: bytes) -> DecodedImage:
         raise ImageError(f"not an image: first bytes {data[:8]!r}")
     try:
         with Image.open(io.BytesIO(data)) as img:
+            _guard_pixels(fmt, img.width, img.height)
             img.load()
             alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
             transparent = False
@@ -94,8 +98,30 @@ def decode(data: bytes) -> DecodedImage:
                 nbytes=len(data),
                 sha256=hashlib.sha256(data).hexdigest(),
             )
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # declared far beyond the guard: Pillow refused it
+        declared = _header_size(fmt, data)
+        if declared:
+            _guard_pixels(fmt, *declared)
+        raise ImageError(f"{fmt} header declares too many pixels: {exc}; not decoded") from None
+    except (UnidentifiedImageError, OSError) as exc:
         raise ImageError(f"{fmt} that does not decode: {exc}") from None
+
+
+def _guard_pixels(fmt: str, width: int, height: int) -> None:
+    if width * height > MAX_DOCUMENTED_PIXELS:
+        raise ImageError(
+            f"{fmt} header declares {width}x{height} ({width * height:,} pixels), more than the "
+            f"largest documented size ({MAX_DOCUMENTED_PIXELS:,} pixels); not decoded"
+        )
+
+
+def _header_size(fmt: str, data: bytes) -> tuple[int, int] | None:
+    """Width and height as a PNG or GIF header states them (for the message when Pillow refuses)."""
+    if fmt == "png" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if fmt == "gif" and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    return None
 
 
 def measure(data: bytes) -> tuple[str | None, Size]:

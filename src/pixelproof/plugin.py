@@ -42,6 +42,7 @@ class PixelproofSession:
     observer: Observer | None = None
     results: Results = field(default_factory=Results)
     guard: Guard | None = None
+    planned: int | None = None  # cases collected: "interrupted after N of M cases"
 
     def get_guard(self) -> Guard:
         """The run deadline and breakers, shared by the observer and fuzzing."""
@@ -267,6 +268,15 @@ def pytest_collection_modifyitems(
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    pp.planned = sum(1 for i in items if dict(i.user_properties).get("rule"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Under xdist the controller collects nothing itself: a worker's collection is the plan."""
+    pp = session_of(node.config)
+    if pp is not None:  # rule cases are the parameterized tests (profile checks are not)
+        pp.planned = sum(1 for i in ids if "[" in i)
 
 
 @pytest.fixture(scope="session")

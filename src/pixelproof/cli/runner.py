@@ -97,9 +97,20 @@ def run(opts: RunOptions) -> int:
     finally:
         results = capture.session.results if capture.session is not None else Results()
         final = exit_code(int(code), results, opts.shard)
-        write_reports(report_dir, run_id, opts, capture.session, results, started, final)
+        interrupted = None
+        if final == EXIT_INTERRUPTED:
+            interrupted = (len(results.outcomes), getattr(capture.session, "planned", None))
+            print(f"pixelproof: {interrupted_text(*interrupted)}", file=sys.stderr)
+        write_reports(
+            report_dir, run_id, opts, capture.session, results, started, final, interrupted
+        )
         print(f"pixelproof: report written to {report_dir}", file=sys.stderr)
     return final
+
+
+def interrupted_text(after: int, of: int | None) -> str:
+    total = f" of {of}" if of is not None else ""
+    return f"interrupted after {after}{total} cases (exit {EXIT_INTERRUPTED}): not a verdict"
 
 
 def _preflight(opts: RunOptions, report_dir: Path, run_id: str, started: dt.datetime) -> int | None:
@@ -172,7 +183,10 @@ def write_reports(
     results: Results,
     started: dt.datetime,
     run_exit: int | None = None,
+    interrupted: tuple[int, int | None] | None = None,
 ) -> None:
+    """run.json records how the run ended (an interrupted one: exit 130 and how far it got);
+    summary.md and report.html are rendered from it."""
     from pixelproof.report.html import render_html
     from pixelproof.report.runjson import build_run_json
     from pixelproof.report.summary import render_markdown
@@ -183,6 +197,10 @@ def write_reports(
     # what `pixelproof merge` needs to rebuild the unsharded verdict: the split and this exit code
     data["shard"] = opts.shard
     data["run_exit_code"] = run_exit
+    if interrupted is not None:  # never a verdict: the exit code says so too
+        data["exit_code"] = EXIT_INTERRUPTED
+        data["interrupted"] = {"after": interrupted[0], "of": interrupted[1],
+                               "text": interrupted_text(*interrupted)}  # fmt: skip
     (report_dir / "run.json").write_text(
         json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"
     )

@@ -26,7 +26,7 @@ from pixelproof.report.facts import (
     totals,
 )
 from pixelproof.report.results import OUTCOMES
-from pixelproof.report.summary import VERDICTS, first_line
+from pixelproof.report.summary import first_line, verdict
 
 WORST = ("error", "failed", "fixed", "waived", "skipped", "passed")
 BAD = ("error", "failed", "fixed")
@@ -91,7 +91,7 @@ def render_html(data: dict[str, Any], trend_svg: str = "") -> str:
         requests=data["requests_sent"],
         images=data["images_bought"],
         exit_code=data["exit_code"],
-        verdict=VERDICTS.get(int(data["exit_code"]), "see the cases below"),
+        verdict=verdict(data),
         totals=totals(data),
         filters=filters_text(data),
         counts=[(o, data["counts"].get(o, 0)) for o in OUTCOMES],

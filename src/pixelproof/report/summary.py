@@ -43,6 +43,18 @@ VERDICTS = {
     3: "errors only (target unreachable?)",
 }
 LIST_LIMIT = 50
+JUDGED = ("passed", "failed", "fixed")
+
+
+def verdict(data: dict[str, Any]) -> str:
+    """The headline: an interrupted run or one that judged nothing never reads as kept."""
+    interrupted = data.get("interrupted")
+    if isinstance(interrupted, dict):
+        return str(interrupted.get("text") or "interrupted: not a verdict")
+    code = int(data["exit_code"])
+    if code == 0 and not any(data["counts"].get(o, 0) for o in JUDGED):
+        return "nothing judged (no case passed or failed): not a verdict"
+    return VERDICTS.get(code, "see report")
 
 
 def _cell(text: Any, limit: int = 160) -> str:
@@ -103,9 +115,8 @@ def render_markdown(data: dict[str, Any]) -> str:
     """summary.md: short enough for a CI comment, and says why each failure failed."""
     counts: dict[str, int] = data["counts"]
     target: dict[str, Any] = data["target"]
-    verdict = VERDICTS.get(int(data["exit_code"]), "see report")
     lines = [
-        f"## pixelproof: {target.get('name')} — {verdict}",
+        f"## pixelproof: {target.get('name')} — {verdict(data)}",
         "",
         f"Run `{data['run_id']}`, pixelproof {data['pixelproof_version']}, {data['requests_sent']} requests, "
         f"{data['images_bought']} images. {totals(data).sentence()}.",
