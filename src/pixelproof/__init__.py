@@ -19,21 +19,67 @@ move between releases.
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.catalogue import Catalogue, CatalogueError, Rule, default_catalogue, load_catalogue
-from pixelproof.judging.evaluate import evaluate
-from pixelproof.judging.evidence import Judged, NotJudged, observe_case
-from pixelproof.judging.failures import RuleFailure
-from pixelproof.judging.verdicts import judge
-from pixelproof.observe import Observer, TargetError
-from pixelproof.plan import Case, cases_for
-from pixelproof.target import Profile, ProfileError, embedded_profile, load_profile
+if TYPE_CHECKING:
+    from pixelproof.catalogue import (
+        Catalogue,
+        CatalogueError,
+        Rule,
+        default_catalogue,
+        load_catalogue,
+    )
+    from pixelproof.judging.evaluate import evaluate
+    from pixelproof.judging.evidence import Judged, NotJudged, observe_case
+    from pixelproof.judging.failures import RuleFailure
+    from pixelproof.judging.verdicts import judge
+    from pixelproof.observe import Observer, TargetError
+    from pixelproof.plan import Case, cases_for
+    from pixelproof.target import Profile, ProfileError, embedded_profile, load_profile
+
+# Where each public name lives. Imported on first use (PEP 562), so `import pixelproof` and every
+# CLI command stay cheap: `pixelproof rules` need not load the observer, Pillow or the verdicts.
+_WHERE = {
+    "Catalogue": "pixelproof.catalogue",
+    "CatalogueError": "pixelproof.catalogue",
+    "Rule": "pixelproof.catalogue",
+    "default_catalogue": "pixelproof.catalogue",
+    "load_catalogue": "pixelproof.catalogue",
+    "evaluate": "pixelproof.judging.evaluate",
+    "Judged": "pixelproof.judging.evidence",
+    "NotJudged": "pixelproof.judging.evidence",
+    "observe_case": "pixelproof.judging.evidence",
+    "RuleFailure": "pixelproof.judging.failures",
+    "judge": "pixelproof.judging.verdicts",
+    "Observer": "pixelproof.observe",
+    "TargetError": "pixelproof.observe",
+    "Case": "pixelproof.plan",
+    "cases_for": "pixelproof.plan",
+    "Profile": "pixelproof.target",
+    "ProfileError": "pixelproof.target",
+    "embedded_profile": "pixelproof.target",
+    "load_profile": "pixelproof.target",
+}
 
 try:
     __version__ = version("pixelproof")
 except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
     __version__ = "0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'pixelproof' has no attribute {name!r}")
+    value = getattr(import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "Case",
