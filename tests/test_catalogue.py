@@ -221,3 +221,9 @@ def test_malformed_rule_files_are_rejected_with_file_location_and_field(
     assert named_file in info.value.path
     assert message in str(info.value)
     assert info.value.location  # a place in the file, not just its name
+
+
+def test_an_inference_is_marked_and_at_most_should(catalogue: Catalogue) -> None:
+    """Standards: an inference is marked ``inferred`` and never a MUST."""
+    assert [r.id for r in catalogue if r.inferred and r.severity == "MUST"] == []
+    assert all(r.inferred.strip() for r in catalogue if r.inferred is not None)

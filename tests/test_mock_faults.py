@@ -21,6 +21,7 @@ from PIL import Image
 from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size
 from pixelproof.images import ImageError, b64decode_strict, decode
+from pixelproof.judging.expect import nearest_tier
 from pixelproof.mock.faults import CATALOGUE as FAULTS
 from pixelproof.mock.faults import FAULT_HEADER
 
@@ -168,7 +169,7 @@ def _legacy_ratios_accepted(run: Run) -> int:
     return run.action(model="gpt-image-1-official", aspect_ratio="16:9").status_code
 
 
-@probe("gemini-imagesize-dropped", expect("size.gemini-3-pro-image-preview.1:1.2k", "size"))
+@probe("gemini-imagesize-dropped", expect("size.gemini-3-pro-image-preview.1:1.2k", "tier"))
 def _gemini_imagesize_dropped(run: Run) -> str:
     body = {
         "contents": [{"parts": [{"text": "a lighthouse"}]}],
@@ -180,7 +181,7 @@ def _gemini_imagesize_dropped(run: Run) -> str:
         for p in answer.json()["candidates"][0]["content"]["parts"]
         if "inlineData" in p
     ]
-    return str(decode(b64decode_strict(data)).size)
+    return nearest_tier(decode(b64decode_strict(data)).size)
 
 
 # ---------------------------------------------------------------- n, watermark, passthrough
@@ -336,7 +337,7 @@ def _task_failure_hidden(run: Run) -> str:
     return str(run.get(path).json()["status"])
 
 
-@probe("unknown-task-200", expect("task.tasks-action.unknown", "status"))
+@probe("unknown-task-200", expect("task.tasks-action.unknown.404", "status"))
 def _unknown_task_200(run: Run) -> int:
     return run.get("/action/v1/tasks/task_never_issued").status_code
 
@@ -432,6 +433,48 @@ def _jimeng_done_empty(run: Run) -> int:
     data = answer.json()["data"]
     assert data["status"] == "done", data
     return len(data.get("binary_data_base64") or [])
+
+
+# ---------------------------------------------------------------- held to the documents (issue 12)
+
+
+@probe("auth-forwarded", 0)
+def _auth_forwarded(run: Run) -> int:
+    prompt = nonce()
+    headers = {k: v for k, v in run.headers.items() if k != "Authorization"}
+    body = {"model": "gpt-image-2", "prompt": prompt}
+    run.pair.gateway.post("/v1/images/generations", json=body, headers=headers)
+    return len(run.pair.forwarded(contains=prompt.split()[-1]))
+
+
+@probe("auth-403", expect("auth.wrong.401", "status"))
+def _auth_403(run: Run) -> int:
+    headers = {**run.headers, "Authorization": "Bearer wrong"}
+    body = {"model": "gpt-image-2", "prompt": "a lighthouse"}
+    return run.pair.gateway.post("/v1/images/generations", json=body, headers=headers).status_code
+
+
+@probe("error-json-plain", True)
+def _error_json_plain(run: Run) -> bool:
+    return isinstance(run.generate(model="pixelproof-no-such-model").json().get("error"), dict)
+
+
+@probe("unknown-task-400", expect("task.tasks-official.unknown.404", "status"))
+def _unknown_task_400(run: Run) -> int:
+    return run.get("/official/v1/tasks/task_never_issued").status_code
+
+
+@probe("jimeng-unknown-404", expect("jimeng.unknown-task.not_found", "status"))
+def _jimeng_unknown_404(run: Run) -> str:
+    body = {"req_key": "jimeng_t2i_v40", "task_id": "never-issued"}
+    answer = run.post("/jm", params=JIMENG | {"Action": "CVSync2AsyncGetResult"}, json=body)
+    return str((answer.json().get("data") or {}).get("status"))
+
+
+@probe("official-transparent-served", 400)
+def _official_transparent_served(run: Run) -> int:
+    body = {"model": "gpt-image-1-official", "background": "transparent", "output_format": "png"}
+    return run.action(**body).status_code
 
 
 # ---------------------------------------------------------------- the tests

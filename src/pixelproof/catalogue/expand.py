@@ -9,8 +9,6 @@ from pixelproof.catalogue.rule import CatalogueError, Rule
 from pixelproof.catalogue.schema import BehaviourRow, DefaultsFile, ModelsFile, SizeTable, Source
 from pixelproof.geometry import Size
 
-_TIER_FACTOR = {"1K": 1, "2K": 2, "4K": 4}
-
 
 class _Values(dict[str, Any]):
     """format_map() values that say which placeholder a row lacks."""
@@ -39,14 +37,9 @@ def _expect(table: SizeTable, cell: dict[str, Any], models: ModelsFile) -> dict[
         return {"size": raw, **compare}
     if table.kind == "aspect_ratio":
         return {"ratio": raw}
-    result = str(cell["result"])
-    base = Size.parse(models.gemini_pixels_1k[cell["ratio"]])
-    factor = _TIER_FACTOR[result]
-    return {
-        "ratio": cell["ratio"],
-        "tier": result,
-        "size": str(Size(base.width * factor, base.height * factor)),
-    }
+    # gemini_size: the seeds give tiers, not pixels; judged by tier and ratio
+    tolerance = {"ratio_tolerance": table.ratio_tolerance} if table.ratio_tolerance else {}
+    return {"ratio": cell["ratio"], "tier": str(cell["result"]), **tolerance}
 
 
 def expand_size_tables(tables: list[SizeTable], models: ModelsFile, path: Path) -> list[Rule]:
@@ -147,7 +140,7 @@ def with_fallbacks(rules: list[Rule], models: ModelsFile, defaults: DefaultsFile
                 id="fallback." + rule.id.removeprefix("size."),
                 kind="fallback",
                 statement=defaults.fallback.statement.format_map(values),
-                severity="MUST",
+                severity="SHOULD",  # inferred (below), so at most SHOULD
                 source=defaults.fallback.sources[0],
                 also_sources=(*defaults.fallback.sources[1:], rule.source),
                 surface=rule.surface,

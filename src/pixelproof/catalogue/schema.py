@@ -129,6 +129,7 @@ class SizeTable(_Strict):
     inferred: str | None = None
     tier: str | None = None
     compare_as: str | None = None
+    ratio_tolerance: float | None = Field(default=None, gt=0, lt=0.2)
     rows: list[dict[str, Any]] = Field(default_factory=list)
     columns: list[str] = Field(default_factory=list)
     grid: list[list[str]] = Field(default_factory=list)

@@ -21,10 +21,24 @@ class Fault:
     description: str
     breaks: tuple[str, ...]  # rule ids a run with this fault must fail ("" for infrastructure)
     infrastructure: bool = False  # an outage, judged as errors rather than broken promises
+    holds: tuple[str, ...] = ()  # rule ids that must still pass: what the documents allow
+    allowed: bool = False  # a variant the documents allow (breaks nothing), not a fault
 
 
-def _f(name: str, role: str, description: str, *breaks: str, infra: bool = False) -> Fault:
-    return Fault(name, role, description, breaks, infra)
+def _f(
+    name: str,
+    role: str,
+    description: str,
+    *breaks: str,
+    infra: bool = False,
+    holds: tuple[str, ...] = (),
+) -> Fault:
+    return Fault(name, role, description, breaks, infra, holds)
+
+
+def _v(name: str, role: str, description: str, *holds: str) -> Fault:
+    """A behaviour the documents allow: the rules in ``holds`` must pass with it on."""
+    return Fault(name, role, description, (), holds=holds, allowed=True)
 
 
 CATALOGUE: dict[str, Fault] = {
@@ -77,6 +91,19 @@ CATALOGUE: dict[str, Fault] = {
         _f("error-shape-plain", "gateway", "unified errors are plain text, not the JSON error object",
            "error.shape.unified", "model.unknown"),
         _f("auth-open", "any", "any key (or none) is accepted", "auth.missing", "auth.wrong"),
+        _f("auth-forwarded", "gateway", "the gateway does not check keys: it forwards `Bearer undefined` upstream and passes the upstream's 401 through",
+           "auth.missing", "auth.wrong"),
+        _f("auth-403", "gateway", "bad or missing keys are answered 403 (a JSON error) instead of 401",
+           "auth.missing.401", "auth.wrong.401", holds=("auth.missing", "auth.wrong")),
+        _f("error-json-plain", "gateway", "unified errors are JSON {\"message\": ...} without OpenAI's error object",
+           "error.shape.unified.openai", holds=("error.shape.unified", "model.required", "model.unknown")),
+        _f("unknown-task-400", "gateway", "unknown task ids are answered 400 (a JSON error) instead of 404",
+           "task.tasks-action.unknown.404", "task.tasks-official.unknown.404",
+           holds=("task.tasks-action.unknown", "task.tasks-official.unknown")),
+        _f("jimeng-unknown-404", "gateway", "the Jimeng result query answers an unknown task with HTTP 404, not status not_found",
+           "jimeng.unknown-task.not_found", holds=("jimeng.unknown-task",)),
+        _f("official-transparent-served", "gateway", "official-channel models serve background = transparent",
+           "background.transparent.official"),
         _f("model-unvalidated", "gateway", "missing or unknown models are served by a default model",
            "model.unknown", "model.required"),
         _f("variations-500", "gateway", "the variations route crashes with 500",
@@ -101,6 +128,14 @@ CATALOGUE: dict[str, Fault] = {
         _f("bad-ratio-500", "gateway", "an unknown aspect ratio crashes the action-style API with 500"),
         _f("schema-drift", "gateway", "task submissions answer task_id as a number (outside the contract)",
            "task.tasks-action.lifecycle"),
+        # variants the documents allow: the rules they name must still pass
+        _v("official-transparent-ignored", "gateway", "official-channel models ignore background = transparent (opaque image)",
+           "background.transparent.official"),
+        _v("watermark-omitted-as-true", "gateway", "an omitted watermark is forwarded as an explicit true",
+           "watermark.omitted.not-forwarded"),
+        _v("gemini-other-pixels", "upstream", "Gemini draws another pixel table (16:9 1K as 1376x768, 2K as 2752x1536)",
+           "size.gemini-3-pro-image-preview.16:9.1k", "size.gemini-3-pro-image-preview.16:9.2k",
+           "size.gemini-3-pro-image-preview.1:1.2k"),
         # infrastructure: outages, judged as errors, not broken promises
         _f("http-500", "any", "every image call answers 500", infra=True),
         _f("slow", "any", "every answer is delayed by 2 s of real time", infra=True),

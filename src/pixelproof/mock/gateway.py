@@ -184,6 +184,8 @@ class Unified:
             present = False
         if not present and faults.active("watermark-omitted-as-false"):
             present, watermark = True, False
+        if not present and faults.active("watermark-omitted-as-true"):
+            present, watermark = True, True
         if present:
             up["watermark"] = watermark
         refs = self.references(body)

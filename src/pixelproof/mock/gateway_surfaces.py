@@ -75,6 +75,10 @@ class Surfaces:
         )
         data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
         if action == "CVSync2AsyncGetResult":
+            if data.get("status") == "not_found" and faults.active("jimeng-unknown-404"):
+                raise ApiError(
+                    404, f"task {body.get('task_id')!r} not found", code="task_not_found"
+                )
             if data.get("status") == "not_found" and faults.active("jimeng-unknown-done"):
                 data.update(status="done", binary_data_base64=[], image_urls=None)
             if data.get("status") == "done" and faults.active("jimeng-done-empty"):
@@ -227,9 +231,9 @@ class Surfaces:
             "size": str(size),
         }
         up["output_format"] = "png" if faults.active("output-format-ignored") else fmt
-        background = body.get("background")
+        background = self.action_background(str(model), body.get("background"))
         if background is not None:
-            up["background"] = "opaque" if faults.active("transparency-dropped") else background
+            up["background"] = background
         for name in ("quality", "moderation"):
             if body.get(name) is not None:
                 up[name] = body[name]
@@ -246,6 +250,23 @@ class Surfaces:
                 "status": "queued",
                 "created": int(self.state.clock.epoch + task.created),
             }
+        )
+
+    @staticmethod
+    def action_background(model: str, background: Any) -> Any:
+        """Seed 002: transparency is "not supported on the official channel" (the *-official models)."""
+        if background == "transparent" and faults.active("transparency-dropped"):
+            return "opaque"
+        if background != "transparent" or not model.endswith("-official"):
+            return background
+        if faults.active("official-transparent-served"):
+            return background
+        if faults.active("official-transparent-ignored"):
+            return None
+        raise ApiError(
+            400,
+            "background: transparent is not supported on the official channel",
+            param="background",
         )
 
     def action_size(self, model: str, ratio: Any, tier: str) -> Size:
@@ -306,7 +327,10 @@ class Surfaces:
                 view = {"task_id": task_id, "status": "queued", "created": self.state.clock.wall()}
                 return JSONResponse({"code": 200, "data": view} if official else view)
             raise ApiError(
-                404, f"task {task_id!r} not found", type="not_found", code="task_not_found"
+                400 if faults.active("unknown-task-400") else 404,
+                f"task {task_id!r} not found",
+                type="not_found",
+                code="task_not_found",
             )
         view = self.task_view(task)
         return JSONResponse({"code": 200, "message": "success", "data": view} if official else view)

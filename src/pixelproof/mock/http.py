@@ -199,6 +199,7 @@ def endpoint(
             headers={k.lower(): v for k, v in request.headers.items()},
         )
         recorded = None
+        gateway = state.config.role == "gateway"
         try:
             body = b""
             try:
@@ -210,10 +211,11 @@ def endpoint(
                 auth
                 and state.config.api_key
                 and not faults.active("auth-open")
+                and not (gateway and faults.active("auth-forwarded"))
                 and not _authorized(inc, state.config.api_key)
             ):
                 raise ApiError(
-                    401,
+                    403 if gateway and faults.active("auth-403") else 401,
                     "invalid or missing API key",
                     type="authentication_error",
                     code="invalid_api_key",
@@ -224,12 +226,10 @@ def endpoint(
             response = await _infrastructure_faults(response)
         except ApiError as err:
             response = render_error(err)
-            if (
-                faults.active("error-shape-plain")
-                and dialect == "openai"
-                and state.config.role == "gateway"
-            ):
+            if faults.active("error-shape-plain") and dialect == "openai" and gateway:
                 response = Response(err.message, status_code=err.status, media_type="text/plain")
+            elif faults.active("error-json-plain") and dialect == "openai" and gateway:
+                response = JSONResponse({"message": err.message}, status_code=err.status)
         except Exception:  # a bug in the mock: say so, keep serving
             log.exception("mock handler failed on %s %s", request.method, request.url.path)
             response = render_error(

@@ -42,7 +42,10 @@ class Upstream:
 
     def _headers(self) -> dict[str, str]:
         names = faults.request_faults()
-        return {faults.FAULT_HEADER: ",".join(sorted(names))} if names else {}
+        headers = {faults.FAULT_HEADER: ",".join(sorted(names))} if names else {}
+        if "auth-forwarded" in names:
+            headers["Authorization"] = "Bearer undefined"  # the client's (absent) key, as seen live
+        return headers
 
     async def post(
         self,
@@ -66,6 +69,8 @@ class Upstream:
                 f"upstream error {response.status_code}: {_message(response)}",
                 type="upstream_error",
             )
+        if response.status_code == 401 and faults.active("auth-forwarded"):
+            raise ApiError(401, f"upstream: {_message(response)}", type="authentication_error")
         if response.status_code >= 400:
             raise ApiError(
                 response.status_code if response.status_code != 401 else 502,

@@ -7,9 +7,11 @@ from starlette.responses import JSONResponse, Response
 from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size
 from pixelproof.images import MIME
+from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.http import Incoming
 from pixelproof.mock.produce import as_b64, check_image_b64, spec
+from pixelproof.mock.vendors.common import ratio_size
 
 
 class GeminiVendor:
@@ -56,6 +58,8 @@ class GeminiVendor:
             raise ApiError(400, f"Invalid imageSize {tier!r}; expected 1K, 2K or 4K")
         served = tier if tier in vendor.image_sizes else "1K"  # flash previews fall back to 1K
         base = Size.parse(self.catalogue.gemini_pixels_1k[ratio])
+        if faults.active("gemini-other-pixels"):  # another model's table: same tiers, other pixels
+            base = ratio_size(ratio, 1024, multiple=32)
         factor = {"1K": 1, "2K": 2, "4K": 4}[served]
         size = Size(base.width * factor, base.height * factor)
         inc.notes.update(references=references, image_size=served)
