@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pixelproof.catalogue import Catalogue, Rule
-from pixelproof.judging.evidence import evaluate
+from pixelproof.judging.evaluate import evaluate
 from pixelproof.mock.faults import CATALOGUE as FAULTS
 from pixelproof.mock.faults import FAULT_HEADER, Fault
 from pixelproof.mock.server import Stack, embedded_stack
