@@ -233,3 +233,19 @@ def test_values_read_as_the_wire_writes_them() -> None:
         "absent",
     ]
     assert literal(b'{"a": 1}') == '"{\\"a\\": 1}"'
+
+
+def test_history_skips_usage_errors_and_unreadable_runs(
+    full: dict[str, Any], tmp_path: Path
+) -> None:
+    from pixelproof.report.trend import load_history
+
+    for name, run in (("b-ok", full), ("a-usage", {**full, "exit_code": 2, "outcomes": []})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(json.dumps(run))
+    (tmp_path / "c-broken").mkdir()
+    (tmp_path / "c-broken" / "run.json").write_text("{not json")
+    runs, skipped = load_history(tmp_path)
+    assert [r["run_id"] for r in runs] == [full["run_id"]]
+    assert len(skipped) == 2
+    assert any("a-usage" in s and "judged nothing" in s for s in skipped)
