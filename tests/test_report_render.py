@@ -1,7 +1,7 @@
 """Renderers judged from checked-in run.json files of real runs (tests/data/): summary.md,
 report.html, diff and trend say why, count the same way, and never mix runs that differ.
 
-run-full-faulty.json: `pixelproof run -n 2 --fault no-ratio-intent --fault watermark-false-dropped`
+run-full-faulty.json: `pixelproof run -n auto --fault no-ratio-intent --fault watermark-false-dropped`
 run-filtered-clean.json: `pixelproof run --rules 'watermark.*' --rules 'n.*'`
 (passed outcomes trimmed of their statement and source text to keep the files small).
 """
@@ -78,7 +78,7 @@ def test_summary_truncates_long_text_and_says_so(full: dict[str, Any]) -> None:
 
 def test_summary_names_the_filters_of_a_filtered_run(filtered: dict[str, Any]) -> None:
     summary = render_markdown(filtered)
-    assert "Filtered run: --rules: n.*, watermark.*" in summary
+    assert "Run options: --rules: n.*, watermark.*" in summary
 
 
 def _text(page: str) -> str:
@@ -87,7 +87,7 @@ def _text(page: str) -> str:
 
 def test_html_failures_first_with_source_title_section_and_quote(full: dict[str, Any]) -> None:
     page = render_html(full)
-    assert page.index('id="failures"') < page.index('id="scores"') < page.index('id="matrix"')
+    assert page.index('id="failures"') < page.index('id="matrix"')
     for o in failed(full):
         assert o["source_title"] in page
         assert f"“{o['quote']}”" in _text(page)

@@ -21,6 +21,7 @@ from pixelproof.report.facts import (
     filters_text,
     level_scores,
     matrix,
+    shorten,
     source_parts,
     surface_scores,
     totals,
@@ -101,5 +102,6 @@ def render_html(data: dict[str, Any], trend_svg: str = "") -> str:
         matrices=matrices(data),
         source_parts=source_parts,
         first_line=first_line,
+        shorten=shorten,
         trend_svg=Markup(trend_svg),  # built by trend.render_svg, which escapes its own text
     )

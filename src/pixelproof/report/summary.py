@@ -123,7 +123,12 @@ def render_markdown(data: dict[str, Any]) -> str:
     ]
     notice = filters_text(data)
     if notice:
-        lines += ["", "Filtered run: " + "; ".join(notice) + "."]
+        lines += [
+            "",
+            "Run options: "
+            + "; ".join(notice)
+            + " (compare only with runs under the same options).",
+        ]
     lines += [
         "",
         "| " + " | ".join(OUTCOMES) + " |",
