@@ -163,6 +163,15 @@ def test_diff_of_a_full_and_a_filtered_run_says_so_first(
     assert page.count("<tr>") == len(fixed) + 1  # a real table: header + one row per case
 
 
+def test_diff_names_an_interrupted_run_first(full: dict[str, Any]) -> None:
+    stopped = {**copy.deepcopy(full), "run_id": "stopped"}
+    stopped["interrupted"] = {"text": "interrupted after 3 of 350 cases"}
+    stopped["outcomes"] = stopped["outcomes"][:3]
+    text = diff_md(diff_runs(full, stopped))
+    assert "stopped: interrupted after 3 of 350 cases" in text.split("\n\n")[1]
+    assert "Vanished" not in text
+
+
 def test_diff_of_alike_runs_lists_new_and_vanished_cases(full: dict[str, Any]) -> None:
     later = copy.deepcopy(full)
     gone = later["outcomes"].pop()
@@ -243,9 +252,17 @@ def test_history_skips_usage_errors_and_unreadable_runs(
     for name, run in (("b-ok", full), ("a-usage", {**full, "exit_code": 2, "outcomes": []})):
         (tmp_path / name).mkdir()
         (tmp_path / name / "run.json").write_text(json.dumps(run))
+    stopped = {
+        **full,
+        "run_id": "d-stopped",
+        "interrupted": {"text": "interrupted after 3 of 350 cases"},
+    }
+    (tmp_path / "d-stopped").mkdir()
+    (tmp_path / "d-stopped" / "run.json").write_text(json.dumps(stopped))
     (tmp_path / "c-broken").mkdir()
     (tmp_path / "c-broken" / "run.json").write_text("{not json")
     runs, skipped = load_history(tmp_path)
     assert [r["run_id"] for r in runs] == [full["run_id"]]
-    assert len(skipped) == 2
+    assert len(skipped) == 3
     assert any("a-usage" in s and "judged nothing" in s for s in skipped)
+    assert any("interrupted after 3 of 350 cases" in s for s in skipped)

@@ -80,6 +80,9 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         and before["claims_hash"] != after["claims_hash"]
     ):
         out.append(f"target claims: {before['claims_hash']} → {after['claims_hash']}")
+    for run in (old, new):
+        if isinstance(run.get("interrupted"), dict):
+            out.append(f"{run['run_id']}: {run['interrupted'].get('text') or 'interrupted'}")
     if old.get("shard") != new.get("shard"):
         out.append(f"shard: {_shown(old.get('shard'))} → {_shown(new.get('shard'))}")
     unrecorded = [r["run_id"] for r in (old, new) if "filters" not in r]

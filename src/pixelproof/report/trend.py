@@ -32,6 +32,11 @@ def load_history(directory: Path) -> tuple[list[dict[str, Any]], list[str]]:
         if not run.get("outcomes") or run.get("exit_code") == 2:
             problems.append(f"{file}: judged nothing (a usage error), not in the trend")
             continue
+        if isinstance(run.get("interrupted"), dict):
+            problems.append(
+                f"{file}: {run['interrupted'].get('text') or 'interrupted'}, not in the trend"
+            )
+            continue
         runs.append(run)
     runs.sort(key=lambda r: r.get("started", ""))
     return runs, problems
