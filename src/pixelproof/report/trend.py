@@ -103,7 +103,7 @@ def render_svg(runs: list[dict[str, Any]], width: int = 1000, height: int = 360)
     if not runs:
         return "<p>No runs found.</p>"
     drawn = lines(runs)
-    left, right, top, bottom = 48, 320, 16, 90
+    left, right, top, bottom = 110, 320, 16, 90  # room for the rotated run ids
     plot_w, plot_h = width - left - right, height - top - bottom
     n = len(runs)
 
