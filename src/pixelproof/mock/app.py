@@ -1,12 +1,16 @@
 """The mock's ASGI applications: a list of routes per role, plus the control API.
 
-Control API (no auth, never recorded): ``/__pixelproof/requests`` (GET filter by path, method,
-since, tag, contains; DELETE clears), ``/__pixelproof/files/{token}``, ``/__pixelproof/health``,
-``/__pixelproof/faults``, ``POST /__pixelproof/clock`` (advance the clock by ``seconds``).
+Control API (never recorded): ``/__pixelproof/requests`` (GET filter by path, method, since, tag,
+contains, paged by limit and before; DELETE clears), ``/__pixelproof/files/{token}``,
+``/__pixelproof/health``, ``/__pixelproof/faults``, ``POST /__pixelproof/clock`` (advance the
+clock by ``seconds``, a finite number). Reads are open; the two routes that change state take the
+mock's API key when one is configured.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 import httpx
@@ -17,7 +21,7 @@ from starlette.routing import Route
 
 from pixelproof.catalogue import Catalogue, default_catalogue
 from pixelproof.mock import faults
-from pixelproof.mock.http import endpoint
+from pixelproof.mock.http import authorized, endpoint
 from pixelproof.mock.state import MockConfig, MockState
 from pixelproof.mock.tasks import TaskStore
 from pixelproof.mock.vendors.ark import ArkVendor
@@ -28,29 +32,51 @@ from pixelproof.mock.vendors.openai import OpenAIVendor
 CONTROL = "/__pixelproof"
 
 
+PAGE_LIMIT = 1000  # records per GET of the recorder
+PAGE_BYTES = (
+    16 * 1024 * 1024
+)  # and bytes: a larger page is cut, oldest first (``more``, ``before``)
+MAX_ADVANCE_S = 1e7  # ~115 days: more than any documented task deadline
+
+
+def _bad(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}},
+                        status_code=status)  # fmt: skip
+
+
+def _control_refused(request: Request, state: MockState) -> JSONResponse | None:
+    """Changing the mock's state (clock, clearing the recorder) takes its key when it has one."""
+    key = state.config.api_key
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    if key and not authorized(headers, dict(request.query_params), key):
+        return _bad("control routes that change state need the mock's API key", 401)
+    return None
+
+
 def _control_routes(state: MockState) -> list[Route]:
     async def requests_(request: Request) -> Response:
         if request.method == "DELETE":
-            return JSONResponse({"cleared": state.recorder.clear()})
+            refused = _control_refused(request, state)
+            return refused or JSONResponse({"cleared": state.recorder.clear()})
         q = request.query_params
         try:
             since = int(q.get("since", "0"))
-            limit = int(q.get("limit", "1000"))
+            limit = int(q.get("limit", str(PAGE_LIMIT)))
+            before = int(q["before"]) if "before" in q else None
         except ValueError:
-            return JSONResponse(
-                {"error": {"message": "since and limit must be integers"}}, status_code=400
-            )
-        items = state.recorder.query(
-            path=q.get("path"),
-            method=q.get("method"),
-            since=since,
-            tag=q.get("tag"),
-            contains=q.get("contains"),
-            limit=limit,
-        )
-        return JSONResponse(
-            {"requests": [i.to_dict() for i in items], "last_seq": state.recorder.last_seq}
-        )
+            return _bad("since, before and limit must be integers")
+        if not 1 <= limit <= PAGE_LIMIT:
+            return _bad(f"limit must be between 1 and {PAGE_LIMIT}")
+        items = state.recorder.query(path=q.get("path"), method=q.get("method"), since=since,
+                                     tag=q.get("tag"), contains=q.get("contains"), limit=limit + 1,
+                                     before=before)  # fmt: skip
+        page, more = [i.to_dict() for i in items[-limit:]], len(items) > limit
+        while len(page) > 1 and len(json.dumps(page, default=str)) > PAGE_BYTES:
+            page, more = page[1:], True  # the page keeps the newest; `before` reaches the rest
+        body: dict[str, Any] = {"requests": page, "last_seq": state.recorder.last_seq, "more": more}
+        if more and page:
+            body["before"] = page[0]["seq"]
+        return JSONResponse(body)
 
     async def files(request: Request) -> Response:
         item = state.files.get(request.path_params["token"])
@@ -71,13 +97,18 @@ def _control_routes(state: MockState) -> list[Route]:
         )
 
     async def clock(request: Request) -> Response:
+        refused = _control_refused(request, state)
+        if refused:
+            return refused
         try:
-            seconds = float((await request.json()).get("seconds", 0))
-        except (ValueError, TypeError, AttributeError):
-            return JSONResponse(
-                {"error": {"message": 'body must be {"seconds": number}'}}, status_code=400
-            )
-        state.clock.advance(seconds)
+            body = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            body = None
+        seconds = body.get("seconds", 0) if isinstance(body, dict) else None
+        if (isinstance(seconds, bool) or not isinstance(seconds, int | float)
+                or not math.isfinite(seconds) or not 0 <= seconds <= MAX_ADVANCE_S):  # fmt: skip
+            return _bad(f'body must be {{"seconds": a number from 0 to {MAX_ADVANCE_S:g}}}')
+        state.clock.advance(float(seconds))
         return JSONResponse({"clock": state.clock.now()})
 
     async def sample(request: Request) -> Response:

@@ -1,6 +1,9 @@
 """What reached the mock: every request, redacted, in a bounded buffer readable over HTTP.
 
-This is how a suite sees what a gateway *forwarded*. Credentials never enter the buffer.
+This is how a suite sees what a gateway *forwarded*. Credentials never enter the buffer. The
+buffer is bounded by records *and* bytes: a long string (a base64 image) is kept as its size,
+hash and a prefix, a body still too large is kept only as that summary, and the oldest records
+go when the total passes the byte cap. Whatever is kept can be served back as JSON.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -46,18 +50,63 @@ class Recorded:
         return json.dumps([self.json, self.form], default=str, ensure_ascii=False)
 
 
-class Recorder:
-    """A thread-safe ring buffer of ``Recorded`` requests."""
+LONG_STRING = 4096  # characters: longer strings are kept as size, hash and prefix
+KEPT_BODY = 256 * 1024  # bytes of JSON per record; beyond it only the summary is kept
+PREFIX = 256
 
-    def __init__(self, capacity: int = 5000) -> None:
-        self._items: deque[Recorded] = deque(maxlen=capacity)
+
+def summary(text: str) -> str:
+    """A long string as the recorder keeps it: still a string (counts and types hold), with its
+    start and end (a probe's nonce ends its prompt)."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"[{len(text)} chars, sha256 {digest}] {text[:PREFIX]} ... {text[-PREFIX:]}"
+
+
+def servable(value: Any) -> Any:
+    """``value`` in a form JSON can carry back: long strings summarized, lone surrogates
+    escaped, non-finite numbers as strings (they would make every later read a 500)."""
+    if isinstance(value, str):
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return summary(value) if len(value) > LONG_STRING else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [servable(v) for v in value]
+    if isinstance(value, dict):
+        return {servable(str(k)): servable(v) for k, v in value.items()}
+    return value
+
+
+def _weight(item: Recorded) -> int:
+    return len(json.dumps(item.to_dict(), default=str))
+
+
+class Recorder:
+    """A thread-safe ring buffer of ``Recorded`` requests, capped by count and by bytes."""
+
+    def __init__(self, capacity: int = 5000, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._items: deque[tuple[Recorded, int]] = deque()
+        self.capacity, self.max_bytes = capacity, max_bytes
+        self._bytes = 0
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
 
     def add(self, item_fields: dict[str, Any]) -> Recorded:
+        fields = {k: servable(v) if k in ("json", "form", "query", "headers") else v
+                  for k, v in item_fields.items()}  # fmt: skip
         with self._lock:
-            item = Recorded(seq=next(self._seq), **item_fields)
-            self._items.append(item)
+            item = Recorded(seq=next(self._seq), **fields)
+            weight = _weight(item)
+            if weight > KEPT_BODY and item.json is not None:
+                text = json.dumps(item.json)
+                item.json = {"pixelproof_summary": summary(text), "bytes": len(text)}
+                weight = _weight(item)
+            self._items.append((item, weight))
+            self._bytes += weight
+            while self._items and (
+                len(self._items) > self.capacity or self._bytes > self.max_bytes
+            ):
+                self._bytes -= self._items.popleft()[1]
             return item
 
     def query(
@@ -68,13 +117,15 @@ class Recorder:
         tag: str | None = None,
         contains: str | None = None,
         limit: int = 1000,
+        before: int | None = None,
     ) -> list[Recorded]:
         with self._lock:
-            items = list(self._items)
+            items = [item for item, _ in self._items]
         out = [
             i
             for i in items
             if i.seq > since
+            and (before is None or i.seq < before)
             and (
                 path is None
                 or i.path == path
@@ -90,9 +141,10 @@ class Recorder:
         with self._lock:
             n = len(self._items)
             self._items.clear()
+            self._bytes = 0
             return n
 
     @property
     def last_seq(self) -> int:
         with self._lock:
-            return self._items[-1].seq if self._items else 0
+            return self._items[-1][0].seq if self._items else 0

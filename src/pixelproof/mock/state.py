@@ -25,6 +25,7 @@ class MockConfig:
     public_url: str | None = None  # base for url answers; default: the request's own base URL
     max_body_bytes: int = 64 * 1024 * 1024
     record_capacity: int = 5000
+    record_max_bytes: int = 64 * 1024 * 1024  # the recorder's byte cap (oldest records go first)
     job_seconds: float = 15.0  # documented-scale duration of an async job (before time scaling)
 
 
@@ -67,5 +68,5 @@ class MockState:
 
     def __post_init__(self) -> None:
         self.clock = Clock(self.config.time_scale)
-        self.recorder = Recorder(self.config.record_capacity)
+        self.recorder = Recorder(self.config.record_capacity, self.config.record_max_bytes)
         self.files = FileStore(self.clock)

@@ -10,6 +10,8 @@ from pixelproof.images import ImageError, b64decode_strict
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 
+MAX_IMAGE_BYTES = 48 * 1024 * 1024
+
 
 def _message(response: httpx.Response) -> str:
     try:
@@ -36,9 +38,12 @@ class Upstream:
         timeout_s: float = 120.0,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.origin = httpx.URL(base_url).copy_with(path="/", query=None, fragment=None)
         self.client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), headers=headers, transport=transport, timeout=timeout_s
         )
+        # image URLs on any other origin are fetched without the upstream's key
+        self.anonymous = httpx.AsyncClient(transport=transport, timeout=timeout_s)
 
     def _headers(self) -> dict[str, str]:
         names = faults.request_faults()
@@ -90,19 +95,35 @@ class Upstream:
             )
         return body
 
-    async def fetch(self, url: str) -> bytes:
-        """Download an image the upstream answered by URL (and only from the upstream)."""
+    def same_origin(self, url: str) -> bool:
         try:
-            response = await self.client.get(url)
+            other = httpx.URL(url)
+        except httpx.InvalidURL:
+            return False
+        return (other.scheme, other.host, other.port) == (
+            self.origin.scheme, self.origin.host, self.origin.port
+        )  # fmt: skip
+
+    async def fetch(self, url: str) -> bytes:
+        """Download an image the upstream answered by URL; the upstream's key goes only to the
+        configured upstream origin, never to a host an answer names."""
+        client = self.client if self.same_origin(url) else self.anonymous
+        try:
+            async with client.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise ApiError(502, f"upstream image URL answered {response.status_code}",
+                                   type="upstream_error")  # fmt: skip
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > MAX_IMAGE_BYTES:
+                        raise ApiError(502, f"upstream image over {MAX_IMAGE_BYTES:,} bytes",
+                                       type="upstream_error")  # fmt: skip
+                return bytes(data)
         except httpx.HTTPError as exc:
             raise ApiError(
                 502, f"upstream image download failed: {type(exc).__name__}", type="upstream_error"
             ) from None
-        if response.status_code != 200:
-            raise ApiError(
-                502, f"upstream image URL answered {response.status_code}", type="upstream_error"
-            )
-        return response.content
 
 
 def image_bytes(item: dict[str, Any]) -> bytes | str:
