@@ -132,6 +132,18 @@ def _excerpt(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _without_blobs(value: Any, limit: int = 4096) -> Any:
+    """The request as kept for reports: strings over ``limit`` (base64 references, up to 41 MB)
+    become the excerpt ``describe_request`` would print anyway, so an exchange stays small."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[:40] + f"...({len(value)} chars)"
+    if isinstance(value, list):
+        return [_without_blobs(v, limit) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_blobs(v, limit) for k, v in value.items()}
+    return value
+
+
 def redact(headers: dict[str, str]) -> dict[str, str]:
     return DEFAULT.header_map(headers)
 
@@ -181,7 +193,7 @@ class Client:
         files_shown = [f"{n}:{f[0]}({len(f[1])}B)" for n, f in files or []]
         shown_url = str(httpx.URL(url, params=query)) if query else url
         exchange = Exchange(method, self.redactor.url(shown_url), self.redactor.header_map(sent),
-                            self.redactor.data(shown_json), files_shown, redactor=self.redactor)  # fmt: skip
+                            self.redactor.data(_without_blobs(shown_json)), files_shown, redactor=self.redactor)  # fmt: skip
         refusal = self.guard.refusal(self.surface)
         if refusal:
             exchange.error = refusal

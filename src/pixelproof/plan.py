@@ -8,6 +8,7 @@ reached the upstream can be found in its recorder.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -15,10 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pixelproof.catalogue import Catalogue, Rule
-from pixelproof.samples import sample_b64
+from pixelproof.samples import UNCACHED, sample_b64
 from pixelproof.target import Profile
 
 PROMPT = "pixelproof probe [pp:{nonce}]: a red cube on a wooden table"
+# A probe names a large sample (a 41 MB base64 reference) by placeholder: probes stay small to
+# hash, compare and keep, and the sample exists only while its request is being sent.
+SAMPLE_PREFIX = "{sample:"
 TASK_SURFACES = ("tasks-action", "tasks-official")
 
 
@@ -37,13 +41,33 @@ class Probe:
 
     @property
     def key(self) -> str:
-        return hashlib.sha256(repr(self).encode()).hexdigest()[:12]
+        return _probe_key(self)
 
     def json_body(self, nonce: str) -> Any:
-        return json.loads(self.body.replace("{nonce}", nonce)) if self.body else None
+        if not self.body:
+            return None
+        value = json.loads(self.body.replace("{nonce}", nonce))
+        return _expand_samples(value) if SAMPLE_PREFIX in self.body else value
 
 
-@dataclass(frozen=True)
+def _expand_samples(value: Any) -> Any:
+    """Placeholders of large samples replaced by their base64, only while a request is sent."""
+    if isinstance(value, str) and value.startswith(SAMPLE_PREFIX) and value.endswith("}"):
+        return sample_b64(value[len(SAMPLE_PREFIX) : -1])
+    if isinstance(value, list):
+        return [_expand_samples(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand_samples(v) for k, v in value.items()}
+    return value
+
+
+@functools.cache
+def _probe_key(probe: Probe) -> str:
+    """Cached: a body can carry a 41 MB reference, and every case, shard and cache asks for it."""
+    return hashlib.sha256(repr(probe).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True, repr=False)
 class Case:
     """One rule judged for one model on one surface."""
 
@@ -63,6 +87,11 @@ class Case:
     @property
     def images(self) -> int:
         return sum(p.images for p in self.probes)
+
+    def __repr__(self) -> str:
+        # short on purpose: allure hashes every parameter's repr for its history id, and a
+        # reference-size case carries a 41 MB body in its probes
+        return f"Case({self.id!r})"
 
 
 def _canon(body: dict[str, Any]) -> str:
@@ -181,11 +210,15 @@ def _ref_limit(case: Case, ctx: Context) -> list[Probe]:
     return probes
 
 
+def _sample_ref(sample: str) -> str:
+    return f"{SAMPLE_PREFIX}{sample}}}" if sample in UNCACHED else sample_b64(sample)
+
+
 def _ref_sample(sample: str) -> Builder:
     def build(case: Case, ctx: Context) -> list[Probe]:
         return [
             ctx.probe(
-                case.surface, case.model, {**case.rule.request, "image_urls": [sample_b64(sample)]}
+                case.surface, case.model, {**case.rule.request, "image_urls": [_sample_ref(sample)]}
             )
         ]
 
