@@ -153,12 +153,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SESSION] = PixelproofSession(catalogue, profile, run_id)
         return
     from pixelproof.mock.faults import validate
-    from pixelproof.mock.server import embedded_stack
+    from pixelproof.mock.stack_process import stack_process
 
     faults = validate(config.getoption("pixelproof_fault"))
     os.environ.setdefault(EMBEDDED_KEY_ENV, "pp-embedded-" + secrets.token_hex(12))
     scale = config.getoption("pixelproof_time_scale")
-    context = embedded_stack(faults, scale, api_key=os.environ[EMBEDDED_KEY_ENV])
+    context = stack_process(faults, scale, api_key=os.environ[EMBEDDED_KEY_ENV])
     stack = context.__enter__()
     profile = _with_budget(
         config,

@@ -40,13 +40,18 @@ __all__ = [
 M = TypeVar("M", bound=BaseModel)
 
 
+# libyaml's safe loader when PyYAML has it: the same documents six times faster (every run loads
+# the catalogue in the controller, each xdist worker and the embedded stack's process).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CatalogueError(path, "", f"cannot read: {exc.strerror or exc}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
