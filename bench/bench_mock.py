@@ -10,6 +10,14 @@ Writes bench/last_mock.json next to this file.
 
 ``--profile`` also runs the warm 4K path under cProfile inside the server thread and prints where
 the server's time goes.
+
+``--raw`` compares servers instead, each in its own process, driven by the raw-socket client of
+rawload.py at several concurrencies (``--concurrency 1,10,50``): the pixelproof vendor mock, and
+Stoplight Prism's mock (through ``npx``, when node is installed) answering the very bytes the
+pixelproof mock answered, from a one-operation OpenAPI document. Prints requests/second of each
+and the ratio; writes bench/last_mock_raw.json.
+
+    python bench/bench_mock.py --raw [--concurrency 1,10,50] [--seconds 3]
 """
 
 from __future__ import annotations
@@ -168,6 +176,48 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def raw_comparison(concurrency: list[int], seconds: float) -> dict[str, Any]:
+    """pixelproof's mock vs Prism's, same answer, same raw keep-alive client, separate processes."""
+    import tempfile
+
+    from rawload import run_load
+    from servers import PRISM, pixelproof_mock, prism_mock, prism_unavailable
+
+    out: dict[str, Any] = {"request": SMALL, "pixelproof": {}, "prism": {}, "prism_package": PRISM}
+    with tempfile.TemporaryDirectory() as tmp, pixelproof_mock(GENERATIONS, SMALL) as url:
+        answer = httpx.post(url + GENERATIONS, json=SMALL, timeout=60).content
+        out["answer_bytes"] = len(answer)
+        for c in concurrency:
+            out["pixelproof"][c] = run_load(url, GENERATIONS, SMALL, c, seconds).as_dict()
+        why = prism_unavailable()
+        if why is None:
+            try:
+                with prism_mock(GENERATIONS, SMALL, answer, Path(tmp)) as prism_url:
+                    for c in concurrency:
+                        out["prism"][c] = run_load(
+                            prism_url, GENERATIONS, SMALL, c, seconds
+                        ).as_dict()
+            except RuntimeError as exc:
+                log = Path(tmp) / "prism.log"
+                tail = log.read_text(errors="replace")[-400:] if log.exists() else ""
+                why = f"Prism did not serve: {exc}; its log ends: {tail!r}"
+        out["prism_unavailable"] = why
+    return out
+
+
+def raw_table(raw: dict[str, Any]) -> str:
+    lines = [f"same {raw['answer_bytes']:,}-byte answer, raw keep-alive client, servers in their own processes",
+             f"{'c':>4}{'pixelproof req/s':>18}{'prism req/s':>14}{'ratio':>8}{'pp p50 ms':>11}{'prism p50 ms':>14}"]  # fmt: skip
+    for c, mine in raw["pixelproof"].items():
+        theirs = raw["prism"].get(c)
+        ratio = f"{mine['rps'] / theirs['rps']:.2f}x" if theirs and theirs["rps"] else "-"
+        lines.append(f"{c:>4}{mine['rps']:>18.0f}{(theirs or {}).get('rps', float('nan')):>14.0f}{ratio:>8}"
+                     f"{mine['p50_ms']:>11.2f}{(theirs or {}).get('p50_ms', float('nan')):>14.2f}")  # fmt: skip
+    if raw.get("prism_unavailable"):
+        lines.append(f"Prism not measured: {raw['prism_unavailable']}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500, help="throughput requests")
@@ -175,7 +225,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold", type=int, default=16, help="cold 4K samples")
     parser.add_argument("--profile", action="store_true", help="profile the warm 4K path")
     parser.add_argument("--out", type=Path, default=HERE / "last_mock.json")
+    parser.add_argument("--raw", action="store_true", help="raw-socket client: pixelproof vs Prism")
+    parser.add_argument(
+        "--concurrency", default="1,10,50", help="--raw: connections, comma-separated"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=3.0, help="--raw: measured seconds per point"
+    )
     args = parser.parse_args(argv)
+    if args.raw:
+        raw = raw_comparison([int(c) for c in args.concurrency.split(",")], args.seconds)
+        raw["machine"] = machine() | {"load_average": os.getloadavg()}
+        raw["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        print(raw_table(raw))
+        (HERE / "last_mock_raw.json").write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+        return 0
 
     running = start(create_app(MockConfig(role="upstream")))
     try:

@@ -1,119 +1,151 @@
-"""How long a full `pixelproof run` takes, against the same requests sent by a bare httpx loop.
+"""How long a whole `pixelproof run` takes and how much memory it holds, against a bare httpx loop
+sending the same requests.
 
 The bare loop is the floor: it sends every distinct probe of the plan once (tasks polled until
-done) with no judging, no decoding and no pytest. The difference is pixelproof's own cost.
+done) to the same embedded stack, with no judging, no decoding and no pytest. pixelproof's own
+cost is what lies above it. Every figure is a whole process tree (the run, its xdist workers and
+the embedded stack's process): wall time, CPU time (user + system, which moves less than wall time
+when other jobs share the machine) and peak RSS, the largest sum of the tree's resident sets seen
+by a 20 ms sampler. Each case runs once to warm up, then ``--repeat`` times; the median is shown.
 
-    python bench/bench_run.py            # prints a table, writes bench/last_run.json
+    python bench/bench_run.py [--repeat 3] [--only bare,serial-off]   # writes bench/last_run.json
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
-
-import httpx
-
-from pixelproof.catalogue import default_catalogue
-from pixelproof.mock.server import embedded_stack
-from pixelproof.observe import task_id_of, task_status_of
-from pixelproof.plan import cases_for, unique_probes
-from pixelproof.samples import sample_bytes
-from pixelproof.target import embedded_profile
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
-KEY = "bench-key"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+CASES = {
+    "bare": ["bare"],
+    "serial-full": ["run", "--fuzz", "full"],
+    "n-auto-full": ["run", "--fuzz", "full", "-n", "auto"],
+    "serial-off": ["run", "--fuzz", "off"],
+    "n-auto-off": ["run", "--fuzz", "off", "-n", "auto"],
+}
+LABELS = {
+    "bare": "bare httpx loop (same probes, no judging)",
+    "serial-full": "pixelproof run (serial, fuzz full)",
+    "n-auto-full": "pixelproof run -n auto (fuzz full)",
+    "serial-off": "pixelproof run (serial, fuzz off)",
+    "n-auto-off": "pixelproof run -n auto (fuzz off)",
+}
 
 
-def time_cli(workers: str) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        args = [
-            sys.executable,
-            "-m",
-            "pixelproof.cli",
-            "run",
-            "--report-dir",
-            tmp,
-            "--fuzz",
-            "off",
-        ]
-        if workers != "0":
-            args += ["-n", workers]
-        started = time.perf_counter()
-        result = subprocess.run(args, capture_output=True, text=True, check=False, cwd=HERE.parent)
-        elapsed = time.perf_counter() - started
-        if result.returncode != 0:
-            raise SystemExit(
-                f"pixelproof run -n {workers} failed ({result.returncode}):\n{result.stdout[-2000:]}"
-            )
-        return elapsed
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    todo += [int(c) for c in handle.read().split()]
+        except OSError:
+            continue
+    return out
 
 
-def time_bare_loop() -> tuple[float, int]:
-    catalogue = default_catalogue()
-    os.environ["BENCH_KEY"] = KEY
-    with embedded_stack(api_key=KEY, time_scale=1000) as stack:
-        profile = embedded_profile(
-            catalogue, stack.gateway.url, stack.upstream.url, "BENCH_KEY", 1000
-        )
-        probes = list(unique_probes(cases_for(catalogue, profile)).values())
-        headers = {"Authorization": f"Bearer {KEY}"}
-        sent = 0
-        started = time.perf_counter()
-        with httpx.Client(timeout=60, headers=headers) as client:
-            for probe in probes:
-                base = profile.base_url(probe.surface)
-                files = [(f, (s, sample_bytes(s), "image/png")) for f, s in probe.files] or None
-                answer = client.request(
-                    probe.method, base + probe.path.replace("{nonce}", "bench"),
-                    json=probe.json_body("bench"), data=dict(probe.form) or None, files=files,
-                    params=dict(probe.query) or None,
-                )  # fmt: skip
-                sent += 1
-                task = (
-                    task_id_of(probe.surface, answer.json())
-                    if probe.op != "http" and answer.is_success
-                    else None
-                )
-                while task:
-                    time.sleep(0.003)
-                    if probe.op == "jimeng":
-                        poll = client.post(base + "/jm", params={"Action": "CVSync2AsyncGetResult", "Version": "2022-08-31"},
-                                           json={"req_key": probe.json_body("b")["req_key"], "task_id": task})  # fmt: skip
-                    else:
-                        poll = client.get(f"{base}/v1/tasks/{task}")
-                    sent += 1
-                    if task_status_of(probe.surface, poll.json()) in (
-                        "completed",
-                        "failed",
-                        "done",
-                        None,
-                    ):
-                        break
-        return time.perf_counter() - started, sent
+def _rss(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as handle:
+                total += int(handle.read().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
-def main() -> None:
-    bare, sent = time_bare_loop()
-    serial = time_cli("0")
-    parallel = time_cli("auto")
-    figures = {
-        "machine_cores": os.cpu_count(),
-        "bare_httpx_loop_s": round(bare, 2),
-        "bare_requests": sent,
-        "pixelproof_run_serial_s": round(serial, 2),
-        "pixelproof_run_n_auto_s": round(parallel, 2),
-        "overhead_serial_x": round(serial / bare, 2),
+def measure(args: list[str]) -> dict[str, float]:
+    """Run one command; wall and CPU seconds of the whole tree, and its sampled peak RSS."""
+    peak, done = [0], threading.Event()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=HERE.parent
+    )
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss(_tree(proc.pid)))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if code != 0:
+        raise SystemExit(f"{' '.join(args[2:])} failed ({code}):\n{err[-2000:]}")
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mib": peak[0] / 2**20,
     }
-    print(f"{'bare httpx loop (same probes, no judging)':<46}{bare:>8.2f} s  ({sent} requests)")
-    print(f"{'pixelproof run (serial, fuzz off)':<46}{serial:>8.2f} s")
-    print(f"{'pixelproof run -n auto (fuzz off)':<46}{parallel:>8.2f} s")
+
+
+def command(case: str, report_dir: str) -> list[str]:
+    if case == "bare":
+        return [sys.executable, str(HERE / "bare_loop.py")]
+    return [sys.executable, "-m", "pixelproof.cli", *CASES[case], "--report-dir", report_dir]
+
+
+def run_case(case: str, repeat: int) -> dict[str, Any]:
+    samples = []
+    with tempfile.TemporaryDirectory() as tmp:
+        measure(command(case, tmp))  # warm-up: imports compiled, page cache filled
+        for _ in range(repeat):
+            samples.append(measure(command(case, tmp)))
+    return {key: round(statistics.median(s[key] for s in samples), 2) for key in samples[0]} | {
+        "samples": samples
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--only", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES)
+    )
+    args = parser.parse_args(argv)
+    cases = [c for c in args.only.split(",") if c]
+    load_before = os.getloadavg()
+    figures: dict[str, Any] = {"machine_cores": os.cpu_count(), "repeat": args.repeat}
+    for case in cases:
+        figures[case] = run_case(case, args.repeat)
+    figures["load_average_before_after"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
+    print(f"{'':<46}{'wall s':>8}{'cpu s':>8}{'peak RSS MiB':>14}")
+    for case in cases:
+        f = figures[case]
+        print(f"{LABELS[case]:<46}{f['wall_s']:>8.2f}{f['cpu_s']:>8.2f}{f['peak_rss_mib']:>14.0f}")
+    if "bare" in figures and "serial-off" in figures:
+        wall = figures["serial-off"]["wall_s"] / figures["bare"]["wall_s"]
+        cpu = figures["serial-off"]["cpu_s"] / figures["bare"]["cpu_s"]
+        figures["ratio_serial_off_over_bare"] = {"wall": round(wall, 2), "cpu": round(cpu, 2)}
+        print(f"pixelproof (serial, fuzz off) / bare loop: {wall:.2f}x wall, {cpu:.2f}x cpu")
+    if "serial-full" in figures and "n-auto-full" in figures:
+        speedup = figures["serial-full"]["wall_s"] / figures["n-auto-full"]["wall_s"]
+        figures["speedup_n_auto_over_serial_full"] = round(speedup, 2)
+        print(f"-n auto speed-up over serial (fuzz full): {speedup:.2f}x")
+    print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
     (HERE / "last_run.json").write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""A light HTTP/1.1 load client on raw asyncio sockets, for bench_mock.py's server comparisons.
+
+An httpx client saturates its own CPU before a fast server does (the issue measured it), so this
+one does as little as it can: each of ``concurrency`` keep-alive connections sends one pre-encoded
+request, reads the status line and headers, reads exactly Content-Length bytes, and sends again,
+for ``seconds`` after ``warmup`` seconds. It only speaks to loopback addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class Load:
+    concurrency: int
+    requests: int
+    seconds: float
+    response_bytes: int
+    p50_ms: float
+    p95_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"concurrency": self.concurrency, "requests": self.requests, "rps": round(self.rps, 1),
+                "response_bytes": self.response_bytes, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms}  # fmt: skip
+
+
+def encode_post(url: str, path: str, body: dict[str, Any]) -> tuple[str, int, bytes]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 80
+    if host not in LOOPBACK:
+        raise ValueError(f"rawload only speaks to loopback, not {host!r}")
+    payload = json.dumps(body).encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: keep-alive\r\n\r\n")  # fmt: skip
+    return host, port, head.encode() + payload
+
+
+async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    body = await reader.readexactly(length)
+    if status != 200:
+        raise RuntimeError(f"server answered {status}: {body[:200]!r}")
+    return length
+
+
+async def _connection(host: str, port: int, request: bytes, until: list[float], out: dict[str, Any]) -> None:  # fmt: skip
+    reader, writer = await asyncio.open_connection(host, port, limit=1 << 24)
+    try:
+        while time.perf_counter() < until[0]:
+            started = time.perf_counter()
+            out["bytes"] = await _one(reader, writer, request)
+            if started >= until[1]:  # past the warm-up: counts
+                out["latencies"].append(time.perf_counter() - started)
+    finally:
+        writer.close()
+
+
+async def _load(host: str, port: int, request: bytes, concurrency: int, warmup: float, seconds: float) -> Load:  # fmt: skip
+    now = time.perf_counter()
+    until = [now + warmup + seconds, now + warmup]
+    outs: list[dict[str, Any]] = [{"latencies": [], "bytes": 0} for _ in range(concurrency)]
+    await asyncio.gather(*(_connection(host, port, request, until, o) for o in outs))
+    latencies = sorted(x for o in outs for x in o["latencies"])
+    ms = [x * 1000 for x in latencies] or [0.0]
+    p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
+    return Load(concurrency, len(latencies), seconds, outs[0]["bytes"],
+                round(statistics.median(ms), 3), round(p95, 3))  # fmt: skip
+
+
+def run_load(url: str, path: str, body: dict[str, Any], concurrency: int, seconds: float = 3.0,
+             warmup: float = 1.0) -> Load:  # fmt: skip
+    host, port, request = encode_post(url, path, body)
+    return asyncio.run(_load(host, port, request, concurrency, warmup, seconds))
