@@ -477,6 +477,35 @@ def _official_transparent_served(run: Run) -> int:
     return run.action(**body).status_code
 
 
+@probe("action-task-stuck", "completed")
+def _action_task_stuck(run: Run) -> str:
+    task_id = run.action().json()["task_id"]
+    run.pair.advance(run.catalogue.defaults.polling["tasks-action"].timeout_s)
+    return str(run.get(f"/action/v1/tasks/{task_id}").json()["status"])
+
+
+# ---------------------------------------------------------------- answers that break every promise
+@probe("http-500", 200)
+def _http_500(run: Run) -> int:
+    return run.generate(response_format="b64_json").status_code
+
+
+@probe("truncated-json", (200, True))
+def _truncated_json(run: Run) -> tuple[int, bool]:
+    """The gateway forwards the fault header: its upstream's answer is cut too (a 502 here)."""
+    response = run.generate(response_format="b64_json")
+    try:
+        return response.status_code, isinstance(response.json(), dict)
+    except ValueError:
+        return response.status_code, False
+
+
+@probe("wrong-content-type", "application/json")
+def _wrong_content_type(run: Run) -> str:
+    response = run.generate(response_format="b64_json")
+    return response.headers["content-type"].split(";")[0]
+
+
 # ---------------------------------------------------------------- the tests
 
 RULE_FAULTS = sorted(f.name for f in FAULTS.values() if f.breaks and not f.infrastructure)

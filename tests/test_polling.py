@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pixelproof.catalogue import Catalogue
-from pixelproof.polling import Cadence, poll
+from pixelproof.polling import FLOOR_S, MAX_POLLS, Cadence, poll
 from pixelproof.target import Profile
 
 
@@ -70,7 +70,42 @@ def test_cadence_comes_from_the_documents_and_scales_with_a_fast_clock(
     fast = Cadence.for_surface(
         catalogue, Profile.model_validate({**base, "time_scale": 1000}), "tasks-official"
     )
-    assert fast.interval_s == pytest.approx(0.003)
-    assert fast.timeout_s >= 15  # a real-time floor: a fast clock does not speed up the CPU
+    assert fast.interval_s == FLOOR_S  # 3 s / 1000 is below the floor
+    assert fast.timeout_s >= 5  # a real-time floor: a fast clock does not speed up the CPU
+    tenfold = Cadence.for_surface(
+        catalogue, Profile.model_validate({**base, "time_scale": 10}), "tasks-official"
+    )
+    assert (tenfold.initial_delay_s, tenfold.interval_s) == pytest.approx((1.0, 0.3))
     override = Profile.model_validate({**base, "polling": {"tasks-official": {"interval_s": 4}}})
     assert Cadence.for_surface(catalogue, override, "tasks-official").interval_s == 4
+
+
+@pytest.mark.parametrize("surface", ["tasks-official", "tasks-action", "jimeng-official"])
+def test_a_very_fast_clock_never_polls_faster_than_the_floor_nor_more_than_the_cap(
+    catalogue: Catalogue, surface: str
+) -> None:
+    """A profile saying time_scale 1e6 once meant ~140,000 polls of a stuck task."""
+    models = {"tasks-official": "gpt_image_2_official", "tasks-action": "gpt-image-2",
+              "jimeng-official": "jimeng_t2i_v40"}  # fmt: skip
+    profile = Profile.model_validate({
+        "surfaces": {surface: {"base_url": "http://127.0.0.1:1", "models": [models[surface]]}},
+        "time_scale": 1_000_000,
+    })  # fmt: skip
+    cadence = Cadence.for_surface(catalogue, profile, surface)
+    clock = FakeClock()
+    result = poll(lambda: ("processing", None), cadence, sleep=clock.sleep, clock=clock)
+    assert result.deadline_exceeded
+    assert min(clock.sleeps) >= FLOOR_S
+    assert len(result.times) <= MAX_POLLS
+
+
+def test_the_poll_cap_ends_a_stuck_task_before_a_generous_deadline() -> None:
+    clock = FakeClock()
+    cadence = Cadence(
+        initial_delay_s=1, interval_s=1, max_interval_s=1, timeout_s=10_000, max_polls=7
+    )
+    result = poll(lambda: ("processing", None), cadence, sleep=clock.sleep, clock=clock)
+    assert result.deadline_exceeded
+    assert len(result.times) == 7
+    assert len(poll(lambda: ("processing", None), cadence.impatient(), sleep=clock.sleep,
+                    clock=clock).times) == 3  # fmt: skip

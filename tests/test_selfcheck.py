@@ -1,5 +1,9 @@
 """The harness proves itself: every named fault of the mock is caught by the rules it declares,
-the same rules pass on the clean stack, and outages are errors, never broken promises."""
+the same rules pass on the clean stack, and outages are errors, never broken promises.
+
+Since evidence comes first, a 5xx or malformed answer that repeats (http-500, truncated-json,
+wrong-content-type) is the target's answer and fails the rules it breaks; only the absence of a
+usable answer (slow -> timeouts, huge-body -> over the cap, task-vanishes) is an error."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ KEY_ENV = "PIXELPROOF_SELFCHECK_KEY"
 KEY = "pp-selfcheck-key-0123456789"
 RULE_FAULTS = [f for f in FAULTS.values() if f.breaks and not f.infrastructure]
 INFRA_FAULTS = [f for f in FAULTS.values() if f.infrastructure]
-# Rules an outage must turn into errors: one per style of surface.
+# Rules an outage (no usable answer) must turn into errors: one per style of surface.
 INFRA_PROBE_RULES = {"response_format.b64_json", "task.tasks-official.lifecycle", "jimeng.submit"}
 
 

@@ -1,8 +1,10 @@
 """Observing a target: send each probe once, poll tasks, and fetch what reached the upstream.
 
 Observations are cached by probe key for the whole session, so every rule that needs the same
-request judges the same exchange. Infrastructure problems (refused, timeouts, 5xx, non-JSON, a
-vanished task) are reported by ``infra_problem`` so suites can raise them as errors, not failures.
+request judges the same exchange. A 5xx or a malformed answer (2xx that is not JSON) is asked
+once more: if it repeats, it is the target's answer and verdicts judge it (a broken promise);
+if it does not, the case is unobservable (an error). No answer at all (refused, timeout,
+a vanished task) is reported by ``unobservable`` as an error, never a failure.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Any
 from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client, Exchange
 from pixelproof.deadline import Guard
-from pixelproof.plan import Probe
-from pixelproof.polling import Cadence, PollResult, poll
+from pixelproof.plan import Probe, cases_for
+from pixelproof.polling import TERMINAL, Cadence, PollResult, poll
 from pixelproof.samples import sample_bytes
 from pixelproof.surfaces import dialect
 from pixelproof.target import Profile
@@ -28,12 +30,15 @@ MIME = {"png512": "image/png", "mask512": "image/png", "gif64": "image/gif"}
 @dataclass
 class Observation:
     probe: Probe
-    nonce: str
+    nonce: str  # unique per send: what reached the upstream is matched per request
     exchange: Exchange | None = None  # the request (the submission, for tasks)
     task_id: str | None = None
     polls: list[Exchange] = field(default_factory=list)
     poll: PollResult | None = None
     skipped: str | None = None
+    retried: str | None = None  # why the request was sent a second time (the first answer)
+    unobservable: str | None = None  # a 5xx or malformed answer that did not repeat
+    malformed: str | None = None  # a 2xx that is not JSON, twice: the target's answer
 
     @property
     def final(self) -> Exchange | None:
@@ -48,24 +53,33 @@ class TargetError(Exception):
     """The target could not be observed (an error of infrastructure, not a broken promise)."""
 
 
-def infra_problem(obs: Observation, tolerate_5xx: bool = False) -> str | None:
+def ask_again(exchange: Exchange) -> str | None:
+    """Why an answer is worth one more ask (a 5xx, or a 2xx that is not JSON); None if not."""
+    if exchange.error or exchange.status is None:
+        return None
+    if exchange.status >= 500:
+        return f"answered {exchange.status}"
+    if exchange.ok and (exchange.content_type == "text/html" or not exchange.is_json()):
+        kind = exchange.content_type or "no content type"
+        return f"answered {exchange.status} with a body that is not JSON ({kind}, {len(exchange.body)} bytes)"
+    return None
+
+
+def unobservable(obs: Observation) -> str | None:
+    """Why this observation cannot be judged (an error), or None. Answers, however wrong, are
+    judged: only the absence of an answer, or a 5xx/malformed answer that did not repeat, is here."""
+    if obs.unobservable:
+        shown = obs.final.describe_request() if obs.final else ""
+        return f"{obs.unobservable}\n  request: {shown}"
     for i, exchange in enumerate(obs.all_exchanges()):
         where = "submission" if i == 0 and obs.polls else ("poll" if i else "request")
         request = f"\n  request: {exchange.describe_request()}"
+        status = exchange.status or 0
         if exchange.error:
             return f"{where}: {exchange.error}{request}"
-        status = exchange.status or 0
-        if status >= 500 and not (tolerate_5xx and i == 0):
-            return f"{where}: target answered {status}{request}\n  response: {exchange.describe_response()}"
-        if exchange.content_type == "text/html":
-            return f"{where}: target answered an HTML page ({status}), not the API{request}"
-        if not exchange.is_json() and (
-            200 <= status < 300 or exchange.content_type.endswith("json")
-        ):
-            return f"{where}: answer is not valid JSON ({exchange.content_type or 'no content type'}, {len(exchange.body)} bytes){request}"
         if i > 0 and status == 404:
             return f"task {obs.task_id} vanished: the poll answered 404 after a successful submission{request}"
-        if i > 0 and status >= 400:
+        if i > 0 and 400 <= status < 500:
             return f"poll answered {status}: {exchange.describe_response(200)}{request}"
     return None
 
@@ -94,25 +108,58 @@ class Observer:
         )  # fmt: skip
         self.cache: dict[str, Observation] = {}
         self.downloads: dict[str, Exchange] = {}
+        self.decoded: dict[str, Any] = {}  # nonce -> images decoded from the final answer
+        self.calls: dict[str, list[dict[str, Any]]] = {}  # nonce -> what reached the upstream
         self.images_sent = 0
         self.requests_sent = 0
         self.recorder_since = self._recorder_seq()
+        self.stuck: dict[str, str] = {}  # surface -> a task that ran out its deadline there
+        deadline_cases = cases_for(catalogue, profile, {"task_deadline"})
+        self.deadline_probes = {p.key for case in deadline_cases for p in case.probes}
 
     # ------------------------------------------------------------------ sending
     def observe(self, probe: Probe) -> Observation:
+        """The probe's observation: sent once per session (asked twice on a 5xx/malformed answer)."""
         cached = self.cache.get(probe.key)
         if cached is not None:
             return cached
-        obs = Observation(probe, nonce=f"{self.run_id}-{probe.key}")
         budget = self.profile.budget_images
         if budget is not None and probe.images and self.images_sent + probe.images > budget:
+            obs = Observation(probe, nonce=self._nonce(probe))
             obs.skipped = f"image budget of {budget} reached ({self.images_sent} bought); not sent"
         else:
             self.images_sent += probe.images
-            obs.exchange = self._send(probe, obs.nonce)
-            if probe.op in ("task", "jimeng") and obs.exchange.ok:
-                self._poll(obs)
+            obs = self._attempt(probe)
+            why = ask_again(obs.exchange) if obs.exchange else None
+            if why:
+                obs = self._again(probe, why)
         self.cache[probe.key] = obs
+        return obs
+
+    def _nonce(self, probe: Probe) -> str:
+        return f"{self.run_id}-{probe.key}-{secrets.token_hex(3)}"
+
+    def _attempt(self, probe: Probe) -> Observation:
+        obs = Observation(probe, nonce=self._nonce(probe))
+        obs.exchange = self._send(probe, obs.nonce)
+        if probe.op in ("task", "jimeng") and obs.exchange.ok and ask_again(obs.exchange) is None:
+            self._poll(obs)
+        return obs
+
+    def _again(self, probe: Probe, why: str) -> Observation:
+        """The second ask: a repeat makes the answer the target's; anything else is unobservable."""
+        obs = self._attempt(probe)
+        obs.retried = why
+        first = obs.exchange
+        assert first is not None
+        repeat = ask_again(first)
+        if repeat is None and not first.error:
+            obs.unobservable = (
+                f"{why}, then {first.describe_response(120)} when asked again: "
+                "a 5xx or malformed answer that does not repeat is not judged"
+            )
+        elif repeat is not None and (first.status or 0) < 500:
+            obs.malformed = repeat
         return obs
 
     def _send(self, probe: Probe, nonce: str) -> Exchange:
@@ -127,29 +174,71 @@ class Observer:
             params=dict(probe.query) or None, credentials=probe.credentials,
         )  # fmt: skip
 
+    def _query(self, obs: Observation) -> Exchange:
+        """One poll of the task's status (appended to the observation's polls)."""
+        probe = obs.probe
+        client = self.clients[probe.surface]
+        self.requests_sent += 1
+        if probe.op == "jimeng":
+            body = {"req_key": (probe.json_body(obs.nonce) or {}).get("req_key"), "task_id": obs.task_id,
+                    "req_json": json.dumps({"return_url": False})}  # fmt: skip
+            params = {"Action": "CVSync2AsyncGetResult", "Version": "2022-08-31"}
+            exchange = client.send("POST", "/jm", json_body=body, params=params)
+        else:
+            exchange = client.send("GET", f"/v1/tasks/{obs.task_id}")
+        obs.polls.append(exchange)
+        return exchange
+
     def _poll(self, obs: Observation) -> None:
         probe, submitted = obs.probe, obs.exchange
         assert submitted is not None
         obs.task_id = task_id_of(probe.surface, submitted.json())
         if obs.task_id is None:
             return
-        client = self.clients[probe.surface]
-        query_body = {"req_key": (probe.json_body(obs.nonce) or {}).get("req_key"), "task_id": obs.task_id,
-                      "req_json": json.dumps({"return_url": False})}  # fmt: skip
 
         def once() -> tuple[str | None, Exchange]:
-            self.requests_sent += 1
-            if probe.op == "jimeng":
-                params = {"Action": "CVSync2AsyncGetResult", "Version": "2022-08-31"}
-                exchange = client.send("POST", "/jm", json_body=query_body, params=params)
-            else:
-                exchange = client.send("GET", f"/v1/tasks/{obs.task_id}")
-            obs.polls.append(exchange)
+            exchange = self._query(obs)
+            why = ask_again(exchange)
+            if why:  # asked again at once: a repeat is the answer, anything else unobservable
+                exchange = self._query(obs)
+                repeat = ask_again(exchange)
+                if repeat is None and not exchange.error:
+                    obs.unobservable = (
+                        f"poll {why}, then {exchange.describe_response(120)}: not judged"
+                    )
+                elif repeat is not None and (exchange.status or 0) < 500:
+                    obs.malformed = repeat
+                return None, exchange
             if exchange.error or not exchange.ok:
                 return None, exchange
             return task_status_of(probe.surface, exchange.json()), exchange
 
-        obs.poll = poll(once, Cadence.for_surface(self.catalogue, self.profile, probe.surface))
+        obs.poll = poll(once, self._cadence(probe))
+        self._note_deadline(obs)
+
+    def _cadence(self, probe: Probe) -> Cadence:
+        """The documented cadence; only a few polls on a surface that has just left a task
+        running past its deadline, unless a deadline rule judges this very request."""
+        cadence = Cadence.for_surface(self.catalogue, self.profile, probe.surface)
+        if probe.surface in self.stuck and probe.key not in self.deadline_probes:
+            return cadence.impatient()
+        return cadence
+
+    def _note_deadline(self, obs: Observation) -> None:
+        assert obs.poll is not None
+        surface = obs.probe.surface
+        if not obs.poll.deadline_exceeded:
+            if obs.poll.status in TERMINAL:
+                self.stuck.pop(surface, None)  # the surface finishes tasks again
+            return
+        stuck = self.stuck.get(surface)
+        if stuck is not None and obs.probe.key not in self.deadline_probes:
+            obs.unobservable = (
+                f"task {obs.task_id} still {obs.poll.status!r} after {len(obs.poll.times)} polls; "
+                f"not polled to the deadline: task {stuck} on {surface} already ran past it"
+            )
+        else:
+            self.stuck[surface] = obs.task_id or "?"
 
     # ------------------------------------------------------------------ reading back
     def download(self, url: str) -> Exchange:
@@ -166,7 +255,10 @@ class Observer:
         return int(body.get("last_seq", 0)) if isinstance(body, dict) else 0
 
     def forwarded(self, obs: Observation) -> list[dict[str, Any]]:
-        """Image calls that reached the recorder for this observation (other traffic ignored)."""
+        """Image calls that reached the recorder for this very request (matched by its nonce,
+        other traffic ignored); read once per observation. A dead recorder is a TargetError."""
+        if obs.nonce in self.calls:
+            return self.calls[obs.nonce]
         if self.recorder is None:
             raise TargetError("the profile names no recorder")
         answer = self.recorder.send(
@@ -177,11 +269,13 @@ class Observer:
         body = answer.json()
         if answer.error or not answer.ok or not isinstance(body, dict):
             raise TargetError(f"recorder unavailable: {answer.describe_response()}")
-        return [
+        calls = [
             r
             for r in body.get("requests", [])
             if r.get("method") == "POST" and _is_image_call(r.get("path", ""))
         ]
+        self.calls[obs.nonce] = calls
+        return calls
 
     def close(self) -> None:
         for client in (*self.clients.values(), self.plain, self.recorder):

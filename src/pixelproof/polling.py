@@ -1,21 +1,28 @@
-"""Task polling with the documented cadence, a deadline and an injectable clock.
+"""Task polling with the documented cadence, a deadline, a poll cap and an injectable clock.
 
 The cadence comes from the documents (first query after 10-20 s, then every 3-5 s, client timeout
->= 180 s); ``scale`` divides it for targets on a fast clock (the embedded mock). A task that is
-still running at the deadline ends the poll with ``deadline_exceeded``, never a hang.
+>= 180 s); ``time_scale`` divides it for targets on a fast clock (the embedded mock), but never
+below ``FLOOR_S`` between queries, and the deadline keeps a real-time floor (rendering is not
+sped up by a fast clock). ``max_polls`` caps the queries per task whatever the numbers say. A task
+still running at the deadline or the cap ends the poll with ``deadline_exceeded``, never a hang.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.target import Profile
 
 TERMINAL = frozenset({"completed", "failed", "done", "not_found", "expired"})
+FLOOR_S = 0.05  # never query a task faster than this, whatever the time scale
+REAL_TIME_DEADLINE_FLOOR_S = 5.0  # on a fast clock: 8x the slowest clean embedded task (0.6 s)
+MAX_POLLS = 120  # per task, whatever the cadence (the documented cadence makes ~40 in 180 s)
+NAMES = ("initial_delay_s", "interval_s", "max_interval_s", "timeout_s")
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class Cadence:
     interval_s: float
     max_interval_s: float
     timeout_s: float
+    max_polls: int = MAX_POLLS
 
     @classmethod
     def for_surface(cls, catalogue: Catalogue, profile: Profile, surface: str) -> Cadence:
@@ -33,13 +41,20 @@ class Cadence:
             name: getattr(override, name, None)
             if override and getattr(override, name) is not None
             else getattr(documented, name)
-            for name in ("initial_delay_s", "interval_s", "max_interval_s", "timeout_s")
+            for name in NAMES
         }
         if not override and profile.time_scale != 1:
             values = {k: v / profile.time_scale for k, v in values.items()}
-            # a fast clock speeds the job, not the machine's CPU: keep a real-time floor
-            values["timeout_s"] = max(values["timeout_s"], 15.0)
-        return cls(**values)
+            values["timeout_s"] = max(values["timeout_s"], REAL_TIME_DEADLINE_FLOOR_S)
+        for name in ("initial_delay_s", "interval_s", "max_interval_s"):
+            values[name] = max(values[name], FLOOR_S)
+        cap = math.ceil(values["timeout_s"] / values["interval_s"]) + 1
+        return cls(**values, max_polls=min(cap, MAX_POLLS))
+
+    def impatient(self, polls: int = 3) -> Cadence:
+        """The same cadence for a few queries only: for tasks on a surface that has just left
+        one task running past its deadline (nothing suggests this one will do better)."""
+        return replace(self, max_polls=min(polls, self.max_polls))
 
 
 @dataclass
@@ -69,7 +84,7 @@ def poll(
         result.status = status
         if status is None or status in TERMINAL:
             return result
-        if clock() - start + interval > cadence.timeout_s:
+        if len(result.times) >= cadence.max_polls or clock() - start + interval > cadence.timeout_s:
             result.deadline_exceeded = True
             return result
         sleep(interval)

@@ -16,8 +16,10 @@ describes (fixtures/targets/ has examples). --fault NAME injects a mock fault in
 stack, to watch pixelproof catch it.
 
 Reports: junit.xml (one test case per rule x model), run.json, summary.md.
-Exit codes: 0 every promise kept; 1 a promise broken (or a waiver expired or fixed);
-2 bad usage, profile or contract; 3 only infrastructure errors (target unreachable, timeouts).
+Exit codes: 0 every promise kept; 1 a promise broken (or a waiver expired or fixed; a 5xx or
+non-JSON answer that repeats is a broken promise); 2 bad usage, profile or contract (no report);
+3 only infrastructure errors (unreachable, timeouts, a dead recorder, a 5xx that does not repeat).
+With --target, a preflight reaches every base URL and the recorder first (exit 3 if one cannot be).
 Anything after `--` goes to pytest unchanged.
 """
 
@@ -132,5 +134,10 @@ def _check_usage(args: argparse.Namespace) -> None:
     except ProfileError as exc:
         raise UsageProblem(f"bad target profile: {exc}") from None
     if args.rules:
+        from pixelproof.fuzz.targets import fuzz_level, plan_targets
+
         rule_ids = [rule.id for rule in catalogue]
-        check_rule_globs(args.rules, rule_ids, cases_for(catalogue, profile))
+        level = fuzz_level(args.fuzz, profile)
+        fuzzed = [] if level == "off" else plan_targets(catalogue, profile, level, args.fuzz_budget)
+        fuzz_ids = [t.rule_id for t in fuzzed]
+        check_rule_globs(args.rules, rule_ids, cases_for(catalogue, profile), fuzz_ids)

@@ -44,11 +44,14 @@ def _matches(glob: str, case: Case) -> bool:
     return fnmatch.fnmatchcase(case.rule.id, glob) or fnmatch.fnmatchcase(case.id, glob)
 
 
-def check_rule_globs(globs: list[str], rule_ids: Iterable[str], cases: list[Case]) -> None:
-    """Every `--rules` glob must select at least one case the target claims."""
-    ids = sorted(set(rule_ids))
+def check_rule_globs(
+    globs: list[str], rule_ids: Iterable[str], cases: list[Case], fuzz_ids: Iterable[str] = ()
+) -> None:
+    """Every `--rules` glob must select at least one case (or fuzz target) the target claims."""
+    fuzzed = set(fuzz_ids)
+    ids = sorted(set(rule_ids) | fuzzed)
     for glob in globs:
-        if any(_matches(glob, c) for c in cases):
+        if any(_matches(glob, c) for c in cases) or fnmatch.filter(fuzzed, glob):
             continue
         if any(fnmatch.fnmatchcase(i, glob) for i in ids):
             raise UsageProblem(

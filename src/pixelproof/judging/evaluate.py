@@ -15,12 +15,16 @@ def evaluate(observer: Observer, cases: list[Case]) -> dict[str, tuple[str, str]
     out: dict[str, tuple[str, str]] = {}
     for case in cases:
         try:
-            judge(observe_case(observer, case))
-            out[case.id] = ("passed", "")
+            evidence = observe_case(observer, case)
         except NotJudged as exc:
             out[case.id] = ("skipped", str(exc))
+            continue
         except TargetError as exc:
             out[case.id] = ("error", str(exc))
+            continue
+        try:
+            judge(evidence)  # pure: no I/O, so only a RuleFailure can come out of it
+            out[case.id] = ("passed", "")
         except RuleFailure as exc:
             out[case.id] = ("failed", str(exc))
     return out

@@ -1,6 +1,12 @@
-"""A case made ready to judge: its probes observed, infrastructure problems raised as errors.
+"""Evidence: everything observed for one case, gathered before any verdict runs.
 
 Shared by the pytest plugin (setup phase) and by ``evaluate``, the harness's in-process runner.
+
+``observe_case`` (the setup phase of a suite test, or ``evaluate``) sends the probes, polls the
+tasks, downloads and decodes the returned images and reads what reached the upstream. Whatever
+cannot be observed becomes an error (``TargetError``) or a skip (``NotJudged``) with its reason
+here, so a verdict is a pure function of (rule, evidence): it never does I/O, and a harness-side
+problem (a dead recorder, an image URL that gives no answer) can never look like a broken promise.
 """
 
 from __future__ import annotations
@@ -8,12 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pixelproof.observe import Observation, Observer, TargetError, infra_problem
+from pixelproof.catalogue import Catalogue
+from pixelproof.judging.failures import ImageResult, images_in
+from pixelproof.observe import Observation, Observer, TargetError, unobservable
 from pixelproof.plan import Case
 
-REJECTING_KINDS = frozenset({
-    "model_required", "model_unknown", "error_shape", "variations", "auth", "ref_limit", "ref_format",
-    "ref_bytes", "task_unknown", "task_caller_id", "safety", "jimeng_query", "jimeng_unknown", "task_failure",
+# Kinds whose verdict reads what reached the upstream (gathered when the profile has a recorder).
+FORWARDING_KINDS = frozenset({
+    "fallback", "n_forwarded", "watermark", "passthrough", "ref_forward", "edit", "gemini_reference",
+    "model_unknown",
 })  # fmt: skip
 
 
@@ -22,12 +31,15 @@ class NotJudged(Exception):
 
 
 @dataclass
-class Judged:
-    """What a verdict judges: its case, one observation per probe, and the observer."""
+class Evidence:
+    """What a verdict judges: the case, one observation per probe, the images each final answer
+    carried (decoded), and the upstream calls each request caused (None: no recorder to ask)."""
 
     case: Case
+    catalogue: Catalogue
     observations: list[Observation]
-    observer: Observer
+    images: list[list[ImageResult]]
+    calls: list[list[dict[str, Any]] | None]
 
     @property
     def rule(self) -> Any:
@@ -37,8 +49,49 @@ class Judged:
     def obs(self) -> Observation:
         return self.observations[0]
 
+    def _index(self, obs: Observation | None) -> int:
+        if obs is None:
+            return 0
+        return next(i for i, o in enumerate(self.observations) if o is obs)
 
-def observe_case(observer: Observer, case: Case) -> Judged:
+    def images_of(self, obs: Observation | None = None) -> list[ImageResult]:
+        return self.images[self._index(obs)]
+
+    def calls_of(self, obs: Observation | None = None) -> list[dict[str, Any]] | None:
+        return self.calls[self._index(obs)]
+
+
+Judged = Evidence  # the name suites and fuzz checks were written against
+
+
+def _decoded(observer: Observer, obs: Observation) -> list[ImageResult]:
+    """The final answer's images, decoded once per observation; an image URL that gives no
+    answer at all is unobservable (an error), a URL that answers 404 is evidence."""
+    final = obs.final
+    if final is None or not final.ok or obs.malformed:
+        return []
+    if obs.nonce not in observer.decoded:
+        observer.decoded[obs.nonce] = images_in(observer, obs)
+    images: list[ImageResult] = observer.decoded[obs.nonce]
+    lost = [str(i) for i in images if i.unobserved]
+    if lost:
+        raise TargetError(f"returned image(s) could not be fetched: {'; '.join(lost)}")
+    return images
+
+
+def _check_observable(case: Case, obs: Observation) -> None:
+    if obs.skipped:
+        raise NotJudged(obs.skipped)
+    problem = unobservable(obs)
+    if problem:
+        raise TargetError(f"{case.id}: target could not be judged: {problem}")
+    if obs.poll and obs.poll.deadline_exceeded and case.rule.kind != "task_deadline":
+        raise TargetError(
+            f"{case.id}: task {obs.task_id} still {obs.poll.status!r} at the polling deadline"
+        )
+
+
+def observe_case(observer: Observer, case: Case) -> Evidence:
     rule = case.rule
     if "recorder" in rule.needs and observer.profile.recorder is None:
         raise NotJudged(
@@ -46,13 +99,13 @@ def observe_case(observer: Observer, case: Case) -> Judged:
         )
     observations = [observer.observe(p) for p in case.probes]
     for obs in observations:
-        if obs.skipped:
-            raise NotJudged(obs.skipped)
-        problem = infra_problem(obs, tolerate_5xx=rule.kind in REJECTING_KINDS or rule.rejected)
-        if problem:
-            raise TargetError(f"{case.id}: target could not be judged: {problem}")
-        if obs.poll and obs.poll.deadline_exceeded and rule.kind != "task_deadline":
-            raise TargetError(
-                f"{case.id}: task {obs.task_id} still {obs.poll.status} at the polling deadline"
-            )
-    return Judged(case, observations, observer)
+        _check_observable(case, obs)
+    images = [_decoded(observer, obs) for obs in observations]
+    forwarding = observer.recorder is not None and (
+        rule.kind in FORWARDING_KINDS or rule.expect.get("upstream") == "none"
+    )
+    try:
+        calls = [observer.forwarded(obs) if forwarding else None for obs in observations]
+    except TargetError as exc:
+        raise TargetError(f"{case.id}: what reached the upstream is unknown: {exc}") from None
+    return Evidence(case, observer.catalogue, observations, images, calls)

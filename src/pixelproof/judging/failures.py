@@ -75,6 +75,7 @@ class ImageResult:
     problem: str | None = None
     declared: str | None = None  # a mime type or format the answer claimed
     data: bytes | None = None  # the raw bytes, for thumbnails of failures
+    unobserved: bool = False  # the URL gave no answer at all: an error, not evidence
 
     def __str__(self) -> str:
         if self.image:
@@ -99,7 +100,9 @@ def _from_url(observer: Observer, url: Any, source: str) -> ImageResult:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         return ImageResult(source, problem=f"not an http(s) URL: {literal(url)}")
     got = observer.download(url)
-    if got.error or got.status != 200:
+    if got.error:
+        return ImageResult(source, problem=f"{url}: no answer: {got.error}", unobserved=True)
+    if got.status != 200:
         return ImageResult(source, problem=f"download failed: {got.describe_response(120)}")
     try:
         return ImageResult(source, image=decode(got.body), declared=got.content_type, data=got.body)

@@ -8,7 +8,6 @@ from pixelproof.judging.evidence import Judged
 from pixelproof.judging.failures import (
     ImageResult,
     check,
-    images_in,
     json_error,
     literal,
     openai_error_shape,
@@ -65,7 +64,7 @@ def accepted_images(
             check(
                 code == 10000, j.case, "code 10000 with status done", f"code {literal(code)}", final
             )
-    images = images_in(j.observer, obs)
+    images = j.images_of(obs)
     check(
         len(images) >= minimum,
         j.case,
@@ -107,13 +106,17 @@ def rejected(j: Judged, obs: Observation | None = None, openai_shape: bool = Fal
 
 
 def forwarded(j: Judged, obs: Observation | None = None) -> list[dict[str, Any]]:
+    """The upstream calls this request caused; at least one. [] when the profile has no
+    recorder (rules that cannot do without it were skipped before judging)."""
     obs = obs or j.obs
-    calls = j.observer.forwarded(obs)
+    calls = j.calls_of(obs)
+    if calls is None:
+        return []
     check(
         bool(calls),
         j.case,
         "the request reaches the upstream (recorder)",
-        "no image call with this probe's nonce reached it",
+        "no image call with this request's nonce reached it",
         obs.final,
     )
     return calls

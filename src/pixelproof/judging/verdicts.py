@@ -1,7 +1,8 @@
 """One judgment per rule kind. Suites call these; the fuzz checks reuse them.
 
-Each function takes a ``Judged`` case (its rule, its observations, the observer) and raises
-``RuleFailure`` naming rule, source, expected, observed and the request, or returns quietly.
+Each function takes the ``Evidence`` of a case (its rule, its observations, the decoded images,
+the upstream calls) and raises ``RuleFailure`` naming rule, source, expected, observed and the
+request, or returns quietly. A verdict does no I/O: it is a pure function of (rule, evidence).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def verdict(*kinds: str) -> Callable[[Verdict], Verdict]:
 
 # ---------------------------------------------------------------------- sizes
 def _fallback_ok(j: Judged, got: Size, target: Size) -> bool:
-    entry = j.observer.catalogue.model(j.case.surface, j.case.model or "")
-    native = j.observer.catalogue.native_sizes(entry.upstream) if entry and entry.upstream else None
+    entry = j.catalogue.model(j.case.surface, j.case.model or "")
+    native = j.catalogue.native_sizes(entry.upstream) if entry and entry.upstream else None
     if native is None or not native.accepts(got) or got.orientation != target.orientation:
         return False
     best = native.closest_official(target)
@@ -86,7 +87,7 @@ def size(j: Judged) -> None:
 def tier_and_ratio(j: Judged) -> None:
     """Documented tiers and ratios, no pixel table: the nearest tier by area, the ratio loosely."""
     expect = j.rule.expect
-    tolerance = float(expect.get("ratio_tolerance", j.observer.catalogue.defaults.ratio_tolerance))
+    tolerance = float(expect.get("ratio_tolerance", j.catalogue.defaults.ratio_tolerance))
     for img in accepted_images(j):
         assert img.image is not None
         got = img.image.size
@@ -101,7 +102,7 @@ def aspect_ratio(j: Judged) -> None:
     if rule.rejected:
         rejected(j)
         return
-    tolerance = j.observer.catalogue.defaults.ratio_tolerance
+    tolerance = j.catalogue.defaults.ratio_tolerance
     for img in accepted_images(j):
         assert img.image is not None
         if rule.expect["ratio"] != "any":
@@ -208,8 +209,8 @@ def ref_forward(j: Judged) -> None:
 @verdict("model_required", "model_unknown", "error_shape")
 def openai_rejection(j: Judged) -> None:
     rejected(j, openai_shape=j.rule.expect.get("error_shape") == "openai")
-    if j.rule.expect.get("upstream") == "none" and j.observer.recorder is not None:
-        calls = j.observer.forwarded(j.obs)
+    calls = j.calls_of(j.obs)
+    if j.rule.expect.get("upstream") == "none" and calls is not None:
         check(
             not calls,
             j.case,
@@ -248,8 +249,8 @@ def auth(j: Judged) -> None:
     )
     assert ex is not None
     check(json_error(ex) is None, j.case, "a JSON error body", str(json_error(ex)), ex)
-    if j.rule.expect.get("upstream") == "none" and j.observer.recorder is not None:
-        calls = j.observer.forwarded(j.obs)
+    calls = j.calls_of(j.obs)
+    if j.rule.expect.get("upstream") == "none" and calls is not None:
         check(not calls, j.case, "the gateway rejects it itself: nothing reaches the upstream",
               f"{len(calls)} upstream call(s), authorization {[c.get('headers', {}).get('authorization') for c in calls]}", ex)  # fmt: skip
 
@@ -428,8 +429,16 @@ def gemini_reference(j: Judged) -> None:
               f"forwarded parts: {[sorted(p) for p in parts]}", j.obs.final)  # fmt: skip
 
 
+def _well_formed(j: Judged) -> None:
+    """A documented request answered twice with a 2xx that is not JSON breaks every rule on it."""
+    for obs in j.observations:
+        check(obs.malformed is None, j.case, "a JSON answer to a documented request",
+              f"{obs.malformed}, twice", obs.final)  # fmt: skip
+
+
 def judge(j: Judged) -> None:
     try:
+        _well_formed(j)
         VERDICTS[j.rule.kind](j)
     except RuleFailure as failure:
         attach_failure(failure)

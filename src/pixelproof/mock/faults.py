@@ -41,6 +41,9 @@ def _v(name: str, role: str, description: str, *holds: str) -> Fault:
     return Fault(name, role, description, (), holds=holds, allowed=True)
 
 
+# One rule per style of surface (sync, action tasks, Jimeng) that any answer-breaking fault fails.
+_ANSWERED_BADLY = ("response_format.b64_json", "task.tasks-official.lifecycle", "jimeng.submit")
+
 CATALOGUE: dict[str, Fault] = {
     f.name: f
     for f in [
@@ -77,6 +80,8 @@ CATALOGUE: dict[str, Fault] = {
            "passthrough.background", "passthrough.style"),
         _f("task-stuck", "gateway", "official-channel tasks never leave processing",
            "task.tasks-official.deadline"),
+        _f("action-task-stuck", "gateway", "action-style tasks never leave processing",
+           "task.tasks-action.deadline"),
         _f("task-failure-hidden", "gateway", "failed tasks are reported completed (without images)",
            "task.tasks-action.failed"),
         _f("unknown-task-200", "gateway", "unknown task ids answer 200 queued",
@@ -136,11 +141,12 @@ CATALOGUE: dict[str, Fault] = {
         _v("gemini-other-pixels", "upstream", "Gemini draws another pixel table (16:9 1K as 1376x768, 2K as 2752x1536)",
            "size.gemini-3-pro-image-preview.16:9.1k", "size.gemini-3-pro-image-preview.16:9.2k",
            "size.gemini-3-pro-image-preview.1:1.2k"),
-        # infrastructure: outages, judged as errors, not broken promises
-        _f("http-500", "any", "every image call answers 500", infra=True),
+        # a 5xx or malformed answer that repeats is the target's answer: it breaks the promise
+        _f("http-500", "any", "every image call answers 500", *_ANSWERED_BADLY),
+        _f("truncated-json", "any", "JSON answers are cut in half", *_ANSWERED_BADLY),
+        _f("wrong-content-type", "any", "answers are sent as text/html", *_ANSWERED_BADLY),
+        # infrastructure: no usable answer at all, judged as errors, not broken promises
         _f("slow", "any", "every answer is delayed by 2 s of real time", infra=True),
-        _f("truncated-json", "any", "JSON answers are cut in half", infra=True),
-        _f("wrong-content-type", "any", "answers are sent as text/html", infra=True),
         _f("huge-body", "any", "answers are padded to 64 MiB", infra=True),
         _f("task-vanishes", "gateway", "a submitted task is unknown at its first poll", infra=True),
     ]

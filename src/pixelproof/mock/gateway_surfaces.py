@@ -177,11 +177,10 @@ class Surfaces:
 
     def task_view(self, task: Task) -> dict[str, Any]:
         state = task.state(self.tasks.now())
-        if (
-            task.meta.get("surface") == "official"
-            and faults.active("task-stuck")
-            and state == "completed"
-        ):
+        stuck = {"official": "task-stuck", "action": "action-task-stuck"}.get(
+            task.meta.get("surface")
+        )
+        if stuck and faults.active(stuck) and state == "completed":
             state = "processing"
         view: dict[str, Any] = {
             "task_id": task.id,
