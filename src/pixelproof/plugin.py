@@ -43,12 +43,37 @@ class PixelproofSession:
     results: Results = field(default_factory=Results)
     guard: Guard | None = None
     planned: int | None = None  # cases collected: "interrupted after N of M cases"
+    groups: dict[str, str] | None = None
 
     def get_guard(self) -> Guard:
         """The run deadline and breakers, shared by the observer and fuzzing."""
         if self.guard is None:
             self.guard = Guard(self.profile.run_timeout_s, self.profile.breaker_after)
         return self.guard
+
+    def probe_groups(self) -> dict[str, str]:
+        """Probe key -> its xdist group, so each distinct request is sent once per run.
+
+        Cases that share any probe must run on one worker: a group is a connected component of
+        the cases-share-a-probe graph over every case the profile claims (the same on every
+        worker, and set as a mark when tests are generated, before xdist reads it)."""
+        if self.groups is None:
+            parent: dict[str, str] = {}
+
+            def root(key: str) -> str:
+                while parent.setdefault(key, key) != key:
+                    key = parent[key]
+                return key
+
+            for case in cases_for(self.catalogue, self.profile):
+                keys = sorted(p.key for p in case.probes)
+                for key in keys[1:]:
+                    a, b = root(keys[0]), root(key)
+                    parent[max(a, b)] = min(a, b)
+                for key in keys:
+                    root(key)
+            self.groups = {key: root(key) for key in parent}
+        return self.groups
 
     def get_observer(self) -> Observer:
         if self.observer is None:
@@ -219,7 +244,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         c for c in cases_for(session.catalogue, session.profile, set(marker.args))
         if not patterns or any(fnmatch.fnmatchcase(c.rule.id, p) or fnmatch.fnmatchcase(c.id, p) for p in patterns)
     ]  # fmt: skip
-    metafunc.parametrize("case", cases, ids=[c.id for c in cases], indirect=True)
+    groups = session.probe_groups()
+    params = [
+        pytest.param(c, id=c.id, marks=[pytest.mark.xdist_group(groups[c.probes[0].key])])
+        if c.probes else pytest.param(c, id=c.id)
+        for c in cases
+    ]  # fmt: skip
+    metafunc.parametrize("case", params, indirect=True)
 
 
 def pytest_collection_modifyitems(
@@ -252,8 +283,6 @@ def pytest_collection_modifyitems(
             ("model", case.model or ""), ("severity", rule.severity), ("source", rule.cite()),
             ("statement", rule.statement),
         ]  # fmt: skip
-        if case.probes:
-            item.add_marker(pytest.mark.xdist_group(case.probes[0].key))
         waiver = pp.profile.waiver(rule.id, case.model)
         if waiver and not waiver.expired():
             reason = f"waived ({waiver.reason}) until {waiver.expires}: {waiver.note or 'no note'}"
