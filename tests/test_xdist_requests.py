@@ -53,11 +53,18 @@ def _profile(tmp_path: Path, stack: Stack) -> Path:
 
 def _sent(stack: Stack, since: int) -> dict[str, list[str]]:
     """Probe key -> the per-send tokens of every request that reached the gateway for it."""
-    answer = httpx.get(f"{stack.gateway.url}/__pixelproof/requests",
-                       params={"since": str(since), "limit": "100000"}, timeout=30)  # fmt: skip
+    records: list[dict[str, object]] = []
+    params = {"since": str(since)}
+    while True:  # newest page first; `before` pages back to `since`
+        page = httpx.get(f"{stack.gateway.url}/__pixelproof/requests", params=params, timeout=30)
+        body = page.json()
+        records += body["requests"]
+        if not body.get("more"):
+            break
+        params["before"] = str(body["before"])
     sent: dict[str, list[str]] = defaultdict(list)
     pattern = re.compile(rf"{RUN_ID}-([0-9a-f]{{12}})-([0-9a-f]{{6}})")
-    for record in answer.json()["requests"]:
+    for record in records:
         text = json.dumps([record["path"], record["json"], record["form"]])
         for key, token in set(pattern.findall(text)):
             sent[key].append(token)
