@@ -181,14 +181,20 @@ def raw_comparison(concurrency: list[int], seconds: float) -> dict[str, Any]:
     import tempfile
 
     from rawload import run_load
-    from servers import PRISM, pixelproof_mock, prism_mock, prism_unavailable
+    from servers import PRISM, pixelproof_mock, prism_mock, prism_unavailable, tree_cpu_s
+
+    def measured(url: str, pid: int, c: int) -> dict[str, Any]:
+        before = tree_cpu_s(pid)
+        load = run_load(url, GENERATIONS, SMALL, c, seconds)
+        cpu_us = (tree_cpu_s(pid) - before) / max(load.total, 1) * 1e6
+        return load.as_dict() | {"server_cpu_us_per_request": round(cpu_us, 1)}
 
     out: dict[str, Any] = {"request": SMALL, "pixelproof": {}, "prism": {}, "prism_package": PRISM}
-    with tempfile.TemporaryDirectory() as tmp, pixelproof_mock(GENERATIONS, SMALL) as url:
+    with tempfile.TemporaryDirectory() as tmp, pixelproof_mock(GENERATIONS, SMALL) as (url, pid):
         answer = httpx.post(url + GENERATIONS, json=SMALL, timeout=60).content
         out["answer_bytes"] = len(answer)
         for c in concurrency:
-            out["pixelproof"][c] = run_load(url, GENERATIONS, SMALL, c, seconds).as_dict()
+            out["pixelproof"][c] = measured(url, pid, c)
         why = prism_unavailable()
         if why is None:
             try:
@@ -207,12 +213,16 @@ def raw_comparison(concurrency: list[int], seconds: float) -> dict[str, Any]:
 
 def raw_table(raw: dict[str, Any]) -> str:
     lines = [f"same {raw['answer_bytes']:,}-byte answer, raw keep-alive client, servers in their own processes",
-             f"{'c':>4}{'pixelproof req/s':>18}{'prism req/s':>14}{'ratio':>8}{'pp p50 ms':>11}{'prism p50 ms':>14}"]  # fmt: skip
+             f"{'c':>4}{'pixelproof req/s':>18}{'prism req/s':>14}{'ratio':>8}{'pp p50 ms':>11}{'prism p50 ms':>14}"
+             f"{'pp cpu us/req':>15}{'prism cpu us/req':>18}{'prism/pp cpu':>14}"]  # fmt: skip
     for c, mine in raw["pixelproof"].items():
         theirs = raw["prism"].get(c)
         ratio = f"{mine['rps'] / theirs['rps']:.2f}x" if theirs and theirs["rps"] else "-"
+        their_cpu = (theirs or {}).get("server_cpu_us_per_request", float("nan"))
+        cpu_ratio = f"{their_cpu / mine['server_cpu_us_per_request']:.2f}x" if theirs else "-"
         lines.append(f"{c:>4}{mine['rps']:>18.0f}{(theirs or {}).get('rps', float('nan')):>14.0f}{ratio:>8}"
-                     f"{mine['p50_ms']:>11.2f}{(theirs or {}).get('p50_ms', float('nan')):>14.2f}")  # fmt: skip
+                     f"{mine['p50_ms']:>11.2f}{(theirs or {}).get('p50_ms', float('nan')):>14.2f}"
+                     f"{mine['server_cpu_us_per_request']:>15.0f}{their_cpu:>18.0f}{cpu_ratio:>14}")  # fmt: skip
     if raw.get("prism_unavailable"):
         lines.append(f"Prism not measured: {raw['prism_unavailable']}")
     return "\n".join(lines)

@@ -27,6 +27,7 @@ class Load:
     response_bytes: int
     p50_ms: float
     p95_ms: float
+    total: int = 0  # requests including the warm-up ones (for CPU per request)
 
     @property
     def rps(self) -> float:
@@ -69,6 +70,7 @@ async def _connection(host: str, port: int, request: bytes, until: list[float], 
         while time.perf_counter() < until[0]:
             started = time.perf_counter()
             out["bytes"] = await _one(reader, writer, request)
+            out["total"] += 1
             if started >= until[1]:  # past the warm-up: counts
                 out["latencies"].append(time.perf_counter() - started)
     finally:
@@ -78,13 +80,15 @@ async def _connection(host: str, port: int, request: bytes, until: list[float], 
 async def _load(host: str, port: int, request: bytes, concurrency: int, warmup: float, seconds: float) -> Load:  # fmt: skip
     now = time.perf_counter()
     until = [now + warmup + seconds, now + warmup]
-    outs: list[dict[str, Any]] = [{"latencies": [], "bytes": 0} for _ in range(concurrency)]
+    outs: list[dict[str, Any]] = [
+        {"latencies": [], "bytes": 0, "total": 0} for _ in range(concurrency)
+    ]
     await asyncio.gather(*(_connection(host, port, request, until, o) for o in outs))
     latencies = sorted(x for o in outs for x in o["latencies"])
     ms = [x * 1000 for x in latencies] or [0.0]
     p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
     return Load(concurrency, len(latencies), seconds, outs[0]["bytes"],
-                round(statistics.median(ms), 3), round(p95, 3))  # fmt: skip
+                round(statistics.median(ms), 3), round(p95, 3), sum(o["total"] for o in outs))  # fmt: skip
 
 
 def run_load(url: str, path: str, body: dict[str, Any], concurrency: int, seconds: float = 3.0,

@@ -22,6 +22,22 @@ import httpx
 PRISM = "@stoplight/prism-cli@5"
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) so far of ``pid`` and its descendants, from /proc."""
+    tick, total, todo = os.sysconf("SC_CLK_TCK"), 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in os.listdir(f"/proc/{current}/task"):
+                todo += [
+                    int(c)
+                    for c in Path(f"/proc/{current}/task/{task}/children").read_text().split()
+                ]
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -53,14 +69,14 @@ def _wait_ready(url: str, path: str, body: dict[str, Any], proc: subprocess.Pope
 
 
 @contextlib.contextmanager
-def pixelproof_mock(path: str, body: dict[str, Any]) -> Iterator[str]:
+def pixelproof_mock(path: str, body: dict[str, Any]) -> Iterator[tuple[str, int]]:
     port = free_port()
     args = [sys.executable, "-m", "pixelproof.cli", "mock", "--port", str(port), "--log-level", "warning"]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, path, body, proc, 60)
-        yield url
+        yield url, proc.pid
     finally:
         _stop(proc)
 
@@ -73,7 +89,9 @@ def prism_unavailable() -> str | None:
 
 
 @contextlib.contextmanager
-def prism_mock(path: str, body: dict[str, Any], answer: bytes, workdir: Path) -> Iterator[str]:
+def prism_mock(
+    path: str, body: dict[str, Any], answer: bytes, workdir: Path
+) -> Iterator[tuple[str, int]]:
     """Prism serving ``answer`` (the pixelproof mock's own bytes) as the operation's example."""
     spec = {
         "openapi": "3.0.3",
@@ -93,7 +111,7 @@ def prism_mock(path: str, body: dict[str, Any], answer: bytes, workdir: Path) ->
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, path, body, proc, 180)
-        yield url
+        yield url, proc.pid
     finally:
         _stop(proc)
         log.close()

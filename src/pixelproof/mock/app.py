@@ -16,12 +16,13 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from pixelproof.catalogue import Catalogue, default_catalogue
 from pixelproof.mock import faults
 from pixelproof.mock.http import authorized, endpoint
+from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.state import MockConfig, MockState
 from pixelproof.mock.tasks import TaskStore
 from pixelproof.mock.vendors.ark import ArkVendor

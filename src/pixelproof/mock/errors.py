@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import JSONResponse
+from pixelproof.mock.jsonresp import JSONResponse
 
 
 class ApiError(Exception):

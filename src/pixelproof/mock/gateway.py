@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from pixelproof.catalogue import Catalogue
@@ -19,6 +19,7 @@ from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.http import Incoming, endpoint
 from pixelproof.mock.jobs import Produced, jimeng_run, ratio_text
+from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import b64_of, check_image_b64, store_bytes
 from pixelproof.mock.state import MockState
 from pixelproof.mock.upstream import Upstream, image_bytes

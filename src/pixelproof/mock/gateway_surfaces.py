@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from pixelproof.catalogue import Catalogue
@@ -14,6 +14,7 @@ from pixelproof.images import ImageError, b64decode_strict, measure, sniff
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.http import Incoming, endpoint
+from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import store_bytes
 from pixelproof.mock.state import MockState
 from pixelproof.mock.tasks import Task, TaskStore

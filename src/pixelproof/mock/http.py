@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from pixelproof.mock import faults
 from pixelproof.mock.errors import (
@@ -28,6 +28,7 @@ from pixelproof.mock.errors import (
     official_error,
     openai_error,
 )
+from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.recorder import summarize_file
 from pixelproof.mock.state import MockState
 from pixelproof.redact import redact_headers, redact_query

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size, is_size
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.http import Incoming
+from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import as_b64, as_url, check_image_b64, spec
 from pixelproof.mock.vendors.common import required_prompt
 

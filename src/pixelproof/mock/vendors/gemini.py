@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size
@@ -10,6 +10,7 @@ from pixelproof.images import MIME
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.http import Incoming
+from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import as_b64, check_image_b64, spec
 from pixelproof.mock.vendors.common import ratio_size
 

@@ -7,12 +7,13 @@ import math
 import secrets
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.http import Incoming
+from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import as_b64, as_url, spec
 from pixelproof.mock.tasks import TaskStore
 from pixelproof.mock.vendors.common import required_prompt

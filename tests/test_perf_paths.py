@@ -1,0 +1,96 @@
+"""The fast paths keep their promises: header-checked images still refuse broken files, large
+samples still reach the wire whole, the stack's own process starts, serves and ends with the
+block, and the mock's JSON bytes are the ones starlette would write."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+
+import httpx
+import pytest
+from starlette.responses import JSONResponse as StarletteJSON
+
+from pixelproof.geometry import Size
+from pixelproof.images import ImageError, RenderSpec, decode, render
+from pixelproof.mock.jsonresp import JSONResponse
+from pixelproof.mock.stack_process import stack_process
+from pixelproof.plan import Probe, _sample_ref
+from pixelproof.samples import sample_b64, sample_bytes
+
+
+def _png_with_idat(idat: bytes, width: int = 64, height: int = 64) -> bytes:
+    """A PNG whose every chunk CRC is right, whatever the IDAT holds."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(data, zlib.crc32(kind)) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_truncated_and_corrupted_pngs_fail_at_decode() -> None:
+    good = render(RenderSpec(Size(256, 128), "png", watermark=True))
+    assert decode(good).size == Size(256, 128)
+    with pytest.raises(ImageError):
+        decode(good[: len(good) // 2])  # cut in the middle of the data
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x01  # one bit changed in flight: its chunk CRC no longer holds
+    with pytest.raises(ImageError):
+        decode(bytes(flipped))
+
+
+def test_pixels_are_decoded_when_a_verdict_asks() -> None:
+    marked = decode(render(RenderSpec(Size(256, 128), "png", watermark=True)))
+    plain = decode(render(RenderSpec(Size(256, 128), "png", transparent=True)))
+    assert marked.watermarked
+    assert not marked.transparent_pixels
+    assert not plain.watermarked
+    assert plain.transparent_pixels
+
+
+def test_a_structurally_sound_png_whose_pixels_do_not_inflate_is_an_image_error() -> None:
+    image = decode(_png_with_idat(b"this is not a zlib stream"))  # header and CRCs are fine
+    assert image.size == Size(64, 64)
+    with pytest.raises(ImageError, match="does not decode"):
+        _ = image.watermarked
+
+
+def test_a_large_sample_is_a_placeholder_in_the_probe_and_whole_on_the_wire() -> None:
+    ref = _sample_ref("big31mb")
+    probe = Probe("tasks-action", "task", "POST", "/v1/images/generations",
+                  json.dumps({"image_urls": [ref], "prompt": "p {nonce}"}))  # fmt: skip
+    assert len(probe.body) < 200
+    sent = probe.json_body("n1")
+    assert sent["prompt"] == "p n1"
+    assert sent["image_urls"][0] == sample_b64("big31mb")
+    assert len(sample_bytes("big31mb")) > 31 * 1024 * 1024
+    assert decode(sample_bytes("big31mb")).size == Size(64, 64)
+
+
+def test_the_stack_process_serves_and_ends_with_the_block() -> None:
+    with stack_process(api_key="k-test") as stack:
+        pid = stack.pid
+        answer = httpx.post(stack.gateway.url + "/v1/images/generations", timeout=60,
+                            headers={"Authorization": "Bearer k-test"},
+                            json={"model": "gpt-image-2", "prompt": "hi", "size": "1024x1024"})  # fmt: skip
+        assert answer.status_code == 200, answer.text[:300]
+        assert httpx.get(stack.upstream.url + "/__pixelproof/requests", timeout=30).status_code == 200
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"data": [{"b64_json": "iVBOR" * 5000, "revised_prompt": "un chat — 猫"}], "created": 1},
+        {"error": {"message": 'quote " and \\ backslash', "code": None, "param": [1, 2.5, True]}},
+        {1: "integer keys fall back to the standard encoder"},
+    ],
+)
+def test_json_answers_are_the_bytes_starlette_writes(content: object) -> None:
+    ours = JSONResponse(content).body
+    assert ours == StarletteJSON(content).body
