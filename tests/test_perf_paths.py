@@ -78,7 +78,9 @@ def test_the_stack_process_serves_and_ends_with_the_block() -> None:
                             headers={"Authorization": "Bearer k-test"},
                             json={"model": "gpt-image-2", "prompt": "hi", "size": "1024x1024"})  # fmt: skip
         assert answer.status_code == 200, answer.text[:300]
-        assert httpx.get(stack.upstream.url + "/__pixelproof/requests", timeout=30).status_code == 200
+        assert (
+            httpx.get(stack.upstream.url + "/__pixelproof/requests", timeout=30).status_code == 200
+        )
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
