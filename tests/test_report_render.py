@@ -266,3 +266,23 @@ def test_history_skips_usage_errors_and_unreadable_runs(
     assert len(skipped) == 3
     assert any("a-usage" in s and "judged nothing" in s for s in skipped)
     assert any("interrupted after 3 of 350 cases" in s for s in skipped)
+
+
+def test_terminal_summary_groups_broken_promises_with_why(full: dict[str, Any]) -> None:
+    from types import SimpleNamespace
+
+    from pixelproof.report.results import Outcome, Results
+    from pixelproof.report.summary import render_terminal
+
+    results = Results()
+    for o in full["outcomes"]:
+        results.outcomes[o["case"]] = Outcome(o["case"], o["outcome"], o, o.get("message") or "")
+    lines = render_terminal(results, SimpleNamespace(name="embedded"))  # type: ignore[arg-type]
+    by_kind = Counter(o["kind"] for o in failed(full))
+    assert f"broken promises: {len(by_kind)} behaviours, {sum(by_kind.values())} cases" in lines
+    for kind, count in by_kind.items():
+        head = next(i for i, line in enumerate(lines) if line.startswith(f"  {kind} × {count}"))
+        first = next(o for o in failed(full) if o["kind"] == kind)
+        assert lines[head + 1].strip().startswith("expected: ")
+        assert lines[head + 2].strip().startswith("observed: ")
+        assert f"    - {first['case']}" in lines

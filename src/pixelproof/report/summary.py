@@ -26,14 +26,25 @@ def render_terminal(results: Results, profile: Profile) -> list[str]:
     totals = results.counts()
     lines.append("-" * len(header))
     lines.append(f"{'total':<35} " + " ".join(f"{totals[o]:>7}" for o in OUTCOMES))
-    failed = [o for o in results.outcomes.values() if o.outcome in ("failed", "fixed")]
-    if failed:
-        lines.append("")
-        lines.append("broken promises:")
-        lines += [
-            f"  {o.props.get('case', o.nodeid)}  ({o.props.get('source', '')})"
-            for o in sorted(failed, key=lambda o: o.nodeid)
-        ]
+    return lines + _terminal_behaviours(results)
+
+
+def _terminal_behaviours(results: Results) -> list[str]:
+    """Broken promises grouped by behaviour, each with one expected/observed pair and its cases."""
+    data = {"outcomes": [{**o.props, "outcome": o.outcome, "message": o.message}
+                         for o in sorted(results.outcomes.values(), key=lambda o: o.nodeid)]}  # fmt: skip
+    groups = [b for b in behaviours(data) if b.outcome in ("failed", "fixed")]
+    if not groups:
+        return []
+    cases = sum(len(b.cases) for b in groups)
+    lines = ["", f"broken promises: {len(groups)} behaviours, {cases} cases"]
+    for b in groups:
+        on = f" on {', '.join(b.models)}" if b.models else ""
+        lines.append(f"  {b.kind} × {len(b.cases)}{on}  ({b.first.get('source', '')})")
+        if b.first.get("expected") or b.first.get("observed"):
+            lines.append(f"    expected: {shorten(b.first.get('expected'), 150)}")
+            lines.append(f"    observed: {shorten(b.first.get('observed'), 150)}")
+        lines += [f"    - {o.get('case')}" for o in b.cases]
     return lines
 
 
