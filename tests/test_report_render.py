@@ -286,3 +286,19 @@ def test_terminal_summary_groups_broken_promises_with_why(full: dict[str, Any]) 
         assert lines[head + 1].strip().startswith("expected: ")
         assert lines[head + 2].strip().startswith("observed: ")
         assert f"    - {first['case']}" in lines
+
+
+def test_claims_hash_follows_claims_not_addresses(catalogue: Any) -> None:
+    from pixelproof.report.runjson import claims_hash, profile_claims
+    from pixelproof.target import embedded_profile
+
+    def profile(port: int) -> Any:
+        url = f"http://127.0.0.1:{port}"
+        return embedded_profile(catalogue, url, url, "PIXELPROOF_EMBEDDED_KEY", 1000)
+
+    one, two = profile(8001), profile(9002)
+    assert claims_hash(profile_claims(one)) == claims_hash(profile_claims(two))
+    claim = two.surfaces["unified"]
+    fewer = claim.model_copy(update={"models": claim.models[1:]})
+    narrowed = two.model_copy(update={"surfaces": {**two.surfaces, "unified": fewer}})
+    assert claims_hash(profile_claims(narrowed)) != claims_hash(profile_claims(one))

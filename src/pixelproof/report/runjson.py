@@ -26,12 +26,20 @@ def _version() -> str:
         return "unknown"
 
 
-def claims_hash(surfaces: dict[str, list[str]], level: str | None = None) -> str:
-    """A short, stable fingerprint of what a profile claims (surfaces, models, level), not where
+def claims_hash(claims: dict[str, Any]) -> str:
+    """A short, stable fingerprint of what a profile claims (surfaces, models, levels), not where
     it lives: the embedded stack gets new ports every run but makes the same claims."""
-    claims = {"surfaces": {s: sorted(m) for s, m in sorted(surfaces.items())}, "level": level}
     text = json.dumps(claims, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def profile_claims(profile: Any) -> dict[str, Any]:
+    """Models per surface, the profile's level and any per-surface level."""
+    surfaces = {
+        s: {"models": sorted(profile.models(s)), "level": getattr(claim, "level", None)}
+        for s, claim in sorted(profile.surfaces.items())
+    }
+    return {"surfaces": surfaces, "level": getattr(profile, "level", None)}
 
 
 def _source_fields(catalogue: Any, rule_id: str | None) -> dict[str, Any]:
@@ -99,7 +107,7 @@ def build_run_json(
             "surfaces": surfaces,
             "paid": profile.paid if profile else False,
             "level": level,
-            "claims_hash": claims_hash(surfaces, level) if profile else None,
+            "claims_hash": claims_hash(profile_claims(profile)) if profile else None,
         },
         "filters": filters or {},
         "counts": {k: counts[k] for k in OUTCOMES},
