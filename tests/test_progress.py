@@ -4,6 +4,7 @@ its way (run in a sandboxed pytest with a fake clock; no sleeps)."""
 from __future__ import annotations
 
 import io
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -67,6 +68,26 @@ def test_redraws_at_most_ten_times_a_second() -> None:
     progress.draw()
     progress.draw(force=True)
     assert len(drawn) == 3
+
+
+def test_the_line_keeps_ticking_while_a_case_is_pending_and_stops_with_the_session() -> None:
+    clock = FakeClock()
+    progress = LiveProgress(clock)
+    drawn: list[str] = []
+    ticked = threading.Event()
+
+    def write(text: str) -> None:
+        drawn.append(text)
+        ticked.set()
+
+    progress._write = write
+    clock.now += 61  # a slow case: no report arrives, the clock moves
+    progress.start_ticking(interval_s=0.001)
+    assert ticked.wait(10)
+    progress.stop_ticking()
+    assert progress._ticker is not None
+    assert not progress._ticker.is_alive()
+    assert "1:01 elapsed" in drawn[0]
 
 
 def test_in_a_pytest_run_the_line_replaces_the_letters(pytester: pytest.Pytester) -> None:

@@ -9,6 +9,7 @@ on, pytest's per-test letters are off so the two do not write over each other.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
@@ -45,6 +46,9 @@ class LiveProgress:
         self._drawn_at: float | None = None
         self._write: Callable[[str], None] | None = None
         self._finish: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def line(self) -> str:
         total = f"/{self.total}" if self.total else ""
@@ -66,13 +70,33 @@ class LiveProgress:
         self.images += int(props.get("images") or 0)
 
     def draw(self, force: bool = False) -> None:
-        now = self.clock()
-        if self._write is None:
+        with self._lock:
+            now = self.clock()
+            if self._write is None:
+                return
+            if not force and self._drawn_at is not None and now - self._drawn_at < MIN_INTERVAL_S:
+                return
+            self._drawn_at = now
+            self._write(self.line())
+
+    def start_ticking(self, interval_s: float = 1.0) -> None:
+        """Redraw every second, so the elapsed time moves while one slow case (a 4K image) is
+        pending; pytest prints nothing else while the line is on."""
+        if self._ticker is not None or self._write is None:
             return
-        if not force and self._drawn_at is not None and now - self._drawn_at < MIN_INTERVAL_S:
-            return
-        self._drawn_at = now
-        self._write(self.line())
+        self._ticker = threading.Thread(
+            target=self._tick, args=(interval_s,), name="pixelproof-progress", daemon=True
+        )
+        self._ticker.start()
+
+    def _tick(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.draw(force=True)
+
+    def stop_ticking(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
 
     # ---- pytest hooks
     @pytest.hookimpl(trylast=True)
@@ -92,10 +116,12 @@ class LiveProgress:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.total = self.total or len(session.items)
+        self.start_ticking()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.total = max(self.total, len(ids))
+        self.start_ticking()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.record(report)
@@ -103,6 +129,7 @@ class LiveProgress:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self) -> None:
+        self.stop_ticking()
         self.draw(force=True)
         if self._finish is not None:
             self._finish()
