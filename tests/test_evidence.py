@@ -198,3 +198,18 @@ def test_through_pytest_a_dead_recorder_is_an_error_not_a_failure(
     assert suite is not None, done.stdout[-2000:]
     assert (suite.get("errors"), suite.get("failures")) == ("1", "0"), done.stdout[-2000:]
     assert "recorder unavailable" in done.stdout
+
+
+def test_an_image_declaring_more_pixels_than_any_document_is_a_failure_naming_its_size(
+    scripted: Callable[[Script], tuple[Profile, list[int]]], catalogue: Catalogue
+) -> None:
+    """A tiny PNG whose header says 30000x30000: refused before decoding, judged as a failure."""
+    import hostile
+
+    bomb = base64.b64encode(hostile.png_header(30000, 30000)).decode()
+    body = json.dumps({"created": 1, "data": [{"b64_json": bomb}]}).encode()
+    profile, _ = scripted(lambda n: (200, "application/json", body))
+    [(outcome, message)] = judge_rules(catalogue, profile, {"n.default.zero"}).values()
+    assert outcome == "failed", message
+    assert "expected: every image decodes" in message
+    assert "30000x30000" in message

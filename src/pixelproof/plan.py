@@ -314,18 +314,55 @@ def _gemini_reference(case: Case, ctx: Context) -> list[Probe]:
     ]
 
 
-BUILDERS: dict[str, Builder] = {
-    "size": _simple, "fallback": _simple, "gemini_size": _simple, "aspect_ratio": _simple,
-    "n_default": _simple, "n_forwarded": _simple, "watermark": _simple, "response_format": _simple,
-    "output_format": _simple, "background": _simple, "passthrough": _simple, "revised_prompt": _simple,
-    "error_shape": _model_unknown, "model_required": _model_unknown, "model_unknown": _model_unknown,
-    "auth": _auth, "ref_limit": _ref_limit, "ref_format": _ref_sample("gif64"),
-    "ref_bytes": _ref_sample("big31mb"), "ref_forward": _ref_forward, "edit": _edit,
-    "edits_alias": _edits_alias, "variations": _variations, "task_lifecycle": _simple,
-    "task_deadline": _simple, "task_failure": _task_failure, "task_unknown": _task_unknown,
-    "task_caller_id": _model_unknown, "safety": _safety, "jimeng_lifecycle": _simple,
-    "jimeng_query": _jimeng_query, "jimeng_unknown": _jimeng_unknown, "gemini_reference": _gemini_reference,
-}  # fmt: skip
+@dataclass(frozen=True)
+class Kind:
+    """A rule kind, registered once: the requests it needs (``build``), the suite test that
+    judges it (``suite``: a test function in suites/), and whether its verdict reads what reached
+    the upstream (``forwarding``: gathered before judging when the profile has a recorder). Its
+    verdict registers against the same name (judging/verdicts.py); tests/test_kinds.py checks
+    that every kind in the catalogue has all four, and a fault that breaks it."""
+
+    build: Builder
+    suite: str
+    forwarding: bool = False
+
+
+KINDS: dict[str, Kind] = {
+    "size": Kind(_simple, "test_size_mapping"),
+    "fallback": Kind(_simple, "test_fallback_to_native_size", forwarding=True),
+    "gemini_size": Kind(_simple, "test_gemini_image_size"),
+    "aspect_ratio": Kind(_simple, "test_aspect_ratio"),
+    "n_default": Kind(_simple, "test_image_count"),
+    "n_forwarded": Kind(_simple, "test_n_forwarded", forwarding=True),
+    "watermark": Kind(_simple, "test_watermark_tri_state", forwarding=True),
+    "response_format": Kind(_simple, "test_response_format"),
+    "output_format": Kind(_simple, "test_output_format"),
+    "background": Kind(_simple, "test_transparent_background"),
+    "passthrough": Kind(_simple, "test_passthrough", forwarding=True),
+    "revised_prompt": Kind(_simple, "test_revised_prompt"),
+    "error_shape": Kind(_model_unknown, "test_error_shape"),
+    "model_required": Kind(_model_unknown, "test_model_validation"),
+    "model_unknown": Kind(_model_unknown, "test_model_validation", forwarding=True),
+    "auth": Kind(_auth, "test_auth"),
+    "ref_limit": Kind(_ref_limit, "test_reference_limit"),
+    "ref_format": Kind(_ref_sample("gif64"), "test_reference_constraints"),
+    "ref_bytes": Kind(_ref_sample("big31mb"), "test_reference_constraints"),
+    "ref_forward": Kind(_ref_forward, "test_references_forwarded", forwarding=True),
+    "edit": Kind(_edit, "test_edit", forwarding=True),
+    "edits_alias": Kind(_edits_alias, "test_edits_alias"),
+    "variations": Kind(_variations, "test_variations"),
+    "task_lifecycle": Kind(_simple, "test_task_lifecycle"),
+    "task_deadline": Kind(_simple, "test_task_deadline"),
+    "task_failure": Kind(_task_failure, "test_task_failure"),
+    "task_unknown": Kind(_task_unknown, "test_unknown_task"),
+    "task_caller_id": Kind(_model_unknown, "test_submission_rejected"),
+    "safety": Kind(_safety, "test_submission_rejected"),
+    "jimeng_lifecycle": Kind(_simple, "test_task_lifecycle"),
+    "jimeng_query": Kind(_jimeng_query, "test_jimeng_query_parameters"),
+    "jimeng_unknown": Kind(_jimeng_unknown, "test_unknown_task"),
+    "gemini_reference": Kind(_gemini_reference, "test_gemini_inline_reference", forwarding=True),
+}
+BUILDERS: dict[str, Builder] = {name: kind.build for name, kind in KINDS.items()}
 
 
 def cases_for(catalogue: Catalogue, profile: Profile, kinds: set[str] | None = None) -> list[Case]:
@@ -335,8 +372,8 @@ def cases_for(catalogue: Catalogue, profile: Profile, kinds: set[str] | None = N
     for rule in catalogue:
         if kinds is not None and rule.kind not in kinds:
             continue
-        if rule.kind not in BUILDERS:
-            raise KeyError(f"rule {rule.id}: no probe builder for kind {rule.kind!r}")
+        if rule.kind not in KINDS:
+            raise KeyError(f"rule {rule.id}: kind {rule.kind!r} is not registered (plan.KINDS)")
         surfaces = list(profile.surfaces) if rule.surface == "*" else [rule.surface]
         for surface in surfaces:
             claimed = profile.models(surface)

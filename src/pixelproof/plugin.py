@@ -1,7 +1,8 @@
 """The pytest plugin: options, the target session, cases as parameters, waivers and outcomes.
 
-Suites mark a generic test with ``@pytest.mark.pixelproof("size")`` and take a ``case`` argument;
-this plugin parameterizes it with every (rule, model) the target claims, observes the probes in
+Suites mark a generic test with ``@pytest.mark.pixelproof`` and take a ``case`` argument; this
+plugin parameterizes it with every (rule, model) of the kinds ``plan.KINDS`` registers for that
+test and the target claims, observes the probes in
 the setup phase (so an unreachable target is an *error*) and lets the test body judge (so a
 broken promise is a *failure*).
 """
@@ -23,7 +24,7 @@ from pixelproof.images import thumbnails
 from pixelproof.judging.evidence import Judged, NotJudged, observe_case
 from pixelproof.judging.failures import RuleFailure
 from pixelproof.observe import Observer, TargetError
-from pixelproof.plan import Case, cases_for
+from pixelproof.plan import KINDS, Case, cases_for
 from pixelproof.report.allure import label_case
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
@@ -155,7 +156,8 @@ def session_of(config: pytest.Config) -> PixelproofSession | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "pixelproof(*kinds): a generic suite test judging rules of these kinds"
+        "markers",
+        "pixelproof: a generic suite test judging the rule kinds registered for it (plan.KINDS)",
     )
     config.addinivalue_line(
         "markers", "pixelproof_fuzz: a contract-fuzzing test parameterized with fuzz targets"
@@ -240,8 +242,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             "pixelproof suites need the pixelproof plugin session (run them through `pixelproof run` or `pytest suites`)"
         )
     patterns = metafunc.config.getoption("pixelproof_rules")
+    kinds = {name for name, kind in KINDS.items() if kind.suite == metafunc.function.__name__}
     cases = [
-        c for c in cases_for(session.catalogue, session.profile, set(marker.args))
+        c for c in cases_for(session.catalogue, session.profile, kinds)
         if not patterns or any(fnmatch.fnmatchcase(c.rule.id, p) or fnmatch.fnmatchcase(c.id, p) for p in patterns)
     ]  # fmt: skip
     groups = session.probe_groups()

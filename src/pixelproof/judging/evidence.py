@@ -17,13 +17,7 @@ from typing import Any
 from pixelproof.catalogue import Catalogue
 from pixelproof.judging.failures import ImageResult, images_in
 from pixelproof.observe import Observation, Observer, TargetError, unobservable
-from pixelproof.plan import Case
-
-# Kinds whose verdict reads what reached the upstream (gathered when the profile has a recorder).
-FORWARDING_KINDS = frozenset({
-    "fallback", "n_forwarded", "watermark", "passthrough", "ref_forward", "edit", "gemini_reference",
-    "model_unknown",
-})  # fmt: skip
+from pixelproof.plan import KINDS, Case
 
 
 class NotJudged(Exception):
@@ -102,7 +96,7 @@ def observe_case(observer: Observer, case: Case) -> Evidence:
         _check_observable(case, obs)
     images = [_decoded(observer, obs) for obs in observations]
     forwarding = observer.recorder is not None and (
-        rule.kind in FORWARDING_KINDS or rule.expect.get("upstream") == "none"
+        KINDS[rule.kind].forwarding or rule.expect.get("upstream") == "none"
     )
     try:
         calls = [observer.forwarded(obs) if forwarding else None for obs in observations]

@@ -28,7 +28,7 @@ from pixelproof.judging.steps import (
     raw_images,
     rejected,
 )
-from pixelproof.plan import PROMPT
+from pixelproof.plan import KINDS, PROMPT
 from pixelproof.report.allure import attach_failure
 from pixelproof.surfaces.openai import items as openai_items
 
@@ -39,6 +39,8 @@ VERDICTS: dict[str, Verdict] = {}
 def verdict(*kinds: str) -> Callable[[Verdict], Verdict]:
     def register(func: Verdict) -> Verdict:
         for kind in kinds:
+            if kind not in KINDS:
+                raise ValueError(f"verdict for {kind!r}, a kind not registered in plan.KINDS")
             if kind in VERDICTS:
                 raise ValueError(f"two verdicts for kind {kind!r}")
             VERDICTS[kind] = func

@@ -8,16 +8,16 @@ from pixelproof.judging.evidence import Judged
 from pixelproof.judging.verdicts import judge
 
 
-@pytest.mark.pixelproof("edit")
+@pytest.mark.pixelproof
 def test_edit(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("edits_alias")
+@pytest.mark.pixelproof
 def test_edits_alias(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("variations")
+@pytest.mark.pixelproof
 def test_variations(case: Judged) -> None:
     judge(case)

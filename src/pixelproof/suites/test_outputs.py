@@ -8,21 +8,21 @@ from pixelproof.judging.evidence import Judged
 from pixelproof.judging.verdicts import judge
 
 
-@pytest.mark.pixelproof("response_format")
+@pytest.mark.pixelproof
 def test_response_format(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("output_format")
+@pytest.mark.pixelproof
 def test_output_format(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("background")
+@pytest.mark.pixelproof
 def test_transparent_background(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("revised_prompt")
+@pytest.mark.pixelproof
 def test_revised_prompt(case: Judged) -> None:
     judge(case)

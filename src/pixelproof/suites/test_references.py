@@ -8,16 +8,16 @@ from pixelproof.judging.evidence import Judged
 from pixelproof.judging.verdicts import judge
 
 
-@pytest.mark.pixelproof("ref_limit")
+@pytest.mark.pixelproof
 def test_reference_limit(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("ref_format", "ref_bytes")
+@pytest.mark.pixelproof
 def test_reference_constraints(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("ref_forward")
+@pytest.mark.pixelproof
 def test_references_forwarded(case: Judged) -> None:
     judge(case)

@@ -8,36 +8,36 @@ from pixelproof.judging.evidence import Judged
 from pixelproof.judging.verdicts import judge
 
 
-@pytest.mark.pixelproof("n_default")
+@pytest.mark.pixelproof
 def test_image_count(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("n_forwarded")
+@pytest.mark.pixelproof
 def test_n_forwarded(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("watermark")
+@pytest.mark.pixelproof
 def test_watermark_tri_state(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("passthrough")
+@pytest.mark.pixelproof
 def test_passthrough(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("model_required", "model_unknown")
+@pytest.mark.pixelproof
 def test_model_validation(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("error_shape")
+@pytest.mark.pixelproof
 def test_error_shape(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("auth")
+@pytest.mark.pixelproof
 def test_auth(case: Judged) -> None:
     judge(case)

@@ -8,21 +8,21 @@ from pixelproof.judging.evidence import Judged
 from pixelproof.judging.verdicts import judge
 
 
-@pytest.mark.pixelproof("size")
+@pytest.mark.pixelproof
 def test_size_mapping(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("fallback")
+@pytest.mark.pixelproof
 def test_fallback_to_native_size(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("gemini_size")
+@pytest.mark.pixelproof
 def test_gemini_image_size(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("aspect_ratio")
+@pytest.mark.pixelproof
 def test_aspect_ratio(case: Judged) -> None:
     judge(case)

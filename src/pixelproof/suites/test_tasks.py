@@ -8,36 +8,36 @@ from pixelproof.judging.evidence import Judged
 from pixelproof.judging.verdicts import judge
 
 
-@pytest.mark.pixelproof("task_lifecycle", "jimeng_lifecycle")
+@pytest.mark.pixelproof
 def test_task_lifecycle(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("task_failure")
+@pytest.mark.pixelproof
 def test_task_failure(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("task_unknown", "jimeng_unknown")
+@pytest.mark.pixelproof
 def test_unknown_task(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("task_deadline")
+@pytest.mark.pixelproof
 def test_task_deadline(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("task_caller_id", "safety")
+@pytest.mark.pixelproof
 def test_submission_rejected(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("jimeng_query")
+@pytest.mark.pixelproof
 def test_jimeng_query_parameters(case: Judged) -> None:
     judge(case)
 
 
-@pytest.mark.pixelproof("gemini_reference")
+@pytest.mark.pixelproof
 def test_gemini_inline_reference(case: Judged) -> None:
     judge(case)
