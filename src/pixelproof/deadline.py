@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import certifi
 import httpcore
 import httpx
 
@@ -90,8 +92,15 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self.inner.sleep(seconds)
 
 
+@functools.cache
+def _tls(verify: bool) -> ssl.SSLContext | bool:
+    """One verifying TLS context per process: building one loads the CA bundle (~70 ms), and a run
+    makes a client per worker, recorder and fuzz session."""
+    return ssl.create_default_context(cafile=certifi.where()) if verify else False
+
+
 def deadline_transport(verify: bool = True) -> httpx.HTTPTransport:
-    transport = httpx.HTTPTransport(verify=verify)
+    transport = httpx.HTTPTransport(verify=_tls(verify))
     pool = transport._pool
     assert isinstance(pool, httpcore.ConnectionPool)
     pool._network_backend = DeadlineBackend()
