@@ -31,7 +31,10 @@ def pixelproof(
 
 
 def test_clean_run_keeps_every_promise_and_leaves_no_secret(tmp_path: Path) -> None:
-    result = pixelproof("run", "-n", "2", "--report-dir", str(tmp_path), "--run-id", "clean",
+    # Every rule, through xdist, with fuzzing wired in; the fuzzer's full budget on the clean stack
+    # is test_fuzz.py's test_clean_stack_yields_no_findings, so a small one suffices here.
+    result = pixelproof("run", "-n", "2", "--fuzz", "negative", "--fuzz-budget", "60",
+                        "--report-dir", str(tmp_path), "--run-id", "clean",
                         env={"PIXELPROOF_EMBEDDED_KEY": SENTINEL})  # fmt: skip
     report = tmp_path / "clean"
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
