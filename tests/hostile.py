@@ -43,7 +43,8 @@ def read_request(sock: socket.socket) -> bytes:
 
 
 def answer(status: int, body: bytes, ctype: str = "application/json", extra: str = "") -> bytes:
-    head = f"HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n"
+    typed = f"Content-Type: {ctype}\r\n" if ctype else ""
+    head = f"HTTP/1.1 {status} X\r\n{typed}Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n"
     return head.encode() + body
 
 
@@ -165,7 +166,13 @@ def truncated_json(sock: socket.socket) -> None:
 
 def redirect_loop(sock: socket.socket) -> None:
     read_request(sock)
-    sock.sendall(answer(302, b"", extra="Location: /again\r\n"))
+    sock.sendall(answer(302, b"", ctype="", extra="Location: /again\r\n"))
+
+
+def plain_http(sock: socket.socket) -> None:
+    """What a plain HTTP server says to a TLS ClientHello: 400, then close."""
+    sock.recv(4096)
+    sock.sendall(answer(400, b"Bad Request", "text/plain"))
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -222,3 +229,57 @@ def png_bomb(width: int, height: int) -> bytes:
     idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def self_signed(directory: str) -> tuple[str, str]:
+    """A throwaway self-signed certificate for 127.0.0.1 (cert path, key path), made by openssl."""
+    import subprocess
+
+    cert, key = f"{directory}/cert.pem", f"{directory}/key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def tls(cert: str, key: str, inner: Behaviour) -> Behaviour:
+    """``inner`` behind TLS with the given certificate."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    def run(sock: socket.socket) -> None:
+        with context.wrap_socket(sock, server_side=True) as wrapped:
+            inner(wrapped)
+
+    return run
+
+
+def by_method(get: Behaviour, post: Behaviour) -> Behaviour:
+    """``get`` for GET requests (a preflight), ``post`` for the rest (the API calls)."""
+
+    def run(sock: socket.socket) -> None:
+        head = read_request(sock)
+        chosen = get if head.startswith(b"GET ") else post
+        chosen(_Replayed(sock, head))  # type: ignore[arg-type]
+
+    return run
+
+
+class _Replayed:
+    """A socket whose first read returns an already-read request (so behaviours can re-read it)."""
+
+    def __init__(self, sock: socket.socket, head: bytes) -> None:
+        self.sock, self.pending = sock, head
+
+    def recv(self, n: int) -> bytes:
+        if self.pending:
+            out, self.pending = self.pending[:n], self.pending[n:]
+            return out
+        return self.sock.recv(n)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sock, name)

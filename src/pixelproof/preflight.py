@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
-
+from pixelproof.client import Client, Exchange
+from pixelproof.deadline import Guard
 from pixelproof.target import Profile
 
 CONNECT_S = 3.0
@@ -28,36 +28,37 @@ class Unreachable:
         return f"{self.what} at {self.url} unreachable: {self.why}"
 
 
-def _get(http: httpx.Client, url: str) -> tuple[httpx.Response | None, str]:
-    try:
-        return http.get(url), ""
-    except httpx.TimeoutException:
-        return None, f"no answer within {READ_S:g} s"
-    except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+PROBE_BYTES = 1024 * 1024  # a reachability answer needs no more (a huge one still counts)
 
 
-def _recorder_problem(http: httpx.Client, base: str) -> str:
+def _get(http: Client, url: str) -> tuple[Exchange | None, str]:
+    answer = http.send("GET", url, credentials="none")
+    if answer.status is None:  # no answer at all: refused, reset, TLS, deadline
+        return None, str(answer.error)
+    return answer, ""
+
+
+def _recorder_problem(http: Client, base: str) -> str:
     answer, why = _get(http, f"{base}/__pixelproof/requests?limit=1")
     if answer is None:
         return why
-    try:
-        body = answer.json()
-    except ValueError:
-        body = None
-    if answer.status_code != 200 or not isinstance(body, dict) or "last_seq" not in body:
-        return f"answered {answer.status_code}, not the pixelproof recorder API"
+    body = answer.json()
+    if answer.status != 200 or not isinstance(body, dict) or "last_seq" not in body:
+        return f"answered {answer.status}, not the pixelproof recorder API"
     return ""
 
 
 def preflight(profile: Profile) -> list[Unreachable]:
-    """What cannot be reached: one entry per distinct base URL, and one for the recorder."""
+    """What cannot be reached: one entry per distinct base URL, and one for the recorder.
+    Each check is bounded as a whole (connect to last byte) and reads at most PROBE_BYTES."""
     by_url: dict[str, list[str]] = {}
     for surface in profile.surfaces:
         by_url.setdefault(profile.base_url(surface), []).append(surface)
     problems = []
-    timeout = httpx.Timeout(READ_S, connect=CONNECT_S)
-    with httpx.Client(timeout=timeout, headers=dict(profile.headers)) as http:
+    http = Client("", None, min(CONNECT_S + READ_S, profile.timeout_s), headers=dict(profile.headers),
+                  redactor=profile.credentials.redactor(), max_body=PROBE_BYTES,
+                  guard=Guard(breaker_after=0))  # fmt: skip
+    try:
         for url, surfaces in by_url.items():
             answer, why = _get(http, url)
             if answer is None:
@@ -68,4 +69,6 @@ def preflight(profile: Profile) -> list[Unreachable]:
             why = _recorder_problem(http, base)
             if why:
                 problems.append(Unreachable("recorder", base, why))
+    finally:
+        http.close()
     return problems

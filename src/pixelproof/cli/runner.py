@@ -15,6 +15,7 @@ import pytest
 
 from pixelproof.cli.exits import EXIT_BROKEN, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from pixelproof.plugin import session_of
+from pixelproof.redact import scrub_tree, secret_values
 from pixelproof.report import progress
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
@@ -206,3 +207,6 @@ def write_reports(
     )
     (report_dir / "summary.md").write_text(render_markdown(data), encoding="utf-8")
     (report_dir / "report.html").write_text(render_html(data), encoding="utf-8")
+    profile = getattr(session, "profile", None)
+    if profile is not None:  # last line of defence: a key a target echoed where no formatter saw
+        scrub_tree(report_dir, secret_values([profile.credentials.env]))

@@ -150,18 +150,19 @@ class FuzzSession:
         request = Request.of(run.target.surface, case)
         sent = response.request
         url = str(sent.url)
-        if self.profile.credentials.query and self.auth_shown is not None:
+        if self.profile.credentials.query and self.profile.credentials.value():
             url += ("&" if "?" in url else "?") + f"{self.profile.credentials.query}=[redacted]"
         curl = curl_of(sent.method, url, {**dict(sent.headers), **self.auth_shown}, request.body,
                        request.media_type, self.secret_headers)  # fmt: skip
-        curl = self.redactor.text(curl)
+        curl, text = self.redactor.text(curl), self.redactor.text  # a target may echo the key
         operation = f"{run.target.surface} {request.label}"
         if isinstance(failure, PixelproofFailure):
-            return Finding(operation, failure.check, failure.expected, failure.observed, curl, note)
+            return Finding(operation, failure.check, text(failure.expected),
+                           text(failure.observed), curl, note)  # fmt: skip
         check = f"fuzz.{failure.checks[0]}" if failure.checks else _check_name(failure)
         expected = EXPECTED.get(check, failure.title)
         observed = f"{response.status_code}: {failure.title}: " + " ".join(failure.message.split())
-        return Finding(operation, check, expected, observed[:500], curl, note)
+        return Finding(operation, check, text(expected), text(observed)[:500], curl, note)
 
     def remember_task(self, run: _Run, case: Any, response: Any) -> None:
         """A submission the target took: its id is a known task for later queries."""

@@ -1,0 +1,138 @@
+"""pixelproof against broken targets: one small real server per misbehaviour, a whole
+``pixelproof run`` against each (a subprocess, so its peak RSS is its own), asserting the exit
+code, how the cases are classified, a wall-time bound and an RSS bound. Nothing ever passes
+against a broken target, and no run hangs or balloons.
+
+Classification (issue "Verdicts a CI gate can trust"): no answer (refused, reset, TLS, deadline,
+body over the cap) is an *error* (exit 3); an answer that breaks a documented promise is a
+*failure* (exit 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import hostile
+
+PEAK_RSS_MB = 400
+SIZE_RULE = "size.gpt-image-2.1:1"  # one unified probe: POST /v1/images/generations, 1024x1024
+
+
+@dataclass(frozen=True)
+class Case:
+    behaviour: Callable[[], hostile.Behaviour]
+    exit_code: int
+    outcome: str  # what every judged case must be
+    says: str  # a phrase the outcome's message must contain ("a|b": either)
+    wall_s: float
+    scheme: str = "http"
+    rules: str = SIZE_RULE
+    surface: str = "unified"
+
+
+def _png(width: int, height: int) -> hostile.Behaviour:
+    return hostile.status(200, hostile.b64_answer(hostile.png_bomb(width, height)))
+
+
+def _stuck(sock: object) -> None:
+    head = hostile.read_request(sock)  # type: ignore[arg-type]
+    body = b'{"task_id": "stuck-1", "status": "processing"}'
+    if head.startswith(b"GET /v1/tasks/"):
+        body = b'{"task_id": "stuck-1", "status": "processing", "progress": 10}'
+    sock.sendall(hostile.answer(200, body))  # type: ignore[attr-defined]
+
+
+NOT_IMAGE = hostile.b64_answer(b"plain text, certainly not an image")
+JSON_TEXT = b'{"created": 1, "data": [{"b64_json": "aGVsbG8="}]}'
+CASES = {
+    "refused": Case(lambda: hostile.hang, 3, "error", "unreachable", 90),
+    "hang": Case(lambda: hostile.hang, 3, "error", "timed out", 90),
+    "drip": Case(lambda: hostile.drip, 3, "error", "timed out", 90),
+    "drip-headers": Case(lambda: hostile.drip_headers, 3, "error", "timed out", 90),
+    "reset": Case(lambda: hostile.reset, 3, "error", "unreachable", 90),
+    "truncated-json": Case(lambda: hostile.truncated_json, 3, "error", "peer closed connection", 90),
+    "tls-to-plain-http": Case(lambda: hostile.plain_http, 3, "error", "SSL", 90, "https"),
+    "self-signed-tls": Case(lambda: hostile.status(200, JSON_TEXT), 3, "error", "CERTIFICATE_VERIFY_FAILED", 90, "tls"),
+    "huge-chunked-body": Case(lambda: hostile.huge_chunked(300 * 1024 * 1024), 3, "error", "byte cap", 120),
+    "huge-content-length": Case(lambda: hostile.huge_length(10 * 1024**3), 3, "error", "byte cap", 120),
+    "always-500": Case(lambda: hostile.status(500), -1, "!passed", "500", 120),
+    "html": Case(lambda: hostile.status(200, b"<html><body>gateway login</body></html>", "text/html"), -1, "!passed", "HTML|text/html", 120),
+    "wrong-content-type": Case(lambda: hostile.status(200, hostile.b64_answer(hostile.png_bomb(1024, 1024)), "text/html"), -1, "!passed", "HTML|text/html", 120),
+    "redirect-loop": Case(lambda: hostile.redirect_loop, 1, "failed", "302", 120),
+    "not-an-image": Case(lambda: hostile.status(200, NOT_IMAGE), 1, "failed", "not an image", 120),
+    "pixel-bomb-over-guard": Case(lambda: _png(6000, 4000), 1, "failed", "declares 6000x4000", 120),
+    "pixel-bomb-under-guard": Case(lambda: _png(4096, 4096), 1, "failed", "4096x4096", 120),
+    "stuck-task": Case(lambda: _stuck, -1, "!passed", "processing", 150, rules="ratio.gpt-image-2.1:1.1k", surface="tasks-action"),
+}  # fmt: skip
+
+
+def _profile(tmp: Path, url: str, case: Case) -> Path:
+    surface = {"base_url": url, "models": ["gpt-image-2"]}
+    profile = {"name": "broken", "surfaces": {case.surface: surface}, "timeout_s": 2,
+               "run_timeout_s": 60, "polling": {}}  # fmt: skip
+    if case.surface == "tasks-action":
+        profile["polling"] = {
+            "tasks-action": {"initial_delay_s": 0.05, "interval_s": 0.2, "timeout_s": 2}
+        }
+    path = tmp / "profile.yaml"
+    path.write_text(json.dumps(profile))
+    return path
+
+
+def run_measured(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, float, float, str]:
+    """Run ``pixelproof`` in a child; (exit code, wall seconds, peak RSS MB of that child, stderr)."""
+    started = time.monotonic()
+    with open(cwd / "out.txt", "wb") as out, open(cwd / "err.txt", "wb") as err:
+        child = subprocess.Popen([sys.executable, "-m", "pixelproof.cli.main", *args],
+                                 stdout=out, stderr=err, env=env, cwd=cwd)  # fmt: skip
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - started
+    text = (cwd / "err.txt").read_text(errors="replace") + (cwd / "out.txt").read_text(
+        errors="replace"
+    )
+    return child.returncode, wall, usage.ru_maxrss / 1024, text
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_broken_target(name: str, tmp_path: Path) -> None:
+    case = CASES[name]
+    behaviour = case.behaviour()
+    if case.scheme == "tls":
+        behaviour = hostile.tls(*hostile.self_signed(str(tmp_path)), behaviour)
+    with hostile.serve(behaviour) as url:
+        if name == "refused":
+            url = hostile.refused_url()
+        if case.scheme != "http":
+            url = url.replace("http://", "https://")
+        args = ["run", "--target", str(_profile(tmp_path, url, case)), "--rules", case.rules,
+                "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "r"]  # fmt: skip
+        code, wall, rss, text = run_measured(args, dict(os.environ), tmp_path)
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    outcomes = run["outcomes"]
+    assert outcomes, text[-2000:]
+    if case.exit_code >= 0:
+        assert code == case.exit_code, text[-2000:]
+    else:
+        assert code in (1, 3), text[-2000:]
+    assert run["exit_code"] == code
+    for outcome in outcomes:
+        if case.outcome.startswith("!"):
+            assert outcome["outcome"] in ("failed", "error"), outcome
+        else:
+            assert outcome["outcome"] == case.outcome, outcome
+        assert any(p in outcome["message"] for p in case.says.split("|")), outcome["message"][
+            -1500:
+        ]
+    assert "kept" not in (tmp_path / "r" / "summary.md").read_text().splitlines()[0]
+    assert wall < case.wall_s, f"{name}: {wall:.1f}s"
+    assert rss < PEAK_RSS_MB, f"{name}: peak RSS {rss:.0f} MB"
