@@ -110,6 +110,7 @@ def _check_usage(args: argparse.Namespace) -> None:
     """Everything a typo can break, checked before a report directory exists (exit 2)."""
     from pixelproof.cli.usage import (
         UsageProblem,
+        check_report_dir,
         check_rule_globs,
         check_workers,
         profile_or_embedded,
@@ -124,6 +125,7 @@ def _check_usage(args: argparse.Namespace) -> None:
             "--fault injects into the embedded stack; it cannot be combined with --target"
         )
     check_workers(args.workers)
+    check_report_dir(args.report_dir)
     try:
         if args.shard is not None:
             parse_shard(args.shard)

@@ -79,7 +79,11 @@ def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:
 def run(opts: RunOptions) -> int:
     run_id = opts.run_id or new_run_id()
     report_dir = opts.report_root / run_id
-    report_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission: a usage error, not a traceback
+        print(f"pixelproof run: cannot create {report_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     started = dt.datetime.now(dt.UTC)
     if opts.target:
         unreachable = _preflight(opts, report_dir, run_id, started)

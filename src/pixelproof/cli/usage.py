@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from pixelproof.plan import Case
@@ -80,3 +82,12 @@ def profile_or_embedded(target: str | None, need_key: bool = True) -> tuple[Any,
     return catalogue, embedded_profile(
         catalogue, "http://127.0.0.1:0", "http://127.0.0.1:0", "PIXELPROOF_EMBEDDED_KEY", 1000
     )
+
+
+def check_report_dir(root: Path) -> None:
+    """--report-dir must be a directory pixelproof can create and write (not a file)."""
+    existing = next((p for p in (root, *root.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UsageProblem(f"--report-dir {root}: {existing} is a file, not a directory")
+    if existing is not None and not os.access(existing, os.W_OK):
+        raise UsageProblem(f"--report-dir {root}: {existing} is not writable")

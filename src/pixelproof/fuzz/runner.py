@@ -9,6 +9,7 @@ pixelproof's registered ones and keeps every failure as a ``Finding`` with its c
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from typing import Any
@@ -127,6 +128,13 @@ class FuzzSession:
         if response is None:
             return
         run.result.examples += 1
+        if _nested_too_deep(response.content):  # a malformed answer: a finding, never a traceback
+            failure = PixelproofFailure(case.operation.label, "fuzz.response_schema_conformance",
+                                        EXPECTED["fuzz.response_schema_conformance"],
+                                        f"{response.status_code}: JSON nested too deep to parse "
+                                        f"({len(response.content):,} bytes)")  # fmt: skip
+            run.result.findings.append(self.finding(run, case, response, failure, note))
+            return
         self.judge(run, case, response, note)
         self.remember_task(run, case, response)
 
@@ -173,7 +181,7 @@ class FuzzSession:
             return
         try:
             task_id = task_id_of(surface, response.json())
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         if task_id is None or surface not in ("tasks-action", "tasks-official", "jimeng-official"):
             return
@@ -279,6 +287,18 @@ EXPECTED = {
     "fuzz.status_code_conformance": "a status code the contract documents for this operation",
     "fuzz.content_type_conformance": "a content type the contract documents for this answer",
 }
+
+
+def _nested_too_deep(content: bytes) -> bool:
+    if content.count(b"[") + content.count(b"{") < 500:
+        return False  # cannot nest past the recursion limit: no need to parse it twice
+    try:
+        json.loads(content)
+    except RecursionError:
+        return True
+    except ValueError:
+        return False
+    return False
 
 
 def _check_name(failure: Failure) -> str:

@@ -1,0 +1,109 @@
+"""Whole runs stay bounded and classified alike in the suites and in fuzzing: a surface that stops
+answering is cut off by the breaker (fuzz included) after ``breaker_after`` requests; a JSON
+``null`` is JSON and a 100k-deep answer is judged without a traceback; a report dir that is a
+file is a one-line usage error."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import hostile
+from test_broken_targets import run_measured
+
+posts: list[bytes] = []
+
+
+def _answer_get(sock: object) -> None:
+    hostile.read_request(sock)  # type: ignore[arg-type]
+    sock.sendall(hostile.answer(200, b"{}"))  # type: ignore[attr-defined]
+
+
+def _hang_post(sock: object) -> None:
+    posts.append(hostile.read_request(sock))  # type: ignore[arg-type]
+    hostile.time.sleep(30)
+
+
+def _profile(tmp: Path, url: str, **extra: object) -> Path:
+    profile = {"name": "bounds", "surfaces": {"unified": {"base_url": url, "models": ["gpt-image-2"]}},
+               "timeout_s": 1, **extra}  # fmt: skip
+    path = tmp / "p.yaml"
+    path.write_text(json.dumps(profile))
+    return path
+
+
+def _run(tmp: Path, profile: Path, *extra: str) -> tuple[int, float, dict[str, object], str]:
+    args = ["run", "--target", str(profile), "--rules", "size.gpt-image-2.1:1",
+            "--report-dir", str(tmp), "--run-id", "r", *extra]  # fmt: skip
+    code, wall, _, text = run_measured(args, dict(os.environ), tmp)
+    return code, wall, json.loads((tmp / "r" / "run.json").read_text()), text
+
+
+def test_breaker_stops_suites_and_fuzzing_after_consecutive_timeouts(tmp_path: Path) -> None:
+    posts.clear()
+    with hostile.serve(hostile.by_method(_answer_get, _hang_post)) as url:
+        code, wall, run, text = _run(tmp_path, _profile(tmp_path, url, breaker_after=2),
+                                     "--rules", "fuzz.unified.*", "--fuzz", "negative",
+                                     "--fuzz-budget", "40")  # fmt: skip
+    assert code == 3, text[-2000:]
+    assert len(posts) <= 2, f"{len(posts)} requests reached a surface the breaker had stopped"
+    outcomes = run["outcomes"]
+    assert any(o["kind"] == "fuzz" for o in outcomes)
+    assert all(o["outcome"] == "error" for o in outcomes), outcomes
+    stopped = [
+        o for o in outcomes if "not sent: unified gave no answer 2 times in a row" in o["message"]
+    ]
+    assert stopped, [o["message"][-300:] for o in outcomes]
+    assert "first: timed out" in stopped[0]["message"]
+    assert wall < 120
+
+
+def _answer(body: bytes) -> hostile.Behaviour:
+    return hostile.status(200, body)
+
+
+def test_json_null_is_judged_as_json(tmp_path: Path) -> None:
+    with hostile.serve(_answer(b"null")) as url:
+        code, _, run, text = _run(tmp_path, _profile(tmp_path, url), "--fuzz", "off")
+    assert code in (1, 3), text[-2000:]
+    for outcome in run["outcomes"]:
+        assert outcome["outcome"] != "passed"
+        assert "not valid JSON" not in outcome["message"]
+        assert "not JSON" not in outcome["message"]
+
+
+def test_a_100k_deep_answer_is_judged_without_a_traceback(tmp_path: Path) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with hostile.serve(_answer(deep)) as url:
+        code, _, run, text = _run(tmp_path, _profile(tmp_path, url), "--rules", "fuzz.unified.*",
+                                  "--fuzz", "negative", "--fuzz-budget", "6")  # fmt: skip
+    assert code in (1, 3), text[-2000:]
+    assert run["outcomes"]
+    for outcome in run["outcomes"]:
+        assert outcome["outcome"] in ("failed", "error")
+        assert "RecursionError" not in outcome["message"]
+        assert "Traceback" not in outcome["message"]
+    assert "RecursionError" not in text
+
+
+def test_report_dir_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "reports"
+    blocker.write_text("not a directory")
+    code, _, _, text = run_measured(["run", "--report-dir", str(blocker), "--fuzz", "off"],
+                                    dict(os.environ), tmp_path)  # fmt: skip
+    assert code == 2
+    assert f"--report-dir {blocker}: {blocker} is a file, not a directory" in text
+    assert "Traceback" not in text
+
+
+def test_a_redirect_loop_is_a_failure_in_the_suites_and_in_fuzzing(tmp_path: Path) -> None:
+    with hostile.serve(hostile.redirect_loop) as url:
+        code, _, run, text = _run(tmp_path, _profile(tmp_path, url), "--rules", "fuzz.unified.*",
+                                  "--fuzz", "negative", "--fuzz-budget", "6")  # fmt: skip
+    assert code == 1, text[-2000:]
+    kinds = {o["kind"] for o in run["outcomes"]}
+    assert {"fuzz", "size"} <= kinds
+    for outcome in run["outcomes"]:
+        assert outcome["outcome"] == "failed", outcome["message"][-500:]
+        assert "302" in outcome["message"]
