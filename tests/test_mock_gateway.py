@@ -31,7 +31,7 @@ FALLBACK_RULES = [r.id for r in _CATALOGUE.rules("fallback")]
 NATIVE_PRESETS = [
     r.id for r in _CATALOGUE.rules("size", "unified", "gpt-image-2") if r.expect.get("native", True)
 ]
-WATERMARK_RULES = [r.id for r in _CATALOGUE.rules("watermark")]
+WATERMARK_RULES = [r.id for r in _CATALOGUE.rules("watermark", surface="unified")]
 
 
 def nonce_prompt(text: str = "a lighthouse") -> str:

@@ -18,6 +18,8 @@
 #
 # Environment (all optional):
 #   PIXELPROOF_PYTHON       a python that imports pixelproof (default: make .venv-litellm-pp)
+#   PIXELPROOF_LEVEL        the level the proxy is held to (default: the profile's, unified-gateway;
+#                           openai-images judges it as the OpenAI pass-through it is)
 #   LITELLM_VERSION         default 1.109.1 (1.107.0, a compromised release, is refused)
 #   LITELLM_VENV            default examples/litellm/.venv (reused while version and overrides match)
 #   MOCK_PORT, LITELLM_PORT default: free ports
@@ -218,6 +220,7 @@ START_S="$(elapsed "$STEP")"
 PROFILE="$LOG_DIR/target.yaml"
 sed -e "s#http://127.0.0.1:4000#$PROXY_URL#g" -e "s#http://127.0.0.1:8700#$MOCK_URL#g" \
     "$HERE/target.yaml" >"$PROFILE"
+if [ -n "${PIXELPROOF_LEVEL:-}" ]; then echo "level: $PIXELPROOF_LEVEL" >>"$PROFILE"; fi
 say "step 5/5: pixelproof run --target $PROFILE --fuzz off ${*:-}"
 STEP=$(date +%s.%N)
 set +e

@@ -94,7 +94,7 @@ class Observer:
         auth, query = profile.credentials.auth()
         redactor = profile.credentials.redactor()
         self.clients = {
-            s: Client(profile.base_url(s), auth, profile.timeout_s, headers=profile.headers,
+            s: Client(profile.base_url(s), auth, profile.timeout_s, headers=profile.headers_for(s),
                       auth_query=query, redactor=redactor, guard=self.guard, surface=s)
             for s in profile.surfaces
         }  # fmt: skip
@@ -183,7 +183,7 @@ class Observer:
             body = {"req_key": (probe.json_body(obs.nonce) or {}).get("req_key"), "task_id": obs.task_id,
                     "req_json": json.dumps({"return_url": False})}  # fmt: skip
             params = {"Action": "CVSync2AsyncGetResult", "Version": "2022-08-31"}
-            exchange = client.send("POST", "/jm", json_body=body, params=params)
+            exchange = client.send("POST", probe.path, json_body=body, params=params)
         else:
             exchange = client.send("GET", f"/v1/tasks/{obs.task_id}")
         obs.polls.append(exchange)

@@ -17,6 +17,7 @@ from typing import Any
 
 from pixelproof.catalogue import Catalogue, Rule
 from pixelproof.samples import UNCACHED, sample_b64
+from pixelproof.surfaces.paths import ARK_PATH, jimeng_path, twin
 from pixelproof.target import Profile
 
 PROMPT = "pixelproof probe [pp:{nonce}]: a red cube on a wooden table"
@@ -75,6 +76,8 @@ class Case:
     surface: str
     model: str | None
     probes: tuple[Probe, ...] = field(default=())
+    level: str | None = None  # the level the target claims on this surface
+    claimed: bool = True  # False: the rule is above that level ("not claimed"; nothing is sent)
 
     @property
     def id(self) -> str:
@@ -121,6 +124,7 @@ class Context:
             for k, v in request.items()
             if k not in ("credentials", "encoding", "path", "mask", "query")
         }
+        surface = twin(surface)
         if surface == "unified":
             entry = self.catalogue.model(surface, model or "")
             wants = "b64_json" if entry is None or "b64_json" in entry.outputs else "url"
@@ -144,23 +148,26 @@ class Context:
         self, surface: str, model: str | None, request: dict[str, Any], credentials: str = "default"
     ) -> Probe:
         body = self.body(surface, model, request)
+        if surface == "ark":
+            return Probe(surface, "http", "POST", ARK_PATH, _canon(body), credentials=credentials,
+                         images=1)  # fmt: skip
+        if twin(surface) == "gemini":
+            path = f"/v1beta/models/{model}:generateContent"
+            return Probe(
+                surface, "http", "POST", path, _canon(body), credentials=credentials, images=1
+            )
         if surface in TASK_SURFACES:
             path = "/v1/images/generations"
             return Probe(
                 surface, "task", "POST", path, _canon(body), credentials=credentials, images=1
             )
-        if surface == "gemini":
-            path = f"/v1beta/models/{model}:generateContent"
-            return Probe(
-                surface, "http", "POST", path, _canon(body), credentials=credentials, images=1
-            )
-        if surface == "jimeng-official":
+        if twin(surface) == "jimeng-official":
             query = (("Action", "CVSync2AsyncSubmitTask"), ("Version", "2022-08-31"))
             return Probe(
                 surface,
                 "jimeng",
                 "POST",
-                "/jm",
+                jimeng_path(surface),
                 _canon(body),
                 query=query,
                 credentials=credentials,
@@ -242,11 +249,12 @@ def _task_failure(case: Case, ctx: Context) -> list[Probe]:
 def _edit_probe(path: str, case: Case, ctx: Context) -> Probe:
     rq = case.rule.request
     if rq.get("encoding") == "json":
-        body = ctx.body("unified", case.model, {"image": [sample_b64("png512")]})
-        return Probe("unified", "http", "POST", path, _canon(body), images=1)
+        body = ctx.body(case.surface, case.model, {"image": [sample_b64("png512")]})
+        return Probe(case.surface, "http", "POST", path, _canon(body), images=1)
     form = (("model", case.model or ""), ("prompt", PROMPT), ("response_format", "b64_json"))
+    form = form if case.surface == "unified" else form[:2]  # a vendor answers its own default
     files = (("image", "png512"),) + ((("mask", "mask512"),) if rq.get("mask") else ())
-    return Probe("unified", "http", "POST", path, form=form, files=files, images=1)
+    return Probe(case.surface, "http", "POST", path, form=form, files=files, images=1)
 
 
 def _edit(case: Case, ctx: Context) -> list[Probe]:
@@ -284,7 +292,8 @@ def _safety(case: Case, ctx: Context) -> list[Probe]:
 
 def _jimeng_query(case: Case, ctx: Context) -> list[Probe]:
     body = ctx.body(case.surface, case.model, {})
-    return [Probe(case.surface, "http", "POST", "/jm", _canon(body), images=1)]
+    path = jimeng_path(case.surface)
+    return [Probe(case.surface, "http", "POST", path, _canon(body), images=1)]
 
 
 def _jimeng_unknown(case: Case, ctx: Context) -> list[Probe]:
@@ -294,7 +303,8 @@ def _jimeng_unknown(case: Case, ctx: Context) -> list[Probe]:
         "req_json": '{"return_url": false}',
     }
     query = (("Action", "CVSync2AsyncGetResult"), ("Version", "2022-08-31"))
-    return [Probe(case.surface, "http", "POST", "/jm", _canon(body), query=query)]
+    path = jimeng_path(case.surface)
+    return [Probe(case.surface, "http", "POST", path, _canon(body), query=query)]
 
 
 def _gemini_reference(case: Case, ctx: Context) -> list[Probe]:
@@ -361,6 +371,7 @@ KINDS: dict[str, Kind] = {
     "jimeng_query": Kind(_jimeng_query, "test_jimeng_query_parameters"),
     "jimeng_unknown": Kind(_jimeng_unknown, "test_unknown_task"),
     "gemini_reference": Kind(_gemini_reference, "test_gemini_inline_reference", forwarding=True),
+    "response_shape": Kind(_simple, "test_response_shape"),
 }
 BUILDERS: dict[str, Builder] = {name: kind.build for name, kind in KINDS.items()}
 
@@ -382,10 +393,20 @@ def cases_for(catalogue: Catalogue, profile: Profile, kinds: set[str] | None = N
             models = [m for m in claimed if rule.models is None or m in rule.models]
             if rule.surface == "*":
                 models = models[:1]  # auth: one model per surface says it
+            level = profile.level_of(surface, catalogue)
             for model in models:
-                case = Case(rule, surface, model)
-                cases.append(Case(rule, surface, model, tuple(BUILDERS[rule.kind](case, ctx))))
+                if level not in rule.levels:  # above the claimed level: reported, never sent
+                    cases.append(Case(rule, surface, model, (), level, claimed=False))
+                    continue
+                case = Case(rule, surface, model, level=level)
+                probes = tuple(BUILDERS[rule.kind](case, ctx))
+                cases.append(Case(rule, surface, model, probes, level))
     return cases
+
+
+def not_claimed_reason(case: Case) -> str:
+    levels = ", ".join(case.rule.levels) or "none"
+    return f"not claimed: the target claims level {case.level} on {case.surface}; this rule is at {levels}"
 
 
 def unique_probes(cases: list[Case]) -> dict[str, Probe]:

@@ -24,7 +24,7 @@ from pixelproof.images import thumbnails
 from pixelproof.judging.evidence import Judged, NotJudged, observe_case
 from pixelproof.judging.failures import RuleFailure
 from pixelproof.observe import Observer, TargetError
-from pixelproof.plan import KINDS, Case, cases_for
+from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
 from pixelproof.report.allure import label_case
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
@@ -284,8 +284,12 @@ def pytest_collection_modifyitems(
         item.user_properties += [
             ("rule", rule.id), ("case", case.id), ("kind", rule.kind), ("surface", case.surface),
             ("model", case.model or ""), ("severity", rule.severity), ("source", rule.cite()),
-            ("statement", rule.statement),
+            ("statement", rule.statement), ("levels", ",".join(rule.levels)), ("level", case.level or ""),
         ]  # fmt: skip
+        if not case.claimed:
+            item.user_properties.append(("claimed", "no"))
+            item.add_marker(pytest.mark.skip(reason=not_claimed_reason(case)))
+            continue
         waiver = pp.profile.waiver(rule.id, case.model)
         if waiver and not waiver.expired():
             reason = f"waived ({waiver.reason}) until {waiver.expires}: {waiver.note or 'no note'}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pixelproof.catalogue import Catalogue
+from pixelproof.surfaces.paths import twin
 from pixelproof.target import Profile
 
 TERMINAL = frozenset({"completed", "failed", "done", "not_found", "expired"})
@@ -35,7 +36,7 @@ class Cadence:
 
     @classmethod
     def for_surface(cls, catalogue: Catalogue, profile: Profile, surface: str) -> Cadence:
-        documented = catalogue.defaults.polling[surface]
+        documented = catalogue.defaults.polling[twin(surface)]
         override = profile.polling.get(surface)
         values = {
             name: getattr(override, name, None)

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from pixelproof.catalogue import Catalogue
+from pixelproof.catalogue.levels import claimable
 from pixelproof.redact import Redactor
 
 WAIVER_REASONS = (
@@ -45,8 +46,21 @@ class _Strict(BaseModel):
 
 
 class SurfaceClaim(_Strict):
-    base_url: HttpUrl
-    models: list[str] = Field(min_length=1)
+    """One surface the target serves: where, which models, and what it promises there."""
+
+    base_url: HttpUrl = Field(description="where the surface lives (the part before /v1/...)")
+    models: list[str] = Field(min_length=1, description="the models claimed on this surface")
+    level: str | None = Field(
+        default=None,
+        description="the conformance level held to on this surface (default: the profile's "
+        "`level` where it applies, else unified-gateway on a gateway surface and the vendor's "
+        "own level on a vendor surface)",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra headers sent to this surface only, over the profile-wide `headers` "
+        "(routing such as a provider name or an upstream host; never secrets)",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -99,7 +113,9 @@ class PollingOverride(_Strict):
 
 
 class Waiver(_Strict):
-    rule: str
+    """A known deviation, judged as an expected failure until it expires (then the run fails)."""
+
+    rule: str = Field(description="the rule id waived (as `pixelproof rules` prints it)")
     reason: Literal[
         "upstream-limitation",
         "vendor-bug",
@@ -107,20 +123,29 @@ class Waiver(_Strict):
         "not-applicable",
         "accepted-deviation",
     ]
-    note: str = ""
-    expires: dt.date
-    models: list[str] | None = None
+    note: str = Field(default="", description="a ticket or a sentence: why, and who signed off")
+    expires: dt.date = Field(description="after this date the waiver fails the run")
+    models: list[str] | None = Field(default=None, description="only these models (default: all)")
 
     def expired(self, today: dt.date | None = None) -> bool:
         return (today or dt.date.today()) > self.expires
 
 
 class Profile(_Strict):
-    name: str = "target"
+    """A deployment under test: what it serves, where, what it promises and how to reach it."""
+
+    name: str = Field(default="target", description="shown in reports")
     paid: bool = Field(
         default=False, description="true: real money per image; fuzzing defaults to negative-only"
     )
-    surfaces: dict[str, SurfaceClaim] = Field(min_length=1)
+    level: str | None = Field(
+        default=None,
+        description="the conformance level the target is held to (openai-images, unified-gateway, "
+        "or a vendor level); rules above it are reported 'not claimed'",
+    )
+    surfaces: dict[str, SurfaceClaim] = Field(
+        min_length=1, description="the surfaces served, by name (unified, gemini, openai, ark, ...)"
+    )
     credentials: Credentials = Credentials()
     recorder: HttpUrl | None = Field(
         default=None, description="a pixelproof mock upstream behind the target"
@@ -135,13 +160,19 @@ class Profile(_Strict):
         default=3, ge=0, description="stop sending to a surface after this many answerless "
         "exchanges in a row (0: never)"
     )  # fmt: skip
-    polling: dict[str, PollingOverride] = Field(default_factory=dict)
-    budget_images: int | None = Field(default=None, ge=0)
-    safety_prompt: str | None = None
+    polling: dict[str, PollingOverride] = Field(
+        default_factory=dict, description="per async surface: overrides of the documented cadence"
+    )
+    budget_images: int | None = Field(
+        default=None, ge=0, description="stop buying images at this many (the rest is skipped)"
+    )
+    safety_prompt: str | None = Field(
+        default=None, description="a prompt the target must refuse (default: the catalogue's)"
+    )
     reference_image_url: HttpUrl | None = Field(
         default=None, description="a fetchable PNG for URL references"
     )
-    waivers: list[Waiver] = Field(default_factory=list)
+    waivers: list[Waiver] = Field(default_factory=list, description="known deviations")
     time_scale: float = Field(
         default=1.0, gt=0, description="the target's clock speed (embedded mock only)"
     )
@@ -162,6 +193,26 @@ class Profile(_Strict):
 
     def claims(self, surface: str) -> bool:
         return surface in self.surfaces
+
+    def level_of(self, surface: str, catalogue: Catalogue) -> str | None:
+        """The level held to on ``surface``: its own, the profile's where claimable, or the default."""
+        levels = catalogue.levels
+        if levels is None:
+            return None
+        claim = self.surfaces.get(surface)
+        if claim is not None and claim.level:
+            return claim.level
+        allowed = claimable(levels, surface)
+        if self.level and self.level in allowed:
+            return self.level
+        info = catalogue.surfaces.get(surface)
+        if info is not None and info.role == "gateway":
+            return levels.gateway_default
+        return allowed[0] if allowed else None
+
+    def headers_for(self, surface: str) -> dict[str, str]:
+        claim = self.surfaces.get(surface)
+        return {**self.headers, **(claim.headers if claim else {})}
 
     def models(self, surface: str) -> list[str]:
         claim = self.surfaces.get(surface)
@@ -207,16 +258,36 @@ def load_profile(
     return profile
 
 
+def _check_levels(profile: Profile, catalogue: Catalogue, where: str) -> None:
+    """A level must exist and be claimable where it is claimed, or rules would silently vanish."""
+    levels = catalogue.levels
+    if levels is None:
+        return
+    if profile.level is not None:
+        if profile.level not in levels.levels:
+            known = ", ".join(levels.levels)
+            raise ProfileError(where, "level", f"unknown level {profile.level!r}; known: {known}")
+        if not any(profile.level in claimable(levels, s) for s in profile.surfaces):
+            raise ProfileError(
+                where, "level", f"{profile.level!r} applies to none of the claimed surfaces"
+            )
+    for surface, claim in profile.surfaces.items():
+        allowed = claimable(levels, surface)
+        if claim.level is not None and claim.level not in allowed:
+            raise ProfileError(where, f"surfaces.{surface}.level",
+                               f"{claim.level!r} cannot be claimed on {surface}; expected one of {', '.join(allowed)}")  # fmt: skip
+
+
 def check_against_catalogue(
     profile: Profile, catalogue: Catalogue, where: str, need_key: bool = True
 ) -> None:
-    gateway_surfaces = {name for name, s in catalogue.surfaces.items() if s.role == "gateway"}
+    known_surfaces = set(catalogue.surfaces)
     for surface, claim in profile.surfaces.items():
-        if surface not in gateway_surfaces:
+        if surface not in known_surfaces:
             raise ProfileError(
                 where,
                 f"surfaces.{surface}",
-                f"unknown surface; expected one of {', '.join(sorted(gateway_surfaces))}",
+                f"unknown surface; expected one of {', '.join(sorted(known_surfaces))}",
             )
         known = catalogue.models_on(surface)
         for model in claim.models:
@@ -226,6 +297,7 @@ def check_against_catalogue(
                     f"surfaces.{surface}.models",
                     f"{model!r} is not documented on {surface}; documented: {', '.join(known)}",
                 )
+    _check_levels(profile, catalogue, where)
     ids = {rule.id for rule in catalogue}
     for i, waiver in enumerate(profile.waivers):
         if waiver.rule not in ids:
@@ -248,15 +320,20 @@ def check_against_catalogue(
 def embedded_profile(
     catalogue: Catalogue, gateway_url: str, upstream_url: str, key_env: str, time_scale: float
 ) -> Profile:
-    """The profile of the built-in stack: every gateway surface, every documented model."""
+    """The profile of the built-in stack: every surface, every documented model.
+
+    Gateway surfaces are the reference gateway's; vendor surfaces are the vendor mock behind it,
+    judged by the vendor rules at their own levels, so the mock is held to the same facts.
+    """
     prefixes = {"tasks-action": "/action", "tasks-official": "/official"}
     surfaces = {
         name: {
-            "base_url": gateway_url + prefixes.get(name, ""),
+            "base_url": (gateway_url if s.role == "gateway" else upstream_url)
+            + prefixes.get(name, ""),
             "models": catalogue.models_on(name),
         }
         for name, s in catalogue.surfaces.items()
-        if s.role == "gateway"
+        if catalogue.models_on(name)
     }
     return Profile.model_validate(
         {

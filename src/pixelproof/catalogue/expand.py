@@ -179,6 +179,7 @@ def expand_behaviours(rows: list[BehaviourRow], path: Path) -> list[Rule]:
             expect=dict(row.expect),
             needs=(row.needs,) if row.needs else (),
             inferred=row.inferred,
+            levels=row.levels or (),
         )
         for row in rows
     ]

@@ -19,6 +19,7 @@ from pixelproof.catalogue.rule import CatalogueError, Rule
 from pixelproof.catalogue.schema import (
     BehaviourFile,
     DefaultsFile,
+    LevelsFile,
     ModelEntry,
     ModelsFile,
     SizesFile,
@@ -37,6 +38,8 @@ __all__ = [
     "load_catalogue",
 ]
 
+# Files of behaviour rows (one row a rule); vendors.yaml and openai-images.yaml may add models.
+BEHAVIOUR_FILES = ("behaviours", "openai-images", "vendors")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -81,11 +84,14 @@ class Catalogue:
         models: ModelsFile,
         defaults: DefaultsFile,
         rules: list[Rule],
+        levels: LevelsFile | None = None,
+        extra_models: list[ModelEntry] | None = None,
     ) -> None:
         self.root = root
         self.sources = sources
         self.surfaces = surfaces.surfaces
-        self.models = models.models
+        self.models = [*models.models, *(extra_models or [])]
+        self.levels = levels
         self.vendors = models.vendors
         self.gemini_pixels_1k = models.gemini_pixels_1k
         self.defaults = defaults
@@ -139,22 +145,33 @@ def load_catalogue(root: Path | None = None) -> Catalogue:
         raise CatalogueError(rules_dir, "", "rules directory not found")
     files = {
         name: rules_dir / f"{name}.yaml"
-        for name in ("sources", "surfaces", "models", "sizes", "behaviours", "defaults")
+        for name in ("sources", "surfaces", "models", "sizes", "behaviours", "defaults", "levels")
     }
     sources = _validate(SourcesFile, files["sources"], _read_yaml(files["sources"]))
     surfaces = _validate(SurfacesFile, files["surfaces"], _read_yaml(files["surfaces"]))
     models = _validate(ModelsFile, files["models"], _read_yaml(files["models"]))
     sizes = _validate(SizesFile, files["sizes"], _read_yaml(files["sizes"]))
-    behaviours = _validate(BehaviourFile, files["behaviours"], _read_yaml(files["behaviours"]))
     defaults = _validate(DefaultsFile, files["defaults"], _read_yaml(files["defaults"]))
+    levels = _validate(LevelsFile, files["levels"], _read_yaml(files["levels"]))
 
     from pixelproof.catalogue.expand import expand_behaviours, expand_size_tables, with_fallbacks
+    from pixelproof.catalogue.levels import assign_levels
 
     rules = expand_size_tables(sizes.tables, models, files["sizes"])
     rules = with_fallbacks(rules, models, defaults)
-    rules += expand_behaviours(behaviours.rules, files["behaviours"])
-    _check_integrity(rules, sources, surfaces, models, files)
-    return Catalogue(root, sources, surfaces, models, defaults, rules)
+    origins = {rule.id: files["sizes"] for rule in rules}
+    extra_models: list[ModelEntry] = []
+    for name in BEHAVIOUR_FILES:
+        path = rules_dir / f"{name}.yaml"
+        behaviours = _validate(BehaviourFile, path, _read_yaml(path))
+        extra_models += behaviours.models
+        more = expand_behaviours(behaviours.rules, path)
+        origins.update({rule.id: path for rule in more if rule.id not in origins})
+        rules += more
+    rules = assign_levels(rules, levels, surfaces, files["levels"])
+    all_models = models.model_copy(update={"models": [*models.models, *extra_models]})
+    _check_integrity(rules, sources, surfaces, all_models, origins)
+    return Catalogue(root, sources, surfaces, models, defaults, rules, levels, extra_models)
 
 
 def _check_integrity(
@@ -162,13 +179,13 @@ def _check_integrity(
     sources: SourcesFile,
     surfaces: SurfacesFile,
     models: ModelsFile,
-    files: Mapping[str, Path],
+    origins: Mapping[str, Path],
 ) -> None:
     """Cross-file checks pydantic cannot see: unique ids, known docs, surfaces and models."""
     seen: dict[str, Rule] = {}
     known_models = {(m.surface, m.model) for m in models.models}
     for rule in rules:
-        where = files["sizes"] if rule.table else files["behaviours"]
+        where = origins[rule.id]
         if rule.id in seen:
             raise CatalogueError(where, f"rule {rule.id}", "duplicate rule id")
         seen[rule.id] = rule
@@ -189,7 +206,7 @@ def _check_integrity(
     for entry in models.models:
         if entry.upstream and entry.upstream not in models.vendors:
             raise CatalogueError(
-                files["models"],
+                "models.yaml",
                 f"model {entry.model}.upstream",
                 f"unknown vendor {entry.upstream!r}",
             )

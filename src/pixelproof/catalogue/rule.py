@@ -46,6 +46,9 @@ class Rule(BaseModel):
     needs: tuple[str, ...] = ()
     inferred: str | None = None
     table: str | None = None
+    levels: tuple[str, ...] = Field(
+        default=(), description="the conformance levels this rule belongs to (levels.yaml)"
+    )
 
     def applies_to(self, surface: str, model: str | None = None) -> bool:
         if self.surface not in ("*", surface):

@@ -200,10 +200,40 @@ class BehaviourRow(_Strict):
     source: Source
     needs: Literal["recorder"] | None = None
     inferred: str | None = None
+    levels: tuple[str, ...] | None = Field(
+        default=None, description="the levels this rule belongs to; default: from its surface"
+    )
 
 
 class BehaviourFile(_Strict):
     rules: list[BehaviourRow]
+    models: list[ModelEntry] = Field(
+        default_factory=list, description="models of the surfaces these rules are written for"
+    )
+
+
+class Level(_Strict):
+    """A conformance level: a name a profile can claim, on the surfaces listed."""
+
+    title: str
+    surfaces: tuple[str, ...] = Field(min_length=1)
+    includes: tuple[str, ...] = ()
+
+
+class LevelMembers(_Strict):
+    """Rules (ids or globs) that also belong to a level, and why."""
+
+    rules: tuple[str, ...] = Field(min_length=1)
+    why: str = Field(min_length=5)
+    native_only: bool = Field(
+        default=False, description="only size rules whose size the upstream takes natively"
+    )
+
+
+class LevelsFile(_Strict):
+    levels: dict[str, Level]
+    gateway_default: str
+    members: dict[str, list[LevelMembers]] = Field(default_factory=dict)
 
 
 class Polling(_Strict):

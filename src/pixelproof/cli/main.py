@@ -12,13 +12,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pixelproof.catalogue import CatalogueError
-from pixelproof.cli import merge, mock, reports, rules, run
+from pixelproof.cli import discover, merge, mock, profile, reports, rules, run
 from pixelproof.cli.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 # The subcommands, in --help order: each entry adds one subparser. An explicit list, no registry.
 COMMANDS: tuple[Callable[[Any], None], ...] = (
     run.add_run,
     rules.add_rules,
+    discover.add_discover,
+    profile.add_profile,
     reports.add_plan,
     reports.add_diff,
     reports.add_report,

@@ -95,7 +95,11 @@ def plan_targets(catalogue: Catalogue, profile: Profile, level: str, budget: int
     from pixelproof.fuzz.contracts import fuzz_document
 
     planned: list[FuzzTarget] = []
+    from pixelproof.fuzz.contracts import TAILORS
+
     for surface in profile.surfaces:
+        if surface not in TAILORS:
+            continue  # a vendor surface is judged by its rule set; fuzzing it needs a tailor first
         contract = catalogue.surfaces[surface].openapi
         ops = _operations(fuzz_document(catalogue, surface))
         for mode in LEVELS[level]:

@@ -7,13 +7,16 @@ from pixelproof.judging.evidence import NotJudged, observe_case
 from pixelproof.judging.failures import RuleFailure
 from pixelproof.judging.verdicts import judge
 from pixelproof.observe import Observer, TargetError
-from pixelproof.plan import Case
+from pixelproof.plan import Case, not_claimed_reason
 
 
 def evaluate(observer: Observer, cases: list[Case]) -> dict[str, tuple[str, str]]:
     """Judge ``cases`` without pytest: case id -> (outcome, message). For the harness's own tests."""
     out: dict[str, tuple[str, str]] = {}
     for case in cases:
+        if not case.claimed:
+            out[case.id] = ("not-claimed", not_claimed_reason(case))
+            continue
         try:
             evidence = observe_case(observer, case)
         except NotJudged as exc:

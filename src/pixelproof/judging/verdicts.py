@@ -20,6 +20,7 @@ from pixelproof.judging.failures import (
     openai_error_shape,
     status_text,
 )
+from pixelproof.judging.shapes import response_shape
 from pixelproof.judging.steps import (
     accepted_images,
     fields_of,
@@ -160,7 +161,8 @@ def n_forwarded(j: Judged) -> None:
 def watermark(j: Judged) -> None:
     expect = j.rule.expect
     images = accepted_images(j)
-    for call in forwarded(j):
+    # a vendor rule judges the image only: nothing is forwarded by a vendor
+    for call in forwarded(j) if "forwarded" in expect else []:
         fields = fields_of(call)
         got = fields.get("watermark", ABSENT)
         check(value_allowed(got, expect["forwarded"]), j.case,
@@ -436,6 +438,9 @@ def _well_formed(j: Judged) -> None:
     for obs in j.observations:
         check(obs.malformed is None, j.case, "a JSON answer to a documented request",
               f"{obs.malformed}, twice", obs.final)  # fmt: skip
+
+
+verdict("response_shape")(response_shape)  # the shape of a vendor's answer (shapes.py)
 
 
 def judge(j: Judged) -> None:

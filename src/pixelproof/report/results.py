@@ -6,7 +6,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-OUTCOMES = ("passed", "failed", "error", "waived", "fixed", "skipped")
+# not-claimed: the rule is above the level the target claims (reported, never sent)
+OUTCOMES = ("passed", "failed", "error", "waived", "fixed", "skipped", "not-claimed")
 
 
 @dataclass
@@ -33,6 +34,8 @@ class Results:
         outcome = _classify(report)
         if outcome is None:
             return
+        if outcome == "skipped" and props.get("claimed") == "no":
+            outcome = "not-claimed"
         if previous is not None and _rank(previous.outcome) >= _rank(outcome):
             previous.duration_s += report.duration
             return
@@ -80,4 +83,12 @@ def _classify(report: Any) -> str | None:
 
 
 def _rank(outcome: str) -> int:
-    return {"passed": 0, "skipped": 1, "waived": 1, "fixed": 2, "failed": 3, "error": 4}[outcome]
+    return {
+        "passed": 0,
+        "not-claimed": 1,
+        "skipped": 1,
+        "waived": 1,
+        "fixed": 2,
+        "failed": 3,
+        "error": 4,
+    }[outcome]

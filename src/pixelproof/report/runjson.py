@@ -75,7 +75,18 @@ def _outcome(o: Any, catalogue: Any) -> dict[str, Any]:
         "expected": props.get("expected"), "observed": props.get("observed"),
         "request": props.get("request"), "response": props.get("response"),
         "thumbnails": props.get("thumbnails") or [],
+        "level": props.get("level") or None,  # the level the target claims where this case ran
     }  # fmt: skip
+
+
+def scores_by_level(outcomes: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Outcome counts per conformance level: every case counts towards each level of its rule."""
+    table: dict[str, dict[str, int]] = {}
+    for o in outcomes:
+        for level in o.get("levels") or []:
+            row = table.setdefault(level, dict.fromkeys(OUTCOMES, 0))
+            row[o["outcome"]] = row.get(o["outcome"], 0) + 1
+    return table
 
 
 def build_run_json(
@@ -107,9 +118,13 @@ def build_run_json(
             "surfaces": surfaces,
             "paid": profile.paid if profile else False,
             "level": level,
+            "levels": {s: profile.level_of(s, catalogue) for s in profile.surfaces}
+            if profile and catalogue is not None
+            else {},
             "claims_hash": claims_hash(profile_claims(profile)) if profile else None,
         },
         "filters": filters or {},
+        "levels": scores_by_level(outcomes),
         "counts": {k: counts[k] for k in OUTCOMES},
         "requests_sent": sum(int(o.get("requests") or 0) for o in outcomes),
         "images_bought": sum(int(o.get("images") or 0) for o in outcomes),

@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size, is_size
+from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.http import Incoming
 from pixelproof.mock.jsonresp import JSONResponse
@@ -52,6 +53,8 @@ class ArkVendor:
                 400, "watermark must be a boolean", code="InvalidParameter", param="watermark"
             )
         marked = bool(vendor.watermark_default) if watermark is None else watermark
+        if watermark is None and faults.active("ark-watermark-default-off"):
+            marked = False
         inc.notes.update(
             watermark_applied=marked,
             watermark_field="absent" if watermark is None else watermark,
@@ -68,10 +71,11 @@ class ArkVendor:
         image = spec(size, "jpeg", str(body["model"]), watermark=marked)
         item = {"url": as_url(inc, image, TTL_24H)} if fmt == "url" else {"b64_json": as_b64(image)}
         item["size"] = str(size)
-        return JSONResponse(
-            {"model": body["model"], "created": inc.state.clock.wall(), "data": [item],
-             "usage": {"generated_images": 1, "output_tokens": size.pixels // 256, "total_tokens": size.pixels // 256}}
-        )  # fmt: skip
+        answer = {"model": body["model"], "created": inc.state.clock.wall(), "data": [item],
+                  "usage": {"generated_images": 1, "output_tokens": size.pixels // 256, "total_tokens": size.pixels // 256}}  # fmt: skip
+        if faults.active("vendor-created-missing"):
+            del answer["created"]
+        return JSONResponse(answer)
 
     @staticmethod
     def _size(value: Any, vendor: Any) -> Size:

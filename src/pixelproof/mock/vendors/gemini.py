@@ -58,6 +58,7 @@ class GeminiVendor:
         if tier not in ("1K", "2K", "4K"):
             raise ApiError(400, f"Invalid imageSize {tier!r}; expected 1K, 2K or 4K")
         served = tier if tier in vendor.image_sizes else "1K"  # flash previews fall back to 1K
+        served = "1K" if faults.active("gemini-vendor-imagesize-ignored") else served
         base = Size.parse(self.catalogue.gemini_pixels_1k[ratio])
         if faults.active("gemini-other-pixels"):  # another model's table: same tiers, other pixels
             base = ratio_size(ratio, 1024, multiple=32)

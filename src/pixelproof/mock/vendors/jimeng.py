@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size
+from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.http import Incoming
 from pixelproof.mock.jsonresp import JSONResponse
@@ -33,6 +34,8 @@ class JimengVendor:
 
     async def dispatch(self, inc: Incoming) -> Response:
         action, version = inc.query.get("Action"), inc.query.get("Version")
+        if action is None and faults.active("jimeng-visual-action-ignored"):
+            action, version = JIMENG_ACTIONS[0], JIMENG_VERSION
         if action not in JIMENG_ACTIONS or version != JIMENG_VERSION:
             raise ApiError(
                 400,
@@ -100,6 +103,11 @@ class JimengVendor:
         task_id = body.get("task_id")
         request_id = secrets.token_hex(8)
         task = self.tasks.get(task_id) if isinstance(task_id, str) else None
+        if task is None and faults.active("jimeng-visual-unknown-done"):
+            data = {"status": "done", "binary_data_base64": [], "image_urls": None}
+            return JSONResponse(
+                {"code": 10000, "message": "Success", "request_id": request_id, "data": data}
+            )
         if task is None:
             return JSONResponse(
                 {
@@ -134,7 +142,9 @@ class JimengVendor:
                 )
             image = task.result()["image"]  # type: ignore[index]
             options = self._req_json(body.get("req_json"))
-            if options.get("return_url"):
+            if faults.active("jimeng-visual-done-empty"):
+                pass  # done, code 10000, and no image at all
+            elif options.get("return_url"):
                 data["image_urls"] = [as_url(inc, image, TTL_24H)]
             else:
                 data["binary_data_base64"] = [as_b64(image)]

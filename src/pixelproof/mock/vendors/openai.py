@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size, is_size, parse_ratio, ratio_distance
+from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.http import Incoming
 from pixelproof.mock.jsonresp import JSONResponse
@@ -117,7 +118,11 @@ class OpenAIVendor:
                 code="invalid_size",
             )
         native = vendor.native_sizes()
-        if native is not None and not native.accepts(size):
+        if (
+            native is not None
+            and not native.accepts(size)
+            and not faults.active("vendor-size-unchecked")
+        ):
             raise ApiError(
                 400,
                 f"Invalid size '{value}' for {model}: {native.why_not(size)}",
@@ -144,8 +149,14 @@ class OpenAIVendor:
         _choice(body, "style", ("vivid", "natural"), None)
         wants = _choice(body, "response_format", ("url", "b64_json"), None)
         kind = "b64_json" if "url" not in vendor.outputs else (wants or "url")
+        if faults.active("vendor-url-ignored"):
+            kind = "b64_json"
+        if faults.active("vendor-gpt-url"):
+            kind = "url"
+        n = 1 if faults.active("vendor-n-ignored") else n
         prompt = _prompt(body)
-        image = spec(size, fmt, model, transparent=background == "transparent")
+        transparent = background == "transparent" and not faults.active("vendor-opaque")
+        image = spec(size, fmt, model, transparent=transparent)
         data = []
         for _ in range(n):
             item: dict[str, Any] = (
@@ -155,8 +166,12 @@ class OpenAIVendor:
             )
             if model == "dall-e-3":
                 item["revised_prompt"] = f"{prompt} (revised by the pixelproof mock)"
+                if faults.active("vendor-revised-prompt-empty"):
+                    item["revised_prompt"] = ""
             data.append(item)
         answer: dict[str, Any] = {"created": inc.state.clock.wall(), "data": data}
+        if faults.active("vendor-created-missing"):
+            del answer["created"]
         if model.startswith("gpt-image"):
             answer.update(background=background if background != "auto" else "opaque", output_format=fmt,
                           quality=body.get("quality") or "auto", size=str(size),
@@ -173,11 +188,14 @@ class OpenAIVendor:
         if family == "xai":
             return self._xai(inc, body, model, vendor)
         _reject_unknown(body, OPENAI_FIELDS, "Unknown parameter: '{}'.", "unknown_parameter")
-        n = _int(body, "n", 1, 1, vendor.n_max)
+        n_max = 100 if faults.active("vendor-n-unchecked") else vendor.n_max
+        n = _int(body, "n", 1, 1, n_max)
         size = self._size(model, vendor, body.get("size"))
         return self._answer(inc, body, model, vendor, size, n)
 
     async def edits(self, inc: Incoming) -> Response:
+        if faults.active("vendor-edits-refused"):
+            raise ApiError(400, "image is required for edits", param="image")
         if inc.files or inc.form:
             body: dict[str, Any] = dict(inc.form)
             images = inc.files_named("image", "image[]")
@@ -229,9 +247,10 @@ class OpenAIVendor:
 
     def _xai(self, inc: Incoming, body: dict[str, Any], model: str, vendor: Any) -> Response:
         _reject_unknown(body, XAI_FIELDS, "Argument not supported: {}", "invalid_argument")
-        n = _int(body, "n", 1, 1, vendor.n_max)
+        n = 1 if faults.active("vendor-n-ignored") else _int(body, "n", 1, 1, vendor.n_max)
         prompt = _prompt(body)
         wants = _choice(body, "response_format", ("url", "b64_json"), "url")
+        wants = "b64_json" if faults.active("vendor-url-ignored") else wants
         sizes = vendor.native_sizes().official
         ratio = body.get("aspect_ratio")
         size = sizes[0]
@@ -244,7 +263,7 @@ class OpenAIVendor:
                     400, f"invalid aspect_ratio {ratio!r}", param="aspect_ratio"
                 ) from None
             size = min(sizes, key=lambda s: ratio_distance(s.ratio, want))
-        image = spec(size, "jpeg", model)
+        image = spec(size, "png" if faults.active("xai-png") else "jpeg", model)
         data = [
             {"url": as_url(inc, image, URL_TTL_S)}
             if wants == "url"

@@ -1,0 +1,13 @@
+"""Vendor answers: the documented fields of each vendor's image response, with their types."""
+
+from __future__ import annotations
+
+import pytest
+
+from pixelproof.judging.evidence import Judged
+from pixelproof.judging.verdicts import judge
+
+
+@pytest.mark.pixelproof("response_shape")
+def test_response_shape(case: Judged) -> None:
+    judge(case)

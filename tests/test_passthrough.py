@@ -1,0 +1,133 @@
+"""A gateway of another design: a plain OpenAI pass-through (a real proxy on loopback, written
+here, forwarding /v1/images/* to the vendor mock) judged at two levels. Held to openai-images it
+keeps every promise; held to unified-gateway it fails exactly the promises only the unified layer
+makes, each named, and reports nothing else as broken."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pixelproof.mock.app import create_app
+from pixelproof.mock.server import Running, start
+from pixelproof.mock.state import MockConfig
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "pp-passthrough-key-0123"
+MODELS = ["gpt-image-2", "gpt-image-1", "dall-e-2", "dall-e-3"]
+FORWARDED_HEADERS = ("authorization", "content-type", "x-pixelproof-fault")
+
+# Read off the seeds and DOMAIN.md by hand: what the unified layer promises and OpenAI does not do.
+UNIFIED_ONLY_FAILURES = {
+    "n.default.zero",  # OpenAI takes n 1-10: n = 0 is refused, not read as 1
+    "n.default.zero.forwarded",  # ... and a pass-through forwards the 0
+    "model.unknown",  # the unknown model reaches the upstream (which refuses it)
+    "response_format.url",  # GPT image models answer base64 only
+    "response_format.base64",  # the alias is the unified layer's
+    "size.gpt-image-2.16:9",  # 1920x1080 is not a gpt-image-2 size: no fallback behind a proxy
+    "size.gpt-image-2.9:16",
+    "fallback.gpt-image-2.16:9",
+    "fallback.gpt-image-2.9:16",
+    "refs.unified.forwarded",  # OpenAI generations take no `image`
+    "edits.alias",  # /v1/edits is the unified layer's legacy alias
+    "variations.not-implemented",  # the route is not there: no JSON error
+}
+
+
+def passthrough_app(upstream: str) -> Starlette:
+    """Forward /v1/images/* unchanged, as a thin OpenAI-compatible proxy does."""
+    client = httpx.AsyncClient(base_url=upstream, timeout=60)
+
+    async def forward(request: Request) -> Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED_HEADERS}
+        answer = await client.request(
+            request.method, request.url.path, content=await request.body(), headers=headers,
+            params=request.query_params,
+        )  # fmt: skip
+        return Response(
+            answer.content, answer.status_code, media_type=answer.headers.get("content-type")
+        )
+
+    return Starlette(routes=[Route("/v1/images/{rest:path}", forward, methods=["GET", "POST"])])
+
+
+@pytest.fixture(scope="module")
+def proxied() -> Iterator[tuple[Running, Running]]:
+    upstream = start(create_app(MockConfig(role="upstream", time_scale=1000, api_key=KEY)))
+    proxy = start(passthrough_app(upstream.url))
+    try:
+        yield proxy, upstream
+    finally:
+        proxy.stop()
+        upstream.stop()
+
+
+def _run(tmp_path: Path, proxied: tuple[Running, Running], level: str) -> tuple[int, str, dict]:
+    proxy, upstream = proxied
+    profile = {
+        "name": "plain OpenAI pass-through",
+        "level": level,
+        "surfaces": {"unified": {"base_url": proxy.url, "models": MODELS}},
+        "credentials": {"env": "PP_PASSTHROUGH_KEY"},
+        "recorder": upstream.url,
+        "timeout_s": 60,
+    }
+    path = tmp_path / f"{level}.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    cmd = [sys.executable, "-m", "pixelproof.cli.main", "run", "--target", str(path),
+           "--report-dir", str(tmp_path), "--run-id", level, "--fuzz", "off"]  # fmt: skip
+    env = {**os.environ, "PP_PASSTHROUGH_KEY": KEY}
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=600, check=False
+    )
+    data = json.loads((tmp_path / level / "run.json").read_text())
+    return done.returncode, done.stdout + done.stderr, data
+
+
+def _rules(data: dict, outcome: str) -> set[str]:
+    return {o["rule"] for o in data["outcomes"] if o["outcome"] == outcome}
+
+
+def test_held_to_openai_images_a_passthrough_keeps_every_promise(
+    tmp_path: Path, proxied: tuple[Running, Running]
+) -> None:
+    code, out, data = _run(tmp_path, proxied, "openai-images")
+    assert code == 0, out[-3000:]
+    assert data["counts"]["failed"] == 0
+    assert data["counts"]["error"] == 0
+    assert data["counts"]["passed"] > 20
+    assert data["target"]["levels"] == {"unified": "openai-images"}
+    unclaimed = _rules(data, "not-claimed")
+    assert unclaimed >= UNIFIED_ONLY_FAILURES, "the superset's rules are reported, not dropped"
+    for o in data["outcomes"]:
+        assert ("openai-images" in o["levels"]) is (o["outcome"] != "not-claimed"), o["case"]
+    assert data["levels"]["openai-images"]["passed"] == data["counts"]["passed"]
+    assert data["levels"]["unified-gateway"]["not-claimed"] == data["counts"]["not-claimed"]
+
+
+def test_held_to_unified_gateway_it_fails_only_the_superset_rules(
+    tmp_path: Path, proxied: tuple[Running, Running]
+) -> None:
+    code, out, data = _run(tmp_path, proxied, "unified-gateway")
+    assert code == 1, out[-3000:]
+    assert data["counts"]["error"] == 0
+    assert data["counts"]["not-claimed"] == 0
+    failed = _rules(data, "failed")
+    assert failed == UNIFIED_ONLY_FAILURES
+    for o in data["outcomes"]:
+        if o["outcome"] == "failed":
+            assert "openai-images" not in o["levels"], o["case"]
+            assert f"rule {o['case']} (" in o["message"], "each failure names its rule"
+    assert data["levels"]["openai-images"]["failed"] == 0
