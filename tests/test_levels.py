@@ -15,6 +15,8 @@ from pixelproof.plan import cases_for
 from pixelproof.target import Profile, ProfileError, load_profile
 
 VENDOR_LEVELS = {"openai", "xai", "ark", "jimeng-visual", "gemini-vendor"}
+# "rejected by the gateway itself, nothing reaching the upstream": a gateway's promise only
+RESTRICTED = {"auth.missing", "auth.wrong"}
 
 
 def _profile(**extra: object) -> Profile:
@@ -37,8 +39,10 @@ def test_every_rule_has_a_level_and_the_subset_lies_inside_the_superset(
 
 def test_levels_follow_the_surface_of_a_rule(catalogue: Catalogue) -> None:
     for rule in catalogue:
-        if rule.surface == "*":
+        if rule.surface == "*" and rule.id not in RESTRICTED:
             assert set(rule.levels) == set(catalogue.levels.levels), rule.id  # auth: everywhere
+        elif rule.surface == "*":
+            assert set(rule.levels) == {"unified-gateway"}, rule.id
         elif catalogue.surfaces[rule.surface].role == "vendor":
             assert set(rule.levels) & VENDOR_LEVELS == {rule.levels[0]}, rule.id
             assert rule.surface in catalogue.levels.levels[rule.levels[0]].surfaces
@@ -60,6 +64,8 @@ ASSIGNED = {
     "fallback.gpt-image-2.16:9": False,
     "size.dall-e-3.rejects-512x512": True,
     "openai_images.response_format.url": True,
+    "auth.missing": False,
+    "auth.missing.401": True,
 }
 
 
@@ -73,6 +79,7 @@ LEVEL_BREAKAGES = [
     ("includes: [openai-images]", "includes: [openai-image]", "unknown level 'openai-image'"),
     ("rules: [n.default.omitted, n.explicit.2]", "rules: [n.default.omited]", "matches no rule"),
     ("surfaces: [xai]", "surfaces: [grok]", "unknown surface 'grok'"),
+    ("rules: [auth.missing, auth.wrong]", "rules: [auth.mising]", "'auth.mising' matches no rule"),
 ]
 
 
@@ -129,9 +136,9 @@ def test_a_vendor_surface_can_be_claimed_and_defaults_to_its_own_level(
     assert {c.rule.id for c in cases} >= {
         "ark.watermark.default",
         "ark.response.shape",
-        "auth.missing",
+        "auth.missing.401",
     }
-    assert all(c.claimed for c in cases)
+    assert {c.rule.id for c in cases if not c.claimed} == RESTRICTED  # a gateway's promise
     assert {c.rule.surface for c in cases} <= {"ark", "*"}
 
 

@@ -43,6 +43,8 @@ UNIFIED_ONLY_FAILURES = {
     "refs.unified.forwarded",  # OpenAI generations take no `image`
     "edits.alias",  # /v1/edits is the unified layer's legacy alias
     "variations.not-implemented",  # the route is not there: no JSON error
+    "auth.missing",  # the key is checked where it is known, by the vendor: the request reached it
+    "auth.wrong",
 }
 
 

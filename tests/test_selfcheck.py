@@ -47,7 +47,7 @@ def _profile(
 def _outcomes(
     catalogue: Catalogue, profile: Profile, rule_ids: set[str]
 ) -> dict[str, tuple[str, str]]:
-    cases = [c for c in cases_for(catalogue, profile) if c.rule.id in rule_ids]
+    cases = [c for c in cases_for(catalogue, profile) if c.rule.id in rule_ids and c.claimed]
     assert {c.rule.id for c in cases} == rule_ids, "a rule has no case on the embedded stack"
     observer = Observer(catalogue, profile)
     try:

@@ -138,7 +138,11 @@ def _jimeng_action(vendor: TestClient, headers: dict[str, str]) -> int:
 def _jimeng_empty(vendor: TestClient, headers: dict[str, str]) -> int:
     body = {"req_key": "jimeng_t2i_v40", "prompt": "a lighthouse", "width": 1024, "height": 1024}
     task_id = vendor.post("/", params=SUBMIT, json=body, headers=headers).json()["data"]["task_id"]
-    vendor.post("/__pixelproof/clock", json={"seconds": 3600})
+    vendor.post(
+        "/__pixelproof/clock",
+        json={"seconds": 3600},
+        headers={"Authorization": headers["Authorization"]},
+    )
     query = {"req_key": "jimeng_t2i_v40", "task_id": task_id}
     data = vendor.post("/", params=RESULT, json=query, headers=headers).json()["data"]
     assert data["status"] == "done", data

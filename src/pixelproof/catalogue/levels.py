@@ -31,9 +31,13 @@ def _closure(levels: LevelsFile, names: set[str]) -> tuple[str, ...]:
     return tuple(n for n in levels.levels if n in out)
 
 
-def default_levels(rule: Rule, levels: LevelsFile, surfaces: SurfacesFile) -> set[str]:
+def default_levels(
+    rule: Rule, levels: LevelsFile, surfaces: SurfacesFile, only: dict[str, set[str]] | None = None
+) -> set[str]:
     if rule.levels:
         return set(rule.levels)
+    if only and rule.id in only:
+        return only[rule.id]
     if rule.surface == "*":
         return set(levels.levels)
     surface = surfaces.surfaces[rule.surface]
@@ -77,32 +81,38 @@ def assign_levels(
     from pixelproof.catalogue.rule import CatalogueError
 
     validate_levels(levels, surfaces, path)
+    only: dict[str, set[str]] = {}
+    for r_index, restriction in enumerate(levels.restricted):
+        for rule in _matching(rules, restriction.rules, path, f"restricted[{r_index}].rules"):
+            only[rule.id] = set(restriction.levels)
     extra: dict[str, set[str]] = {}
     for name, groups in levels.members.items():
         for g_index, group in enumerate(groups):
-            for pattern in group.rules:
-                hits = [r for r in rules if fnmatch.fnmatchcase(r.id, pattern)]
-                if not hits:
-                    where = f"members.{name}[{g_index}].rules"
-                    raise CatalogueError(path, where, f"{pattern!r} matches no rule")
-                for rule in hits:
-                    if group.native_only and rule.expect.get("native") is False:
-                        continue
-                    extra.setdefault(rule.id, set()).add(name)
+            for rule in _matching(rules, group.rules, path, f"members.{name}[{g_index}].rules"):
+                if group.native_only and rule.expect.get("native") is False:
+                    continue
+                extra.setdefault(rule.id, set()).add(name)
+    out = []
     for rule in rules:
-        for name in default_levels(rule, levels, surfaces) | extra.get(rule.id, set()):
+        names = default_levels(rule, levels, surfaces, only) | extra.get(rule.id, set())
+        for name in names:
             if name not in levels.levels:
                 raise CatalogueError(path, f"rule {rule.id}.levels", f"unknown level {name!r}")
-    return [
-        rule.model_copy(
-            update={
-                "levels": _closure(
-                    levels, default_levels(rule, levels, surfaces) | extra.get(rule.id, set())
-                )
-            }
-        )
-        for rule in rules
-    ]
+        out.append(rule.model_copy(update={"levels": _closure(levels, names)}))
+    return out
+
+
+def _matching(rules: list[Rule], patterns: tuple[str, ...], path: Path, where: str) -> list[Rule]:
+    """Rules whose id matches a pattern; a pattern matching nothing is stale, and an error."""
+    from pixelproof.catalogue.rule import CatalogueError
+
+    hits: list[Rule] = []
+    for pattern in patterns:
+        found = [r for r in rules if fnmatch.fnmatchcase(r.id, pattern)]
+        if not found:
+            raise CatalogueError(path, where, f"{pattern!r} matches no rule")
+        hits += found
+    return hits
 
 
 def claimable(levels: LevelsFile, surface: str) -> list[str]:

@@ -230,9 +230,18 @@ class LevelMembers(_Strict):
     )
 
 
+class LevelRestriction(_Strict):
+    """Rules (ids or globs) that belong to these levels only, whatever their surface says."""
+
+    rules: tuple[str, ...] = Field(min_length=1)
+    levels: tuple[str, ...] = Field(min_length=1)
+    why: str = Field(min_length=5)
+
+
 class LevelsFile(_Strict):
     levels: dict[str, Level]
     gateway_default: str
+    restricted: list[LevelRestriction] = Field(default_factory=list)
     members: dict[str, list[LevelMembers]] = Field(default_factory=dict)
 
 
