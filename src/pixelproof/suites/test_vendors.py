@@ -8,6 +8,6 @@ from pixelproof.judging.evidence import Judged
 from pixelproof.judging.verdicts import judge
 
 
-@pytest.mark.pixelproof("response_shape")
+@pytest.mark.pixelproof
 def test_response_shape(case: Judged) -> None:
     judge(case)
