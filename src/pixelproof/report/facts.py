@@ -23,7 +23,7 @@ DEFAULT_FILTERS = {"rules": [], "faults": [], "level": None, "fuzz": "full",
 def shorten(text: Any, limit: int = 160) -> str:
     """One line, at most ``limit`` characters, saying how much was cut."""
     flat = re.sub(r"\s+", " ", str(text if text is not None else "")).strip()
-    if len(flat) <= limit:
+    if len(flat) <= limit + 20:  # cutting a few characters saves nothing
         return flat
     return flat[: limit - 1].rstrip() + f"… (+{len(flat) - limit + 1} chars)"
 
@@ -45,8 +45,8 @@ class Totals:
 
     def sentence(self) -> str:
         text = (
-            f"{self.cases} cases: {self.rules_judged} of the catalogue's {self.catalogue_rules} "
-            f"rules judged as {self.rule_cases} rule × model cases"
+            f"{self.cases} cases: {self.rule_cases} rule × model cases from {self.rules_judged} "
+            f"of the catalogue's {self.catalogue_rules} rules"
         )
         return text + (f", and {self.fuzz_targets} fuzz targets" if self.fuzz_targets else "")
 
