@@ -38,6 +38,10 @@ def _recorded(path: Path) -> dict[str, Any]:
 
 
 def test_every_rule_kind_has_recorded_evidence(catalogue: Catalogue) -> None:
+    missing = sorted({rule.kind for rule in catalogue} - {p.stem for p in FILES})
+    assert missing == [], (
+        f"record them: python tests/fixtures/evidence/record.py {' '.join(missing)}"
+    )
     assert sorted(p.stem for p in FILES) == sorted({rule.kind for rule in catalogue})
 
 
