@@ -113,3 +113,18 @@ def make_png() -> Callable[..., bytes]:
         return out.getvalue()
 
     return make
+
+
+def recorded(base_url: str, **filters: str) -> list[dict[str, Any]]:
+    """Everything a mock's recorder holds for these filters, oldest first, across its pages (the
+    recorder answers the newest page first and names ``before`` for the rest)."""
+    records: list[dict[str, Any]] = []
+    params = dict(filters)
+    while True:
+        answer = httpx.get(f"{base_url}/__pixelproof/requests", params=params, timeout=30)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        records = list(body["requests"]) + records
+        if not body.get("more"):
+            return records
+        params["before"] = str(body["before"])

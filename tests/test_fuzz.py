@@ -12,11 +12,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from PIL import Image
 
+from conftest import recorded
 from pixelproof.catalogue import Catalogue
 from pixelproof.fuzz.cases import image_files
 from pixelproof.fuzz.runner import FuzzSession
@@ -57,10 +57,7 @@ def _fuzz(catalogue: Catalogue, profile: Profile, select: str = "", *, level: st
 
 def _recorded(stack: Stack, run_id: str) -> list[dict[str, object]]:
     """What reached the gateway with this run's fuzz tag, read from the mock's own recorder."""
-    answer = httpx.get(f"{stack.gateway.url}/__pixelproof/requests",
-                       params={"tag": f"fuzz-{run_id}", "limit": "5000"})  # fmt: skip
-    assert answer.status_code == 200
-    return list(answer.json()["requests"])
+    return recorded(stack.gateway.url, tag=f"fuzz-{run_id}")
 
 
 def _checks(result: FuzzResult) -> set[str]:

@@ -20,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from conftest import recorded
 from pixelproof.catalogue import Catalogue
 from pixelproof.mock.server import Stack, embedded_stack
 from pixelproof.plan import cases_for, unique_probes
@@ -53,15 +54,7 @@ def _profile(tmp_path: Path, stack: Stack) -> Path:
 
 def _sent(stack: Stack, since: int) -> dict[str, list[str]]:
     """Probe key -> the per-send tokens of every request that reached the gateway for it."""
-    records: list[dict[str, object]] = []
-    params = {"since": str(since)}
-    while True:  # newest page first; `before` pages back to `since`
-        page = httpx.get(f"{stack.gateway.url}/__pixelproof/requests", params=params, timeout=30)
-        body = page.json()
-        records += body["requests"]
-        if not body.get("more"):
-            break
-        params["before"] = str(body["before"])
+    records = recorded(stack.gateway.url, since=str(since))
     sent: dict[str, list[str]] = defaultdict(list)
     pattern = re.compile(rf"{RUN_ID}-([0-9a-f]{{12}})-([0-9a-f]{{6}})")
     for record in records:
