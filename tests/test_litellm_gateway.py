@@ -27,16 +27,29 @@ RUN_ID = "litellm-gateway-test"
 REPORT_FILES = ("junit.xml", "run.json", "report.html", "summary.md")
 
 
-def expected_failures() -> set[str]:
+# The level the proxy is held to -> the list of cases it breaks there.
+LISTS = {
+    "unified-gateway": "expected-failures.txt",
+    "openai-images": "expected-failures-openai-images.txt",
+}
+
+
+def expected_failures(level: str = "unified-gateway") -> set[str]:
     """Case ids, one a line; '#' starts a comment."""
-    text = (EXAMPLE / "expected-failures.txt").read_text(encoding="utf-8")
+    text = (EXAMPLE / LISTS[level]).read_text(encoding="utf-8")
     return {line.split("#", 1)[0].strip() for line in text.splitlines()} - {""}
 
 
-def test_findings_explain_every_expected_failure() -> None:
+@pytest.mark.parametrize("level", LISTS)
+def test_findings_explain_every_expected_failure(level: str) -> None:
     findings = (EXAMPLE / "FINDINGS.md").read_text(encoding="utf-8")
-    unexplained = sorted(case for case in expected_failures() if f"`{case}`" not in findings)
-    assert not unexplained, f"in expected-failures.txt but not in FINDINGS.md: {unexplained}"
+    unexplained = sorted(case for case in expected_failures(level) if f"`{case}`" not in findings)
+    assert not unexplained, f"in {LISTS[level]} but not in FINDINGS.md: {unexplained}"
+
+
+def test_the_subset_level_breaks_a_subset() -> None:
+    """What LiteLLM breaks as an OpenAI pass-through it breaks as a unified gateway too."""
+    assert expected_failures("openai-images") <= expected_failures("unified-gateway")
 
 
 def test_mock_openai_usage_has_input_token_details(mock_vendor: TestClient) -> None:
@@ -74,9 +87,11 @@ def test_failure_text_keeps_error_messages_whole() -> None:
 
 
 @pytest.mark.gateway
-def test_litellm_proxy_end_to_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("level", LISTS)
+def test_litellm_proxy_end_to_end(tmp_path: Path, level: str) -> None:
     env = {
         **os.environ,
+        "PIXELPROOF_LEVEL": level,
         "PIXELPROOF_PYTHON": sys.executable,
         "PIXELPROOF_REPORT_DIR": str(tmp_path / "reports"),
         "PIXELPROOF_RUN_ID": RUN_ID,
@@ -98,9 +113,9 @@ def test_litellm_proxy_end_to_end(tmp_path: Path) -> None:
     errors = sorted(o["case"] for o in outcomes if o["outcome"] == "error")
     assert not errors, f"infrastructure errors: {errors}\n{said}"
     failed = {o["case"] for o in outcomes if o["outcome"] == "failed"}
-    expected = expected_failures()
+    expected = expected_failures(level)
     assert failed == expected, (
         f"newly broken: {sorted(failed - expected)}; now kept: {sorted(expected - failed)} "
-        "(update FINDINGS.md and expected-failures.txt)"
+        f"(update FINDINGS.md and {LISTS[level]})"
     )
     assert done.returncode == (1 if expected else 0), said
