@@ -215,3 +215,29 @@ def test_every_vendor_rule_kind_is_broken_by_a_vendor_fault(catalogue: Catalogue
         if catalogue.rule(rule_id).surface in vendor_surfaces | {"*"}
     }
     assert sorted(kinds - caught) == []
+
+
+def test_fuzz_sends_and_shows_the_headers_of_the_surface(catalogue: Catalogue) -> None:
+    """A reproduction line a gateway routes by headers needs them; the key stays redacted."""
+    from pixelproof.fuzz.findings import curl_of
+    from pixelproof.fuzz.runner import FuzzSession
+
+    profile = _profile(
+        surfaces={"unified": {"base_url": "http://127.0.0.1:9", "models": ["gpt-image-2"],
+                              "headers": {"X-Provider": "openai"}}},
+        headers={"X-Team": "images"},
+    )  # fmt: skip
+    session = FuzzSession(catalogue, profile, mode="deterministic", run_id="r1")
+    try:
+        sent = session.headers("unified")
+    finally:
+        session.close()
+    assert sent["X-Provider"] == "openai"
+    assert sent["X-Team"] == "images"
+    headers = {**sent, "Authorization": "Bearer sk-secret", "User-Agent": "python-httpx"}
+    line = curl_of("POST", "http://127.0.0.1:9/v1/images/generations", headers, {"n": 1}, "application/json",
+                   shown=tuple(h.lower() for h in profile.headers_for("unified")))  # fmt: skip
+    assert "'X-Provider: openai'" in line
+    assert "'X-Team: images'" in line
+    assert "sk-secret" not in line
+    assert "User-Agent" not in line

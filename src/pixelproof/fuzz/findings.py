@@ -60,15 +60,16 @@ def _parts(body: dict[str, Any]) -> list[str]:
 
 
 def curl_of(method: str, url: str, headers: dict[str, str], body: Any, media_type: str | None,
-            secret: tuple[str, ...] = ()) -> str:  # fmt: skip
-    """A curl command line for one request, safe to paste into a report."""
+            secret: tuple[str, ...] = (), shown: tuple[str, ...] = ()) -> str:  # fmt: skip
+    """A curl command line for one request, safe to paste into a report. ``shown``: the profile's
+    own headers (a gateway may route by them, so a reproduction needs them; never secrets)."""
     words = ["curl", "-X", method.upper(), shlex.quote(url)]
     for name, value in headers.items():
         low = name.lower()
         if low in SECRET_HEADERS or low in secret:
             scheme = value.split(" ", 1)[0] + " " if " " in value else ""
             words += ["-H", shlex.quote(f"{name}: {scheme}{REDACTED}")]
-        elif low in SHOWN_HEADERS:
+        elif low in SHOWN_HEADERS or low in shown:
             words += ["-H", shlex.quote(f"{name}: {value}")]
     if media_type == "multipart/form-data" and isinstance(body, dict):
         return " ".join(words + _parts(body))

@@ -99,8 +99,9 @@ class FuzzSession:
         return self.schemas[name]
 
     # ------------------------------------------------------------------ sending and judging
-    def headers(self) -> dict[str, str]:
-        return {**self.profile.headers, TAG_HEADER: f"fuzz-{self.run_id}"}
+    def headers(self, surface: str) -> dict[str, str]:
+        """The profile's headers for ``surface`` (routing by provider or upstream host) and the tag."""
+        return {**self.profile.headers_for(surface), TAG_HEADER: f"fuzz-{self.run_id}"}
 
     def send(self, run: _Run, case: Any) -> Any:
         if not run.allowance.take():
@@ -109,7 +110,7 @@ class FuzzSession:
         run.result.requests += 1
         try:
             return case.call(base_url=self.profile.base_url(run.target.surface), session=self.http,
-                             headers=self.headers(), allow_redirects=False)  # fmt: skip
+                             headers=self.headers(run.target.surface), allow_redirects=False)  # fmt: skip
         except requests.RequestException as exc:
             run.result.errors.append(
                 f"{case.method} {case.formatted_path}: {type(exc).__name__}: {exc}"[:300]
@@ -160,8 +161,9 @@ class FuzzSession:
         url = str(sent.url)
         if self.profile.credentials.query and self.profile.credentials.value():
             url += ("&" if "?" in url else "?") + f"{self.profile.credentials.query}=[redacted]"
+        routing = tuple(h.lower() for h in self.profile.headers_for(run.target.surface))
         curl = curl_of(sent.method, url, {**dict(sent.headers), **self.auth_shown}, request.body,
-                       request.media_type, self.secret_headers)  # fmt: skip
+                       request.media_type, self.secret_headers, shown=routing)  # fmt: skip
         curl, text = self.redactor.text(curl), self.redactor.text  # a target may echo the key
         operation = f"{run.target.surface} {request.label}"
         if isinstance(failure, PixelproofFailure):
