@@ -21,7 +21,9 @@ from pixelproof.target import Profile
 
 TERMINAL = frozenset({"completed", "failed", "done", "not_found", "expired"})
 FLOOR_S = 0.05  # never query a task faster than this, whatever the time scale
-REAL_TIME_DEADLINE_FLOOR_S = 5.0  # on a fast clock: 8x the slowest clean embedded task (0.6 s)
+# On a fast clock: the slowest clean embedded task (a 31 MB reference) takes ~1.5 s on a loaded
+# 2-core machine and was once seen past 5 s under heavier load; 10 s leaves room for that.
+REAL_TIME_DEADLINE_FLOOR_S = 10.0
 MAX_POLLS = 120  # per task, whatever the cadence (the documented cadence makes ~40 in 180 s)
 NAMES = ("initial_delay_s", "interval_s", "max_interval_s", "timeout_s")
 
@@ -47,8 +49,11 @@ class Cadence:
         if not override and profile.time_scale != 1:
             values = {k: v / profile.time_scale for k, v in values.items()}
             values["timeout_s"] = max(values["timeout_s"], REAL_TIME_DEADLINE_FLOOR_S)
-        for name in ("initial_delay_s", "interval_s", "max_interval_s"):
-            values[name] = max(values[name], FLOOR_S)
+        values["initial_delay_s"] = max(values["initial_delay_s"], FLOOR_S)
+        # the cap must not cut the deadline short: spread MAX_POLLS over it if need be
+        slowest = max(FLOOR_S, values["timeout_s"] / (MAX_POLLS - 1))
+        for name in ("interval_s", "max_interval_s"):
+            values[name] = max(values[name], slowest)
         cap = math.ceil(values["timeout_s"] / values["interval_s"]) + 1
         return cls(**values, max_polls=min(cap, MAX_POLLS))
 
