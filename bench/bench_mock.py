@@ -198,11 +198,9 @@ def raw_comparison(concurrency: list[int], seconds: float) -> dict[str, Any]:
         why = prism_unavailable()
         if why is None:
             try:
-                with prism_mock(GENERATIONS, SMALL, answer, Path(tmp)) as prism_url:
+                with prism_mock(GENERATIONS, SMALL, answer, Path(tmp)) as (prism_url, prism_pid):
                     for c in concurrency:
-                        out["prism"][c] = run_load(
-                            prism_url, GENERATIONS, SMALL, c, seconds
-                        ).as_dict()
+                        out["prism"][c] = measured(prism_url, prism_pid, c)
             except RuntimeError as exc:
                 log = Path(tmp) / "prism.log"
                 tail = log.read_text(errors="replace")[-400:] if log.exists() else ""

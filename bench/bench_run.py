@@ -119,6 +119,7 @@ def run_case(case: str, repeat: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=HERE / "last_run.json")
     parser.add_argument(
         "--only", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES)
     )
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["speedup_n_auto_over_serial_full"] = round(speedup, 2)
         print(f"-n auto speed-up over serial (fuzz full): {speedup:.2f}x")
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
-    (HERE / "last_run.json").write_text(json.dumps(figures, indent=2) + "\n")
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 
 
