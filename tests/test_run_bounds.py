@@ -107,3 +107,40 @@ def test_a_redirect_loop_is_a_failure_in_the_suites_and_in_fuzzing(tmp_path: Pat
     for outcome in run["outcomes"]:
         assert outcome["outcome"] == "failed", outcome["message"][-500:]
         assert "302" in outcome["message"]
+
+
+def _slow_answer(sock: object) -> None:
+    """Every API call answers a 400 after 0.7 s (GETs at once, so the preflight passes)."""
+    head = hostile.read_request(sock)  # type: ignore[arg-type]
+    if not head.startswith(b"GET "):
+        hostile.time.sleep(0.7)
+    sock.sendall(hostile.answer(400, b'{"error": {"message": "no"}}'))  # type: ignore[attr-defined]
+
+
+def test_run_deadline_turns_the_remaining_cases_into_errors(tmp_path: Path) -> None:
+    with hostile.serve(_slow_answer) as url:
+        profile = _profile(tmp_path, url, run_timeout_s=2)
+        code, wall, run, text = _run(tmp_path, profile, "--rules", "size.gpt-image-2.*",
+                                     "--fuzz", "off")  # fmt: skip
+    outcomes = run["outcomes"]
+    assert len(outcomes) == 6, text[-2000:]
+    late = [
+        o for o in outcomes if "not sent: the run deadline passed (run_timeout_s=2)" in o["message"]
+    ]
+    assert late, [o["message"][-200:] for o in outcomes]
+    assert all(o["outcome"] == "error" for o in late)
+    assert code in (1, 3)
+    assert wall < 120
+
+
+def test_fuzzing_reads_no_body_past_the_cap(tmp_path: Path) -> None:
+    with hostile.serve(hostile.huge_chunked(300 * 1024 * 1024)) as url:
+        args = ["run", "--target", str(_profile(tmp_path, url, timeout_s=30)), "--rules",
+                "fuzz.unified.*", "--fuzz", "negative", "--fuzz-budget", "4",
+                "--report-dir", str(tmp_path), "--run-id", "r"]  # fmt: skip
+        code, _, rss, text = run_measured(args, dict(os.environ), tmp_path)
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert code == 3, text[-2000:]
+    assert run["outcomes"]
+    assert all(o["outcome"] == "error" and "byte cap" in o["message"] for o in run["outcomes"])
+    assert rss < 400, f"peak RSS {rss:.0f} MB"
