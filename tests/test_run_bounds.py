@@ -25,8 +25,10 @@ def _hang_post(sock: object) -> None:
     hostile.time.sleep(30)
 
 
-def _profile(tmp: Path, url: str, **extra: object) -> Path:
-    profile = {"name": "bounds", "surfaces": {"unified": {"base_url": url, "models": ["gpt-image-2"]}},
+def _profile(
+    tmp: Path, url: str, models: tuple[str, ...] = ("gpt-image-2",), **extra: object
+) -> Path:
+    profile = {"name": "bounds", "surfaces": {"unified": {"base_url": url, "models": list(models)}},
                "timeout_s": 1, **extra}  # fmt: skip
     path = tmp / "p.yaml"
     path.write_text(json.dumps(profile))
@@ -34,8 +36,9 @@ def _profile(tmp: Path, url: str, **extra: object) -> Path:
 
 
 def _run(tmp: Path, profile: Path, *extra: str) -> tuple[int, float, dict[str, object], str]:
-    args = ["run", "--target", str(profile), "--rules", "size.gpt-image-2.1:1",
-            "--report-dir", str(tmp), "--run-id", "r", *extra]  # fmt: skip
+    rules = [] if "edits.alias" in extra else ["--rules", "size.gpt-image-2.1:1"]
+    args = ["run", "--target", str(profile), *rules, "--report-dir", str(tmp), "--run-id", "r",
+            *extra]  # fmt: skip
     code, wall, _, text = run_measured(args, dict(os.environ), tmp)
     return code, wall, json.loads((tmp / "r" / "run.json").read_text()), text
 
@@ -144,3 +147,15 @@ def test_fuzzing_reads_no_body_past_the_cap(tmp_path: Path) -> None:
     assert run["outcomes"]
     assert all(o["outcome"] == "error" and "byte cap" in o["message"] for o in run["outcomes"])
     assert rss < 400, f"peak RSS {rss:.0f} MB"
+
+
+def test_edits_alias_does_not_pass_on_two_equal_refusals(tmp_path: Path) -> None:
+    with hostile.serve(hostile.status(404, b'{"error": {"message": "no such route"}}')) as url:
+        profile = _profile(tmp_path, url, models=("gpt-image-1",))
+        code, _, run, text = _run(tmp_path, profile, "--rules", "edits.alias",
+                                  "--fuzz", "off")  # fmt: skip
+    alias = [o for o in run["outcomes"] if o["rule"] == "edits.alias"]
+    assert alias, text[-2000:]
+    assert all(o["outcome"] == "failed" for o in alias), [o["message"][-300:] for o in alias]
+    assert "both answered 404" in alias[0]["message"]
+    assert code == 1

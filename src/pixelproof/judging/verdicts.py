@@ -398,6 +398,9 @@ def edits_alias(j: Judged) -> None:
     a, b = canonical.exchange, alias.exchange
     check(a is not None and b is not None and a.status == b.status, j.case, f"/v1/edits answers as /v1/images/edits ({status_text(a)})",
           status_text(b), b)  # fmt: skip
+    # two equal refusals of a documented edit prove nothing about the alias: the edit must work
+    check(a is not None and a.ok, j.case, "/v1/images/edits and /v1/edits accept the documented edit",
+          f"both answered {status_text(a)}", a)  # fmt: skip
     if a is not None and a.ok:
         sizes_a = [str(i) for i in accepted_images(j, canonical)]
         sizes_b = [str(i) for i in accepted_images(j, alias)]
