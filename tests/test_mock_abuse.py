@@ -177,3 +177,18 @@ def test_the_upstream_key_goes_only_to_the_upstream_origin() -> None:
         ("http://127.0.0.1:9999/files/b.png", None),
         ("https://127.0.0.1:8181/files/c.png", None),
     ]
+
+
+def test_the_recorder_keeps_no_key_by_name_or_by_value(
+    mock_vendor_factory: Callable[..., TestClient],
+) -> None:
+    key = "mock-key-4e8a11"
+    client = mock_vendor_factory(api_key=key, time_scale=1e-6)
+    client.post("/v1/images/generations", params={"key": key, "token": "t-123456"},
+                headers={"X-Auth-Token": "other-secret", "X-Note": f"carried {key}"},
+                json={"model": "gpt-image-2", "prompt": f"leaked {key} here"})  # fmt: skip
+    text = json.dumps(_readable(client))
+    assert key not in text
+    assert "other-secret" not in text
+    assert "t-123456" not in text
+    assert "leaked [redacted] here" in text

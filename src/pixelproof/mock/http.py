@@ -31,7 +31,7 @@ from pixelproof.mock.errors import (
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.recorder import summarize_file
 from pixelproof.mock.state import MockState
-from pixelproof.redact import redact_headers, redact_query
+from pixelproof.redact import Redactor
 
 log = logging.getLogger("pixelproof.mock")
 
@@ -178,15 +178,20 @@ def authorized(headers: dict[str, str], query: dict[str, str], key: str) -> bool
 
 
 def _record(inc: Incoming, body_size: int) -> Any:
+    """Secrets by name (the usual headers and parameters) and by value (the mock's own keys,
+    wherever a client put them) never enter the recorder."""
+    config = inc.state.config
+    values = tuple(k for k in (config.api_key, config.upstream_key) if k and len(k) >= 6)
+    redactor = Redactor(values=values)
     return inc.state.recorder.add(
         {
             "time": inc.state.clock.now(),
             "method": inc.method,
             "path": inc.path,
-            "query": redact_query(inc.query),
-            "headers": redact_headers(inc.headers),
-            "json": inc.json,
-            "form": dict(inc.form),
+            "query": redactor.query_map(inc.query),
+            "headers": redactor.header_map(inc.headers),
+            "json": redactor.data(inc.json),
+            "form": redactor.data(dict(inc.form)),
             "files": _file_summary(inc.files),
             "body_size": body_size,
         }
