@@ -33,7 +33,7 @@ from pixelproof.mock.vendors.openai import OpenAIVendor
 CONTROL = "/__pixelproof"
 
 
-PAGE_LIMIT = 1000  # records per GET of the recorder
+PAGE_LIMIT = 5000  # records per GET of the recorder (its default capacity)
 PAGE_BYTES = (
     16 * 1024 * 1024
 )  # and bytes: a larger page is cut, oldest first (``more``, ``before``)
@@ -66,8 +66,9 @@ def _control_routes(state: MockState) -> list[Route]:
             before = int(q["before"]) if "before" in q else None
         except ValueError:
             return _bad("since, before and limit must be integers")
-        if not 1 <= limit <= PAGE_LIMIT:
-            return _bad(f"limit must be between 1 and {PAGE_LIMIT}")
+        if limit < 1:
+            return _bad("limit must be at least 1")
+        limit = min(limit, PAGE_LIMIT)
         items = state.recorder.query(path=q.get("path"), method=q.get("method"), since=since,
                                      tag=q.get("tag"), contains=q.get("contains"), limit=limit + 1,
                                      before=before)  # fmt: skip
