@@ -38,6 +38,10 @@ OLD: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("error.shape.unified", "gpt-image-2", {"expect": {"status": "4xx", "error_shape": "openai"}}),
         ("model.required", "gpt-image-2", {"expect": {"status": "4xx", "error_shape": "openai"}}),
     ],
+    "seedream-url-alone": [
+        ("response_format.b64_json.seedream-url-alone", "doubao-seedream-4-0-250828",
+         {"expect": {"output": "b64_json"}}),
+    ],
     "watermark-omitted-as-true": [
         ("watermark.omitted.not-forwarded", "doubao-seedream-4-0-250828",
          {"expect": {"forwarded": "absent", "marked": True}}),

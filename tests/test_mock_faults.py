@@ -506,6 +506,44 @@ def _wrong_content_type(run: Run) -> str:
     return response.headers["content-type"].split(";")[0]
 
 
+@probe("prompt-unvalidated", 400)
+def _prompt_unvalidated(run: Run) -> int:
+    return run.post("/v1/images/generations", json={"model": "gpt-image-2"}).status_code
+
+
+@probe("model-prefix-match", 404)
+def _model_prefix_match(run: Run) -> int:
+    return run.generate(model=f"gpt-image-2-{secrets.token_hex(3)}").status_code
+
+
+@probe("model-lookalike-accepted", 404)
+def _model_lookalike_accepted(run: Run) -> int:
+    return run.generate(model="dalle-3").status_code
+
+
+@probe("edits-n-zero-forwarded", 200)
+def _edits_n_zero_forwarded(run: Run) -> int:
+    files = [("image", ("in.png", run.make_png(), "image/png"))]
+    data = {"model": "gpt-image-1", "prompt": "a lighthouse", "n": "0"}
+    return run.post("/v1/images/edits", data=data, files=files).status_code
+
+
+@probe("unified-fields-dropped", {"output_format": "jpeg", "moderation": "low"})
+def _unified_fields_dropped(run: Run) -> dict[str, Any]:
+    prompt = nonce()
+    run.generate(prompt=prompt, output_format="jpeg", moderation="low")
+    sent = run.forwarded(prompt)["json"]
+    return {k: sent.get(k) for k in ("output_format", "moderation")}
+
+
+@probe("dall-e-defaults-wrong", {"size": None, "quality": None})
+def _dall_e_defaults_wrong(run: Run) -> dict[str, Any]:
+    prompt = nonce()
+    run.generate(model="dall-e-3", prompt=prompt)
+    sent = run.forwarded(prompt)["json"]
+    return {k: sent.get(k) for k in ("size", "quality")}
+
+
 # ---------------------------------------------------------------- the tests
 
 # vendor-role faults are probed on the vendor mock itself, in test_vendor_faults.py

@@ -253,6 +253,7 @@ def _edit_probe(path: str, case: Case, ctx: Context) -> Probe:
         return Probe(case.surface, "http", "POST", path, _canon(body), images=1)
     form = (("model", case.model or ""), ("prompt", PROMPT), ("response_format", "b64_json"))
     form = form if case.surface == "unified" else form[:2]  # a vendor answers its own default
+    form += (("n", str(rq["n"])),) if rq.get("n") is not None else ()
     files = (("image", "png512"),) + ((("mask", "mask512"),) if rq.get("mask") else ())
     return Probe(case.surface, "http", "POST", path, form=form, files=files, images=1)
 

@@ -17,6 +17,7 @@ from pixelproof.geometry import Size, is_size
 from pixelproof.images import ImageError, decode, sniff
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
+from pixelproof.mock.gateway_faults import dropped, lenient_model, wrong_defaults
 from pixelproof.mock.http import Incoming, endpoint
 from pixelproof.mock.jobs import Produced, jimeng_run, ratio_text
 from pixelproof.mock.jsonresp import JSONResponse
@@ -53,6 +54,7 @@ class Unified:
             return "gpt-image-2"
         if name is None or name == "":
             raise ApiError(400, "model is required", param="model", code="missing_model")
+        name = lenient_model(self.catalogue.models_on("unified"), name)
         if not isinstance(name, str) or self.catalogue.model("unified", name) is None:
             raise ApiError(
                 404,
@@ -155,10 +157,9 @@ class Unified:
         if size:
             up["size"] = size
         for name in PASSTHROUGH:
-            if body.get(name) is not None and not (
-                faults.active("passthrough-dropped") and name in ("background", "style")
-            ):
+            if body.get(name) is not None and not dropped(name):
                 up[name] = body[name]
+        up.update(wrong_defaults(entry.upstream, up))
         if "url" in (self.catalogue.vendors[entry.upstream].outputs):
             up["response_format"] = "b64_json"
         refs = self.references(body)
@@ -275,7 +276,9 @@ class Unified:
     async def generations(self, inc: Incoming) -> Response:
         body = inc.json_object()
         model = self.model(body)
-        if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
+        if faults.active("prompt-unvalidated") and body.get("prompt") is None:
+            body["prompt"] = "an image"  # a default prompt instead of the documented rejection
+        elif not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
             raise ApiError(400, "prompt is required", param="prompt")
         n, kind = self.count(body), self.output_kind(body)
         entry = self.catalogue.model("unified", model)
@@ -289,6 +292,8 @@ class Unified:
             "jimeng-visual": self.via_jimeng,
         }
         produced = await via[family](model, body, n)
+        if family == "ark" and faults.active("seedream-url-alone"):
+            kind = "url"  # allowed: "url may also be returned alone" (seed 000)
         return self.answer(inc, produced, kind)
 
     def answer(self, inc: Incoming, produced: list[Produced], kind: str) -> Response:
@@ -339,6 +344,8 @@ class Unified:
                     400, f"{f.field}: {exc}", param="image", code="invalid_image"
                 ) from None
         n = self.count({"n": _int_or_none(body.get("n"))})
+        if faults.active("edits-n-zero-forwarded") and _int_or_none(body.get("n")) == 0:
+            n = 0
         kind = self.output_kind(body)
         size, intent = self.openai_size(model, body)
         fields: dict[str, Any] = {

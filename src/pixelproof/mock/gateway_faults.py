@@ -1,0 +1,45 @@
+"""Gateway-role faults that bend documented defaults and validation (issue 12's missing promises).
+
+Kept apart from gateway.py so the reference gateway reads as the documented behaviour; each helper
+here is a no-op unless its fault is on for the request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pixelproof.mock import faults
+
+DROPPED_LIVE = ("output_format", "output_compression", "moderation", "quality")
+
+
+def dropped(name: str) -> bool:
+    """Faults that lose pass-through fields on the way upstream."""
+    if faults.active("passthrough-dropped") and name in ("background", "style"):
+        return True
+    return faults.active("unified-fields-dropped") and name in DROPPED_LIVE
+
+
+def wrong_defaults(upstream: str, up: dict[str, Any]) -> dict[str, Any]:
+    """Fault dall-e-defaults-wrong: defaults other than the documented ones for omitted fields."""
+    if not faults.active("dall-e-defaults-wrong"):
+        return {}
+    wrong = {"openai/dall-e-3": {"size": "1792x1024", "quality": "hd"},
+             "openai/dall-e-2": {"size": "256x256"}, "openai/gpt-image-1": {"quality": "high"}}  # fmt: skip
+    return {k: v for k, v in wrong.get(upstream, {}).items() if k not in up}
+
+
+def lenient_model(known: list[str], name: Any) -> Any:
+    """Faults that resolve unknown names to documented models (prefix or punctuation look-alikes)."""
+    if not isinstance(name, str) or name in known:
+        return name
+    for model in sorted(known, key=len, reverse=True):
+        if faults.active("model-prefix-match") and name.startswith(model + "-"):
+            return model
+        squash = "".join(c for c in model if c.isalnum())
+        if (
+            faults.active("model-lookalike-accepted")
+            and "".join(c for c in name if c.isalnum()) == squash
+        ):
+            return model
+    return name
