@@ -228,3 +228,35 @@ def test_an_inference_is_marked_and_at_most_should(catalogue: Catalogue) -> None
     """Standards: an inference is marked ``inferred`` and never a MUST."""
     assert [r.id for r in catalogue if r.inferred and r.severity == "MUST"] == []
     assert all(r.inferred.strip() for r in catalogue if r.inferred is not None)
+
+
+def test_the_lint_lists_the_six_conflicts_of_issue_12(catalogue: Catalogue) -> None:
+    """Each named by hand from the documents (issue 12), not from the lint's output."""
+    topics = {c.topic: c for c in find_conflicts(catalogue) if c.kind == "disagreement"}
+    three_four = topics["gpt-image-2, gpt-image-2-pro 3:4 without a size"]
+    assert {s.rule_id for s in three_four.sides} == {
+        "ratio.gpt-image-2.3:4",
+        "size.gpt-image-2.1:1",
+    }
+    ceiling = topics["openai/gpt-image-2 pixel ceiling"]
+    assert {s.value for s in ceiling.sides} >= {"3840x2880", "3840x2560", "2560x3840"}
+    assert "2880x2880" not in {s.value for s in ceiling.sides}  # 8,294,400 px is not over it
+    exact = topics["size.gpt_image_2_official.1:1.4k over the pixel limit"]
+    assert "2880x2880 = 8,294,400 px, exactly" in exact.detail
+    for topic, docs in {
+        "transparency on the official channel vs pass-through": {"002", "003"},
+        'url-only Seedream / Grok vs "will use Base64"': {"000", "001"},
+        "resolution spelled 1k/2k/4k vs 1K/2K/4K": {"000", "002", "004"},
+    }.items():
+        assert {s.source[:3] for s in topics[topic].sides} == docs, topic
+
+
+def test_noted_conflicts_quote_their_sources_verbatim(catalogue: Catalogue) -> None:
+    sides = [s for note in catalogue.defaults.conflicts for s in note.sides]
+    assert len(sides) >= 6
+    missing = [
+        (s.doc, s.quote)
+        for s in sides
+        if not _quoted(Source(doc=s.doc, section=s.section, quote=s.quote))
+    ]
+    assert missing == []

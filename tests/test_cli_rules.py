@@ -42,7 +42,7 @@ def test_rules_table_filters() -> None:
     assert result.returncode == 0, result.stderr
     assert "size.dall-e-2.256x256" in result.stdout
     assert "size.dall-e-3" not in result.stdout
-    assert "4 rules" in result.stdout
+    assert "5 rules" in result.stdout  # the 4 table rows and default.size.dall-e (seed 001)
 
 
 def test_rules_conflicts_lists_both_sources() -> None:

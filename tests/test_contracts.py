@@ -390,3 +390,23 @@ def test_schemathesis_follows_task_links(name: str) -> None:
     assert sources, f"{name}: no links declared"
     state_machine = schemathesis.openapi.from_path(path).as_state_machine()
     assert set(sources) <= set(state_machine.bundles), sorted(state_machine.bundles)
+
+
+def test_unified_size_takes_the_jimeng_spelling_and_tasks_action_the_documented_resolutions() -> (
+    None
+):
+    """Seed 000 writes Jimeng sizes `1024*1024`; seed 002 spells resolutions 1k / 2k / 4k."""
+    unified = _load(contracts_dir() / "openapi" / "unified.yaml")
+    size = Draft202012Validator(unified["components"]["schemas"]["Size"])
+    assert size.is_valid("1024*1024")
+    assert size.is_valid("1536x1024")
+    assert not size.is_valid("1024-1024")
+    action = _load(contracts_dir() / "openapi" / "tasks-action.yaml")
+    enum = _resolve(action, action["components"]["schemas"])
+    found = [
+        s["properties"]["resolution"]["enum"]
+        for s in enum.values()
+        if "resolution" in (s.get("properties") or {})
+    ]
+    assert found
+    assert all(e == ["1k", "2k", "4k"] for e in found)

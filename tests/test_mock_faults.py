@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import io
 import secrets
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,7 @@ import pytest
 from PIL import Image
 
 from pixelproof.catalogue import Catalogue
-from pixelproof.geometry import Size
+from pixelproof.geometry import Size, ratio_matches
 from pixelproof.images import ImageError, b64decode_strict, decode
 from pixelproof.judging.expect import nearest_tier
 from pixelproof.mock.faults import CATALOGUE as FAULTS
@@ -542,6 +544,40 @@ def _dall_e_defaults_wrong(run: Run) -> dict[str, Any]:
     run.generate(model="dall-e-3", prompt=prompt)
     sent = run.forwarded(prompt)["json"]
     return {k: sent.get(k) for k in ("size", "quality")}
+
+
+def generate_jimeng(run: Run, **body: Any) -> int:
+    """Jimeng on the unified entry polls its vendor task: move the mock clocks until it answers."""
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(run.generate, model="jimeng-4.0", **body)
+        for _ in range(POLLS * 10):
+            if answer.done():
+                break
+            run.pair.advance(5)
+            time.sleep(0.002)  # yield to the request thread; correctness does not depend on it
+        return answer.result(timeout=60).status_code
+
+
+@probe("jimeng-4k-overflow", 200)
+def _jimeng_4k_overflow(run: Run) -> int:
+    return generate_jimeng(run, ratio="16:9", resolution="4k")
+
+
+@probe("jimeng-star-size-rejected", 200)
+def _jimeng_star_size_rejected(run: Run) -> int:
+    return generate_jimeng(run, size="1024*1024")
+
+
+@probe("ratio-subset", 200)
+def _ratio_subset(run: Run) -> int:
+    return run.generate(model="grok-4-2-image", ratio="21:9").status_code
+
+
+@probe("ratio-ignored-openai", "3:4")
+def _ratio_ignored_openai(run: Run) -> str:
+    response = run.generate(ratio="3:4", response_format="b64_json")
+    size = decode(b64decode_strict(response.json()["data"][0]["b64_json"])).size
+    return "3:4" if ratio_matches(size, "3:4", 0.005) else str(size)
 
 
 # ---------------------------------------------------------------- the tests

@@ -492,3 +492,12 @@ def test_unified_jimeng_polls_its_upstream_to_done(
     )
     assert response.status_code == 200, response.text
     assert image_of(pair, response.json()["data"][0]).size == Size(2048, 2048)
+
+
+def test_action_resolution_is_spelled_as_documented(mock_pair: MockPair) -> None:
+    """Contract and gateway agree: 1k / 2k / 4k (seed 002); 4K is outside both."""
+    body = {"model": "gpt-image-2", "prompt": "a lighthouse", "aspect_ratio": "16:9"}
+    assert mock_pair.gateway.post(ACTION, json=body | {"resolution": "4k"}).status_code == 200
+    refused = mock_pair.gateway.post(ACTION, json=body | {"resolution": "4K"})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "resolution"

@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from pixelproof.catalogue import Catalogue, Rule
+from pixelproof.geometry import Size
 
 
 @dataclass(frozen=True)
@@ -138,10 +139,103 @@ def not_native(catalogue: Catalogue) -> list[Conflict]:
     return conflicts
 
 
+def ceiling_disagreements(catalogue: Catalogue) -> list[Conflict]:
+    """Documented sizes over the documented pixel ceiling, and refusals "over the limit" that are not."""
+    limits = catalogue.defaults.limits
+    ceiling, src = limits.pixel_ceiling, limits.pixel_ceiling_source
+    ceiling_side = Side(
+        "limits.pixel_ceiling", "*", f"{ceiling:,} px", f'{src.doc} § {src.section}: "{src.quote}"'
+    )
+    sizes = [
+        r
+        for r in catalogue.rules("size")
+        if r.expect.get("size") and _lineage(catalogue, r) == "openai/gpt-image-2"
+    ]
+    over = [r for r in sizes if Size.parse(r.expect["size"]).pixels > ceiling]
+    conflicts = []
+    if over:
+        conflicts.append(
+            Conflict(
+                topic="openai/gpt-image-2 pixel ceiling",
+                kind="disagreement",
+                detail=f"{len(over)} documented sizes exceed the {ceiling:,} px ceiling: "
+                + ", ".join(
+                    f"{r.expect['size']} ({Size.parse(r.expect['size']).pixels:,} px)" for r in over
+                ),
+                sides=(ceiling_side, *(_side(r, r.expect["size"]) for r in over)),
+            )
+        )
+    for refused in catalogue.rules("size"):
+        if not (refused.rejected and "pixel limit" in refused.source.quote.lower()):
+            continue
+        within = [
+            r
+            for r in sizes
+            if r.ratio == refused.ratio
+            and r.expect.get("compare_tier") == refused.expect.get("compare_tier")
+            and Size.parse(r.expect["size"]).pixels <= ceiling
+        ]
+        for r in within:
+            px = Size.parse(r.expect["size"]).pixels
+            conflicts.append(
+                Conflict(
+                    topic=f"{refused.id} over the pixel limit",
+                    kind="disagreement",
+                    detail=f"{refused.ratio} at {refused.tier} is refused as over the pixel limit, but {r.id} documents "
+                    f"{r.expect['size']} = {px:,} px, {'exactly' if px == ceiling else 'within'} the {ceiling:,} px ceiling",
+                    sides=(_side(refused, "rejected"), _side(r, r.expect["size"]), ceiling_side),
+                )
+            )
+    return conflicts
+
+
+def ratio_without_size(catalogue: Catalogue) -> list[Conflict]:
+    """A ratio a document lists for models whose complete size table gives it no size."""
+    complete = {table.table for table in catalogue.size_tables if table.complete}
+    gaps: dict[tuple[str, str], list[tuple[str, Rule]]] = defaultdict(list)
+    for rule in catalogue.rules("aspect_ratio", "unified"):
+        for model in rule.models or ():
+            tables = [r for r in catalogue.rules("size", "unified", model) if r.table in complete]
+            if tables and rule.ratio not in {r.ratio for r in tables}:
+                gaps[(tables[0].table or "", rule.ratio or "")].append((model, rule))
+    conflicts = []
+    for (table, ratio), found in sorted(gaps.items()):
+        models = ", ".join(m for m, _ in found)
+        witness = next(r for r in catalogue.rules("size") if r.table == table)
+        conflicts.append(
+            Conflict(
+                topic=f"{models} {ratio} without a size",
+                kind="disagreement",
+                detail=f"{ratio} is listed for {models}, but the size table {table} has no {ratio} row",
+                sides=(_side(found[0][1], ratio), _side(witness, f"no {ratio} row")),
+            )
+        )
+    return conflicts
+
+
+def noted_disagreements(catalogue: Catalogue) -> list[Conflict]:
+    """Disagreements no table shows (semantics, spelling), recorded as data with their quotes."""
+    return [
+        Conflict(
+            topic=note.topic,
+            kind="disagreement",
+            detail=note.detail,
+            sides=tuple(
+                Side(note.topic, s.surface, s.value, f'{s.doc} § {s.section}: "{s.quote}"')
+                for s in note.sides
+            ),
+        )
+        for note in catalogue.defaults.conflicts
+    ]
+
+
 def find_conflicts(catalogue: Catalogue) -> list[Conflict]:
     return (
         size_disagreements(catalogue)
         + limit_disagreements(catalogue)
         + ratio_set_disagreements(catalogue)
+        + ceiling_disagreements(catalogue)
+        + ratio_without_size(catalogue)
+        + noted_disagreements(catalogue)
         + not_native(catalogue)
     )

@@ -23,6 +23,7 @@ from pixelproof.catalogue.schema import (
     ModelEntry,
     ModelsFile,
     SizesFile,
+    SizeTable,
     SourcesFile,
     SurfacesFile,
     VendorModel,
@@ -86,8 +87,10 @@ class Catalogue:
         rules: list[Rule],
         levels: LevelsFile | None = None,
         extra_models: list[ModelEntry] | None = None,
+        size_tables: tuple[SizeTable, ...] = (),
     ) -> None:
         self.root = root
+        self.size_tables = size_tables  # the tables as written (the lint reads their flags)
         self.sources = sources
         self.surfaces = surfaces.surfaces
         self.models = [*models.models, *(extra_models or [])]
@@ -171,7 +174,9 @@ def load_catalogue(root: Path | None = None) -> Catalogue:
     rules = assign_levels(rules, levels, surfaces, files["levels"])
     all_models = models.model_copy(update={"models": [*models.models, *extra_models]})
     _check_integrity(rules, sources, surfaces, all_models, origins)
-    return Catalogue(root, sources, surfaces, models, defaults, rules, levels, extra_models)
+    return Catalogue(
+        root, sources, surfaces, models, defaults, rules, levels, extra_models, tuple(sizes.tables)
+    )
 
 
 def _check_integrity(

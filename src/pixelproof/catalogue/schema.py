@@ -130,6 +130,7 @@ class SizeTable(_Strict):
     tier: str | None = None
     compare_as: str | None = None
     ratio_tolerance: float | None = Field(default=None, gt=0, lt=0.2)
+    complete: bool = True  # False where the document ends the list with "etc."
     rows: list[dict[str, Any]] = Field(default_factory=list)
     columns: list[str] = Field(default_factory=list)
     grid: list[list[str]] = Field(default_factory=list)
@@ -271,9 +272,26 @@ class Limits(_Strict):
     url_ttl_s: dict[str, int]
 
 
+class NotedSide(_Strict):
+    surface: str
+    value: str
+    doc: str
+    section: str
+    quote: str = Field(min_length=1)
+
+
+class NotedConflict(_Strict):
+    """A disagreement between documents that no table shows, recorded with each side's quote."""
+
+    topic: str
+    detail: str
+    sides: tuple[NotedSide, ...] = Field(min_length=2)
+
+
 class DefaultsFile(_Strict):
     polling: dict[str, Polling]
     fallback: Fallback
     ratio_tolerance: float = Field(gt=0, lt=0.2)
     safety: Safety
     limits: Limits
+    conflicts: tuple[NotedConflict, ...] = ()

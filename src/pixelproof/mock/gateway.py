@@ -19,15 +19,19 @@ from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.gateway_faults import dropped, lenient_model, wrong_defaults
 from pixelproof.mock.http import Incoming, endpoint
-from pixelproof.mock.jobs import Produced, jimeng_run, ratio_text
+from pixelproof.mock.jobs import (
+    Produced,
+    exact_ratio_size,
+    jimeng_dimensions,
+    jimeng_run,
+    ratio_text,
+)
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import b64_of, check_image_b64, store_bytes
 from pixelproof.mock.state import MockState
 from pixelproof.mock.upstream import Upstream, image_bytes
-from pixelproof.mock.vendors.common import ratio_size
 
 URL_TTL_S = 86400.0
-JIMENG_SIDE = {"1k": 1024, "2k": 2048, "4k": 4096}
 PASSTHROUGH = (
     "quality",
     "style",
@@ -96,6 +100,8 @@ class Unified:
     def openai_size(self, model: str, body: dict[str, Any]) -> tuple[str | None, str]:
         """(size to forward, prompt suffix): the documented fallback for non-native sizes."""
         value = body.get("size")
+        if value is None and isinstance(body.get("ratio"), str):
+            value = self.openai_ratio(model, body["ratio"])
         if value is None or value == "auto" or faults.active("size-ignored"):
             return None, ""
         if not is_size(value):
@@ -133,6 +139,16 @@ class Unified:
             else self.catalogue.defaults.fallback.intent_template.format(ratio=ratio)
         )
         return str(closest), intent
+
+    def openai_ratio(self, model: str, ratio: str) -> str | None:
+        """Seed 000 lists ratios for gpt-image-2: the size row of that ratio, else an exact /16 size."""
+        if faults.active("ratio-ignored-openai"):
+            return None
+        rows = [r for r in self.catalogue.rules("size", "unified", model) if r.ratio == ratio]
+        try:
+            return str(rows[0].expect["size"]) if rows else str(exact_ratio_size(ratio, 1024, 16))
+        except ValueError:
+            raise ApiError(400, f"invalid ratio {ratio!r}: expected W:H", param="ratio") from None
 
     @staticmethod
     def references(body: dict[str, Any]) -> list[str]:
@@ -210,6 +226,12 @@ class Unified:
         ratio = body.get("ratio")
         if ratio is None and is_size(body.get("size")) and Size.parse(body["size"]).pixels:
             ratio = ratio_text(Size.parse(body["size"]))
+        if (
+            ratio is not None
+            and faults.active("ratio-subset")
+            and ratio not in ("16:9", "9:16", "1:1")
+        ):
+            raise ApiError(400, f"ratio {ratio!r} is not supported", param="ratio")
         if ratio is not None and not faults.active("size-ignored"):
             up["aspect_ratio"] = ratio
         return await self.collect(
@@ -221,18 +243,9 @@ class Unified:
         assert entry is not None
         assert entry.upstream is not None
         up: dict[str, Any] = {"req_key": entry.upstream.split("/", 1)[1], "prompt": body["prompt"]}
-        size = body.get("size")
-        if isinstance(size, str) and is_size(size):
-            parsed = Size.parse(size)
-            up.update(width=parsed.width, height=parsed.height)
-        elif body.get("ratio"):
-            tier = str(body.get("resolution", "2k")).lower()
-            try:
-                parsed = ratio_size(str(body["ratio"]), JIMENG_SIDE.get(tier, 2048))
-            except ValueError:
-                raise ApiError(
-                    400, f"invalid ratio {body['ratio']!r}: expected W:H", param="ratio"
-                ) from None
+        vendor = self.catalogue.vendors[entry.upstream]
+        parsed = jimeng_dimensions(body, vendor.sizes.max_edge if vendor.sizes else None)
+        if parsed is not None:
             up.update(width=parsed.width, height=parsed.height)
         refs = [r for r in self.references(body) if r.startswith(("http://", "https://"))]
         if refs:
@@ -248,8 +261,10 @@ class Unified:
             rows = [r for r in self.catalogue.rules("size", "unified", model) if r.ratio == ratio]
             if rows:
                 return str(rows[0].expect["size"])
+            if faults.active("ratio-subset"):
+                raise ApiError(400, f"ratio {ratio!r} is not supported", param="ratio")
             try:
-                return str(ratio_size(ratio, 2048))
+                return str(exact_ratio_size(ratio, 2048))
             except ValueError:
                 raise ApiError(
                     400, f"invalid ratio {ratio!r}: expected W:H", param="ratio"

@@ -215,7 +215,11 @@ class Surfaces:
         action = body.get("action", "generate")
         if action not in ACTIONS:
             raise ApiError(400, f"action must be one of {', '.join(ACTIONS)}", param="action")
-        ratio, tier = body.get("aspect_ratio"), str(body.get("resolution", "1k"))
+        ratio, tier = body.get("aspect_ratio"), body.get("resolution", "1k")
+        if tier not in ("1k", "2k", "4k"):  # seed 002 spells them lowercase; so does the contract
+            raise ApiError(
+                400, f"resolution must be 1k, 2k or 4k (got {tier!r})", param="resolution"
+            )
         size = self.action_size(str(model), ratio, tier)
         refs = self.references(body.get("image_urls"), limit=16)
         if action != "generate" and not refs:

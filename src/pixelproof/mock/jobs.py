@@ -61,3 +61,49 @@ def _b64(text: str) -> bytes:
     from pixelproof.images import b64decode_strict
 
     return b64decode_strict(text)
+
+
+def exact_ratio_size(ratio: str, side: int, multiple: int = 1, max_edge: int | None = None) -> Size:
+    """A size of exactly ``ratio`` (a:b scaled by k) with about side x side pixels.
+
+    Sides are multiples of ``multiple`` and, with ``max_edge``, the long side never exceeds it (a 4k
+    16:9 is 4096x2304, not the 5456x3072 a square-area rule gives and a 4096-edge vendor refuses).
+    """
+    a, b = (int(x) for x in ratio.split(":"))
+    if a <= 0 or b <= 0:
+        raise ValueError(f"not an aspect ratio: {ratio!r}")
+    g = math.gcd(a, b)
+    a, b = a // g, b // g
+    step = multiple // math.gcd(multiple, math.gcd(a, b)) if multiple > 1 else 1
+    k = max(step, round(math.sqrt(side * side / (a * b)) / step) * step)
+    if max_edge is not None and max(a, b) * k > max_edge:
+        k = max(step, (max_edge // max(a, b)) // step * step)
+    return Size(a * k, b * k)
+
+
+def jimeng_dimensions(body: dict[str, Any], max_edge: int | None) -> Size | None:
+    """Seed 000: `size` as 1024*1024 (or WxH), or `ratio` with `resolution` 1k / 2k / 4k."""
+    from pixelproof.geometry import is_size
+    from pixelproof.mock import faults
+    from pixelproof.mock.vendors.common import ratio_size
+
+    size = body.get("size")
+    if isinstance(size, str) and size:
+        star = "*" in size and faults.active("jimeng-star-size-rejected")
+        if star or not is_size(size):
+            raise ApiError(400, f"invalid size {size!r}: expected W*H", param="size")
+        return Size.parse(size)
+    ratio = body.get("ratio")
+    if not ratio:
+        return None
+    tier = str(body.get("resolution", "2k")).lower()
+    side = JIMENG_SIDE.get(tier, 2048)
+    try:
+        if faults.active("jimeng-4k-overflow"):  # the reference gateway's old square-area rule
+            return ratio_size(str(ratio), side)
+        return exact_ratio_size(str(ratio), side, max_edge=max_edge)
+    except ValueError:
+        raise ApiError(400, f"invalid ratio {ratio!r}: expected W:H", param="ratio") from None
+
+
+JIMENG_SIDE = {"1k": 1024, "2k": 2048, "4k": 4096}
