@@ -34,6 +34,10 @@ UNIFIED_ONLY_FAILURES = {
     "n.default.zero",  # OpenAI takes n 1-10: n = 0 is refused, not read as 1
     "n.default.zero.forwarded",  # ... and a pass-through forwards the 0
     "model.unknown",  # the unknown model reaches the upstream (which refuses it)
+    "model.unknown.suffix",  # ... and so do unknown names that look like documented ones
+    "model.unknown.lookalike",
+    "n.edits.zero",  # OpenAI refuses n = 0 on edits too
+    "ratio.gpt-image-2.3:4",  # `ratio` is the unified layer's field, unknown to OpenAI
     "response_format.url",  # GPT image models answer base64 only
     "response_format.base64",  # the alias is the unified layer's
     "size.gpt-image-2.16:9",  # 1920x1080 is not a gpt-image-2 size: no fallback behind a proxy

@@ -87,17 +87,19 @@ def jimeng_dimensions(body: dict[str, Any], max_edge: int | None) -> Size | None
     from pixelproof.mock import faults
     from pixelproof.mock.vendors.common import ratio_size
 
-    size = body.get("size")
+    size, ratio = body.get("size"), body.get("ratio")
+    parsed: Size | None = None
     if isinstance(size, str) and size:
         star = "*" in size and faults.active("jimeng-star-size-rejected")
         if star or not is_size(size):
             raise ApiError(400, f"invalid size {size!r}: expected W*H", param="size")
-        return Size.parse(size)
-    ratio = body.get("ratio")
+        parsed = Size.parse(size)
     if not ratio:
-        return None
+        return parsed
+    # "The size field sets the resolution ...; or use ratio to set the aspect ratio": with both,
+    # the size gives the pixel count and the ratio the shape.
     tier = str(body.get("resolution", "2k")).lower()
-    side = JIMENG_SIDE.get(tier, 2048)
+    side = round(math.sqrt(parsed.pixels)) if parsed else JIMENG_SIDE.get(tier, 2048)
     try:
         if faults.active("jimeng-4k-overflow"):  # the reference gateway's old square-area rule
             return ratio_size(str(ratio), side)
