@@ -31,7 +31,7 @@ SIZE_RULE = "size.gpt-image-2.1:1"  # one unified probe: POST /v1/images/generat
 class Case:
     behaviour: Callable[[], hostile.Behaviour]
     exit_code: int
-    outcome: str  # what every judged case must be
+    outcome: str  # what every case must be
     says: str  # a phrase the outcome's message must contain ("a|b": either)
     wall_s: float
     scheme: str = "http"
@@ -64,14 +64,14 @@ CASES = {
     "self-signed-tls": Case(lambda: hostile.status(200, JSON_TEXT), 3, "error", "CERTIFICATE_VERIFY_FAILED", 90, "tls"),
     "huge-chunked-body": Case(lambda: hostile.huge_chunked(300 * 1024 * 1024), 3, "error", "byte cap", 120),
     "huge-content-length": Case(lambda: hostile.huge_length(10 * 1024**3), 3, "error", "byte cap", 120),
-    "always-500": Case(lambda: hostile.status(500), -1, "!passed", "500", 120),
-    "html": Case(lambda: hostile.status(200, b"<html><body>gateway login</body></html>", "text/html"), -1, "!passed", "HTML|text/html", 120),
-    "wrong-content-type": Case(lambda: hostile.status(200, hostile.b64_answer(hostile.png_bomb(1024, 1024)), "text/html"), -1, "!passed", "HTML|text/html", 120),
+    "always-500": Case(lambda: hostile.status(500), 1, "failed", "500", 120),
+    "html": Case(lambda: hostile.status(200, b"<html><body>gateway login</body></html>", "text/html"), 1, "failed", "HTML|text/html", 120),
+    "wrong-content-type": Case(lambda: hostile.status(200, hostile.b64_answer(hostile.png_bomb(1024, 1024)), "text/html"), 1, "failed", "HTML|text/html", 120),
     "redirect-loop": Case(lambda: hostile.redirect_loop, 1, "failed", "302", 120),
     "not-an-image": Case(lambda: hostile.status(200, NOT_IMAGE), 1, "failed", "not an image", 120),
     "pixel-bomb-over-guard": Case(lambda: _png(6000, 4000), 1, "failed", "declares 6000x4000", 120),
     "pixel-bomb-under-guard": Case(lambda: _png(4096, 4096), 1, "failed", "4096x4096", 120),
-    "stuck-task": Case(lambda: _stuck, -1, "!passed", "processing", 150, rules="ratio.gpt-image-2.1:1.1k", surface="tasks-action"),
+    "stuck-task": Case(lambda: _stuck, 3, "error", "processing", 150, rules="ratio.gpt-image-2.1:1.1k", surface="tasks-action"),
 }  # fmt: skip
 
 
@@ -120,16 +120,10 @@ def test_broken_target(name: str, tmp_path: Path) -> None:
     run = json.loads((tmp_path / "r" / "run.json").read_text())
     outcomes = run["outcomes"]
     assert outcomes, text[-2000:]
-    if case.exit_code >= 0:
-        assert code == case.exit_code, text[-2000:]
-    else:
-        assert code in (1, 3), text[-2000:]
+    assert code == case.exit_code, text[-2000:]
     assert run["exit_code"] == code
     for outcome in outcomes:
-        if case.outcome.startswith("!"):
-            assert outcome["outcome"] in ("failed", "error"), outcome
-        else:
-            assert outcome["outcome"] == case.outcome, outcome
+        assert outcome["outcome"] == case.outcome, outcome["message"][-1500:]
         assert any(p in outcome["message"] for p in case.says.split("|")), outcome["message"][
             -1500:
         ]
