@@ -218,8 +218,13 @@ async def _infrastructure_faults(response: Response) -> Response:
             bytes(response.body), status_code=response.status_code, media_type="text/html"
         )
     if faults.active("huge-body"):
-        return Response(b" " * (64 * 1024 * 1024), status_code=200, media_type="application/json")
+        return _padded()
     return response
+
+
+def _padded() -> Response:
+    """The huge-body outage: 64 MiB of JSON whitespace."""
+    return Response(b" " * (64 * 1024 * 1024), status_code=200, media_type="application/json")
 
 
 def endpoint(
@@ -277,7 +282,13 @@ def endpoint(
                 ApiError(500, "internal error in the pixelproof mock", type="server_error")
             )
         finally:
+            padded = faults.active("huge-body")
             faults.reset_request_faults(token)
+        if padded and response.status_code >= 400:
+            # an outage pads every answer, the gateway's own error included (its upstream padded too)
+            response = Response(
+                b" " * (64 * 1024 * 1024), status_code=200, media_type="application/json"
+            )
         if recorded is not None:
             recorded.status = response.status_code
             recorded.notes.update(inc.notes)
