@@ -65,7 +65,7 @@ _SURFACE_OF = {rule.id: rule.surface for rule in default_catalogue() if rule.id 
 def test_clean_stack_passes_every_rule_a_fault_declares(
     surface: str, stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The other half of each fault check: the rules that catch a fault pass without it. Judged
+    """The other half of each fault check: the rules that catch a fault pass without it. Evidence
     once for all faults (one observer, so a probe several rules share is sent once)."""
     monkeypatch.setenv(KEY_ENV, KEY)
     rules = {r for r in DECLARED if _SURFACE_OF.get(r) == surface}

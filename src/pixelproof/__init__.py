@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         load_catalogue,
     )
     from pixelproof.judging.evaluate import evaluate
-    from pixelproof.judging.evidence import Judged, NotJudged, observe_case
+    from pixelproof.judging.evidence import Evidence, NotJudged, observe_case
     from pixelproof.judging.failures import RuleFailure
     from pixelproof.judging.verdicts import judge
     from pixelproof.observe import Observer, TargetError
@@ -48,7 +48,7 @@ _WHERE = {
     "default_catalogue": "pixelproof.catalogue",
     "load_catalogue": "pixelproof.catalogue",
     "evaluate": "pixelproof.judging.evaluate",
-    "Judged": "pixelproof.judging.evidence",
+    "Evidence": "pixelproof.judging.evidence",
     "NotJudged": "pixelproof.judging.evidence",
     "observe_case": "pixelproof.judging.evidence",
     "RuleFailure": "pixelproof.judging.failures",
@@ -85,7 +85,7 @@ __all__ = [
     "Case",
     "Catalogue",
     "CatalogueError",
-    "Judged",
+    "Evidence",
     "NotJudged",
     "Observer",
     "Profile",

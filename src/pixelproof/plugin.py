@@ -21,7 +21,7 @@ import pytest
 from pixelproof.catalogue import Catalogue, default_catalogue
 from pixelproof.deadline import Guard
 from pixelproof.images import thumbnails
-from pixelproof.judging.evidence import Judged, NotJudged, observe_case
+from pixelproof.judging.evidence import Evidence, NotJudged, observe_case
 from pixelproof.judging.failures import RuleFailure
 from pixelproof.observe import Observer, TargetError
 from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
@@ -324,7 +324,7 @@ def pixelproof(request: pytest.FixtureRequest) -> PixelproofSession:
 
 
 @pytest.fixture
-def case(request: pytest.FixtureRequest, pixelproof: PixelproofSession) -> Judged:
+def case(request: pytest.FixtureRequest, pixelproof: PixelproofSession) -> Evidence:
     """Observe the case's probes (setup phase): infrastructure problems are errors here."""
     label_case(request.param)
     observer = pixelproof.get_observer()

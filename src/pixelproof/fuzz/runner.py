@@ -136,10 +136,10 @@ class FuzzSession:
                                         f"({len(response.content):,} bytes)")  # fmt: skip
             run.result.findings.append(self.finding(run, case, response, failure, note))
             return
-        self.judge(run, case, response, note)
+        self.check_answer(run, case, response, note)
         self.remember_task(run, case, response)
 
-    def judge(self, run: _Run, case: Any, response: Any, note: str = "") -> None:
+    def check_answer(self, run: _Run, case: Any, response: Any, note: str = "") -> None:
         expected = run.judging.expectation(case).outcome
         run.result.answers[f"{expected}->{response.status_code // 100}xx"] += 1
         token = ACTIVE.set(run.judging)

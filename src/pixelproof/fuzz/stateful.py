@@ -63,7 +63,7 @@ def run_stateful(session: FuzzSession, run: _Run, schemas: SurfaceSchemas) -> No
 
         def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
             run.result.examples += 1
-            session.judge(run, case, response, "stateful: " + _path_of(case))
+            session.check_answer(run, case, response, "stateful: " + _path_of(case))
             session.remember_task(run, case, response)
 
     if run.allowance.total < 2:

@@ -55,9 +55,6 @@ class Evidence:
         return self.calls[self._index(obs)]
 
 
-Judged = Evidence  # the name suites and fuzz checks were written against
-
-
 def _decoded(observer: Observer, obs: Observation) -> list[ImageResult]:
     """The final answer's images, decoded once per observation; an image URL that gives no
     answer at all is unobservable (an error), a URL that answers 404 is evidence."""

@@ -13,7 +13,7 @@ from pixelproof.judging.steps import accepted_images
 from pixelproof.surfaces.openai import items as openai_items
 
 if TYPE_CHECKING:
-    from pixelproof.judging.evidence import Judged
+    from pixelproof.judging.evidence import Evidence
 
 JSON_TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,),
@@ -43,7 +43,7 @@ def _problems(body: dict[str, Any], fields: dict[str, str], where: str) -> list[
     return out
 
 
-def response_shape(j: Judged) -> None:
+def response_shape(j: Evidence) -> None:
     """The answer carries each documented field with its documented JSON type."""
     accepted_images(j)
     body = j.obs.final.json() if j.obs.final else None

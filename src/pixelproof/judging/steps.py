@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pixelproof.judging.evidence import Judged
+from pixelproof.judging.evidence import Evidence
 from pixelproof.judging.failures import (
     ImageResult,
     check,
@@ -29,7 +29,7 @@ def is_4xx(obs: Observation) -> bool:
 
 
 def accepted_images(
-    j: Judged, obs: Observation | None = None, minimum: int = 1
+    j: Evidence, obs: Observation | None = None, minimum: int = 1
 ) -> list[ImageResult]:
     """The answer was a success and carries decodable images; returns them."""
     obs = obs or j.obs
@@ -77,7 +77,7 @@ def accepted_images(
     return images
 
 
-def rejected(j: Judged, obs: Observation | None = None, openai_shape: bool = False) -> None:
+def rejected(j: Evidence, obs: Observation | None = None, openai_shape: bool = False) -> None:
     """Rejected with a 4xx JSON error at submission, or (tasks) ended failed with a reason."""
     obs = obs or j.obs
     ex = obs.exchange
@@ -105,7 +105,7 @@ def rejected(j: Judged, obs: Observation | None = None, openai_shape: bool = Fal
     )
 
 
-def forwarded(j: Judged, obs: Observation | None = None) -> list[dict[str, Any]]:
+def forwarded(j: Evidence, obs: Observation | None = None) -> list[dict[str, Any]]:
     """The upstream calls this request caused; at least one. [] when the profile has no
     recorder (rules that cannot do without it were skipped before judging)."""
     obs = obs or j.obs

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pixelproof.geometry import Size, ratio_distance, ratio_matches
-from pixelproof.judging.evidence import Judged
+from pixelproof.judging.evidence import Evidence
 from pixelproof.judging.expect import ABSENT, nearest_tier, status_matches, value_allowed
 from pixelproof.judging.failures import (
     RuleFailure,
@@ -33,7 +33,7 @@ from pixelproof.plan import KINDS, PROMPT
 from pixelproof.report.allure import attach_failure
 from pixelproof.surfaces.openai import items as openai_items
 
-Verdict = Callable[[Judged], None]
+Verdict = Callable[[Evidence], None]
 VERDICTS: dict[str, Verdict] = {}
 
 
@@ -51,7 +51,7 @@ def verdict(*kinds: str) -> Callable[[Verdict], Verdict]:
 
 
 # ---------------------------------------------------------------------- sizes
-def _fallback_ok(j: Judged, got: Size, target: Size) -> bool:
+def _fallback_ok(j: Evidence, got: Size, target: Size) -> bool:
     entry = j.catalogue.model(j.case.surface, j.case.model or "")
     native = j.catalogue.native_sizes(entry.upstream) if entry and entry.upstream else None
     if native is None or not native.accepts(got) or got.orientation != target.orientation:
@@ -63,7 +63,7 @@ def _fallback_ok(j: Judged, got: Size, target: Size) -> bool:
 
 
 @verdict("size", "gemini_size")
-def size(j: Judged) -> None:
+def size(j: Evidence) -> None:
     rule = j.rule
     if rule.rejected:
         rejected(j, openai_shape=j.case.surface == "unified")
@@ -87,7 +87,7 @@ def size(j: Judged) -> None:
         raise RuleFailure(j.case, f"{target}{also}", f"{got}", j.obs.final, raw_images(img))
 
 
-def tier_and_ratio(j: Judged) -> None:
+def tier_and_ratio(j: Evidence) -> None:
     """Documented tiers and ratios, no pixel table: the nearest tier by area, the ratio loosely."""
     expect = j.rule.expect
     tolerance = float(expect.get("ratio_tolerance", j.catalogue.defaults.ratio_tolerance))
@@ -100,7 +100,7 @@ def tier_and_ratio(j: Judged) -> None:
 
 
 @verdict("aspect_ratio")
-def aspect_ratio(j: Judged) -> None:
+def aspect_ratio(j: Evidence) -> None:
     rule = j.rule
     if rule.rejected:
         rejected(j)
@@ -114,7 +114,7 @@ def aspect_ratio(j: Judged) -> None:
 
 
 @verdict("fallback")
-def fallback(j: Judged) -> None:
+def fallback(j: Evidence) -> None:
     expect = j.rule.expect
     target = Size.parse(expect["target"])
     for call in forwarded(j):
@@ -138,14 +138,14 @@ def fallback(j: Judged) -> None:
 
 # ---------------------------------------------------------------------- counts and forwarding
 @verdict("n_default")
-def n_default(j: Judged) -> None:
+def n_default(j: Evidence) -> None:
     images = accepted_images(j)
     want = int(j.rule.expect["count"])
     check(len(images) == want, j.case, f"exactly {want} image(s)", f"{len(images)}", j.obs.final)
 
 
 @verdict("n_forwarded")
-def n_forwarded(j: Judged) -> None:
+def n_forwarded(j: Evidence) -> None:
     for call in forwarded(j):
         n = fields_of(call).get("n")
         check(
@@ -158,7 +158,7 @@ def n_forwarded(j: Judged) -> None:
 
 
 @verdict("watermark")
-def watermark(j: Judged) -> None:
+def watermark(j: Evidence) -> None:
     expect = j.rule.expect
     images = accepted_images(j)
     # a vendor rule judges the image only: nothing is forwarded by a vendor
@@ -174,7 +174,7 @@ def watermark(j: Judged) -> None:
 
 
 @verdict("passthrough")
-def passthrough(j: Judged) -> None:
+def passthrough(j: Evidence) -> None:
     accepted_images(j)
     for call in forwarded(j):
         fields = fields_of(call)
@@ -189,7 +189,7 @@ def passthrough(j: Judged) -> None:
 
 
 @verdict("ref_forward")
-def ref_forward(j: Judged) -> None:
+def ref_forward(j: Evidence) -> None:
     accepted_images(j)
     want = int(j.rule.expect["count"])
     calls = forwarded(j)
@@ -211,7 +211,7 @@ def ref_forward(j: Judged) -> None:
 
 # ---------------------------------------------------------------------- rejections and errors
 @verdict("model_required", "model_unknown", "error_shape")
-def openai_rejection(j: Judged) -> None:
+def openai_rejection(j: Evidence) -> None:
     rejected(j, openai_shape=j.rule.expect.get("error_shape") == "openai")
     calls = j.calls_of(j.obs)
     if j.rule.expect.get("upstream") == "none" and calls is not None:
@@ -225,12 +225,12 @@ def openai_rejection(j: Judged) -> None:
 
 
 @verdict("ref_format", "ref_bytes", "task_caller_id", "safety", "task_failure")
-def plain_rejection(j: Judged) -> None:
+def plain_rejection(j: Evidence) -> None:
     rejected(j)
 
 
 @verdict("ref_limit")
-def ref_limit(j: Judged) -> None:
+def ref_limit(j: Evidence) -> None:
     at_limit, over = j.observations
     accepted_images(j, at_limit)
     ex = over.exchange
@@ -246,7 +246,7 @@ def ref_limit(j: Judged) -> None:
 
 
 @verdict("auth")
-def auth(j: Judged) -> None:
+def auth(j: Evidence) -> None:
     ex, want = j.obs.exchange, j.rule.expect["status"]
     check(
         ex is not None and status_matches(ex.status, want), j.case, str(want), status_text(ex), ex
@@ -260,7 +260,7 @@ def auth(j: Judged) -> None:
 
 
 @verdict("variations")
-def variations(j: Judged) -> None:
+def variations(j: Evidence) -> None:
     ex = j.obs.exchange
     allowed = j.rule.expect["status"]
     check(ex is not None and ex.status in allowed, j.case, f"one of {allowed}", status_text(ex), ex)
@@ -275,7 +275,7 @@ def variations(j: Judged) -> None:
 
 
 @verdict("task_unknown")
-def task_unknown(j: Judged) -> None:
+def task_unknown(j: Evidence) -> None:
     ex = j.obs.exchange
     body = ex.json() if ex else None
     code = body.get("code") if isinstance(body, dict) else None
@@ -289,13 +289,13 @@ def task_unknown(j: Judged) -> None:
 
 
 @verdict("jimeng_query")
-def jimeng_query(j: Judged) -> None:
+def jimeng_query(j: Evidence) -> None:
     ex = j.obs.exchange
     check(is_4xx(j.obs), j.case, "a 4xx without Action/Version", status_text(ex), ex)
 
 
 @verdict("jimeng_unknown")
-def jimeng_unknown(j: Judged) -> None:
+def jimeng_unknown(j: Evidence) -> None:
     ex = j.obs.exchange
     body = (ex.json() if ex else None) or {}
     status = (body.get("data") or {}).get("status") if isinstance(body.get("data"), dict) else None
@@ -311,7 +311,7 @@ def jimeng_unknown(j: Judged) -> None:
 
 # ---------------------------------------------------------------------- outputs
 @verdict("response_format")
-def response_format(j: Judged) -> None:
+def response_format(j: Evidence) -> None:
     want = j.rule.expect["output"]
     images = accepted_images(j)
     items = openai_items(j.obs.final.json() if j.obs.final else None) or []
@@ -326,7 +326,7 @@ def response_format(j: Judged) -> None:
 
 
 @verdict("output_format", "background")
-def output_format(j: Judged) -> None:
+def output_format(j: Evidence) -> None:
     if j.rule.expect.get("or_rejected") and is_4xx(j.obs):
         rejected(j)  # "not supported": a refusal is one documented answer
         return
@@ -359,7 +359,7 @@ def output_format(j: Judged) -> None:
 
 
 @verdict("revised_prompt")
-def revised_prompt(j: Judged) -> None:
+def revised_prompt(j: Evidence) -> None:
     accepted_images(j)
     for item in openai_items(j.obs.final.json() if j.obs.final else None) or []:
         if "revised_prompt" in item and item["revised_prompt"] is not None:
@@ -369,7 +369,7 @@ def revised_prompt(j: Judged) -> None:
 
 # ---------------------------------------------------------------------- edits, tasks, Gemini
 @verdict("edit")
-def edit(j: Judged) -> None:
+def edit(j: Evidence) -> None:
     images = accepted_images(j)
     check(
         len(images) == int(j.rule.expect["count"]),
@@ -393,7 +393,7 @@ def edit(j: Judged) -> None:
 
 
 @verdict("edits_alias")
-def edits_alias(j: Judged) -> None:
+def edits_alias(j: Evidence) -> None:
     canonical, alias = j.observations
     a, b = canonical.exchange, alias.exchange
     check(a is not None and b is not None and a.status == b.status, j.case, f"/v1/edits answers as /v1/images/edits ({status_text(a)})",
@@ -408,12 +408,12 @@ def edits_alias(j: Judged) -> None:
 
 
 @verdict("task_lifecycle", "jimeng_lifecycle")
-def task_lifecycle(j: Judged) -> None:
+def task_lifecycle(j: Evidence) -> None:
     accepted_images(j)
 
 
 @verdict("task_deadline")
-def task_deadline(j: Judged) -> None:
+def task_deadline(j: Evidence) -> None:
     obs = j.obs
     check(obs.exchange is not None and obs.exchange.ok and obs.task_id is not None, j.case, "a submitted task",
           status_text(obs.exchange), obs.exchange)  # fmt: skip
@@ -423,7 +423,7 @@ def task_deadline(j: Judged) -> None:
 
 
 @verdict("gemini_reference")
-def gemini_reference(j: Judged) -> None:
+def gemini_reference(j: Evidence) -> None:
     accepted_images(j)
     for call in forwarded(j):
         parts = [
@@ -436,7 +436,7 @@ def gemini_reference(j: Judged) -> None:
               f"forwarded parts: {[sorted(p) for p in parts]}", j.obs.final)  # fmt: skip
 
 
-def _well_formed(j: Judged) -> None:
+def _well_formed(j: Evidence) -> None:
     """A documented request answered twice with a 2xx that is not JSON breaks every rule on it."""
     for obs in j.observations:
         check(obs.malformed is None, j.case, "a JSON answer to a documented request",
@@ -446,7 +446,7 @@ def _well_formed(j: Judged) -> None:
 verdict("response_shape")(response_shape)  # the shape of a vendor's answer (shapes.py)
 
 
-def judge(j: Judged) -> None:
+def judge(j: Evidence) -> None:
     try:
         _well_formed(j)
         VERDICTS[j.rule.kind](j)

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from pixelproof.judging.evidence import Judged
+from pixelproof.judging.evidence import Evidence
 from pixelproof.judging.verdicts import judge
 
 
 @pytest.mark.pixelproof
-def test_reference_limit(case: Judged) -> None:
+def test_reference_limit(case: Evidence) -> None:
     judge(case)
 
 
 @pytest.mark.pixelproof
-def test_reference_constraints(case: Judged) -> None:
+def test_reference_constraints(case: Evidence) -> None:
     judge(case)
 
 
 @pytest.mark.pixelproof
-def test_references_forwarded(case: Judged) -> None:
+def test_references_forwarded(case: Evidence) -> None:
     judge(case)

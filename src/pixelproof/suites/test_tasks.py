@@ -4,40 +4,40 @@ from __future__ import annotations
 
 import pytest
 
-from pixelproof.judging.evidence import Judged
+from pixelproof.judging.evidence import Evidence
 from pixelproof.judging.verdicts import judge
 
 
 @pytest.mark.pixelproof
-def test_task_lifecycle(case: Judged) -> None:
+def test_task_lifecycle(case: Evidence) -> None:
     judge(case)
 
 
 @pytest.mark.pixelproof
-def test_task_failure(case: Judged) -> None:
+def test_task_failure(case: Evidence) -> None:
     judge(case)
 
 
 @pytest.mark.pixelproof
-def test_unknown_task(case: Judged) -> None:
+def test_unknown_task(case: Evidence) -> None:
     judge(case)
 
 
 @pytest.mark.pixelproof
-def test_task_deadline(case: Judged) -> None:
+def test_task_deadline(case: Evidence) -> None:
     judge(case)
 
 
 @pytest.mark.pixelproof
-def test_submission_rejected(case: Judged) -> None:
+def test_submission_rejected(case: Evidence) -> None:
     judge(case)
 
 
 @pytest.mark.pixelproof
-def test_jimeng_query_parameters(case: Judged) -> None:
+def test_jimeng_query_parameters(case: Evidence) -> None:
     judge(case)
 
 
 @pytest.mark.pixelproof
-def test_gemini_inline_reference(case: Judged) -> None:
+def test_gemini_inline_reference(case: Evidence) -> None:
     judge(case)

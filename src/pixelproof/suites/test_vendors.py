@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pixelproof.judging.evidence import Judged
+from pixelproof.judging.evidence import Evidence
 from pixelproof.judging.verdicts import judge
 
 
 @pytest.mark.pixelproof
-def test_response_shape(case: Judged) -> None:
+def test_response_shape(case: Evidence) -> None:
     judge(case)
