@@ -115,9 +115,14 @@ def test_unknown_fault_exits_2() -> None:
 
 
 def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
+    # A real SIGINT. Not timing-dependent: output is unbuffered, so the first suite line arrives
+    # as the first case starts, and every answer of the `slow` fault takes 2 s, so the run cannot
+    # have finished before the signal lands.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pixelproof.cli", "run", "--report-dir", str(tmp_path), "--run-id", "stopped"],
+        [sys.executable, "-m", "pixelproof.cli", "run", "--fault", "slow", "--rules", "size.*",
+         "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "stopped"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     assert proc.stdout is not None
     deadline = time.monotonic() + 120
@@ -129,6 +134,8 @@ def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert (tmp_path / "stopped" / "run.json").is_file()
     assert (tmp_path / "stopped" / "summary.md").is_file()
+    run = json.loads((tmp_path / "stopped" / "run.json").read_text())
+    assert run["interrupted"], "an interrupted run says so"
 
 
 @pytest.mark.parametrize("name", ["local-gateway.yaml", "official-channel.yaml"])
