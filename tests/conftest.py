@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -128,3 +129,17 @@ def recorded(base_url: str, **filters: str) -> list[dict[str, Any]]:
         if not body.get("more"):
             return records
         params["before"] = str(body["before"])
+
+
+def _closed_port() -> Iterator[int]:
+    """A loopback port bound but not listening: connecting to it is refused, reliably."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+closed_port = pytest.fixture(_closed_port, name="closed_port")
+closed_port_2 = pytest.fixture(_closed_port, name="closed_port_2")

@@ -11,7 +11,6 @@ import base64
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -40,16 +39,6 @@ KEY = "pp-evidence-key-0123456789"
 def stack() -> Iterator[Stack]:
     with embedded_stack(time_scale=1000, api_key=KEY) as running:
         yield running
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 def judge_rules(
