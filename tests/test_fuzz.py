@@ -18,7 +18,8 @@ from PIL import Image
 
 from conftest import recorded
 from pixelproof.catalogue import Catalogue
-from pixelproof.fuzz.cases import image_files
+from pixelproof.fuzz.cases import anchor_kwargs, image_files, required_drops
+from pixelproof.fuzz.contracts import load_surface
 from pixelproof.fuzz.runner import FuzzSession
 from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
 from pixelproof.mock.faults import FAULT_HEADER
@@ -136,6 +137,48 @@ def test_schema_drift_is_found_in_positive_and_stateful_runs(
         assert drift, f"{mode}: {result.report()}"
         assert "task_id" in drift[0].observed
         assert "string" in drift[0].observed
+
+
+def test_one_required_field_dropped_at_a_time(catalogue: Catalogue, stack: Stack) -> None:
+    """Every body of the family lacks exactly one required field of the anchor: a prompt-less
+    case still names a valid model, so a model check cannot be what refuses it."""
+    profile = _profile(catalogue, stack)
+    schemas = load_surface(catalogue, profile, "tasks-official")
+    label = "POST /v1/images/generations"
+    anchor = anchor_kwargs(catalogue, profile, "tasks-official", label, "t")[0]["body"]
+    drops = {desc: body for _, desc, body in required_drops(schemas, label, anchor)}
+    assert set(drops) == {f"required {name} dropped"
+                          for name in ("model", "params", "task_id", "params.prompt")}  # fmt: skip
+    assert drops["required params.prompt dropped"]["model"] == anchor["model"]
+    assert drops["required params.prompt dropped"]["params"] == {
+        k: v for k, v in anchor["params"].items() if k != "prompt"
+    }
+    for desc, body in drops.items():
+        assert len(set(_flat(anchor)) - set(_flat(body))) >= 1, desc
+        assert set(_flat(body)) < set(_flat(anchor)), desc
+
+
+def _flat(body: dict[str, object], prefix: str = "") -> list[str]:
+    out = []
+    for key, value in body.items():
+        out.append(prefix + key)
+        if isinstance(value, dict):
+            out += _flat(value, f"{prefix}{key}.")
+    return out
+
+
+def test_a_gateway_taking_a_request_without_prompt_is_found(
+    catalogue: Catalogue, stack: Stack
+) -> None:
+    """prompt-unvalidated fills in a default prompt; the model is valid, so only the
+    dropped-prompt case can catch it, citing the rule."""
+    target = "unified POST /v1/images/generations negative"
+    results = _fuzz(catalogue, _profile(catalogue, stack, "prompt-unvalidated"), target)
+    found = [f for f in results[target].findings if f.check == "prompt.required"]
+    assert found, results[target].report()
+    assert found[0].case == "targeted: required prompt dropped"
+    assert '"model"' in found[0].request
+    assert '"prompt"' not in found[0].request
 
 
 def test_finding_speaks_and_redacts(catalogue: Catalogue, stack: Stack) -> None:

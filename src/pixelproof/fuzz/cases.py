@@ -10,6 +10,9 @@
   change away from an anchor: rejected size/ratio rows, values outside an enum or a pattern (an
   invalid ratio, an unknown response_format), integers past their bounds (n out of range),
   arrays past maxItems (too many references), malformed base64 references.
+* Required fields dropped one at a time: the anchor without exactly one field the contract
+  requires (at the top level or inside a required object such as ``params``), so a check that
+  one field (``model``) catches is never what hides a missing check of another (``prompt``).
 """
 
 from __future__ import annotations
@@ -196,6 +199,55 @@ def field_mutations(
                 )
 
 
+def _required(doc: dict[str, Any], node: Any, holder: dict[str, Any]) -> list[str]:
+    """The names an object schema requires of ``holder``, following $ref and allOf; of a oneOf,
+    the one alternative whose required names ``holder`` all carries (the anchor's own shape)."""
+    node = resolve_ref(doc, node)
+    if not isinstance(node, dict):
+        return []
+    names = [str(n) for n in node.get("required", [])]
+    for part in node.get("allOf", []):
+        names += [n for n in _required(doc, part, holder) if n not in names]
+    chosen = [
+        alt
+        for alt in (_required(doc, a, holder) for a in node.get("oneOf", []))
+        if all(n in holder for n in alt)
+    ]
+    if len(chosen) == 1:
+        names += [n for n in chosen[0] if n not in names]
+    return names
+
+
+def required_drops(
+    schemas: SurfaceSchemas, label: str, anchor: dict[str, Any]
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(priority, description, body): the anchor minus exactly one required field, every field
+    the contract requires in turn, inside required nested objects too (``params.prompt``)."""
+    doc = schemas.contract
+    method, path = label.split(" ", 1)
+    media = doc["paths"][path][method.lower()]["requestBody"]["content"]["application/json"]
+    pending: list[tuple[tuple[str, ...], Any]] = [((), media["schema"])]
+    while pending:
+        where, node = pending.pop(0)
+        holder: Any = anchor
+        for key in where:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        if not isinstance(holder, dict):
+            continue
+        props = _object_schema(doc, node)["properties"]
+        for name in _required(doc, node, holder):
+            if name not in holder:
+                continue
+            body = copy.deepcopy(anchor)
+            inner = body
+            for key in where:
+                inner = inner[key]
+            del inner[name]
+            yield -2, f"required {'.'.join((*where, name))} dropped", body
+            if name in props:
+                pending.append(((*where, name), props[name]))
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:40] + f"...({len(text)} chars)"
@@ -220,7 +272,8 @@ def rule_rejections(
 
 def targeted(catalogue: Catalogue, profile: Profile, schemas: SurfaceSchemas, label: str,
              anchor: dict[str, Any], rng: random.Random | None) -> list[tuple[str, dict[str, Any]]]:  # fmt: skip
-    """Rejected rule rows first (a few, spread over models), then field mutations by priority.
+    """Each required field dropped alone first, then rejected rule rows (a few, spread over
+    models), then field mutations by priority.
     ``rng`` (explore mode) shuffles within each priority; deterministic mode keeps the order."""
     refs = references(profile) if profile.reference_image_url else [sample_b64("png512")]
     rules = (
@@ -231,11 +284,12 @@ def targeted(catalogue: Catalogue, profile: Profile, schemas: SurfaceSchemas, la
     if rng is not None:
         rng.shuffle(rules)
     picked = _spread(rules, 3)
+    drops = list(required_drops(schemas, label, anchor)) if label.startswith("POST") else []
     fields = list(field_mutations(schemas, label, anchor, refs))
     if rng is not None:
         rng.shuffle(fields)
     fields.sort(key=lambda item: item[0])
-    return [(desc, body) for _, desc, body in [*picked, *fields]]
+    return [(desc, body) for _, desc, body in [*drops, *picked, *fields]]
 
 
 def _spread(
