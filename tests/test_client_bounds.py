@@ -123,3 +123,43 @@ def test_large_bodies_are_spilled_but_read_back_whole() -> None:
     assert "_body" in exchange.__dict__
     assert not isinstance(exchange.__dict__["_body"], bytes)
     assert exchange.body == data
+
+
+def _proxy_env(monkeypatch: pytest.MonkeyPatch, proxy: str) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("http_proxy", proxy)
+
+
+def test_an_environment_proxy_is_used_and_still_bounded_by_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A user behind HTTP_PROXY reaches remote targets through it, and a proxy that drips holds
+    the exchange no longer than a dripping target would."""
+    with hostile.serve(_echo) as proxy:
+        _proxy_env(monkeypatch, proxy)
+        client = Client("http://vendor.pixelproof.invalid", None, 5)
+        seen = client.send("GET", "/v1/models")
+        client.close()
+    assert seen.status == 400, seen  # answered by the proxy: the .invalid host resolves nowhere
+    assert b"GET http://vendor.pixelproof.invalid/v1/models" in seen.body
+    with hostile.serve(hostile.drip) as proxy:
+        _proxy_env(monkeypatch, proxy)
+        client = Client("http://vendor.pixelproof.invalid", None, 0.6)
+        started = time.monotonic()
+        exchange = client.send("GET", "/x")
+        took = time.monotonic() - started
+        client.close()
+    assert str(exchange.error).startswith("timed out"), exchange
+    assert took < 3.0, f"a dripping proxy held the exchange {took:.1f}s"
+
+
+def test_loopback_targets_never_go_through_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    _proxy_env(monkeypatch, hostile.refused_url())
+    with hostile.serve(_echo) as url:
+        client = Client(url, None, 5)
+        exchange = client.send("GET", "/direct")
+        client.close()
+    assert exchange.status == 400, exchange
+    assert b"GET /direct HTTP/1.1" in exchange.body

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from pixelproof.deadline import Guard, deadline_at, deadline_transport
+from pixelproof.deadline import Guard, deadline_at, deadline_client
 from pixelproof.redact import DEFAULT, Redactor
 
 MAX_BODY_BYTES = 48 * 1024 * 1024
@@ -162,9 +162,11 @@ class Client:
         self.headers = dict(headers or {})
         self.timeout_s, self.max_body = timeout_s, max_body
         self.redactor, self.guard, self.surface = redactor, guard or Guard(), surface
-        self.http = httpx.Client(
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-            transport=transport or deadline_transport(verify),
+        timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
+        self.http = (
+            httpx.Client(timeout=timeout, transport=transport)
+            if transport
+            else deadline_client(timeout, verify)
         )
 
     def prepare(self, credentials: str, headers: dict[str, str] | None,

@@ -99,12 +99,35 @@ def _tls(verify: bool) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=certifi.where()) if verify else False
 
 
-def deadline_transport(verify: bool = True) -> httpx.HTTPTransport:
-    transport = httpx.HTTPTransport(verify=_tls(verify))
-    pool = transport._pool
-    assert isinstance(pool, httpcore.ConnectionPool)
+# Loopback targets (the embedded stack, a local gateway) are never sent through a proxy, whatever
+# NO_PROXY says: a corporate HTTP_PROXY must not break the quick start.
+_DIRECT: dict[str, None] = {"all://127.0.0.1": None, "all://localhost": None, "all://[::1]": None}
+
+
+def _bounded(transport: httpx.BaseTransport | None) -> None:
+    """Put the deadline backend under one of httpx's transports (direct or through a proxy).
+
+    httpx has no public hook for the network backend; its pools (httpcore.ConnectionPool and the
+    proxy pools derived from it) keep it in ``_network_backend``. A different httpx fails loudly
+    here, at client creation, rather than silently running without whole-exchange deadlines."""
+    if transport is None:
+        return
+    pool = getattr(transport, "_pool", None)
+    if not isinstance(pool, httpcore.ConnectionPool) or not hasattr(pool, "_network_backend"):
+        raise RuntimeError(
+            f"pixelproof cannot bound exchanges with this httpx ({httpx.__version__}): "
+            f"{type(transport).__name__} has no httpcore pool"
+        )
     pool._network_backend = DeadlineBackend()
-    return transport
+
+
+def deadline_client(timeout: httpx.Timeout, verify: bool = True) -> httpx.Client:
+    """An httpx client whose every exchange, direct or through an HTTP(S)_PROXY from the
+    environment (NO_PROXY honoured, loopback always direct), is bounded by the exchange deadline."""
+    client = httpx.Client(timeout=timeout, verify=_tls(verify), mounts=_DIRECT, trust_env=True)
+    for transport in (client._transport, *client._mounts.values()):
+        _bounded(transport)
+    return client
 
 
 class Guard:
