@@ -20,6 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pixelproof.catalogue import Catalogue
+from pixelproof.client import Client
+from pixelproof.discover import discover
 from pixelproof.mock.app import create_app
 from pixelproof.mock.server import Running, start
 from pixelproof.mock.state import MockConfig
@@ -52,9 +55,14 @@ UNIFIED_ONLY_FAILURES = {
 }
 
 
-def passthrough_app(upstream: str) -> Starlette:
-    """Forward /v1/images/* unchanged, as a thin OpenAI-compatible proxy does."""
+def passthrough_app(upstream: str, listed: list[str] | None = None) -> Starlette:
+    """Forward /v1/images/* unchanged, as a thin OpenAI-compatible proxy does; with ``listed``,
+    also answer ``GET /v1/models`` with those ids (OpenAI's list shape), as LiteLLM does."""
     client = httpx.AsyncClient(base_url=upstream, timeout=60)
+
+    async def models(request: Request) -> Response:
+        data = [{"id": name, "object": "model", "owned_by": "pixelproof"} for name in listed or []]
+        return Response(json.dumps({"object": "list", "data": data}), media_type="application/json")
 
     async def forward(request: Request) -> Response:
         headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED_HEADERS}
@@ -66,7 +74,10 @@ def passthrough_app(upstream: str) -> Starlette:
             answer.content, answer.status_code, media_type=answer.headers.get("content-type")
         )
 
-    return Starlette(routes=[Route("/v1/images/{rest:path}", forward, methods=["GET", "POST"])])
+    routes = [Route("/v1/images/{rest:path}", forward, methods=["GET", "POST"])]
+    if listed is not None:
+        routes.append(Route("/v1/models", models))
+    return Starlette(routes=routes)
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +148,27 @@ def test_held_to_unified_gateway_it_fails_only_the_superset_rules(
             assert "openai-images" not in o["levels"], o["case"]
             assert f"rule {o['case']} (" in o["message"], "each failure names its rule"
     assert data["levels"]["openai-images"]["failed"] == 0
+
+
+def test_discovery_tries_only_the_documented_models_a_models_list_names(
+    proxied: tuple[Running, Running], catalogue: Catalogue
+) -> None:
+    """GET /v1/models narrows discovery: documented models it does not list cost no image, names
+    it lists that no document knows are not claimed, and what it lists is really tried."""
+    listed = ["dall-e-3", "pixelproof-house-model", "gpt-image-1"]
+    lister = start(passthrough_app(proxied[1].url, listed=listed))
+    client = Client(lister.url, ("Authorization", f"Bearer {KEY}"), 30)
+    try:
+        found = discover(lister.url, catalogue, client, budget=10)
+    finally:
+        client.close()
+        lister.stop()
+    assert found.design == "pass-through"
+    assert found.listed == listed
+    documented = catalogue.models_on("unified")
+    assert {"gpt-image-2", "dall-e-2"} <= set(documented)  # really narrowed, not trivially equal
+    want = [m for m in documented if m in listed]
+    assert [(f.surface, f.served, f.refused, f.untried) for f in found.surfaces] == [
+        ("unified", want, {}, [])
+    ]
+    assert found.images == len(want) == 2
