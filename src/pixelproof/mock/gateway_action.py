@@ -1,0 +1,147 @@
+"""The reference gateway's action-style async task API (seed 002): one request with an `action`,
+answered with a task id (polled through the shared task route of ``Surfaces``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+
+from pixelproof.geometry import Size
+from pixelproof.mock import faults
+from pixelproof.mock.errors import ApiError
+from pixelproof.mock.http import Incoming
+from pixelproof.mock.jsonresp import JSONResponse
+
+if TYPE_CHECKING:
+    from pixelproof.mock.gateway_surfaces import Surfaces
+
+ACTIONS = ("generate", "image2image", "edit", "reference", "inpaint")
+
+
+class ActionApi:
+    def __init__(self, surfaces: Surfaces) -> None:
+        self.s = surfaces
+
+    async def submit(self, inc: Incoming) -> Response:
+        body = inc.json_object()
+        models = self.s.catalogue.models_on("tasks-action")
+        model = body.get("model")
+        if model not in models:
+            raise ApiError(
+                400,
+                f"model must be one of {', '.join(models)}",
+                param="model",
+                code="model_not_found",
+            )
+        if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
+            raise ApiError(400, "prompt is required", param="prompt")
+        action = body.get("action", "generate")
+        if action not in ACTIONS:
+            raise ApiError(400, f"action must be one of {', '.join(ACTIONS)}", param="action")
+        ratio, tier = body.get("aspect_ratio"), body.get("resolution", "1k")
+        if tier not in ("1k", "2k", "4k"):  # seed 002 spells them lowercase; so does the contract
+            raise ApiError(
+                400, f"resolution must be 1k, 2k or 4k (got {tier!r})", param="resolution"
+            )
+        size = self.size(str(model), ratio, tier)
+        refs = self.s.references(body.get("image_urls"), limit=16)
+        if action != "generate" and not refs:
+            raise ApiError(400, f"action {action} requires image_urls", param="image_urls")
+        fmt = body.get("output_format", "png")
+        if fmt not in ("png", "jpeg", "webp") or (fmt == "webp" and model != "gpt-image-2"):
+            raise ApiError(
+                400, f"output_format {fmt!r} is not available for {model}", param="output_format"
+            )
+        up: dict[str, Any] = {
+            "model": "gpt-image-2" if model == "gpt-image-2" else "gpt-image-1",
+            "prompt": body["prompt"],
+            "size": str(size),
+        }
+        up["output_format"] = "png" if faults.active("output-format-ignored") else fmt
+        background = self.background(str(model), body.get("background"))
+        if background is not None:
+            up["background"] = background
+        for name in ("quality", "moderation"):
+            if body.get(name) is not None:
+                up[name] = body[name]
+        if action == "inpaint":
+            mask = body.get("mask_url")
+            if not isinstance(mask, str) or not mask:
+                raise ApiError(400, "action inpaint requires mask_url", param="mask_url")
+            up["mask"] = mask
+        task = self.s.submit(inc, up, refs, surface="action")
+        task_id: Any = int(task.id.split("_")[1], 16) if faults.active("schema-drift") else task.id
+        return JSONResponse(
+            {
+                "task_id": task_id,
+                "status": "queued",
+                "created": int(self.s.state.clock.epoch + task.created),
+            }
+        )
+
+    @staticmethod
+    def background(model: str, background: Any) -> Any:
+        """Seed 002: transparency is "not supported on the official channel" (the *-official models)."""
+        if background == "transparent" and faults.active("transparency-dropped"):
+            return "opaque"
+        if background != "transparent" or not model.endswith("-official"):
+            return background
+        if faults.active("official-transparent-served"):
+            return background
+        if faults.active("official-transparent-ignored"):
+            return None
+        raise ApiError(
+            400,
+            "background: transparent is not supported on the official channel",
+            param="background",
+        )
+
+    def size(self, model: str, ratio: Any, tier: str) -> Size:
+        rules = {
+            (r.ratio, r.tier): r
+            for r in self.s.catalogue.rules("aspect_ratio", "tasks-action", model)
+        }
+        if ratio is not None and not isinstance(ratio, str):
+            raise ApiError(
+                400, f"aspect_ratio must be a string (got {ratio!r})", param="aspect_ratio"
+            )
+        if ratio is None:  # omitted: auto where the model offers it, else its first ratio
+            ratio = "auto" if any(r == "auto" for r, _ in rules) else next(iter(rules))[0]
+        key = (ratio, tier.lower()) if (ratio, tier.lower()) in rules else (ratio, None)
+        rule = rules.get(key)
+        if rule is None:
+            if faults.active("bad-ratio-500"):
+                raise RuntimeError(f"unhandled aspect ratio {ratio!r} (injected fault)")
+            raise ApiError(
+                400,
+                f"aspect_ratio {ratio!r} at resolution {tier!r} is not available for {model}",
+                param="aspect_ratio",
+            )
+        allowed = faults.active("four-k-any-ratio") or (
+            faults.active("legacy-ratios-accepted") and model != "gpt-image-2"
+        )
+        if rule.rejected and not allowed:
+            raise ApiError(
+                400, rule.statement, param="aspect_ratio" if rule.tier is None else "resolution"
+            )
+        if ratio == "auto":
+            return Size(1024, 1024)
+        # Seed 002 gives no pixels; the reference uses seed 004's OpenAI pixel table for the tier.
+        official = self.s.catalogue.rules("size", "tasks-official")
+        cell = next(
+            (
+                r
+                for r in official
+                if r.ratio == ratio and r.tier == (rule.tier or "1k") and not r.rejected
+            ),
+            None,
+        )
+        if cell is None:
+            cell = next(r for r in official if r.ratio == ratio and r.tier == "2k")
+        size = Size.parse(cell.expect["size"])
+        if model != "gpt-image-2":  # the gpt-image-1 lineage takes only its official sizes
+            native = self.s.catalogue.native_sizes("openai/gpt-image-1")
+            if native is not None and not native.accepts(size):
+                size = native.closest_official(size)
+        return size
