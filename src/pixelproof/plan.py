@@ -142,6 +142,8 @@ class Context:
             return merge({"model": model, "task_id": "pp-{nonce}", "params": params}, top)
         if surface == "jimeng-official":
             return merge({"req_key": model, "prompt": PROMPT}, request)
+        if surface == "tasks-action":  # explicit, so only a rule that omits it tests the default
+            return merge({"model": model, "prompt": PROMPT, "action": "generate"}, request)
         return merge({"model": model, "prompt": PROMPT}, request)
 
     def probe(
@@ -280,6 +282,13 @@ def _variations(case: Case, ctx: Context) -> list[Probe]:
     ]
 
 
+def _equivalent(case: Case, ctx: Context) -> list[Probe]:
+    """The rule's request, and the request it must behave as (``expect.same_as`` merged in)."""
+    other = merge(case.rule.request, case.rule.expect["same_as"])
+    return [ctx.probe(case.surface, case.model, case.rule.request),
+            ctx.probe(case.surface, case.model, other)]  # fmt: skip
+
+
 def _task_unknown(case: Case, ctx: Context) -> list[Probe]:
     return [Probe(case.surface, "http", "GET", "/v1/tasks/pixelproof-never-issued-{nonce}")]
 
@@ -343,6 +352,7 @@ KINDS: dict[str, Kind] = {
     "fallback": Kind(_simple, "test_fallback_to_native_size", forwarding=True),
     "gemini_size": Kind(_simple, "test_gemini_image_size"),
     "aspect_ratio": Kind(_simple, "test_aspect_ratio"),
+    "pixel_ceiling": Kind(_simple, "test_pixel_ceiling"),
     "n_default": Kind(_simple, "test_image_count"),
     "n_forwarded": Kind(_simple, "test_n_forwarded", forwarding=True),
     "watermark": Kind(_simple, "test_watermark_tri_state", forwarding=True),
@@ -362,6 +372,7 @@ KINDS: dict[str, Kind] = {
     "edit": Kind(_edit, "test_edit", forwarding=True),
     "edits_alias": Kind(_edits_alias, "test_edits_alias"),
     "variations": Kind(_variations, "test_variations"),
+    "equivalent": Kind(_equivalent, "test_equivalent_requests"),
     "task_lifecycle": Kind(_simple, "test_task_lifecycle"),
     "task_deadline": Kind(_simple, "test_task_deadline"),
     "task_failure": Kind(_task_failure, "test_task_failure"),

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 # Files of behaviour rows (one row a rule); vendors.yaml and openai-images.yaml may add models.
-BEHAVIOUR_FILES = ("behaviours", "openai-images", "vendors")
+BEHAVIOUR_FILES = ("behaviours", "tasks-action", "openai-images", "vendors")
 M = TypeVar("M", bound=BaseModel)
 
 

@@ -113,6 +113,15 @@ def aspect_ratio(j: Evidence) -> None:
                   f"aspect ratio {rule.expect['ratio']} (±{tolerance:.1%})", f"{img.image.size}", j.obs.final, raw_images(img))  # fmt: skip
 
 
+@verdict("pixel_ceiling")
+def pixel_ceiling(j: Evidence) -> None:
+    ceiling = int(j.rule.expect["max_pixels"])
+    for img in accepted_images(j):
+        assert img.image is not None
+        check(img.image.size.pixels <= ceiling, j.case, f"at most {ceiling:,} pixels per image",
+              f"{img.image.size} = {img.image.size.pixels:,} pixels", j.obs.final, raw_images(img))  # fmt: skip
+
+
 @verdict("fallback")
 def fallback(j: Evidence) -> None:
     expect = j.rule.expect
@@ -405,6 +414,21 @@ def edits_alias(j: Evidence) -> None:
         sizes_a = [str(i) for i in accepted_images(j, canonical)]
         sizes_b = [str(i) for i in accepted_images(j, alias)]
         check(sizes_a == sizes_b, j.case, f"the same images ({sizes_a})", f"{sizes_b}", b)
+
+
+@verdict("equivalent")
+def equivalent(j: Evidence) -> None:
+    """The request behaves as the one it is documented to equal: both served, the same number of
+    images of the same sizes (or, where the rule allows it, the request refused with a 4xx)."""
+    asked, same_as = j.observations
+    if j.rule.expect.get("or_rejected") and is_4xx(asked):
+        rejected(j, asked)
+        return
+    want = [str(i) for i in accepted_images(j, same_as)]
+    got = [str(i) for i in accepted_images(j, asked)]
+    check(sorted(got) == sorted(want), j.case,
+          f"what the same request with {literal(j.rule.expect['same_as'])} answers: {want}",
+          f"{got}", asked.final)  # fmt: skip
 
 
 @verdict("task_lifecycle", "jimeng_lifecycle")

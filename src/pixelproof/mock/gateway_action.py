@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 ACTIONS = ("generate", "image2image", "edit", "reference", "inpaint")
 
 
+def _upscaled(size: Size, edge: int = 4096) -> Size:
+    """A "true 4K" upscale some gateways do: the long side stretched to 4096, ratio kept."""
+    scale = edge / max(size.width, size.height)
+    return Size(round(size.width * scale), round(size.height * scale))
+
+
 class ActionApi:
     def __init__(self, surfaces: Surfaces) -> None:
         self.s = surfaces
@@ -36,6 +42,8 @@ class ActionApi:
             )
         if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
             raise ApiError(400, "prompt is required", param="prompt")
+        if "action" not in body and faults.active("action-required"):
+            raise ApiError(400, "action is required", param="action")
         action = body.get("action", "generate")
         if action not in ACTIONS:
             raise ApiError(400, f"action must be one of {', '.join(ACTIONS)}", param="action")
@@ -44,8 +52,13 @@ class ActionApi:
             raise ApiError(
                 400, f"resolution must be 1k, 2k or 4k (got {tier!r})", param="resolution"
             )
+        seed = body.get("seed")
+        if isinstance(seed, int) and seed < 0 and faults.active("seed-negative-rejected"):
+            raise ApiError(400, "seed must be >= 0", param="seed")
         size = self.size(str(model), ratio, tier)
         refs = self.s.references(body.get("image_urls"), limit=16)
+        if action == "image2image" and not refs and faults.active("image2image-without-images"):
+            action = "generate"  # served from the prompt alone
         if action != "generate" and not refs:
             raise ApiError(400, f"action {action} requires image_urls", param="image_urls")
         fmt = body.get("output_format", "png")
@@ -53,8 +66,9 @@ class ActionApi:
             raise ApiError(
                 400, f"output_format {fmt!r} is not available for {model}", param="output_format"
             )
+        legacy_tiers = faults.active("legacy-resolution-honoured") and tier != "1k"
         up: dict[str, Any] = {
-            "model": "gpt-image-2" if model == "gpt-image-2" else "gpt-image-1",
+            "model": "gpt-image-2" if model == "gpt-image-2" or legacy_tiers else "gpt-image-1",
             "prompt": body["prompt"],
             "size": str(size),
         }
@@ -65,12 +79,23 @@ class ActionApi:
         for name in ("quality", "moderation"):
             if body.get(name) is not None:
                 up[name] = body[name]
+        if faults.active("action-defaults-not-auto"):
+            for name, value in (
+                ("quality", "high"),
+                ("background", "opaque"),
+                ("moderation", "low"),
+            ):
+                up.setdefault(name, value)
         if action == "inpaint":
             mask = body.get("mask_url")
-            if not isinstance(mask, str) or not mask:
+            if (not isinstance(mask, str) or not mask) and not faults.active(
+                "inpaint-mask-optional"
+            ):
                 raise ApiError(400, "action inpaint requires mask_url", param="mask_url")
-            up["mask"] = mask
-        task = self.s.submit(inc, up, refs, surface="action")
+            if mask:
+                up["mask"] = mask
+        resize = _upscaled(size) if tier == "4k" and faults.active("action-4k-upscaled") else None
+        task = self.s.submit(inc, up, refs, resize=resize, surface="action")
         task_id: Any = int(task.id.split("_")[1], 16) if faults.active("schema-drift") else task.id
         return JSONResponse(
             {
@@ -129,18 +154,16 @@ class ActionApi:
             return Size(1024, 1024)
         # Seed 002 gives no pixels; the reference uses seed 004's OpenAI pixel table for the tier.
         official = self.s.catalogue.rules("size", "tasks-official")
+        legacy_tiers = faults.active("legacy-resolution-honoured") and model != "gpt-image-2"
+        want = tier.lower() if legacy_tiers else (rule.tier or "1k")
         cell = next(
-            (
-                r
-                for r in official
-                if r.ratio == ratio and r.tier == (rule.tier or "1k") and not r.rejected
-            ),
+            (r for r in official if r.ratio == ratio and r.tier == want and not r.rejected),
             None,
         )
         if cell is None:
             cell = next(r for r in official if r.ratio == ratio and r.tier == "2k")
         size = Size.parse(cell.expect["size"])
-        if model != "gpt-image-2":  # the gpt-image-1 lineage takes only its official sizes
+        if model != "gpt-image-2" and not legacy_tiers:  # gpt-image-1 takes only its official sizes
             native = self.s.catalogue.native_sizes("openai/gpt-image-1")
             if native is not None and not native.accepts(size):
                 size = native.closest_official(size)

@@ -10,13 +10,13 @@ from starlette.routing import Route
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size
-from pixelproof.images import ImageError, b64decode_strict, measure, sniff
+from pixelproof.images import ImageError, b64decode_strict, measure, render, sniff
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.gateway_action import ActionApi
 from pixelproof.mock.http import Incoming, endpoint
 from pixelproof.mock.jsonresp import JSONResponse
-from pixelproof.mock.produce import store_bytes
+from pixelproof.mock.produce import spec, store_bytes
 from pixelproof.mock.state import MockState
 from pixelproof.mock.tasks import Task, TaskStore
 from pixelproof.mock.upstream import Upstream, image_bytes
@@ -145,8 +145,11 @@ class Surfaces:
         rule = self.catalogue.rule(rule_id)
         return None if rule.rejected else Size.parse(rule.expect["size"])
 
-    async def render(self, inc: Incoming, up: dict[str, Any], refs: list[str]) -> dict[str, Any]:
-        """Run one job against the upstream; images stored and answered by URL."""
+    async def render(
+        self, inc: Incoming, up: dict[str, Any], refs: list[str], resize: Size | None = None
+    ) -> dict[str, Any]:
+        """Run one job against the upstream; images stored and answered by URL (``resize``: a
+        fault's upscaling, the stored image redrawn at that size)."""
         if refs:
             up["images"] = [{"image_url": r} for r in refs]
             answer = await self.upstream.post("/v1/images/edits", json=up)
@@ -162,15 +165,18 @@ class Surfaces:
                 raise ApiError(
                     502, "upstream answered bytes that are not an image", type="upstream_error"
                 ) from None
+            if resize is not None:
+                data, size = render(spec(resize, fmt or "png", str(up.get("model")))), resize
             url = store_bytes(inc, data, fmt or "png", URL_TTL_S)
             images.append({"url": url, "width": size.width, "height": size.height})
         if not images:
             raise ApiError(502, "upstream answered without images", type="upstream_error")
         return {"images": images}
 
-    def submit(self, inc: Incoming, up: dict[str, Any], refs: list[str], **meta: Any) -> Task:
+    def submit(self, inc: Incoming, up: dict[str, Any], refs: list[str],
+               resize: Size | None = None, **meta: Any) -> Task:  # fmt: skip
         async def work() -> dict[str, Any]:
-            return await self.render(inc, up, refs)
+            return await self.render(inc, up, refs, resize)
 
         task = self.tasks.submit(work, run_s=self.state.config.job_seconds, **meta)
         if faults.active("task-vanishes"):

@@ -1,4 +1,4 @@
-"""Request semantics of the unified entry: n, watermark, pass-through, model validation, errors."""
+"""Request semantics: n, watermark, pass-through, model validation, errors, documented defaults."""
 
 from __future__ import annotations
 
@@ -40,4 +40,9 @@ def test_error_shape(case: Evidence) -> None:
 
 @pytest.mark.pixelproof
 def test_auth(case: Evidence) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof
+def test_equivalent_requests(case: Evidence) -> None:
     judge(case)

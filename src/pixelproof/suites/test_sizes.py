@@ -26,3 +26,8 @@ def test_gemini_image_size(case: Evidence) -> None:
 @pytest.mark.pixelproof
 def test_aspect_ratio(case: Evidence) -> None:
     judge(case)
+
+
+@pytest.mark.pixelproof
+def test_pixel_ceiling(case: Evidence) -> None:
+    judge(case)
