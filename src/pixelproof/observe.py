@@ -21,6 +21,7 @@ from pixelproof.plan import Probe, cases_for
 from pixelproof.polling import TERMINAL, Cadence, PollResult, poll
 from pixelproof.samples import sample_bytes
 from pixelproof.surfaces import dialect
+from pixelproof.surfaces.paths import FILE_AGE_HEADER
 from pixelproof.target import Profile
 
 IMAGE_PATH_PREFIXES = ("/v1/images/", "/v1/edits", "/api/v3/images/", "/v1beta/models/")
@@ -246,6 +247,13 @@ class Observer:
             self.requests_sent += 1
             self.downloads[url] = self.plain.download(url)
         return self.downloads[url]
+
+    def download_aged(self, url: str, age_s: float) -> Exchange:
+        """The URL fetched as if ``age_s`` seconds old (FILE_AGE_HEADER; only a pixelproof mock
+        honours it, so only a profile with ``url_age_header`` asks)."""
+        self.requests_sent += 1
+        headers = {FILE_AGE_HEADER: f"{age_s:g}"}
+        return self.plain.send("GET", url, credentials="none", headers=headers)
 
     def _recorder_seq(self) -> int:
         if self.recorder is None:

@@ -374,6 +374,7 @@ KINDS: dict[str, Kind] = {
     "variations": Kind(_variations, "test_variations"),
     "equivalent": Kind(_equivalent, "test_equivalent_requests"),
     "task_lifecycle": Kind(_simple, "test_task_lifecycle"),
+    "url_validity": Kind(_simple, "test_url_validity"),
     "task_deadline": Kind(_simple, "test_task_deadline"),
     "task_failure": Kind(_task_failure, "test_task_failure"),
     "task_unknown": Kind(_task_unknown, "test_unknown_task"),

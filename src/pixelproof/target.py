@@ -176,6 +176,12 @@ class Profile(_Strict):
     time_scale: float = Field(
         default=1.0, gt=0, description="the target's clock speed (embedded mock only)"
     )
+    url_age_header: bool = Field(
+        default=False,
+        description="the target is a pixelproof mock that serves an image URL fetched with header "
+        "X-Pixelproof-File-Age: N as if N seconds old, so documented URL lifetimes (24 h) are "
+        "judged; other targets skip those rules (a run does not wait hours)",
+    )
     headers: dict[str, str] = Field(
         default_factory=dict, description="extra headers sent on every request (never secrets)"
     )
@@ -344,5 +350,6 @@ def embedded_profile(
             "timeout_s": 30,
             "reference_image_url": f"{upstream_url}/__pixelproof/sample.png",
             "time_scale": time_scale,
+            "url_age_header": True,
         }
     )

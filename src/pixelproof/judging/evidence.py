@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixelproof.catalogue import Catalogue
-from pixelproof.judging.failures import ImageResult, images_in
+from pixelproof.judging.failures import ImageResult, aged_images_in, images_in
 from pixelproof.observe import Observation, Observer, TargetError, unobservable
 from pixelproof.plan import KINDS, Case
 
@@ -34,6 +34,7 @@ class Evidence:
     observations: list[Observation]
     images: list[list[ImageResult]]
     calls: list[list[dict[str, Any]] | None]
+    aged: list[ImageResult] | None = None  # the first answer's URLs fetched again, as if older
 
     @property
     def rule(self) -> Any:
@@ -88,6 +89,10 @@ def observe_case(observer: Observer, case: Case) -> Evidence:
         raise NotJudged(
             "needs the recorder of a pixelproof mock upstream behind the target (profile key `recorder`)"
         )
+    if "age_s" in rule.expect and not observer.profile.url_age_header:
+        raise NotJudged(f"a URL's validity at {rule.expect['age_s']} s cannot be observed in a run: "
+                        "the target cannot be asked to serve a URL as if it were that old (profile "
+                        "key url_age_header: a pixelproof mock only), and a run does not wait hours")  # fmt: skip
     observations = [observer.observe(p) for p in case.probes]
     for obs in observations:
         _check_observable(case, obs)
@@ -99,4 +104,22 @@ def observe_case(observer: Observer, case: Case) -> Evidence:
         calls = [observer.forwarded(obs) if forwarding else None for obs in observations]
     except TargetError as exc:
         raise TargetError(f"{case.id}: what reached the upstream is unknown: {exc}") from None
-    return Evidence(case, observer.catalogue, observations, images, calls)
+    aged = _aged(observer, case, observations[0], images[0]) if "age_s" in rule.expect else None
+    return Evidence(case, observer.catalogue, observations, images, calls, aged)
+
+
+def _aged(
+    observer: Observer, case: Case, obs: Observation, fresh: list[ImageResult]
+) -> list[ImageResult]:
+    """A URL lifetime (hours) is observable only on a target that serves a URL as if older."""
+    if not fresh:
+        return []  # nothing was served: the verdict says so
+    aged = aged_images_in(observer, obs, float(case.rule.expect["age_s"]))
+    if not aged:
+        raise NotJudged(f"{case.id}: the answer carried no image URL (base64 images only)")
+    lost = [str(i) for i in aged if i.unobserved]
+    if lost:
+        raise TargetError(
+            f"{case.id}: image URL(s) gave no answer when fetched again: {'; '.join(lost)}"
+        )
+    return aged

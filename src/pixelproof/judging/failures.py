@@ -99,7 +99,11 @@ def _from_b64(text: Any, source: str, declared: str | None = None) -> ImageResul
 def _from_url(observer: Observer, url: Any, source: str) -> ImageResult:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         return ImageResult(source, problem=f"not an http(s) URL: {literal(url)}")
-    got = observer.download(url)
+    return downloaded(observer.download(url), url, source)
+
+
+def downloaded(got: Exchange, url: str, source: str) -> ImageResult:
+    """The image a download answered (or why not); no answer at all is ``unobserved``."""
     if got.error:
         return ImageResult(source, problem=f"{url}: no answer: {got.error}", unobserved=True)
     if got.status != 200:
@@ -108,6 +112,14 @@ def _from_url(observer: Observer, url: Any, source: str) -> ImageResult:
         return ImageResult(source, image=decode(got.body), declared=got.content_type, data=got.body)
     except ImageError as exc:
         return ImageResult(source, problem=str(exc), declared=got.content_type)
+
+
+def aged_images_in(observer: Observer, obs: Observation, age_s: float) -> list[ImageResult]:
+    """The final answer's image URLs fetched again as if ``age_s`` seconds old (a pixelproof
+    mock honours it); base64 images carry no URL and are left out."""
+    body = obs.final.json() if obs.final else None
+    urls = [(r.url, r.source) for r in dialect(obs.probe.surface).images(body) if r.url]
+    return [downloaded(observer.download_aged(url, age_s), url, source) for url, source in urls]
 
 
 def images_in(observer: Observer, obs: Observation) -> list[ImageResult]:

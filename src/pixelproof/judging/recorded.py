@@ -103,6 +103,7 @@ def dump(evidence: Evidence) -> dict[str, Any]:
         "observations": [_observation_out(o) for o in evidence.observations],
         "images": [[_image_out(i) for i in imgs] for imgs in evidence.images],
         "calls": evidence.calls,
+        "aged": None if evidence.aged is None else [_image_out(i) for i in evidence.aged],
     }  # fmt: skip
 
 
@@ -121,4 +122,6 @@ def load(data: dict[str, Any], catalogue: Catalogue) -> Evidence:
     case = _case(catalogue, data["rule"], data["surface"], data["model"])
     observations = [_observation_in(o, case, i) for i, o in enumerate(data["observations"])]
     images = [[_image_in(i) for i in imgs] for imgs in data["images"]]
-    return Evidence(case, catalogue, observations, images, data["calls"])
+    aged = data.get("aged")  # absent in evidence recorded before URL lifetimes were judged
+    aged_images = None if aged is None else [_image_in(i) for i in aged]
+    return Evidence(case, catalogue, observations, images, data["calls"], aged_images)

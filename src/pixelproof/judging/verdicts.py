@@ -436,6 +436,17 @@ def task_lifecycle(j: Evidence) -> None:
     accepted_images(j)
 
 
+@verdict("url_validity")
+def url_validity(j: Evidence) -> None:
+    fresh = [str(i) for i in accepted_images(j)]
+    age = int(j.rule.expect["age_s"])
+    assert j.aged is not None, "url_validity evidence carries the URLs fetched again (observe_case)"
+    for img in j.aged:
+        check(img.image is not None and str(img) in fresh, j.case,
+              f"every result URL still serves its image ({', '.join(fresh)}) at {age // 3600} h {age % 3600 // 60} min old",
+              f"{img}", j.obs.final)  # fmt: skip
+
+
 @verdict("task_deadline")
 def task_deadline(j: Evidence) -> None:
     obs = j.obs

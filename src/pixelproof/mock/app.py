@@ -29,6 +29,7 @@ from pixelproof.mock.vendors.ark import ArkVendor
 from pixelproof.mock.vendors.gemini import GeminiVendor
 from pixelproof.mock.vendors.jimeng import JimengVendor
 from pixelproof.mock.vendors.openai import OpenAIVendor
+from pixelproof.surfaces.paths import FILE_AGE_HEADER
 
 CONTROL = "/__pixelproof"
 
@@ -52,6 +53,20 @@ def _control_refused(request: Request, state: MockState) -> JSONResponse | None:
     if key and not authorized(headers, dict(request.query_params), key):
         return _bad("control routes that change state need the mock's API key", 401)
     return None
+
+
+def _file_age(request: Request) -> float | Response | None:
+    """The age a download asks to be judged at (FILE_AGE_HEADER): seconds, finite, >= 0."""
+    raw = request.headers.get(FILE_AGE_HEADER)
+    if raw is None:
+        return None
+    try:
+        age = float(raw)
+    except ValueError:
+        age = math.nan
+    if not math.isfinite(age) or age < 0:
+        return _bad(f"{FILE_AGE_HEADER} must be a number of seconds >= 0 (got {raw[:40]!r})")
+    return age
 
 
 def _control_routes(state: MockState) -> list[Route]:
@@ -81,7 +96,10 @@ def _control_routes(state: MockState) -> list[Route]:
         return JSONResponse(body)
 
     async def files(request: Request) -> Response:
-        item = state.files.get(request.path_params["token"])
+        age = _file_age(request)
+        if isinstance(age, Response):
+            return age
+        item = state.files.get(request.path_params["token"], age)
         if item is None:
             return JSONResponse(
                 {"error": {"message": "file not found or expired", "type": "not_found"}},

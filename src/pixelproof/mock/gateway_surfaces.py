@@ -30,6 +30,12 @@ def _is_url(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(("http://", "https://"))
 
 
+def _url_ttl_s() -> float:
+    if faults.active("result-url-1h"):
+        return 3600.0
+    return 7 * 86400.0 if faults.active("result-url-7d") else URL_TTL_S
+
+
 class Surfaces:
     def __init__(self, catalogue: Catalogue, upstream: Upstream, state: MockState) -> None:
         self.catalogue = catalogue
@@ -167,7 +173,7 @@ class Surfaces:
                 ) from None
             if resize is not None:
                 data, size = render(spec(resize, fmt or "png", str(up.get("model")))), resize
-            url = store_bytes(inc, data, fmt or "png", URL_TTL_S)
+            url = store_bytes(inc, data, fmt or "png", _url_ttl_s())
             images.append({"url": url, "width": size.width, "height": size.height})
         if not images:
             raise ApiError(502, "upstream answered without images", type="upstream_error")

@@ -34,6 +34,7 @@ class StoredFile:
     data: bytes
     media_type: str
     expires_at: float
+    ttl_s: float
 
 
 class FileStore:
@@ -46,14 +47,18 @@ class FileStore:
 
     def put(self, data: bytes, media_type: str, ttl_s: float, ext: str) -> str:
         token = f"{secrets.token_urlsafe(12)}.{ext}"
-        self._files[token] = StoredFile(data, media_type, self._clock.now() + ttl_s)
+        self._files[token] = StoredFile(data, media_type, self._clock.now() + ttl_s, ttl_s)
         while len(self._files) > self._capacity:
             self._files.popitem(last=False)
         return token
 
-    def get(self, token: str) -> StoredFile | None:
+    def get(self, token: str, age_s: float | None = None) -> StoredFile | None:
+        """The file if it is still valid now, or (``age_s``) at that age: a lifetime is judged
+        without waiting for it, and without moving the clock other requests share."""
         item = self._files.get(token)
         if item is None or item.expires_at < self._clock.now():
+            return None
+        if age_s is not None and age_s > item.ttl_s:
             return None
         return item
 

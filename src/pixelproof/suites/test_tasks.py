@@ -24,6 +24,11 @@ def test_unknown_task(case: Evidence) -> None:
 
 
 @pytest.mark.pixelproof
+def test_url_validity(case: Evidence) -> None:
+    judge(case)
+
+
+@pytest.mark.pixelproof
 def test_task_deadline(case: Evidence) -> None:
     judge(case)
 

@@ -12,6 +12,9 @@ TWINS = {"gemini-vendor": "gemini", "jimeng-visual": "jimeng-official"}
 # Where each surface's image endpoint lives, when it is not /v1/images/generations.
 JIMENG_PATHS = {"jimeng-official": "/jm", "jimeng-visual": "/"}
 ARK_PATH = "/api/v3/images/generations"
+# A pixelproof mock serves an image URL fetched with this header as if the file were that many
+# seconds old: how a run judges a documented URL lifetime (24 h) without waiting for it.
+FILE_AGE_HEADER = "X-Pixelproof-File-Age"
 
 
 def twin(surface: str) -> str:
