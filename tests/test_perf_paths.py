@@ -8,17 +8,19 @@ import json
 import os
 import struct
 import zlib
+from typing import Any
 
 import httpx
 import pytest
 from starlette.responses import JSONResponse as StarletteJSON
 
+from pixelproof.client import Client
 from pixelproof.geometry import Size
 from pixelproof.images import ImageError, RenderSpec, decode, render
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.stack_process import stack_process
 from pixelproof.plan import Probe, _sample_ref
-from pixelproof.samples import sample_b64, sample_bytes
+from pixelproof.samples import sample_b64, sample_bytes, sample_streamed
 
 
 def _png_with_idat(idat: bytes, width: int = 64, height: int = 64) -> bytes:
@@ -66,9 +68,29 @@ def test_a_large_sample_is_a_placeholder_in_the_probe_and_whole_on_the_wire() ->
     assert len(probe.body) < 200
     sent = probe.json_body("n1")
     assert sent["prompt"] == "p n1"
-    assert sent["image_urls"][0] == sample_b64("big31mb")
+    assert sent["image_urls"][0].text() == sample_b64("big31mb")
+    assert len(sent["image_urls"][0]) == len(sample_b64("big31mb"))
     assert len(sample_bytes("big31mb")) > 31 * 1024 * 1024
     assert decode(sample_bytes("big31mb")).size == Size(64, 64)
+
+
+def test_a_streamed_body_is_the_json_httpx_would_send_whole() -> None:
+    seen: dict[str, Any] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["body"], seen["headers"] = request.read(), request.headers
+        return httpx.Response(200, json={})
+
+    client = Client("http://127.0.0.1:9", None, 30, transport=httpx.MockTransport(handler))
+    body = {"prompt": 'un chat — 猫 "q"', "image_urls": [sample_streamed("big31mb")], "n": 1}
+    exchange = client.send("POST", "/v1/images/generations", json_body=body)
+    assert exchange.status == 200, exchange.error
+    whole = {**body, "image_urls": [sample_b64("big31mb")]}
+    assert seen["body"] == httpx.Request("POST", "http://x", json=whole).content
+    assert seen["headers"]["content-length"] == str(len(seen["body"]))
+    assert seen["headers"]["content-type"] == "application/json"
+    shown = exchange.request_json["image_urls"][0]
+    assert shown == sample_b64("big31mb")[:40] + f"...({len(sample_b64('big31mb'))} chars)"
 
 
 def test_the_stack_process_serves_and_ends_with_the_block() -> None:

@@ -15,6 +15,7 @@ import os
 import tempfile
 import time
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ import httpx
 
 from pixelproof.deadline import Guard, deadline_at, deadline_client
 from pixelproof.redact import DEFAULT, Redactor
+from pixelproof.streamed import StreamedText, has_streamed, json_stream
 
 MAX_BODY_BYTES = 48 * 1024 * 1024
 SPILL_BYTES = 2 * 1024 * 1024
@@ -137,6 +139,8 @@ def _without_blobs(value: Any, limit: int = 4096) -> Any:
     become the excerpt ``describe_request`` would print anyway, so an exchange stays small."""
     if isinstance(value, str) and len(value) > limit:
         return value[:40] + f"...({len(value)} chars)"
+    if isinstance(value, StreamedText):
+        return value.head(40) + f"...({len(value)} chars)"
     if isinstance(value, list):
         return [_without_blobs(v, limit) for v in value]
     if isinstance(value, dict):
@@ -220,7 +224,11 @@ class Client:
 
     def _exchange(self, exchange: Exchange, method: str, url: str, sent: dict[str, str],
                   query: dict[str, str] | None, json_body: Any, files: Any, data: Any,
-                  content: bytes | None) -> None:  # fmt: skip
+                  content: bytes | Iterator[bytes] | None) -> None:  # fmt: skip
+        if json_body is not None and has_streamed(json_body):
+            length, chunks = json_stream(json_body)
+            sent = {**sent, "Content-Type": "application/json", "Content-Length": str(length)}
+            json_body, content = None, chunks()
         with self.http.stream(method, url, json=json_body, files=files, data=data, params=query,
                               headers=sent, content=content) as response:  # fmt: skip
             exchange.status = response.status_code

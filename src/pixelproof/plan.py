@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pixelproof.catalogue import Catalogue, Rule
-from pixelproof.samples import UNCACHED, sample_b64
+from pixelproof.samples import UNCACHED, sample_b64, sample_streamed
 from pixelproof.surfaces.paths import ARK_PATH, jimeng_path, twin
 from pixelproof.target import Profile
 
@@ -52,9 +52,9 @@ class Probe:
 
 
 def _expand_samples(value: Any) -> Any:
-    """Placeholders of large samples replaced by their base64, only while a request is sent."""
+    """Placeholders of large samples replaced by their base64, streamed while a request is sent."""
     if isinstance(value, str) and value.startswith(SAMPLE_PREFIX) and value.endswith("}"):
-        return sample_b64(value[len(SAMPLE_PREFIX) : -1])
+        return sample_streamed(value[len(SAMPLE_PREFIX) : -1])
     if isinstance(value, list):
         return [_expand_samples(v) for v in value]
     if isinstance(value, dict):

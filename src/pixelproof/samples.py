@@ -7,18 +7,23 @@ import functools
 import io
 import struct
 import zlib
+from collections.abc import Iterator
 
 from PIL import Image
 
 from pixelproof.geometry import Size
 from pixelproof.images import RenderSpec, render
+from pixelproof.streamed import StreamedText
 
 SAMPLE_SIZE = Size(512, 512)
 
 
 # Samples made afresh at each use (~30 ms) rather than held for the whole run: 31 MB of bytes
 # and 41 MB of base64 would otherwise stay resident from the first reference-size case on.
+# Requests carry them as a ``StreamedText`` (``sample_streamed``): never whole in memory.
 UNCACHED = frozenset({"big31mb"})
+BIG_BYTES = 31 * 1024 * 1024
+_STEP = 3 * 1024 * 1024  # raw bytes per base64 piece (a multiple of 3: pieces join cleanly)
 
 
 def sample_bytes(name: str) -> bytes:
@@ -30,6 +35,14 @@ def sample_b64(name: str) -> str:
     if name in UNCACHED:
         return base64.b64encode(_make(name)).decode("ascii")
     return _cached_b64(name)
+
+
+def sample_streamed(name: str) -> StreamedText:
+    """The base64 of a large sample, produced a few MB at a time while a request is written."""
+    if name != "big31mb":
+        raise KeyError(f"no streamed sample named {name!r}")
+    raw = BIG_BYTES + 12  # the 64x64 PNG around a chunk of zeros: 12 bytes of chunk framing
+    return StreamedText(4 * -(-raw // 3), lambda: _b64_pieces(_padded_png_pieces(BIG_BYTES)))
 
 
 @functools.cache
@@ -58,16 +71,38 @@ def _make(name: str) -> bytes:
     if name == "notimage":
         return b"this is not an image, it is a sentence"
     if name == "big31mb":
-        return _padded_png(31 * 1024 * 1024)
+        return b"".join(_padded_png_pieces(BIG_BYTES))
     raise KeyError(f"no sample named {name!r}")
 
 
-def _padded_png(total: int) -> bytes:
-    """A valid PNG over ``total`` bytes: a 64x64 image plus an ancillary chunk decoders skip."""
-    small = render(RenderSpec(Size(64, 64), "png", shade=1))
+def _png64() -> bytes:
+    return render(RenderSpec(Size(64, 64), "png", shade=1))
+
+
+def _padded_png_pieces(total: int) -> Iterator[bytes]:
+    """A valid PNG over ``total`` bytes, in pieces: a 64x64 image plus an ancillary chunk of
+    zeros that decoders skip (its CRC is computed as the zeros go by)."""
+    small = _png64()
     iend = small.rindex(b"IEND") - 4
-    payload = b"\0" * (total - len(small))
+    size = total - len(small)
     chunk_type = b"ppAd"  # lowercase first letter: ancillary, safe to ignore
-    crc = zlib.crc32(payload, zlib.crc32(chunk_type)) & 0xFFFFFFFF
-    head = small[:iend] + struct.pack(">I", len(payload)) + chunk_type
-    return b"".join((head, payload, struct.pack(">I", crc), small[iend:]))  # one copy of 31 MB
+    yield small[:iend] + struct.pack(">I", size) + chunk_type
+    zeros, crc = bytes(_STEP), zlib.crc32(chunk_type)
+    for start in range(0, size, _STEP):
+        piece = zeros[: min(_STEP, size - start)]
+        crc = zlib.crc32(piece, crc)
+        yield piece
+    yield struct.pack(">I", crc & 0xFFFFFFFF) + small[iend:]
+
+
+def _b64_pieces(raw: Iterator[bytes]) -> Iterator[bytes]:
+    """Base64 of the concatenated pieces, one encoded piece per 3-aligned run of input."""
+    carry = b""
+    for piece in raw:
+        data = carry + piece if carry else piece
+        cut = len(data) - len(data) % 3
+        if cut:
+            yield base64.b64encode(data[:cut])
+        carry = data[cut:]
+    if carry:
+        yield base64.b64encode(carry)
