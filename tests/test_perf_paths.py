@@ -4,6 +4,7 @@ block, and the mock's JSON bytes are the ones starlette would write."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -14,10 +15,14 @@ import httpx
 import pytest
 from starlette.responses import JSONResponse as StarletteJSON
 
+from pixelproof import images
 from pixelproof.client import Client
 from pixelproof.geometry import Size
 from pixelproof.images import ImageError, RenderSpec, decode, render
+from pixelproof.mock.errors import ApiError
+from pixelproof.mock.http import strict_json
 from pixelproof.mock.jsonresp import JSONResponse
+from pixelproof.mock.recorder import servable
 from pixelproof.mock.stack_process import stack_process
 from pixelproof.plan import Probe, _sample_ref
 from pixelproof.samples import sample_b64, sample_bytes, sample_streamed
@@ -118,3 +123,43 @@ def test_the_stack_process_serves_and_ends_with_the_block() -> None:
 def test_json_answers_are_the_bytes_starlette_writes(content: object) -> None:
     ours = JSONResponse(content).body
     assert ours == StarletteJSON(content).body
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "QUJD", "QUJDRA==", "QUJDREU=", "data:image/png;base64,QUJDREVGR0g=", "QUJD" * 7 + "QQ==",
+     "QQ==QUJD", "QUJD QUJD", "QUJDRA=", "QUJ*", "QUJDR", "QUJDRA==QUJDRA==", "QUJDé"],
+)  # fmt: skip
+def test_measuring_base64_in_slices_agrees_with_decoding_it_whole(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(images, "_B64_STEP", 8)  # slice boundaries inside every case above
+    try:
+        whole: bytes | None = images.b64decode_strict(text)
+    except ImageError:
+        whole = None
+    if whole is None:
+        with pytest.raises(ImageError):
+            images.b64_measure(text, keep=5)
+    else:
+        assert images.b64_measure(text, keep=5) == (len(whole), whole[:5])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a" * 5000, "猫" * 3000 + "\ud800" + "b" * 2000, "\udfff" * 1500, "x" * (3 << 20)],
+    ids=["ascii", "surrogate-inside", "escapes-past-the-limit", "3M-ascii"],
+)
+def test_the_recorder_summary_of_a_long_string_is_that_of_its_escaped_text(text: str) -> None:
+    escaped = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    digest = hashlib.sha256(escaped.encode("utf-8")).hexdigest()[:16]
+    expected = f"[{len(escaped)} chars, sha256 {digest}] {escaped[:256]} ... {escaped[-256:]}"
+    assert servable(text) == expected
+
+
+def test_a_json_body_buffer_is_freed_once_decoded_and_its_value_kept() -> None:
+    body = bytearray(json.dumps({"image": "QUJD" * 1000, "prompt": "猫"}).encode())
+    assert strict_json(body) == {"image": "QUJD" * 1000, "prompt": "猫"}
+    assert body == bytearray()
+    with pytest.raises(ApiError, match="lone surrogate"):
+        strict_json(bytearray(b'{"p": "\\ud800"}'))

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size
-from pixelproof.images import ImageError, b64decode_strict, measure, render, sniff
+from pixelproof.images import ImageError, b64_measure, measure, render, sniff
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.gateway_action import ActionApi
@@ -116,19 +116,19 @@ class Surfaces:
     @staticmethod
     def check_reference(ref: str, where: str) -> None:
         try:
-            data = b64decode_strict(ref)
+            size, head = b64_measure(ref)
         except ImageError as exc:
             raise ApiError(
                 400, f"{where}: {exc}", param="image_urls", code="invalid_image"
             ) from None
-        if len(data) > 30 * 1024 * 1024 and not faults.active("ref-bytes-unchecked"):
+        if size > 30 * 1024 * 1024 and not faults.active("ref-bytes-unchecked"):
             raise ApiError(
                 400,
-                f"{where}: {len(data):,} bytes exceeds the 30 MB limit",
+                f"{where}: {size:,} bytes exceeds the 30 MB limit",
                 param="image_urls",
                 code="image_too_large",
             )
-        fmt = sniff(data)
+        fmt = sniff(head)
         if fmt not in REF_FORMATS and not (fmt == "gif" and faults.active("ref-format-unchecked")):
             raise ApiError(
                 400,

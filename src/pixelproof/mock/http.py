@@ -84,20 +84,19 @@ class Incoming:
 Handler = Callable[[Incoming], Awaitable[Response]]
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int) -> bytearray:
+    """The body in one growing buffer (a list of chunks joined held it twice: 82 MB at the peak
+    for a 41 MB base64 reference)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(
             413, f"request body of {int(declared):,} bytes exceeds the {limit:,} byte limit"
         )
-    chunks, total = [], 0
+    body = bytearray()
     async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
+        if len(body) + len(chunk) > limit:
             raise ApiError(413, f"request body exceeds the {limit:,} byte limit")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    request._body = body  # let request.form() parse what was already read
+        body += chunk
     return body
 
 
@@ -115,7 +114,7 @@ def _finite(text: str) -> float:
 def _check_text(value: Any) -> None:
     """Strings must be valid Unicode (a lone surrogate cannot be encoded back out)."""
     if isinstance(value, str):
-        value.encode("utf-8")
+        _ = value.isascii() or value.encode("utf-8")  # isascii is O(1): no 41 MB copy for base64
     elif isinstance(value, list):
         for item in value:
             _check_text(item)
@@ -125,11 +124,22 @@ def _check_text(value: Any) -> None:
             _check_text(item)
 
 
-def strict_json(body: bytes) -> Any:
+def _text(body: bytes | bytearray | str) -> str:
+    """Bytes decoded as json.loads decodes them; a bytearray is emptied in place once decoded,
+    so a big body is not held twice (its caller still refers to the buffer)."""
+    if isinstance(body, str):
+        return body
+    text = body.decode(json.detect_encoding(body), "surrogatepass")
+    if isinstance(body, bytearray):
+        body.clear()
+    return text
+
+
+def strict_json(body: bytes | bytearray | str) -> Any:
     """JSON as RFC 8259 has it (no NaN/Infinity, finite numbers, valid Unicode, sane depth), or
     a 400 naming what was wrong: malformed input never becomes a 500."""
     try:
-        value = json.loads(body, parse_constant=_not_json, parse_float=_finite)
+        value = json.loads(_text(body), parse_constant=_not_json, parse_float=_finite)
         _check_text(value)
     except RecursionError:
         raise ApiError(400, "malformed JSON body: nested too deep", code="invalid_json") from None
@@ -141,13 +151,16 @@ def strict_json(body: bytes) -> Any:
     return value
 
 
-async def _parse(request: Request, body: bytes, inc: Incoming) -> None:
+async def _parse(request: Request, body: bytearray, inc: Incoming) -> None:
+    """Parse into ``inc``; a JSON body's buffer is emptied once decoded (see ``strict_json``)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not body:
         return
     if ctype in ("application/json", "") or ctype.endswith("+json"):
         inc.json = strict_json(body)
-    elif ctype == "multipart/form-data":
+        return
+    request._body = bytes(body)  # let request.form() parse what was already read
+    if ctype == "multipart/form-data":
         try:
             form = await request.form(max_files=64, max_fields=256, max_part_size=64 * 1024 * 1024)
         except Exception as exc:  # python-multipart raises several types on bad input
@@ -247,12 +260,14 @@ def endpoint(
         recorded = None
         gateway = state.config.role == "gateway"
         try:
-            body = b""
+            size = 0
             try:
                 body = await _read_body(request, state.config.max_body_bytes)
+                size = len(body)
                 await _parse(request, body, inc)
+                del body
             finally:
-                recorded = _record(inc, len(body))
+                recorded = _record(inc, size)
             if (
                 auth
                 and state.config.api_key

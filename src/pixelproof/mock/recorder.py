@@ -55,18 +55,32 @@ KEPT_BODY = 256 * 1024  # bytes of JSON per record; beyond it only the summary i
 PREFIX = 256
 
 
+_HASH_STEP = 1 << 20  # characters hashed at a time: a 41 MB string is never copied whole
+
+
+def _escaped(text: str) -> str:
+    """Lone surrogates as backslash escapes: what JSON can carry back."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def summary(text: str) -> str:
     """A long string as the recorder keeps it: still a string (counts and types hold), with its
-    start and end (a probe's nonce ends its prompt)."""
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return f"[{len(text)} chars, sha256 {digest}] {text[:PREFIX]} ... {text[-PREFIX:]}"
+    start and end (a probe's nonce ends its prompt). Length and hash are of the escaped text,
+    computed a slice at a time (a base64 reference can be 41 MB)."""
+    digest, length = hashlib.sha256(), 0
+    for start in range(0, len(text), _HASH_STEP):
+        piece = _escaped(text[start : start + _HASH_STEP])
+        digest.update(piece.encode("utf-8"))
+        length += len(piece)
+    head, tail = _escaped(text[:PREFIX])[:PREFIX], _escaped(text[-PREFIX:])[-PREFIX:]
+    return f"[{length} chars, sha256 {digest.hexdigest()[:16]}] {head} ... {tail}"
 
 
 def servable(value: Any) -> Any:
     """``value`` in a form JSON can carry back: long strings summarized, lone surrogates
     escaped, non-finite numbers as strings (they would make every later read a 500)."""
     if isinstance(value, str):
-        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        value = _escaped(value)  # a no-op (no copy) for ASCII, such as a 41 MB base64 reference
         return summary(value) if len(value) > LONG_STRING else value
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
