@@ -163,3 +163,9 @@ def test_a_json_body_buffer_is_freed_once_decoded_and_its_value_kept() -> None:
     assert body == bytearray()
     with pytest.raises(ApiError, match="lone surrogate"):
         strict_json(bytearray(b'{"p": "\\ud800"}'))
+
+
+def test_a_small_sample_placeholder_is_its_base64_in_the_body() -> None:
+    probe = Probe("tasks-action", "task", "POST", "/v1/images/generations",
+                  json.dumps({"image_urls": ["{sample:png512}"], "prompt": "p {nonce}"}))  # fmt: skip
+    assert probe.json_body("n1")["image_urls"] == [sample_b64("png512")]

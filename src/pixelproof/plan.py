@@ -54,7 +54,8 @@ class Probe:
 def _expand_samples(value: Any) -> Any:
     """Placeholders of large samples replaced by their base64, streamed while a request is sent."""
     if isinstance(value, str) and value.startswith(SAMPLE_PREFIX) and value.endswith("}"):
-        return sample_streamed(value[len(SAMPLE_PREFIX) : -1])
+        name = value[len(SAMPLE_PREFIX) : -1]
+        return sample_streamed(name) if name in UNCACHED else sample_b64(name)
     if isinstance(value, list):
         return [_expand_samples(v) for v in value]
     if isinstance(value, dict):
