@@ -52,6 +52,8 @@ UNIFIED_ONLY_FAILURES = {
     "variations.not-implemented",  # the route is not there: no JSON error
     "auth.missing",  # the key is checked where it is known, by the vendor: the request reached it
     "auth.wrong",
+    "upstream.failure.503",  # a failed upstream's HTML page is relayed as it came
+    "upstream.failure.unreachable",  # ... and a dropped upstream becomes the proxy's 502 page
 }
 
 
@@ -66,10 +68,13 @@ def passthrough_app(upstream: str, listed: list[str] | None = None) -> Starlette
 
     async def forward(request: Request) -> Response:
         headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED_HEADERS}
-        answer = await client.request(
-            request.method, request.url.path, content=await request.body(), headers=headers,
-            params=request.query_params,
-        )  # fmt: skip
+        try:
+            answer = await client.request(
+                request.method, request.url.path, content=await request.body(), headers=headers,
+                params=request.query_params,
+            )  # fmt: skip
+        except httpx.HTTPError:  # as nginx answers an upstream that went away
+            return Response(b"<html><h1>502 Bad Gateway</h1></html>", 502, media_type="text/html")
         return Response(
             answer.content, answer.status_code, media_type=answer.headers.get("content-type")
         )

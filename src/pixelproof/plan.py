@@ -25,6 +25,9 @@ PROMPT = "pixelproof probe [pp:{nonce}]: a red cube on a wooden table"
 # hash, compare and keep, and the sample exists only while its request is being sent.
 SAMPLE_PREFIX = "{sample:"
 TASK_SURFACES = ("tasks-action", "tasks-official")
+# A prompt carrying this asks the pixelproof mock upstream to fail that one request
+# (mode 503: an HTML 503 page; drop: the connection closes mid-answer). See mock/failing.py.
+UPSTREAM_FAILURE = "[pixelproof-upstream:{mode}]"
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,13 @@ def _auth(case: Case, ctx: Context) -> list[Probe]:
     return [Probe(**{**vars(probe), "images": 0})]
 
 
+def _upstream_failure(case: Case, ctx: Context) -> list[Probe]:
+    """The documented request with the mock upstream asked to fail it: no image is bought."""
+    mark = UPSTREAM_FAILURE.format(mode=case.rule.expect["upstream_fails"])
+    probe = ctx.probe(case.surface, case.model, {**case.rule.request, "prompt": f"{PROMPT} {mark}"})
+    return [Probe(**{**vars(probe), "images": 0})]
+
+
 def _ref_limit(case: Case, ctx: Context) -> list[Probe]:
     limit, mixed = int(case.rule.expect["max"]), bool(case.rule.expect.get("mixed"))
     probes = []
@@ -341,11 +351,14 @@ class Kind:
     judges it (``suite``: a test function in suites/), and whether its verdict reads what reached
     the upstream (``forwarding``: gathered before judging when the profile has a recorder). Its
     verdict registers against the same name (judging/verdicts.py); tests/test_kinds.py checks
-    that every kind in the catalogue has all four, and a fault that breaks it."""
+    that every kind in the catalogue has all four, and a fault that breaks it. ``injects``: the
+    request asks the mock upstream to fail it (UPSTREAM_FAILURE), so its expected answer is an
+    error and a case whose request never reached that upstream cannot be judged."""
 
     build: Builder
     suite: str
     forwarding: bool = False
+    injects: bool = False  # asks the mock upstream to fail (judged only if it reached it)
 
 
 KINDS: dict[str, Kind] = {
@@ -366,6 +379,9 @@ KINDS: dict[str, Kind] = {
     "model_required": Kind(_model_unknown, "test_model_validation"),
     "model_unknown": Kind(_model_unknown, "test_model_validation", forwarding=True),
     "auth": Kind(_auth, "test_auth"),
+    "upstream_failure": Kind(
+        _upstream_failure, "test_upstream_failure", forwarding=True, injects=True
+    ),
     "ref_limit": Kind(_ref_limit, "test_reference_limit"),
     "ref_format": Kind(_ref_sample("gif64"), "test_reference_constraints"),
     "ref_bytes": Kind(_ref_sample("big31mb"), "test_reference_constraints"),

@@ -104,6 +104,8 @@ def observe_case(observer: Observer, case: Case) -> Evidence:
         calls = [observer.forwarded(obs) if forwarding else None for obs in observations]
     except TargetError as exc:
         raise TargetError(f"{case.id}: what reached the upstream is unknown: {exc}") from None
+    if KINDS[rule.kind].injects:
+        _check_injected(case, calls)
     aged = _aged(observer, case, observations[0], images[0]) if "age_s" in rule.expect else None
     return Evidence(case, observer.catalogue, observations, images, calls, aged)
 
@@ -123,3 +125,16 @@ def _aged(
             f"{case.id}: image URL(s) gave no answer when fetched again: {'; '.join(lost)}"
         )
     return aged
+
+
+def _check_injected(case: Case, calls: list[list[dict[str, Any]] | None]) -> None:
+    """A failure asked of the mock upstream happened only if the request reached it (the
+    gateway may route the model elsewhere, or refuse the request first): else nothing to judge."""
+    for seen in calls:
+        if seen is not None and not any(
+            (c.get("notes") or {}).get("injected_failure") for c in seen
+        ):
+            raise NotJudged(
+                f"{case.id}: the request never reached the pixelproof mock upstream "
+                f"({len(seen)} call(s) with its nonce): no upstream failure was injected to judge"
+            )

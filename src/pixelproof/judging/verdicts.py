@@ -268,6 +268,22 @@ def auth(j: Evidence) -> None:
               f"{len(calls)} upstream call(s), authorization {[c.get('headers', {}).get('authorization') for c in calls]}", ex)  # fmt: skip
 
 
+@verdict("upstream_failure")
+def upstream_failure(j: Evidence) -> None:
+    """The upstream failed this request (evidence checked it reached the mock and was failed).
+    Kept: a JSON error with a message, any 4xx/5xx (the documents name no status); or, from a
+    gateway that fails over to another channel, a success with images. Broken: the upstream's
+    page passed through, a body that is not JSON, a 2xx without images, a redirect."""
+    ex = j.obs.exchange
+    assert ex is not None
+    if ex.ok and j.images_of() and all(i.image is not None for i in j.images_of()):
+        return  # served by another channel: the client got its image
+    check(ex.status is not None and ex.status >= 400, j.case,
+          "a JSON error (4xx/5xx) when the upstream fails", status_text(ex), ex)  # fmt: skip
+    check(json_error(ex) is None, j.case, "a JSON error body with a message, not the upstream's page",
+          f"{ex.content_type or 'no content type'}: {json_error(ex)}", ex)  # fmt: skip
+
+
 @verdict("variations")
 def variations(j: Evidence) -> None:
     ex = j.obs.exchange

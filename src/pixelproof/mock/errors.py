@@ -27,6 +27,15 @@ class ApiError(Exception):
         self.param = param
 
 
+class Relayed(Exception):
+    """An answer sent exactly as given (status, bytes, content type): how a faulty gateway
+    passes an upstream's failure through instead of rendering its own error."""
+
+    def __init__(self, status: int, body: bytes, media_type: str) -> None:
+        super().__init__(f"relayed {status}")
+        self.status, self.body, self.media_type = status, body, media_type
+
+
 def openai_error(err: ApiError) -> JSONResponse:
     body = {
         "error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pixelproof.mock import faults
+from pixelproof.mock.errors import Relayed
 
 DROPPED_LIVE = ("output_format", "output_compression", "moderation", "quality")
 
@@ -43,3 +44,15 @@ def lenient_model(known: list[str], name: Any) -> Any:
         ):
             return model
     return name
+
+
+def upstream_failed(status: int | None, body: bytes = b"", media_type: str = "") -> Relayed | None:
+    """Faults that answer a failed upstream (``status`` None: no answer at all) with something
+    other than the gateway's JSON error: the upstream's page relayed, or an empty success."""
+    if faults.active("upstream-failure-hidden"):
+        return Relayed(200, b'{"created": 0, "data": []}', "application/json")
+    if not faults.active("upstream-error-passed-through"):
+        return None
+    if status is None:
+        return Relayed(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
+    return Relayed(status, body, media_type or "text/html")

@@ -19,9 +19,10 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pixelproof.mock import faults
+from pixelproof.mock import failing, faults
 from pixelproof.mock.errors import (
     ApiError,
+    Relayed,
     ark_error,
     google_error,
     jimeng_error,
@@ -281,10 +282,17 @@ def endpoint(
                     type="authentication_error",
                     code="invalid_api_key",
                 )
-            if faults.active("http-500"):
-                raise ApiError(500, "injected fault: http-500", type="server_error")
-            response = await handler(inc)
-            response = await _infrastructure_faults(response)
+            failure = None if gateway else failing.requested(body)
+            if failure:  # the request asked its upstream to fail (failing.py)
+                inc.notes["injected_failure"] = failure
+                response = failing.answer(failure)
+            else:
+                if faults.active("http-500"):
+                    raise ApiError(500, "injected fault: http-500", type="server_error")
+                response = await handler(inc)
+                response = await _infrastructure_faults(response)
+        except Relayed as relayed:
+            response = Response(relayed.body, relayed.status, media_type=relayed.media_type)
         except ApiError as err:
             response = render_error(err)
             if faults.active("error-shape-plain") and dialect == "openai" and gateway:

@@ -9,6 +9,7 @@ import httpx
 from pixelproof.images import ImageError, b64decode_strict
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
+from pixelproof.mock.gateway_faults import upstream_failed
 
 MAX_IMAGE_BYTES = 48 * 1024 * 1024
 
@@ -16,8 +17,9 @@ MAX_IMAGE_BYTES = 48 * 1024 * 1024
 def _message(response: httpx.Response) -> str:
     try:
         body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
+    except ValueError:  # a page (HTML) is described, never pasted into the gateway's JSON error
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        return f"{response.reason_phrase or 'no reason'} ({kind}, {len(response.content)} bytes)"
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict) and err.get("message"):
@@ -65,10 +67,17 @@ class Upstream:
                 path, json=json, data=data, files=files, params=params, headers=self._headers()
             )
         except httpx.HTTPError as exc:
+            relayed = upstream_failed(None)
+            if relayed is not None:
+                raise relayed from None
             raise ApiError(
                 502, f"upstream unreachable: {type(exc).__name__}", type="upstream_error"
             ) from None
         if response.status_code >= 500:
+            ctype = response.headers.get("content-type", "")
+            relayed = upstream_failed(response.status_code, response.content, ctype)
+            if relayed is not None:
+                raise relayed
             raise ApiError(
                 502,
                 f"upstream error {response.status_code}: {_message(response)}",

@@ -46,3 +46,8 @@ def test_auth(case: Evidence) -> None:
 @pytest.mark.pixelproof
 def test_equivalent_requests(case: Evidence) -> None:
     judge(case)
+
+
+@pytest.mark.pixelproof
+def test_upstream_failure(case: Evidence) -> None:
+    judge(case)

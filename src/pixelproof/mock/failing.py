@@ -1,0 +1,80 @@
+"""The vendor mock fails on demand, for one request: the request itself asks for it.
+
+A request whose body carries ``[pixelproof-upstream:503]`` is answered 503 with an HTML page (what
+a load balancer in front of a vendor sends); one carrying ``[pixelproof-upstream:drop]`` gets its
+connection closed halfway through the answer (the gateway sees no complete answer: the upstream
+is gone). Only the upstream role reacts. Because the trigger travels inside the request (a
+prompt marker, forwarded by any gateway), it works behind any gateway and never disturbs
+another request running at the same time, unlike a fault switched on for the whole process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from starlette.responses import Response
+
+from pixelproof.plan import UPSTREAM_FAILURE
+
+MODES = ("503", "drop")
+MARKS = {mode: UPSTREAM_FAILURE.format(mode=mode).encode() for mode in MODES}
+UNFINISHED = "ASGI callable returned without completing response."
+PAGE = (
+    b"<html><head><title>503 Service Temporarily Unavailable</title></head><body>"
+    b"<center><h1>503 Service Temporarily Unavailable</h1></center></body></html>"
+)
+
+
+def requested(body: bytes) -> str | None:
+    """The failure a request body asks for (``503`` or ``drop``), or None."""
+    if b"[pixelproof-upstream:" not in body:
+        return None
+    return next((mode for mode, mark in MARKS.items() if mark in body), None)
+
+
+class _Dropped(Response):
+    """Headers promising a body, a few bytes of it, then the connection closes."""
+
+    def __init__(self) -> None:
+        super().__init__(b"", status_code=200, media_type="application/json")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        _QUIET.expect()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"data": [', "more_body": True})
+
+
+def answer(mode: str) -> Response:
+    if mode == "drop":
+        return _Dropped()
+    return Response(PAGE, status_code=503, media_type="text/html")
+
+
+class _QuietDrops(logging.Filter):
+    """uvicorn logs one error line for every answer left unfinished; a drop asked for on purpose
+    is not an error of the mock, so exactly that many of those lines are dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending = 0
+        self.lock = threading.Lock()
+
+    def expect(self) -> None:
+        with self.lock:
+            self.pending += 1
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() != UNFINISHED:
+            return True
+        with self.lock:
+            if self.pending:
+                self.pending -= 1
+                return False
+        return True
+
+
+_QUIET = _QuietDrops()
+logging.getLogger("uvicorn.error").addFilter(_QUIET)

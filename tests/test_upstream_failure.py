@@ -1,0 +1,185 @@
+"""The upstream-failure rules against gateways of other designs (real servers on loopback, written
+here, in front of the vendor mock): the mock fails only the request that asks for it; a gateway
+that relays the upstream's page or crashes is caught; one that keeps the promise in a way the
+reference gateway does not (another status, another error shape, a failover) passes; one whose
+request never reaches the mock upstream is not judged."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Iterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pixelproof.catalogue import Catalogue
+from pixelproof.judging.evaluate import evaluate
+from pixelproof.mock.app import create_app
+from pixelproof.mock.server import Running, start
+from pixelproof.mock.state import MockConfig
+from pixelproof.observe import Observer
+from pixelproof.plan import UPSTREAM_FAILURE, cases_for
+from pixelproof.samples import sample_b64
+from pixelproof.target import Profile
+
+KEY = "pp-upstream-failure-key-0123"
+KEY_ENV = "PP_UPSTREAM_FAILURE_KEY"
+MARK_503 = UPSTREAM_FAILURE.format(mode="503")
+# What a failed upstream call turns into: (status or None if no answer, body bytes, content type).
+Failed = tuple[int | None, bytes, str]
+OnFailure = Callable[[Failed, dict[str, object], httpx.AsyncClient], Awaitable[Response]]
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Running]:
+    running = start(create_app(MockConfig(role="upstream", time_scale=1000, api_key=KEY)))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def gateway_app(upstream: str, on_failure: OnFailure) -> Starlette:
+    """Forward generations to the vendor mock's OpenAI API; ``on_failure`` answers when it fails."""
+    client = httpx.AsyncClient(
+        base_url=upstream, timeout=30, headers={"authorization": f"Bearer {KEY}"}
+    )
+
+    async def generations(request: Request) -> Response:
+        body = await request.json()
+        up = {"model": body["model"], "prompt": body["prompt"], "response_format": "b64_json"}
+        try:
+            answer = await client.post("/v1/images/generations", json=up)
+        except httpx.HTTPError:
+            return await on_failure((None, b"", ""), up, client)
+        if answer.status_code >= 500:
+            failed = (answer.status_code, answer.content, answer.headers.get("content-type", ""))
+            return await on_failure(failed, up, client)
+        return Response(answer.content, answer.status_code, media_type="application/json")
+
+    return Starlette(routes=[Route("/v1/images/generations", generations, methods=["POST"])])
+
+
+async def relay(failed: Failed, up: dict[str, object], client: httpx.AsyncClient) -> Response:
+    """A thin proxy: the upstream's page as it came; no answer at all becomes a framework 500."""
+    status, body, ctype = failed
+    if status is None:
+        return Response(b"Internal Server Error", 500, media_type="text/plain")
+    return Response(body, status, media_type=ctype)
+
+
+async def plain_json(failed: Failed, up: dict[str, object], client: httpx.AsyncClient) -> Response:
+    """Another shape, another status, another wording than the reference gateway's 502."""
+    return JSONResponse({"message": "image channel unavailable, try later"}, status_code=503)
+
+
+async def failover(failed: Failed, up: dict[str, object], client: httpx.AsyncClient) -> Response:
+    """Tries a second channel (here: the same vendor, asked without the failure marker)."""
+    second = {
+        **up,
+        "prompt": str(up["prompt"]).replace(MARK_503, "").replace("[pixelproof-upstream:drop]", ""),
+    }
+    answer = await client.post("/v1/images/generations", json=second)
+    return Response(answer.content, answer.status_code, media_type="application/json")
+
+
+async def empty_success(
+    failed: Failed, up: dict[str, object], client: httpx.AsyncClient
+) -> Response:
+    return JSONResponse({"created": 1, "data": []})
+
+
+def elsewhere_app() -> Starlette:
+    """Serves every model from a channel of its own: nothing reaches the mock upstream."""
+
+    async def generations(request: Request) -> Response:
+        return JSONResponse({"created": 1, "data": [{"b64_json": sample_b64("png512")}]})
+
+    return Starlette(routes=[Route("/v1/images/generations", generations, methods=["POST"])])
+
+
+def _outcomes(
+    catalogue: Catalogue, app: Starlette, upstream: Running
+) -> dict[str, tuple[str, str]]:
+    os.environ[KEY_ENV] = KEY
+    gateway = start(app)
+    try:
+        profile = Profile.model_validate({
+            "surfaces": {"unified": {"base_url": gateway.url, "models": ["gpt-image-2"]}},
+            "credentials": {"env": KEY_ENV}, "recorder": upstream.url, "timeout_s": 30,
+        })  # fmt: skip
+        cases = [c for c in cases_for(catalogue, profile, {"upstream_failure"}) if c.claimed]
+        assert {c.rule.id for c in cases} == {
+            "upstream.failure.503",
+            "upstream.failure.unreachable",
+        }
+        observer = Observer(catalogue, profile)
+        try:
+            return evaluate(observer, cases)
+        finally:
+            observer.close()
+    finally:
+        gateway.stop()
+
+
+def _by_rule(outcomes: dict[str, tuple[str, str]]) -> dict[str, str]:
+    return {case_id.split("[")[0]: outcome for case_id, (outcome, _) in outcomes.items()}
+
+
+def test_the_mock_fails_only_the_request_that_asks(upstream: Running) -> None:
+    headers = {"authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=upstream.url, headers=headers, timeout=30) as client:
+        body = {"model": "gpt-image-2", "prompt": "a red cube", "response_format": "b64_json"}
+        failed = client.post(
+            "/v1/images/generations", json={**body, "prompt": f"a red cube {MARK_503}"}
+        )
+        kept = client.post("/v1/images/generations", json=body)
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post(
+                "/v1/images/generations", json={**body, "prompt": "[pixelproof-upstream:drop]"}
+            )
+        after = client.post("/v1/images/generations", json=body)
+    assert (failed.status_code, failed.headers["content-type"].split(";")[0]) == (503, "text/html")
+    assert kept.status_code == 200
+    assert after.status_code == 200
+    assert kept.json()["data"][0]["b64_json"]
+
+
+def test_a_gateway_relaying_the_upstream_page_is_caught(
+    catalogue: Catalogue, upstream: Running
+) -> None:
+    outcomes = _outcomes(catalogue, gateway_app(upstream.url, relay), upstream)
+    assert _by_rule(outcomes) == {
+        "upstream.failure.503": "failed",
+        "upstream.failure.unreachable": "failed",
+    }
+    message = outcomes["upstream.failure.503[gpt-image-2]"][1]
+    assert "text/html" in message
+    assert "a JSON error body with a message" in message
+
+
+def test_a_gateway_hiding_the_failure_behind_an_empty_success_is_caught(
+    catalogue: Catalogue, upstream: Running
+) -> None:
+    outcomes = _outcomes(catalogue, gateway_app(upstream.url, empty_success), upstream)
+    assert set(_by_rule(outcomes).values()) == {"failed"}
+
+
+@pytest.mark.parametrize("answer", [plain_json, failover], ids=["503-plain-json", "failover"])
+def test_a_gateway_keeping_the_promise_its_own_way_passes(
+    catalogue: Catalogue, upstream: Running, answer: OnFailure
+) -> None:
+    outcomes = _outcomes(catalogue, gateway_app(upstream.url, answer), upstream)
+    assert {k: v for k, v in outcomes.items() if v[0] != "passed"} == {}
+
+
+def test_a_request_that_never_reached_the_mock_upstream_is_not_judged(
+    catalogue: Catalogue, upstream: Running
+) -> None:
+    outcomes = _outcomes(catalogue, elsewhere_app(), upstream)
+    assert set(_by_rule(outcomes).values()) == {"skipped"}
+    assert all("no upstream failure was injected" in message for _, message in outcomes.values())
