@@ -580,6 +580,18 @@ def _ratio_ignored_openai(run: Run) -> str:
     return "3:4" if ratio_matches(size, "3:4", 0.005) else str(size)
 
 
+# ---------------------------------------------------------------- a failed upstream
+@probe("upstream-error-passed-through", (502, "application/json"))
+def _upstream_error_passed_through(run: Run) -> tuple[int, str]:
+    response = run.generate(prompt="a lighthouse [pixelproof-upstream:503]")
+    return response.status_code, response.headers.get("content-type", "").split(";")[0]
+
+
+@probe("upstream-failure-hidden", 502)
+def _upstream_failure_hidden(run: Run) -> int:
+    return run.generate(prompt="a lighthouse [pixelproof-upstream:503]").status_code
+
+
 # ---------------------------------------------------------------- the tests
 
 # vendor-role faults are probed on the vendor mock itself, in test_vendor_faults.py
