@@ -19,7 +19,7 @@ from starlette.responses import Response
 from pixelproof.plan import UPSTREAM_FAILURE
 
 MODES = ("503", "drop")
-MARKS = {mode: UPSTREAM_FAILURE.format(mode=mode).encode() for mode in MODES}
+MARKS = {mode: UPSTREAM_FAILURE.format(mode=mode) for mode in MODES}
 UNFINISHED = "ASGI callable returned without completing response."
 PAGE = (
     b"<html><head><title>503 Service Temporarily Unavailable</title></head><body>"
@@ -27,11 +27,15 @@ PAGE = (
 )
 
 
-def requested(body: bytes) -> str | None:
-    """The failure a request body asks for (``503`` or ``drop``), or None."""
-    if b"[pixelproof-upstream:" not in body:
-        return None
-    return next((mode for mode, mark in MARKS.items() if mark in body), None)
+def requested(value: Any) -> str | None:
+    """The failure a parsed request (JSON value or form fields) asks for in any of its strings
+    (``503`` or ``drop``), or None."""
+    if isinstance(value, str):
+        if "[pixelproof-upstream:" not in value:
+            return None
+        return next((mode for mode, mark in MARKS.items() if mark in value), None)
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return next((mode for mode in map(requested, items) if mode), None)
 
 
 class _Dropped(Response):

@@ -282,7 +282,7 @@ def endpoint(
                     type="authentication_error",
                     code="invalid_api_key",
                 )
-            failure = None if gateway else failing.requested(body)
+            failure = None if gateway else failing.requested([inc.json, inc.form])
             if failure:  # the request asked its upstream to fail (failing.py)
                 inc.notes["injected_failure"] = failure
                 response = failing.answer(failure)
