@@ -62,7 +62,10 @@ BOUNDS = (
     ("minItems", "maxItems"),
     ("minProperties", "maxProperties"),
 )
-SOURCE_RE = re.compile(r"^(\d{3}_[0-9a-f]{16}\.txt|DOMAIN\.md) § \S")
+# A seed, DOMAIN.md, or OpenAI's published OpenAPI document at a named commit (openai.yaml).
+SOURCE_RE = re.compile(
+    r"^(\d{3}_[0-9a-f]{16}\.txt|DOMAIN\.md|openai/openai-openapi@[0-9a-f]{7,40} openapi\.yaml) § \S"
+)
 DERIVATION_RE = re.compile(r"\d{3}_[0-9a-f]{16}\.txt|DOMAIN\.md")
 JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),

@@ -49,7 +49,8 @@ UNIFIED_ONLY_FAILURES = {
     "fallback.gpt-image-2.9:16",
     "refs.unified.forwarded",  # OpenAI generations take no `image`
     "edits.alias",  # /v1/edits is the unified layer's legacy alias
-    "variations.not-implemented",  # the route is not there: no JSON error
+    "variations.not-implemented",  # OpenAI implements variations: images, not a refusal
+    "model.required",  # OpenAI's model is optional (dall-e-2 by default): served, not refused
     "auth.missing",  # the key is checked where it is known, by the vendor: the request reached it
     "auth.wrong",
     "upstream.failure.503",  # a failed upstream's HTML page is relayed as it came

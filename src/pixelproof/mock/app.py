@@ -155,6 +155,7 @@ def upstream_routes(state: MockState, catalogue: Catalogue) -> list[Route]:
     return [
         Route("/v1/images/generations", endpoint(state, openai.generations), methods=["POST"]),
         Route("/v1/images/edits", endpoint(state, openai.edits), methods=["POST"]),
+        Route("/v1/images/variations", endpoint(state, openai.variations), methods=["POST"]),
         Route(
             "/v1beta/models/{model}:generateContent",
             endpoint(state, gemini.generate, "google"),

@@ -1,7 +1,9 @@
-"""The vendor role, OpenAI dialect: OpenAI Images (generations, edits) and xAI images.
+"""The vendor role, OpenAI dialect: OpenAI Images (generations, edits, variations) and xAI images.
 
-Validation follows the vendors' documented behaviour (DOMAIN.md): GPT image sizes divisible by 16
-within the pixel ceiling, dall-e size lists, dall-e-3 n = 1, unknown parameters rejected.
+Validation follows the vendors' documented behaviour (DOMAIN.md, and OpenAI's published OpenAPI
+document for what DOMAIN.md leaves out): GPT image sizes divisible by 16 within the pixel ceiling,
+dall-e size lists, dall-e-3 n = 1, unknown parameters rejected, null read as omitted, `model`
+optional with the published defaults, `stream` answered as events.
 """
 
 from __future__ import annotations
@@ -18,12 +20,21 @@ from pixelproof.mock.errors import ApiError
 from pixelproof.mock.http import Incoming
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import as_b64, as_url, check_image_b64, check_image_bytes, spec
+from pixelproof.mock.vendors.openai_stream import event_stream, wants_stream
 
 OPENAI_FIELDS = {
     "model", "prompt", "n", "size", "quality", "output_format", "output_compression", "background",
     "moderation", "style", "response_format", "user", "partial_images", "stream", "input_fidelity",
 }  # fmt: skip
 EDIT_FIELDS = OPENAI_FIELDS | {"image", "images", "mask", "image[]"}
+VARIATION_FIELDS = {"image", "model", "n", "response_format", "size", "user"}
+# Published defaults (openai/openai-openapi): generations dall-e-2 unless a parameter only the GPT
+# image models take is sent (which GPT model then is not said: the mock takes the edits default).
+GENERATION_DEFAULT, EDIT_DEFAULT = "dall-e-2", "gpt-image-1.5"
+GPT_ONLY = ("output_format", "output_compression", "background", "moderation", "stream",
+            "partial_images", "input_fidelity")  # fmt: skip
+# What an answer reports as the quality used (the published enum: low | medium | high).
+QUALITY_USED = {"auto": "medium", "standard": "medium", "hd": "high"}
 XAI_FIELDS = {"model", "prompt", "n", "response_format", "user", "aspect_ratio"}
 URL_TTL_S = 3600.0
 
@@ -79,6 +90,21 @@ def _reject_unknown(body: dict[str, Any], allowed: set[str], message: str, code:
         raise ApiError(400, message.format(unknown[0]), param=unknown[0], code=code)
 
 
+def default_model(body: dict[str, Any], edit: bool) -> str:
+    """The model a request without one (or with null) is served by."""
+    model = body.get("model")
+    if model is not None:
+        return str(model)
+    if edit:
+        return EDIT_DEFAULT
+    gpt_only = any(body.get(k) is not None for k in GPT_ONLY)
+    return (
+        EDIT_DEFAULT
+        if gpt_only or body.get("quality") in ("low", "medium", "high")
+        else GENERATION_DEFAULT
+    )
+
+
 def _is_url(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(("http://", "https://"))
 
@@ -131,9 +157,15 @@ class OpenAIVendor:
             )
         return size
 
-    def _answer(
-        self, inc: Incoming, body: dict[str, Any], model: str, vendor: Any, size: Size, n: int
-    ) -> Response:
+    def _answer(self, inc: Incoming, body: dict[str, Any], model: str, vendor: Any, size: Size,
+                n: int, prefix: str = "image_generation") -> Response:  # fmt: skip
+        partials = wants_stream(body, model)
+        if _choice(body, "input_fidelity", ("high", "low"), None) and not model.startswith(
+            "gpt-image"
+        ):
+            raise ApiError(
+                400, f"input_fidelity is not supported for {model}", param="input_fidelity"
+            )
         fmt = _choice(body, "output_format", vendor.formats, vendor.formats[0]) or "png"
         background = _choice(body, "background", ("transparent", "opaque", "auto"), "auto")
         if background == "transparent" and fmt == "jpeg":
@@ -174,17 +206,19 @@ class OpenAIVendor:
             del answer["created"]
         if model.startswith("gpt-image"):
             answer.update(background=background if background != "auto" else "opaque", output_format=fmt,
-                          quality=body.get("quality") or "auto", size=str(size),
+                          quality=QUALITY_USED.get(body.get("quality") or "auto", body.get("quality")), size=str(size),
                           usage={"input_tokens": len(prompt) // 4 + 1, "output_tokens": 1056 * n,
                                  "total_tokens": len(prompt) // 4 + 1 + 1056 * n,
                                  # OpenAI always sends it; clients that validate usage need it
                                  "input_tokens_details": {"text_tokens": len(prompt) // 4 + 1, "image_tokens": 0}})  # fmt: skip
+        if partials is not None:
+            return event_stream(prefix, answer, partials)
         return JSONResponse(answer)
 
     async def generations(self, inc: Incoming) -> Response:
         body = inc.json_object()
-        family, vendor = self._vendor(body.get("model"))
-        model = str(body["model"])
+        model = default_model(body, edit=False)
+        family, vendor = self._vendor(model)
         if family == "xai":
             return self._xai(inc, body, model, vendor)
         _reject_unknown(body, OPENAI_FIELDS, "Unknown parameter: '{}'.", "unknown_parameter")
@@ -213,8 +247,8 @@ class OpenAIVendor:
             first = datas[0] if datas and isinstance(datas[0], bytes) else None
             images = datas  # type: ignore[assignment]
             mask_bytes = check_image_b64(body["mask"], "mask") if body.get("mask") else None
-        family, vendor = self._vendor(body.get("model", "gpt-image-1"))
-        model = str(body.get("model", "gpt-image-1"))
+        model = default_model(body, edit=True)
+        family, vendor = self._vendor(model)
         if family != "openai" or model == "dall-e-3":
             raise ApiError(400, f"{model} does not support image edits", param="model")
         if not images:
@@ -228,7 +262,42 @@ class OpenAIVendor:
         inc.notes["mask"] = mask_bytes is not None
         n = _int(body, "n", 1, 1, vendor.n_max)
         size = self._size(model, vendor, body.get("size"))
-        return self._answer(inc, body, model, vendor, size, n)
+        return self._answer(inc, body, model, vendor, size, n, prefix="image_edit")
+
+    async def variations(self, inc: Incoming) -> Response:
+        """dall-e-2 variations of one square PNG under 4 MB (OpenAI's published document)."""
+        body: dict[str, Any] = dict(inc.form)
+        _reject_unknown(body, VARIATION_FIELDS, "Unknown parameter: '{}'.", "unknown_parameter")
+        images = inc.files_named("image")
+        if len(images) != 1:
+            raise ApiError(400, "one image (a square PNG under 4 MB) is required", param="image")
+        self._check_variation_image(images[0].data)
+        model = body.get("model") or "dall-e-2"
+        if model != "dall-e-2":
+            raise ApiError(
+                400, f"{model} does not support variations (dall-e-2 only)", param="model"
+            )
+        n = _int(body, "n", 1, 1, 10)
+        size = _choice(body, "size", ("256x256", "512x512", "1024x1024"), "1024x1024")
+        kind = _choice(body, "response_format", ("url", "b64_json"), "url")
+        image = spec(Size.parse(str(size)), "png", model)
+        data = [{"url": as_url(inc, image, URL_TTL_S)} if kind == "url" else {"b64_json": as_b64(image)}
+                for _ in range(n)]  # fmt: skip
+        return JSONResponse({"created": inc.state.clock.wall(), "data": data})
+
+    @staticmethod
+    def _check_variation_image(data: bytes) -> None:
+        from pixelproof.images import decode
+
+        if len(data) >= 4 * 1024 * 1024:
+            raise ApiError(
+                400, "image must be less than 4 MB", param="image", code="image_too_large"
+            )
+        check_image_bytes(data, "image")
+        decoded = decode(data)
+        if decoded.format != "png" or decoded.size.width != decoded.size.height:
+            raise ApiError(400, f"image must be a square PNG (got {decoded.format} {decoded.size})",
+                           param="image", code="invalid_image")  # fmt: skip
 
     @staticmethod
     def _check_mask(mask: bytes, first: bytes | None) -> None:
