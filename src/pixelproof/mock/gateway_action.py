@@ -55,10 +55,19 @@ class ActionApi:
         seed = body.get("seed")
         if isinstance(seed, int) and seed < 0 and faults.active("seed-negative-rejected"):
             raise ApiError(400, "seed must be >= 0", param="seed")
+        if (
+            model != "gpt-image-2"
+            and "resolution" in body
+            and faults.active("legacy-resolution-refused")
+        ):
+            raise ApiError(400, "resolution is only available for gpt-image-2", param="resolution")
         size = self.size(str(model), ratio, tier)
         refs = self.s.references(body.get("image_urls"), limit=16)
         if action == "image2image" and not refs and faults.active("image2image-without-images"):
             action = "generate"  # served from the prompt alone
+        late = ("image2image-fails-late", "image2image-upstream-checks")
+        if action == "image2image" and not refs and any(faults.active(f) for f in late):
+            return self.refused_late(inc, body)
         if action != "generate" and not refs:
             raise ApiError(400, f"action {action} requires image_urls", param="image_urls")
         fmt = body.get("output_format", "png")
@@ -79,6 +88,9 @@ class ActionApi:
         for name in ("quality", "moderation"):
             if body.get(name) is not None:
                 up[name] = body[name]
+        if faults.active("action-defaults-explicit-auto"):
+            for name in ("quality", "background", "moderation"):
+                up.setdefault(name, "auto")
         if faults.active("action-defaults-not-auto"):
             for name, value in (
                 ("quality", "high"),
@@ -104,6 +116,21 @@ class ActionApi:
                 "created": int(self.s.state.clock.epoch + task.created),
             }
         )
+
+    def refused_late(self, inc: Incoming, body: dict[str, Any]) -> Response:
+        """Variants of refusing image2image without image_urls: the task is accepted and then
+        fails with the reason, either by the gateway itself or by the upstream it asked."""
+        forward = faults.active("image2image-upstream-checks")
+        up = {"model": "gpt-image-1", "prompt": body["prompt"], "images": []}
+
+        async def work() -> dict[str, Any]:
+            if forward:  # the vendor refuses an edit without images; its refusal fails the task
+                await self.s.upstream.post("/v1/images/edits", json=up)
+            raise ApiError(400, "action image2image requires image_urls", param="image_urls")
+
+        task = self.s.tasks.submit(work, run_s=self.s.state.config.job_seconds, surface="action")
+        created = int(self.s.state.clock.epoch + task.created)
+        return JSONResponse({"task_id": task.id, "status": "queued", "created": created})
 
     @staticmethod
     def background(model: str, background: Any) -> Any:
