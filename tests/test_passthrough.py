@@ -53,6 +53,7 @@ UNIFIED_ONLY_FAILURES = {
     "model.required",  # OpenAI's model is optional (dall-e-2 by default): served, not refused
     "auth.missing",  # the key is checked where it is known, by the vendor: the request reached it
     "auth.wrong",
+    "prompt.required.not-forwarded",  # the prompt-less request reaches the vendor, which refuses it
     "upstream.failure.503",  # a failed upstream's HTML page is relayed as it came
     "upstream.failure.unreachable",  # ... and a dropped upstream becomes the proxy's 502 page
 }

@@ -10,6 +10,7 @@ a vanished task) is reported by ``unobservable`` as an error, never a failure.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client, Exchange
 from pixelproof.deadline import Guard
-from pixelproof.plan import KINDS, Probe, cases_for
+from pixelproof.plan import KINDS, PROMPT_TAG, Probe, cases_for
 from pixelproof.polling import TERMINAL, Cadence, PollResult, poll
 from pixelproof.samples import sample_bytes
 from pixelproof.surfaces import dialect
@@ -40,6 +41,10 @@ class Observation:
     retried: str | None = None  # why the request was sent a second time (the first answer)
     unobservable: str | None = None  # a 5xx or malformed answer that did not repeat
     malformed: str | None = None  # a 2xx that is not JSON, twice: the target's answer
+    window_since: int | None = (
+        None  # recorder seq before sending (a request its prompt cannot trace)
+    )
+    unattributed: str | None = None  # upstream calls in that window no nonce tells the owner of
 
     @property
     def final(self) -> Exchange | None:
@@ -119,6 +124,7 @@ class Observer:
         self.deadline_probes = {p.key for case in deadline_cases for p in case.probes}
         injecting = cases_for(catalogue, profile, {k for k, kind in KINDS.items() if kind.injects})
         self.injecting = {p.key for case in injecting for p in case.probes}
+        self.windowed = _untraced_by_prompt(catalogue, profile)
 
     # ------------------------------------------------------------------ sending
     def observe(self, probe: Probe) -> Observation:
@@ -138,7 +144,22 @@ class Observer:
                 why = None  # the error a failure injected upstream calls for: judged as it is
             if why:
                 obs = self._again(probe, why)
+            obs = self._clear_window(probe, obs)
         self.cache[probe.key] = obs
+        return obs
+
+    def _clear_window(self, probe: Probe, obs: Observation) -> Observation:
+        """A request no prompt can trace is proven not forwarded only by a window in which no
+        untagged call arrived; other clients' untagged traffic (fuzzing on another worker) can
+        fall in it, so a refused request is sent again, up to WINDOW_TRIES windows in all. A
+        gateway that does forward it untagged fills every window: the case stays undecided."""
+        for _ in range(WINDOW_TRIES - 1):
+            status = (obs.exchange.status if obs.exchange else None) or 0
+            if obs.window_since is None or not 400 <= status < 500:
+                return obs
+            if self.forwarded(obs) or obs.unattributed is None:
+                return obs
+            obs = self._attempt(probe)
         return obs
 
     def _nonce(self, probe: Probe) -> str:
@@ -146,6 +167,8 @@ class Observer:
 
     def _attempt(self, probe: Probe) -> Observation:
         obs = Observation(probe, nonce=self._nonce(probe))
+        if probe.key in self.windowed and self.recorder is not None:
+            obs.window_since = self._recorder_seq()
         obs.exchange = self._send(probe, obs.nonce)
         if probe.op in ("task", "jimeng") and obs.exchange.ok and ask_again(obs.exchange) is None:
             self._poll(obs)
@@ -287,12 +310,51 @@ class Observer:
             if r.get("method") == "POST" and _is_image_call(r.get("path", ""))
         ]
         self.calls[obs.nonce] = calls
+        if obs.window_since is not None and not calls:
+            obs.unattributed = self._unattributed(obs.window_since)
         return calls
+
+    def _unattributed(self, since: int) -> str | None:
+        """Why image calls that reached the recorder since ``since`` (this request was sent then)
+        may include this request's, though none carries its nonce: calls with no pixelproof nonce
+        at all (another request's nonce names its owner). None: the window holds none of them."""
+        assert self.recorder is not None
+        answer = self.recorder.send("GET", "/__pixelproof/requests",
+                                    params={"since": str(since), "method": "POST", "limit": "1000"})  # fmt: skip
+        body = answer.json()
+        if answer.error or not answer.ok or not isinstance(body, dict):
+            raise TargetError(f"recorder unavailable: {answer.describe_response()}")
+        if body.get("more"):
+            return "more upstream calls arrived while it was answered than one recorder page holds"
+        orphans = [r for r in body.get("requests", []) if _is_image_call(r.get("path", ""))
+                   and (r.get("query") or {}).get("Action") != "CVSync2AsyncGetResult"
+                   and not NONCE.search(json.dumps([r.get("json"), r.get("form")], default=str))]  # fmt: skip
+        if not orphans:
+            return None
+        paths = sorted({str(r.get("path")) for r in orphans})
+        return f"{len(orphans)} upstream call(s) without any pixelproof nonce ({', '.join(paths)}) arrived while it was answered"
 
     def close(self) -> None:
         for client in (*self.clients.values(), self.plain, self.recorder):
             if client is not None:
                 client.close()
+
+
+NONCE = re.compile(r"pp:\S+-[0-9a-f]{12}-[0-9a-f]{6}")
+WINDOW_TRIES = 3
+
+
+def _untraced_by_prompt(catalogue: Catalogue, profile: Profile) -> set[str]:
+    """Probes of rules promising nothing reaches the upstream whose prompt carries no nonce tag
+    (a prompt-less request): only a window of the recorder can show that nothing arrived."""
+    kinds = {r.kind for r in catalogue if r.expect.get("upstream") == "none"}
+    return {
+        p.key
+        for case in cases_for(catalogue, profile, kinds)
+        if case.rule.expect.get("upstream") == "none"
+        for p in case.probes
+        if PROMPT_TAG not in p.body + repr(p.form)
+    }
 
 
 def _is_image_call(path: str) -> bool:

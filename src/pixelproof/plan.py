@@ -20,7 +20,8 @@ from pixelproof.samples import UNCACHED, sample_b64, sample_streamed
 from pixelproof.surfaces.paths import ARK_PATH, jimeng_path, twin
 from pixelproof.target import Profile
 
-PROMPT = "pixelproof probe [pp:{nonce}]: a red cube on a wooden table"
+PROMPT_TAG = "[pp:{nonce}]"  # in a prompt: what reached the upstream is found by it
+PROMPT = f"pixelproof probe {PROMPT_TAG}: a red cube on a wooden table"
 # A probe names a large sample (a 41 MB base64 reference) by placeholder: probes stay small to
 # hash, compare and keep, and the sample exists only while its request is being sent.
 SAMPLE_PREFIX = "{sample:"

@@ -106,6 +106,14 @@ def observe_case(observer: Observer, case: Case) -> Evidence:
         raise TargetError(f"{case.id}: what reached the upstream is unknown: {exc}") from None
     if KINDS[rule.kind].injects:
         _check_injected(case, calls)
+    for obs, seen in zip(observations, calls, strict=True):
+        status = (obs.exchange.status if obs.exchange else None) or 0
+        # only a refusal leaves the upstream half alone to decide; any other answer is judged
+        if seen == [] and obs.unattributed and 400 <= status < 500:
+            raise NotJudged(
+                f"{case.id}: whether the request reached the upstream is unknown: no call carries "
+                f"its nonce, but {obs.unattributed} (the request has no prompt to carry the tag)"
+            )
     aged = _aged(observer, case, observations[0], images[0]) if "age_s" in rule.expect else None
     return Evidence(case, observer.catalogue, observations, images, calls, aged)
 

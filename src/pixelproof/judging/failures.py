@@ -149,12 +149,17 @@ def openai_error_shape(exchange: Exchange) -> str | None:
 
 
 def json_error(exchange: Exchange) -> str | None:
-    """None when a rejection carries a JSON body with a message somewhere; else what is wrong."""
+    """None when a rejection carries a JSON body with a message somewhere (OpenAI's error object,
+    a top-level message, or a FastAPI-style detail); else what is wrong."""
     body = exchange.json()
     if not isinstance(body, dict):
         return f"body is not a JSON object: {literal(exchange.body[:80])}"
     err = body.get("error")
-    message = (err.get("message") if isinstance(err, dict) else err) or body.get("message")
+    message = (
+        (err.get("message") if isinstance(err, dict) else err)
+        or body.get("message")
+        or body.get("detail")
+    )
     return None if message else f"no error message in {str(body)[:120]}"
 
 

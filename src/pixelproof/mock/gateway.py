@@ -17,7 +17,12 @@ from pixelproof.geometry import Size, is_size
 from pixelproof.images import ImageError, decode, sniff
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
-from pixelproof.mock.gateway_faults import dropped, lenient_model, wrong_defaults
+from pixelproof.mock.gateway_faults import (
+    dropped,
+    forward_promptless,
+    lenient_model,
+    wrong_defaults,
+)
 from pixelproof.mock.http import Incoming, endpoint
 from pixelproof.mock.jobs import (
     Produced,
@@ -291,6 +296,8 @@ class Unified:
     async def generations(self, inc: Incoming) -> Response:
         body = inc.json_object()
         model = self.model(body)
+        if await forward_promptless(self.upstream, body) is not None:
+            raise ApiError(502, "upstream answered a request without prompt", type="upstream_error")
         if faults.active("prompt-unvalidated") and body.get("prompt") is None:
             body["prompt"] = "an image"  # a default prompt instead of the documented rejection
         elif not isinstance(body.get("prompt"), str) or not body["prompt"].strip():

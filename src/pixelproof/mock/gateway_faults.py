@@ -6,10 +6,13 @@ here is a no-op unless its fault is on for the request.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelproof.mock import faults
 from pixelproof.mock.errors import Relayed
+
+if TYPE_CHECKING:
+    from pixelproof.mock.upstream import Upstream
 
 DROPPED_LIVE = ("output_format", "output_compression", "moderation", "quality")
 
@@ -56,3 +59,11 @@ def upstream_failed(status: int | None, body: bytes = b"", media_type: str = "")
     if status is None:
         return Relayed(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
     return Relayed(status, body, media_type or "text/html")
+
+
+async def forward_promptless(upstream: Upstream, body: dict[str, Any]) -> dict[str, Any] | None:
+    """Fault prompt-forwarded: a request without prompt goes upstream as it came (every field,
+    as a pass-through sends it), so the upstream's refusal is what the client gets."""
+    if body.get("prompt") is not None or not faults.active("prompt-forwarded"):
+        return None
+    return await upstream.post("/v1/images/generations", json=body)
