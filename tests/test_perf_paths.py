@@ -5,6 +5,7 @@ block, and the mock's JSON bytes are the ones starlette would write."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import struct
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 from starlette.responses import JSONResponse as StarletteJSON
 
 from pixelproof import images
@@ -169,3 +171,20 @@ def test_a_small_sample_placeholder_is_its_base64_in_the_body() -> None:
     probe = Probe("tasks-action", "task", "POST", "/v1/images/generations",
                   json.dumps({"image_urls": ["{sample:png512}"], "prompt": "p {nonce}"}))  # fmt: skip
     assert probe.json_body("n1")["image_urls"] == [sample_b64("png512")]
+
+
+@pytest.mark.parametrize(
+    "size", [(1, 1), (2, 3), (7, 5), (63, 30), (65, 29), (512, 512), (1536, 1024), (3840, 2160)]
+)
+def test_the_fast_png_is_pixel_for_pixel_pillows_drawing(size: tuple[int, int]) -> None:
+    for transparent, watermark, shade in [(False, False, 0), (True, True, 7), (False, True, 15)]:
+        spec = RenderSpec(Size(*size), "png", transparent, watermark, shade)
+        fast, drawn = render(spec), images.render_pillow(spec)
+        with Image.open(io.BytesIO(fast)) as ours, Image.open(io.BytesIO(drawn)) as pillows:
+            assert (ours.mode, ours.size) == (pillows.mode, pillows.size)
+            assert ours.tobytes() == pillows.tobytes(), (size, transparent, watermark, shade)
+        assert decode(fast).size == Size(*size)  # every chunk CRC checked
+        idat = fast[fast.index(b"IDAT") + 4 : fast.index(b"IEND") - 8]
+        rows = zlib.decompress(idat)  # zlib checks the combined Adler-32 at the end
+        channels = 4 if transparent else 3
+        assert len(rows) == size[1] * (size[0] * channels + 1)

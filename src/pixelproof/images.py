@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, UnidentifiedImageError
 
+from pixelproof.flatpng import flat_png
 from pixelproof.geometry import Size
 
 # The largest size any document allows (4096x4096: models.yaml max_pixels; a test keeps the two
@@ -211,29 +212,47 @@ def shade_for(text: str) -> int:
     return hashlib.sha256(text.encode("utf-8", "replace")).digest()[0] % 16
 
 
-@functools.lru_cache(maxsize=256)
-def render(spec: RenderSpec) -> bytes:
-    """Encoded bytes of a deterministic image; cached, so a warm 4K answer costs no encode."""
-    if spec.format not in ("png", "jpeg", "webp"):
-        raise ValueError(f"cannot render {spec.format}")
+def _layout(
+    spec: RenderSpec,
+) -> tuple[str, tuple[int, ...], list[tuple[tuple[int, int, int, int], tuple[int, ...]]]]:
+    """(mode, fill, rectangles painted over it in order): the image, said once for both writers."""
     w, h = spec.size.width, spec.size.height
     base = (40 + spec.shade * 12, 90, 200 - spec.shade * 8)
     mode = "RGBA" if spec.transparent and spec.format != "jpeg" else "RGB"
     fill = (*base, 0) if mode == "RGBA" else base
-    img = Image.new(mode, (w, h), fill)
     # an opaque band in the middle, so "transparent" images still show something
     band = (*base[::-1], 255) if mode == "RGBA" else base[::-1]
-    img.paste(band, (w // 4, h // 3, max(w // 4 + 1, 3 * w // 4), max(h // 3 + 1, 2 * h // 3)))
-    if spec.watermark:
-        origin = _watermark_box(w, h)
-        if origin:
-            for row in range(2):
-                for col in range(8):
-                    colour = WATERMARK_COLOURS[(row + col) % 2]
-                    x = origin[0] + col * WATERMARK_CELL
-                    y = origin[1] + row * WATERMARK_CELL
-                    paint = (*colour, 255) if mode == "RGBA" else colour
-                    img.paste(paint, (x, y, x + WATERMARK_CELL, y + WATERMARK_CELL))
+    rects = [((w // 4, h // 3, max(w // 4 + 1, 3 * w // 4), max(h // 3 + 1, 2 * h // 3)), band)]
+    origin = _watermark_box(w, h) if spec.watermark else None
+    if origin:
+        for row in range(2):
+            for col in range(8):
+                colour = WATERMARK_COLOURS[(row + col) % 2]
+                x = origin[0] + col * WATERMARK_CELL
+                y = origin[1] + row * WATERMARK_CELL
+                paint = (*colour, 255) if mode == "RGBA" else colour
+                rects.append(((x, y, x + WATERMARK_CELL, y + WATERMARK_CELL), paint))
+    return mode, fill, rects
+
+
+@functools.lru_cache(maxsize=256)
+def render(spec: RenderSpec) -> bytes:
+    """Encoded bytes of a deterministic image; cached, so a warm 4K answer costs no encode.
+    A PNG is written row-run by row-run (``flatpng``); JPEG and WEBP are drawn and encoded by
+    Pillow (``render_pillow``, which also draws the PNG the tests compare with)."""
+    if spec.format == "png":
+        _, fill, rects = _layout(spec)
+        return flat_png(spec.size.width, spec.size.height, fill, rects)
+    return render_pillow(spec)
+
+
+def render_pillow(spec: RenderSpec) -> bytes:
+    if spec.format not in ("png", "jpeg", "webp"):
+        raise ValueError(f"cannot render {spec.format}")
+    mode, fill, rects = _layout(spec)
+    img = Image.new(mode, (spec.size.width, spec.size.height), fill)
+    for box, colour in rects:
+        img.paste(colour, box)
     out = io.BytesIO()
     options: dict[str, object] = {"optimize": False}
     if spec.format == "png":
