@@ -15,7 +15,7 @@ from pixelproof.catalogue import Catalogue, default_catalogue
 from pixelproof.judging.evaluate import evaluate
 from pixelproof.mock.faults import CATALOGUE as FAULTS
 from pixelproof.mock.faults import FAULT_HEADER, Fault
-from pixelproof.mock.server import Stack, embedded_stack
+from pixelproof.mock.server import FastForward, Stack, embedded_stack
 from pixelproof.observe import Observer
 from pixelproof.plan import cases_for
 from pixelproof.target import Profile, embedded_profile
@@ -45,11 +45,13 @@ def _profile(
 
 
 def _outcomes(
-    catalogue: Catalogue, profile: Profile, rule_ids: set[str]
+    catalogue: Catalogue, profile: Profile, rule_ids: set[str], stack: Stack
 ) -> dict[str, tuple[str, str]]:
+    """Evidence for these rules, task polling on a FastForward clock: a stuck task reaches its
+    deadline after its polls without the real-time floor's wait, a finished one still completes."""
     cases = [c for c in cases_for(catalogue, profile) if c.rule.id in rule_ids and c.claimed]
     assert {c.rule.id for c in cases} == rule_ids, "a rule has no case on the embedded stack"
-    observer = Observer(catalogue, profile)
+    observer = Observer(catalogue, profile, clock=FastForward(stack, profile.time_scale))
     try:
         return evaluate(observer, cases)
     finally:
@@ -69,7 +71,7 @@ def test_clean_stack_passes_every_rule_a_fault_declares(
     once for all faults (one observer, so a probe several rules share is sent once)."""
     monkeypatch.setenv(KEY_ENV, KEY)
     rules = {r for r in DECLARED if _SURFACE_OF.get(r) == surface}
-    clean = _outcomes(catalogue, _profile(catalogue, stack), rules)
+    clean = _outcomes(catalogue, _profile(catalogue, stack), rules, stack)
     assert {k: v for k, v in clean.items() if v[0] != "passed"} == {}, (
         "the clean stack must pass these rules"
     )
@@ -81,7 +83,7 @@ def test_fault_is_caught_by_the_rules_it_declares(
 ) -> None:
     monkeypatch.setenv(KEY_ENV, KEY)
     declared = set(fault.breaks)  # that the clean stack passes them: test_clean_stack_passes_...
-    faulty = _outcomes(catalogue, _profile(catalogue, stack, fault.name), declared)
+    faulty = _outcomes(catalogue, _profile(catalogue, stack, fault.name), declared, stack)
     failed_rules = {
         case_id.split("[")[0] for case_id, (outcome, _) in faulty.items() if outcome == "failed"
     }
@@ -105,7 +107,7 @@ def test_outages_are_errors_not_broken_promises(
         {"task.tasks-official.lifecycle"} if fault.name == "task-vanishes" else INFRA_PROBE_RULES
     )
     profile = _profile(catalogue, stack, fault.name, timeout_s=1.0)
-    outcomes = _outcomes(catalogue, profile, rules)
+    outcomes = _outcomes(catalogue, profile, rules, stack)
     assert outcomes, "no cases judged"
     assert {case_id: o for case_id, (o, _) in outcomes.items() if o != "error"} == {}
 

@@ -19,7 +19,7 @@ from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client, Exchange
 from pixelproof.deadline import Guard
 from pixelproof.plan import KINDS, PROMPT_TAG, Probe, cases_for
-from pixelproof.polling import TERMINAL, Cadence, PollResult, poll
+from pixelproof.polling import TERMINAL, Cadence, PollClock, PollResult, RealTime, poll
 from pixelproof.samples import sample_bytes
 from pixelproof.surfaces import dialect
 from pixelproof.surfaces.paths import FILE_AGE_HEADER
@@ -92,9 +92,10 @@ def unobservable(obs: Observation) -> str | None:
 
 class Observer:
     def __init__(self, catalogue: Catalogue, profile: Profile, run_id: str | None = None,
-                 guard: Guard | None = None) -> None:  # fmt: skip
+                 guard: Guard | None = None, clock: PollClock | None = None) -> None:  # fmt: skip
         self.catalogue = catalogue
         self.profile = profile
+        self.clock = clock or RealTime()  # what task polling waits with
         self.run_id = run_id or secrets.token_hex(4)
         self.guard = guard or Guard(profile.run_timeout_s, profile.breaker_after)
         auth, query = profile.credentials.auth()
@@ -241,7 +242,7 @@ class Observer:
                 return None, exchange
             return task_status_of(probe.surface, exchange.json()), exchange
 
-        obs.poll = poll(once, self._cadence(probe))
+        obs.poll = poll(once, self._cadence(probe), self.clock.sleep, self.clock.monotonic)
         self._note_deadline(obs)
 
     def _cadence(self, probe: Probe) -> Cadence:

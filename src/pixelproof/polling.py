@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.surfaces.paths import twin
@@ -26,6 +26,19 @@ FLOOR_S = 0.05  # never query a task faster than this, whatever the time scale
 REAL_TIME_DEADLINE_FLOOR_S = 10.0
 MAX_POLLS = 120  # per task, whatever the cadence (the documented cadence makes ~40 in 180 s)
 NAMES = ("initial_delay_s", "interval_s", "max_interval_s", "timeout_s")
+
+
+class PollClock(Protocol):
+    """What polling waits with: real time in runs, a fake clock in tests (mock.server.FastForward)."""
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def monotonic(self) -> float: ...
+
+
+class RealTime:
+    sleep = staticmethod(time.sleep)
+    monotonic = staticmethod(time.monotonic)
 
 
 @dataclass(frozen=True)

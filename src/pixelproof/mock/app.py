@@ -24,7 +24,6 @@ from pixelproof.mock import faults
 from pixelproof.mock.http import authorized, endpoint
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.state import MockConfig, MockState
-from pixelproof.mock.tasks import TaskStore
 from pixelproof.mock.vendors.ark import ArkVendor
 from pixelproof.mock.vendors.gemini import GeminiVendor
 from pixelproof.mock.vendors.jimeng import JimengVendor
@@ -151,7 +150,7 @@ def upstream_routes(state: MockState, catalogue: Catalogue) -> list[Route]:
     openai = OpenAIVendor(catalogue)
     ark = ArkVendor(catalogue)
     gemini = GeminiVendor(catalogue)
-    jimeng = JimengVendor(catalogue, TaskStore(state.clock), state.config.job_seconds)
+    jimeng = JimengVendor(catalogue, state.task_store(), state.config.job_seconds)
     return [
         Route("/v1/images/generations", endpoint(state, openai.generations), methods=["POST"]),
         Route("/v1/images/edits", endpoint(state, openai.edits), methods=["POST"]),

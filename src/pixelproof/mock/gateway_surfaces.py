@@ -18,7 +18,7 @@ from pixelproof.mock.http import Incoming, endpoint
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import spec, store_bytes
 from pixelproof.mock.state import MockState
-from pixelproof.mock.tasks import Task, TaskStore
+from pixelproof.mock.tasks import Task
 from pixelproof.mock.upstream import Upstream, image_bytes
 
 ACTION_PREFIX, OFFICIAL_PREFIX = "/action", "/official"
@@ -41,7 +41,7 @@ class Surfaces:
         self.catalogue = catalogue
         self.upstream = upstream
         self.state = state
-        self.tasks = TaskStore(state.clock)
+        self.tasks = state.task_store()
         self.action = ActionApi(self)
 
     # ------------------------------------------------------------------ Gemini

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
-from pixelproof.mock.app import create_app
+from pixelproof.mock.app import app_state, create_app
 from pixelproof.mock.state import MockConfig
 
 
@@ -51,6 +53,15 @@ class Running:
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
+    def settle(self, ignore: Collection[asyncio.Task[Any]] = (), timeout_s: float = 120.0) -> None:
+        """Return once every job this server has started (but those in ``ignore``) is done,
+        waited for on its own loop. ``timeout_s`` guards against a hang: it raises, never goes on."""
+        for job in app_state(self.app).busy():
+            if job in ignore:
+                continue
+            waiting = asyncio.run_coroutine_threadsafe(asyncio.wait([job]), job.get_loop())
+            waiting.result(timeout=timeout_s)
+
 
 def start(
     app: Starlette, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
@@ -74,6 +85,34 @@ def start(
 class Stack:
     gateway: Running
     upstream: Running
+
+
+class FastForward:
+    """A polling clock for the embedded stack that never waits: ``sleep`` lets the stack finish
+    every job it has started (rendering takes no virtual time), then moves this clock and both mock
+    clocks ahead by the same span (``time_scale`` virtual seconds per second). A task the stack
+    finishes completes as under real time; a task it never finishes (the stuck-task faults) runs
+    into the polling deadline after the same polls, in milliseconds instead of the real-time
+    floor's seconds. For tests (pass ``sleep``/``monotonic`` to an Observer); runs use real time."""
+
+    def __init__(self, stack: Stack, time_scale: float) -> None:
+        self.stack = stack
+        self.time_scale = time_scale
+        self.now = 0.0
+        # jobs of earlier observers (a timed-out slow answer, say) are theirs, not waited for
+        self.earlier = {
+            job for r in (stack.gateway, stack.upstream) for job in app_state(r.app).busy()
+        }
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.stack.gateway.settle(self.earlier)
+        self.stack.upstream.settle(self.earlier)
+        self.now += seconds
+        for running in (self.stack.gateway, self.stack.upstream):
+            app_state(running.app).clock.advance(seconds * self.time_scale)
 
 
 @contextlib.contextmanager

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pixelproof.mock.clock import Clock
 from pixelproof.mock.recorder import Recorder
+from pixelproof.mock.tasks import TaskStore
 
 Role = Literal["upstream", "gateway"]
 
@@ -70,8 +72,19 @@ class MockState:
     recorder: Recorder = field(init=False)
     files: FileStore = field(init=False)
     started: float = field(default_factory=time.time)
+    task_stores: list[TaskStore] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.clock = Clock(self.config.time_scale)
         self.recorder = Recorder(self.config.record_capacity, self.config.record_max_bytes)
         self.files = FileStore(self.clock)
+
+    def task_store(self) -> TaskStore:
+        """A task store on this mock's clock, known to ``busy`` (so a test can wait for its jobs)."""
+        store = TaskStore(self.clock)
+        self.task_stores.append(store)
+        return store
+
+    def busy(self) -> list[asyncio.Task[Any]]:
+        """The jobs this mock has started and not finished (rendering, calls to its upstream)."""
+        return [job for store in self.task_stores for job in store.running()]

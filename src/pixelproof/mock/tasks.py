@@ -99,6 +99,9 @@ class TaskStore:
                 old.job.cancel()
         return task
 
+    def running(self) -> list[asyncio.Task[dict[str, Any]]]:
+        return [t.job for t in list(self._tasks.values()) if t.job and not t.job.done()]
+
     def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
 
