@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,9 @@ PROMPT = f"pixelproof probe {PROMPT_TAG}: a red cube on a wooden table"
 # A probe names a large sample (a 41 MB base64 reference) by placeholder: probes stay small to
 # hash, compare and keep, and the sample exists only while its request is being sent.
 SAMPLE_PREFIX = "{sample:"
+# "{lookalike:dall-e-3}" in a probe's body: a look-alike of that model name, drawn per request
+LOOKALIKE_PREFIX = "{lookalike:"
+LOOKALIKE = re.compile(r"\{lookalike:([A-Za-z0-9.-]+)\}")
 TASK_SURFACES = ("tasks-action", "tasks-official")
 # A prompt carrying this asks the pixelproof mock upstream to fail that one request
 # (mode 503: an HTML 503 page; drop: the connection closes mid-answer). See mock/failing.py.
@@ -51,8 +55,23 @@ class Probe:
     def json_body(self, nonce: str) -> Any:
         if not self.body:
             return None
-        value = json.loads(self.body.replace("{nonce}", nonce))
+        text = self.body.replace("{nonce}", nonce)
+        if LOOKALIKE_PREFIX in text:
+            text = LOOKALIKE.sub(lambda m: lookalike(m.group(1), nonce), text)
+        value = json.loads(text)
         return _expand_samples(value) if SAMPLE_PREFIX in self.body else value
+
+
+def lookalike(name: str, nonce: str) -> str:
+    """A punctuation look-alike of a documented model name (dall-e-3 as dalle-3, dall-e3, dalle3,
+    dall_e_3 or dall.e.3), drawn per request from its nonce: a run probes several, so a gateway
+    cannot pass by refusing one fixed misspelling."""
+    parts = name.split("-")
+    variants = {"-".join([*parts[:i], parts[i] + parts[i + 1], *parts[i + 2 :]])
+                for i in range(len(parts) - 1)}  # one hyphen dropped  # fmt: skip
+    variants |= {"".join(parts), "_".join(parts), ".".join(parts)}
+    ordered = sorted(variants - {name})
+    return ordered[int(hashlib.sha256(nonce.encode()).hexdigest()[:8], 16) % len(ordered)]
 
 
 def _expand_samples(value: Any) -> Any:
@@ -206,7 +225,11 @@ def _simple(case: Case, ctx: Context) -> list[Probe]:
 
 
 def _model_unknown(case: Case, ctx: Context) -> list[Probe]:
-    probe = ctx.probe(case.surface, case.model, case.rule.request)
+    """``{model}`` in the rule's request is the case's model (an unknown name made from each
+    documented one: a request per model, each drawing its own name at send time)."""
+    request = {k: v.replace("{model}", case.model or "") if isinstance(v, str) else v
+               for k, v in case.rule.request.items()}  # fmt: skip
+    probe = ctx.probe(case.surface, case.model, request)
     return [Probe(**{**vars(probe), "images": 0})]
 
 
