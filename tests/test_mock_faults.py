@@ -26,6 +26,7 @@ from pixelproof.images import ImageError, b64decode_strict, decode
 from pixelproof.judging.expect import nearest_tier
 from pixelproof.mock.faults import CATALOGUE as FAULTS
 from pixelproof.mock.faults import FAULT_HEADER
+from pixelproof.surfaces.paths import FILE_AGE_HEADER
 
 if TYPE_CHECKING:
     from conftest import MockPair
@@ -597,6 +598,65 @@ def _upstream_error_passed_through(run: Run) -> tuple[int, str]:
 @probe("upstream-failure-hidden", 502)
 def _upstream_failure_hidden(run: Run) -> int:
     return run.generate(prompt="a lighthouse [pixelproof-upstream:503]").status_code
+
+
+# ---------------------------------------------------------------- seed 002's action-style promises
+def _settled_action(run: Run, **body: Any) -> dict[str, Any]:
+    task_id = run.action(**body).json()["task_id"]
+    return run.settle(f"/action/v1/tasks/{task_id}")
+
+
+@probe("action-required", 200)
+def _action_required(run: Run) -> int:
+    return run.action().status_code  # no action: generate
+
+
+@probe("seed-negative-rejected", 200)
+def _seed_negative_rejected(run: Run) -> int:
+    return run.action(seed=-1).status_code
+
+
+@probe("image2image-without-images", 400)
+def _image2image_without_images(run: Run) -> int:
+    return run.action(action="image2image").status_code
+
+
+@probe("image2image-upstream-checks", 400)
+def _image2image_upstream_checks(run: Run) -> int:
+    return run.action(action="image2image").status_code
+
+
+@probe("inpaint-mask-optional", 400)
+def _inpaint_mask_optional(run: Run) -> int:
+    return run.action(action="inpaint", image_urls=[run.png_b64()]).status_code
+
+
+@probe("action-defaults-not-auto", (ABSENT, ABSENT, ABSENT))
+def _action_defaults_not_auto(run: Run) -> tuple[Any, ...]:
+    prompt = nonce()
+    _settled_action(run, prompt=prompt)
+    sent = run.forwarded(prompt)["json"]
+    return tuple(sent.get(k, ABSENT) for k in ("quality", "background", "moderation"))
+
+
+@probe("action-4k-upscaled", expect("size.gpt_image_2_official.16:9.4k", "size"))
+def _action_4k_upscaled(run: Run) -> str:
+    view = _settled_action(run, aspect_ratio="16:9", resolution="4k")
+    return str(run.task_image(view).size)
+
+
+@probe("legacy-resolution-honoured", True)
+def _legacy_resolution_honoured(run: Run) -> bool:
+    """Seed 002: the older models "use default": 2k answers what no resolution answers."""
+    asked = {"model": "gpt-image-1-official", "aspect_ratio": "1:1"}
+    with_tier = run.task_image(_settled_action(run, **asked, resolution="2k")).size
+    return bool(with_tier == run.task_image(_settled_action(run, **asked)).size)
+
+
+@probe("result-url-1h", 200)
+def _result_url_1h(run: Run) -> int:
+    url = _settled_action(run)["result"]["images"][0]["url"]
+    return run.get(url, headers=run.headers | {FILE_AGE_HEADER: "86340"}).status_code
 
 
 # ---------------------------------------------------------------- the tests
