@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pixelproof.geometry import Size, ratio_distance, ratio_matches
+from pixelproof.judging.compare import edits_alias, equivalent, url_validity
 from pixelproof.judging.evidence import Evidence
-from pixelproof.judging.expect import ABSENT, nearest_tier, status_matches, value_allowed
+from pixelproof.judging.expect import ABSENT, status_matches, value_allowed
 from pixelproof.judging.failures import (
     RuleFailure,
     check,
@@ -21,6 +21,7 @@ from pixelproof.judging.failures import (
     status_text,
 )
 from pixelproof.judging.shapes import response_shape
+from pixelproof.judging.sizes import aspect_ratio, fallback, pixel_ceiling, size
 from pixelproof.judging.steps import (
     accepted_images,
     fields_of,
@@ -29,7 +30,7 @@ from pixelproof.judging.steps import (
     raw_images,
     rejected,
 )
-from pixelproof.plan import KINDS, PROMPT
+from pixelproof.plan import KINDS
 from pixelproof.report.allure import attach_failure
 from pixelproof.surfaces.openai import items as openai_items
 
@@ -48,101 +49,6 @@ def verdict(*kinds: str) -> Callable[[Verdict], Verdict]:
         return func
 
     return register
-
-
-# ---------------------------------------------------------------------- sizes
-def _fallback_ok(j: Evidence, got: Size, target: Size) -> bool:
-    entry = j.catalogue.model(j.case.surface, j.case.model or "")
-    native = j.catalogue.native_sizes(entry.upstream) if entry and entry.upstream else None
-    if native is None or not native.accepts(got) or got.orientation != target.orientation:
-        return False
-    best = native.closest_official(target)
-    return (
-        ratio_distance(got.ratio, target.ratio) <= ratio_distance(best.ratio, target.ratio) + 1e-9
-    )
-
-
-@verdict("size", "gemini_size")
-def size(j: Evidence) -> None:
-    rule = j.rule
-    if rule.rejected:
-        rejected(j, openai_shape=j.case.surface == "unified")
-        return
-    if "size" not in rule.expect:
-        tier_and_ratio(j)
-        return
-    target = Size.parse(rule.expect["size"])
-    for img in accepted_images(j):
-        assert img.image is not None
-        got = img.image.size
-        if got == target:
-            continue
-        if rule.expect.get("native") is False and _fallback_ok(j, got, target):
-            continue
-        also = (
-            f" (or the fallback: a native {target.orientation} size no farther in ratio than {rule.expect.get('fallback_size')})"
-            if rule.expect.get("native") is False
-            else ""
-        )
-        raise RuleFailure(j.case, f"{target}{also}", f"{got}", j.obs.final, raw_images(img))
-
-
-def tier_and_ratio(j: Evidence) -> None:
-    """Documented tiers and ratios, no pixel table: the nearest tier by area, the ratio loosely."""
-    expect = j.rule.expect
-    tolerance = float(expect.get("ratio_tolerance", j.catalogue.defaults.ratio_tolerance))
-    for img in accepted_images(j):
-        assert img.image is not None
-        got = img.image.size
-        check(ratio_matches(got, expect["ratio"], tolerance) and nearest_tier(got) == expect["tier"], j.case,
-              f"tier {expect['tier']} at ratio {expect['ratio']} (±{tolerance:.1%})",
-              f"{got} (tier {nearest_tier(got)})", j.obs.final, raw_images(img))  # fmt: skip
-
-
-@verdict("aspect_ratio")
-def aspect_ratio(j: Evidence) -> None:
-    rule = j.rule
-    if rule.rejected:
-        rejected(j)
-        return
-    tolerance = j.catalogue.defaults.ratio_tolerance
-    for img in accepted_images(j):
-        assert img.image is not None
-        if rule.expect["ratio"] != "any":
-            check(ratio_matches(img.image.size, rule.expect["ratio"], tolerance), j.case,
-                  f"aspect ratio {rule.expect['ratio']} (±{tolerance:.1%})", f"{img.image.size}", j.obs.final, raw_images(img))  # fmt: skip
-
-
-@verdict("pixel_ceiling")
-def pixel_ceiling(j: Evidence) -> None:
-    ceiling = int(j.rule.expect["max_pixels"])
-    for img in accepted_images(j):
-        assert img.image is not None
-        check(img.image.size.pixels <= ceiling, j.case, f"at most {ceiling:,} pixels per image",
-              f"{img.image.size} = {img.image.size.pixels:,} pixels", j.obs.final, raw_images(img))  # fmt: skip
-
-
-@verdict("fallback")
-def fallback(j: Evidence) -> None:
-    expect = j.rule.expect
-    target = Size.parse(expect["target"])
-    for call in forwarded(j):
-        fields = fields_of(call)
-        sent = fields.get("size")
-        observed = f"forwarded size {literal(sent)}, prompt {literal(fields.get('prompt'))}"
-        try:
-            got = Size.parse(str(sent))
-        except ValueError:
-            raise RuleFailure(
-                j.case, f"a native size instead of {target}", observed, j.obs.final
-            ) from None
-        check(_fallback_ok(j, got, target), j.case,
-              f"a size native to {expect['upstream']}, {target.orientation}, no farther in ratio than {expect['closest_official']}",
-              observed, j.obs.final)  # fmt: skip
-        prompt = str(fields.get("prompt", ""))
-        original = PROMPT.replace("{nonce}", j.obs.nonce)
-        check(original in prompt and expect["ratio"] in prompt.replace(original, ""), j.case,
-              f"the prompt carries the ratio intent {expect['ratio']} besides the original prompt", observed, j.obs.final)  # fmt: skip
 
 
 # ---------------------------------------------------------------------- counts and forwarding
@@ -417,50 +323,9 @@ def edit(j: Evidence) -> None:
         )
 
 
-@verdict("edits_alias")
-def edits_alias(j: Evidence) -> None:
-    canonical, alias = j.observations
-    a, b = canonical.exchange, alias.exchange
-    check(a is not None and b is not None and a.status == b.status, j.case, f"/v1/edits answers as /v1/images/edits ({status_text(a)})",
-          status_text(b), b)  # fmt: skip
-    # two equal refusals of a documented edit prove nothing about the alias: the edit must work
-    check(a is not None and a.ok, j.case, "/v1/images/edits and /v1/edits accept the documented edit",
-          f"both answered {status_text(a)}", a)  # fmt: skip
-    if a is not None and a.ok:
-        sizes_a = [str(i) for i in accepted_images(j, canonical)]
-        sizes_b = [str(i) for i in accepted_images(j, alias)]
-        check(sizes_a == sizes_b, j.case, f"the same images ({sizes_a})", f"{sizes_b}", b)
-
-
-@verdict("equivalent")
-def equivalent(j: Evidence) -> None:
-    """The request behaves as the one it is documented to equal: both served, the same number of
-    images of the same sizes (or, where the rule allows it, the request refused with a 4xx)."""
-    asked, same_as = j.observations
-    if j.rule.expect.get("or_rejected") and is_4xx(asked):
-        rejected(j, asked)
-        return
-    want = [str(i) for i in accepted_images(j, same_as)]
-    got = [str(i) for i in accepted_images(j, asked)]
-    check(sorted(got) == sorted(want), j.case,
-          f"what the same request with {literal(j.rule.expect['same_as'])} answers: {want}",
-          f"{got}", asked.final)  # fmt: skip
-
-
 @verdict("task_lifecycle", "jimeng_lifecycle")
 def task_lifecycle(j: Evidence) -> None:
     accepted_images(j)
-
-
-@verdict("url_validity")
-def url_validity(j: Evidence) -> None:
-    fresh = [str(i) for i in accepted_images(j)]
-    age = int(j.rule.expect["age_s"])
-    assert j.aged is not None, "url_validity evidence carries the URLs fetched again (observe_case)"
-    for img in j.aged:
-        check(img.image is not None and str(img) in fresh, j.case,
-              f"every result URL still serves its image ({', '.join(fresh)}) at {age // 3600} h {age % 3600 // 60} min old",
-              f"{img}", j.obs.final)  # fmt: skip
 
 
 @verdict("task_deadline")
@@ -495,6 +360,14 @@ def _well_formed(j: Evidence) -> None:
 
 
 verdict("response_shape")(response_shape)  # the shape of a vendor's answer (shapes.py)
+# what the images are (sizes.py); an answer against another observation (compare.py)
+verdict("edits_alias")(edits_alias)
+verdict("equivalent")(equivalent)
+verdict("url_validity")(url_validity)
+verdict("size", "gemini_size")(size)
+verdict("aspect_ratio")(aspect_ratio)
+verdict("pixel_ceiling")(pixel_ceiling)
+verdict("fallback")(fallback)
 
 
 def judge(j: Evidence) -> None:

@@ -31,15 +31,38 @@ class ActionApi:
 
     async def submit(self, inc: Incoming) -> Response:
         body = inc.json_object()
+        model, action, tier = self.checked(body)
+        size = self.size(model, body.get("aspect_ratio"), tier)
+        refs = self.s.references(body.get("image_urls"), limit=16)
+        if action == "image2image" and not refs and faults.active("image2image-without-images"):
+            action = "generate"  # served from the prompt alone
+        late = ("image2image-fails-late", "image2image-upstream-checks")
+        if action == "image2image" and not refs and any(faults.active(f) for f in late):
+            return self.refused_late(inc, body)
+        if action != "generate" and not refs:
+            raise ApiError(400, f"action {action} requires image_urls", param="image_urls")
+        up = self.upstream_body(body, model, tier, size)
+        if action == "inpaint":
+            mask = body.get("mask_url")
+            if (not isinstance(mask, str) or not mask) and not faults.active(
+                "inpaint-mask-optional"
+            ):
+                raise ApiError(400, "action inpaint requires mask_url", param="mask_url")
+            if mask:
+                up["mask"] = mask
+        resize = _upscaled(size) if tier == "4k" and faults.active("action-4k-upscaled") else None
+        task = self.s.submit(inc, up, refs, resize=resize, surface="action")
+        task_id: Any = int(task.id.split("_")[1], 16) if faults.active("schema-drift") else task.id
+        created = int(self.s.state.clock.epoch + task.created)
+        return JSONResponse({"task_id": task_id, "status": "queued", "created": created})
+
+    def checked(self, body: dict[str, Any]) -> tuple[str, str, str]:
+        """Model, action and resolution tier of a submission, each refused by name if invalid."""
         models = self.s.catalogue.models_on("tasks-action")
         model = body.get("model")
         if model not in models:
-            raise ApiError(
-                400,
-                f"model must be one of {', '.join(models)}",
-                param="model",
-                code="model_not_found",
-            )
+            raise ApiError(400, f"model must be one of {', '.join(models)}", param="model",
+                           code="model_not_found")  # fmt: skip
         if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
             raise ApiError(400, "prompt is required", param="prompt")
         if "action" not in body and faults.active("action-required"):
@@ -47,7 +70,7 @@ class ActionApi:
         action = body.get("action", "generate")
         if action not in ACTIONS:
             raise ApiError(400, f"action must be one of {', '.join(ACTIONS)}", param="action")
-        ratio, tier = body.get("aspect_ratio"), body.get("resolution", "1k")
+        tier = body.get("resolution", "1k")
         if tier not in ("1k", "2k", "4k"):  # seed 002 spells them lowercase; so does the contract
             raise ApiError(
                 400, f"resolution must be 1k, 2k or 4k (got {tier!r})", param="resolution"
@@ -61,15 +84,12 @@ class ActionApi:
             and faults.active("legacy-resolution-refused")
         ):
             raise ApiError(400, "resolution is only available for gpt-image-2", param="resolution")
-        size = self.size(str(model), ratio, tier)
-        refs = self.s.references(body.get("image_urls"), limit=16)
-        if action == "image2image" and not refs and faults.active("image2image-without-images"):
-            action = "generate"  # served from the prompt alone
-        late = ("image2image-fails-late", "image2image-upstream-checks")
-        if action == "image2image" and not refs and any(faults.active(f) for f in late):
-            return self.refused_late(inc, body)
-        if action != "generate" and not refs:
-            raise ApiError(400, f"action {action} requires image_urls", param="image_urls")
+        return str(model), str(action), str(tier)
+
+    def upstream_body(
+        self, body: dict[str, Any], model: str, tier: str, size: Size
+    ) -> dict[str, Any]:
+        """What the upstream is asked: model, prompt, size, format and the fields passed along."""
         fmt = body.get("output_format", "png")
         if fmt not in ("png", "jpeg", "webp") or (fmt == "webp" and model != "gpt-image-2"):
             raise ApiError(
@@ -78,44 +98,24 @@ class ActionApi:
         legacy_tiers = faults.active("legacy-resolution-honoured") and tier != "1k"
         up: dict[str, Any] = {
             "model": "gpt-image-2" if model == "gpt-image-2" or legacy_tiers else "gpt-image-1",
-            "prompt": body["prompt"],
-            "size": str(size),
-        }
-        up["output_format"] = "png" if faults.active("output-format-ignored") else fmt
-        background = self.background(str(model), body.get("background"))
+            "prompt": body["prompt"], "size": str(size),
+            "output_format": "png" if faults.active("output-format-ignored") else fmt,
+        }  # fmt: skip
+        background = self.background(model, body.get("background"))
         if background is not None:
             up["background"] = background
         for name in ("quality", "moderation"):
             if body.get(name) is not None:
                 up[name] = body[name]
+        defaults = {"quality": "high", "background": "opaque", "moderation": "low"}
         if faults.active("action-defaults-explicit-auto"):
-            for name in ("quality", "background", "moderation"):
-                up.setdefault(name, "auto")
-        if faults.active("action-defaults-not-auto"):
-            for name, value in (
-                ("quality", "high"),
-                ("background", "opaque"),
-                ("moderation", "low"),
-            ):
+            defaults = dict.fromkeys(defaults, "auto")
+        if faults.active("action-defaults-explicit-auto") or faults.active(
+            "action-defaults-not-auto"
+        ):
+            for name, value in defaults.items():
                 up.setdefault(name, value)
-        if action == "inpaint":
-            mask = body.get("mask_url")
-            if (not isinstance(mask, str) or not mask) and not faults.active(
-                "inpaint-mask-optional"
-            ):
-                raise ApiError(400, "action inpaint requires mask_url", param="mask_url")
-            if mask:
-                up["mask"] = mask
-        resize = _upscaled(size) if tier == "4k" and faults.active("action-4k-upscaled") else None
-        task = self.s.submit(inc, up, refs, resize=resize, surface="action")
-        task_id: Any = int(task.id.split("_")[1], 16) if faults.active("schema-drift") else task.id
-        return JSONResponse(
-            {
-                "task_id": task_id,
-                "status": "queued",
-                "created": int(self.s.state.clock.epoch + task.created),
-            }
-        )
+        return up
 
     def refused_late(self, inc: Incoming, body: dict[str, Any]) -> Response:
         """Variants of refusing image2image without image_urls: the task is accepted and then
