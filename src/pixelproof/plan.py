@@ -239,10 +239,12 @@ def _auth(case: Case, ctx: Context) -> list[Probe]:
 
 
 def _upstream_failure(case: Case, ctx: Context) -> list[Probe]:
-    """The documented request with the mock upstream asked to fail it: no image is bought."""
+    """The documented request with the mock upstream asked to fail it (the mark follows the tag
+    in the prompt, wherever the dialect puts the prompt): no image is bought."""
     mark = UPSTREAM_FAILURE.format(mode=case.rule.expect["upstream_fails"])
-    probe = ctx.probe(case.surface, case.model, {**case.rule.request, "prompt": f"{PROMPT} {mark}"})
-    return [Probe(**{**vars(probe), "images": 0})]
+    probe = ctx.probe(case.surface, case.model, case.rule.request)
+    body = probe.body.replace(PROMPT_TAG, f"{PROMPT_TAG} {mark}")
+    return [Probe(**{**vars(probe), "body": body, "images": 0})]
 
 
 def _ref_limit(case: Case, ctx: Context) -> list[Probe]:

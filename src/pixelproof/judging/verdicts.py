@@ -178,12 +178,16 @@ def auth(j: Evidence) -> None:
 def upstream_failure(j: Evidence) -> None:
     """The upstream failed this request (evidence checked it reached the mock and was failed).
     Kept: a JSON error with a message, any 4xx/5xx (the documents name no status); or, from a
-    gateway that fails over to another channel, a success with images. Broken: the upstream's
-    page passed through, a body that is not JSON, a 2xx without images, a redirect."""
+    gateway that fails over to another channel, a success with images; a task taken ends failed
+    with a reason. Broken: the upstream's page passed through, a body that is not JSON, a 2xx
+    without images, a redirect, a task completed without images."""
     ex = j.obs.exchange
     assert ex is not None
     if ex.ok and j.images_of() and all(i.image is not None for i in j.images_of()):
         return  # served by another channel: the client got its image
+    if ex.ok and j.obs.poll is not None:
+        rejected(j)  # a task taken: it must end failed with a reason (never completed empty)
+        return
     check(ex.status is not None and ex.status >= 400, j.case,
           "a JSON error (4xx/5xx) when the upstream fails", status_text(ex), ex)  # fmt: skip
     check(json_error(ex) is None, j.case, "a JSON error body with a message, not the upstream's page",
