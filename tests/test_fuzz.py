@@ -27,6 +27,7 @@ from pixelproof.mock.server import Stack, embedded_stack
 from pixelproof.resources import suites_dir
 from pixelproof.target import Profile, embedded_profile
 
+pytest_plugins = ["pytester"]
 KEY_ENV = "PIXELPROOF_FUZZ_TEST_KEY"
 KEY = "pp-fuzz-test-key-5a1c0e9d"
 REPO = Path(__file__).resolve().parents[1]
@@ -261,16 +262,20 @@ def test_multipart_edits_send_image_files(catalogue: Catalogue, stack: Stack) ->
 
 
 # ---------------------------------------------------------------------- through pytest and the CLI
-def _pytest(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", str(suites_dir() / "test_fuzz.py"), "-p", "no:cacheprovider", *args],
-                          capture_output=True, text=True, cwd=REPO, timeout=300, check=False)  # fmt: skip
+def test_fuzz_option_decides_what_is_collected(pytester: pytest.Pytester) -> None:
+    """In process (pytester): importlib mode, since this file shares the suite's basename."""
 
+    def collect(level: str) -> pytest.RunResult:
+        suite = str(suites_dir() / "test_fuzz.py")
+        return pytester.runpytest_inprocess(
+            suite, "--import-mode=importlib", "--collect-only", "-q", "--pixelproof-fuzz", level
+        )
 
-def test_fuzz_option_decides_what_is_collected() -> None:
-    off = _pytest("--collect-only", "-q", "--pixelproof-fuzz", "off")
-    assert "test_fuzz[" not in off.stdout
-    negative = _pytest("--collect-only", "-q", "--pixelproof-fuzz", "negative")
-    ids = [line for line in negative.stdout.splitlines() if "test_fuzz[" in line]
+    off = collect("off")
+    assert off.ret == pytest.ExitCode.NO_TESTS_COLLECTED, off.stdout.str()
+    negative = collect("negative")
+    assert negative.ret == pytest.ExitCode.OK, negative.stdout.str()
+    ids = [line for line in negative.stdout.lines if "test_fuzz[" in line]
     assert ids
     assert all(line.endswith("negative]") for line in ids)
 
@@ -278,7 +283,7 @@ def test_fuzz_option_decides_what_is_collected() -> None:
 def test_a_fuzz_finding_fails_a_pixelproof_run_with_its_reproduction(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pixelproof.cli", "run", "--fault", "bad-ratio-500", "--rules", "fuzz.tasks-action.*",
-         "--fuzz", "negative", "--fuzz-budget", "40", "-n", "2", "--report-dir", str(tmp_path),
+         "--fuzz", "negative", "--fuzz-budget", "40", "--report-dir", str(tmp_path),
          "--run-id", "fz"],
         capture_output=True, text=True, cwd=REPO, timeout=300, check=False,
     )  # fmt: skip
