@@ -8,29 +8,46 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 
 from pixelproof.catalogue import default_catalogue
+from pixelproof.mock.faults import FAULT_HEADER
+from pixelproof.mock.server import embedded_stack
 from pixelproof.plan import cases_for
 from pixelproof.shard import ShardError, assign, parse_shard, request_groups
 from pixelproof.target import embedded_profile
 
 REPO = Path(__file__).resolve().parents[1]
+KEY_ENV, KEY = "PP_SHARD_KEY", "pp-shard-key-0123456789"
 # Rules whose requests are shared between cases (n / response_format / revised_prompt share one
 # answer, fallback shares with size), plus a fault so the run has a broken promise. No polled task
 # surfaces: how many polls a task takes depends on timing, so only these request counts are exact.
 SELECTION = ("--rules", "n.*", "--rules", "response_format.*", "--rules", "prompt.*", "--rules", "fallback.*",
              "--rules", "size.gpt-image-2*", "--rules", "watermark.*", "--rules", "edits.*",
-             "--fault", "watermark-false-dropped", "--fuzz", "negative", "--fuzz-budget", "24")  # fmt: skip
+             "--fuzz", "negative", "--fuzz-budget", "24")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def faulty_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One embedded stack for the four runs (not one stack process each), the fault by header."""
+    with embedded_stack(time_scale=1000, api_key=KEY) as stack:
+        profile = embedded_profile(default_catalogue(), stack.gateway.url, stack.upstream.url,
+                                   KEY_ENV, 1000)  # fmt: skip
+        profile = profile.model_copy(update={"headers": {FAULT_HEADER: "watermark-false-dropped"}})
+        path = tmp_path_factory.mktemp("shard") / "target.yaml"
+        path.write_text(yaml.safe_dump(profile.model_dump(mode="json", exclude_none=True)))
+        yield str(path)
 
 
 def pixelproof(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pixelproof.cli", *args], capture_output=True,
-                          text=True, timeout=600, check=False, cwd=REPO, env=dict(os.environ))  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "pixelproof.cli", *args], capture_output=True, text=True,
+                          timeout=600, check=False, cwd=REPO, env={**os.environ, KEY_ENV: KEY})  # fmt: skip
 
 
 def _items() -> list[Any]:
@@ -84,11 +101,12 @@ def _outcomes(run: dict[str, Any]) -> dict[str, str]:
     return {o["test"]: o["outcome"] for o in run["outcomes"]}
 
 
-def test_three_merged_shards_equal_the_unsharded_run(tmp_path: Path) -> None:
-    full = pixelproof("run", *SELECTION, "--report-dir", str(tmp_path), "--run-id", "full")
+def test_three_merged_shards_equal_the_unsharded_run(tmp_path: Path, faulty_target: str) -> None:
+    selection = ("--target", faulty_target, *SELECTION)
+    full = pixelproof("run", *selection, "--report-dir", str(tmp_path), "--run-id", "full")
     assert full.returncode == 1, full.stdout[-2000:] + full.stderr[-2000:]
     for k in (1, 2, 3):
-        shard = pixelproof("run", *SELECTION, "--shard", f"{k}/3", "--report-dir", str(tmp_path),
+        shard = pixelproof("run", *selection, "--shard", f"{k}/3", "--report-dir", str(tmp_path),
                            "--run-id", f"shard{k}")  # fmt: skip
         assert shard.returncode in (0, 1), shard.stdout[-2000:] + shard.stderr[-2000:]
     dirs = [str(tmp_path / f"shard{k}") for k in (1, 2, 3)]
