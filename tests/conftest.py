@@ -4,6 +4,7 @@ import contextlib
 import io
 import shutil
 import socket
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from pixelproof.catalogue import Catalogue, contracts_dir, load_catalogue
+from pixelproof.cli.main import main as pixelproof_main
 from pixelproof.mock import MockConfig, app_state, create_app
 
 
@@ -143,3 +145,17 @@ def _closed_port() -> Iterator[int]:
 
 closed_port = pytest.fixture(_closed_port, name="closed_port")
 closed_port_2 = pytest.fixture(_closed_port, name="closed_port_2")
+
+
+def pixelproof_inprocess(*args: str) -> subprocess.CompletedProcess[str]:
+    """``pixelproof ARGS`` through the same ``main`` in this process, output captured: for commands
+    that start no pytest session (plan, diff, report, merge, rules, profile, and usage errors that
+    stop before one). It saves an interpreter start and its imports per call; each test file that
+    uses it keeps a real subprocess for the console entry point too."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = pixelproof_main(list(args))
+        except SystemExit as exc:  # argparse's own usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(["pixelproof", *args], code, out.getvalue(), err.getvalue())

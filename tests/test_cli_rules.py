@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -11,15 +10,19 @@ from pathlib import Path
 
 import pytest
 
+from conftest import pixelproof_inprocess
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    """In process (the same main); test_rules_json_from_the_console_command runs the real one."""
+    return pixelproof_inprocess(*args)
+
+
+def test_rules_json_from_the_console_command() -> None:
+    result = subprocess.run([sys.executable, "-m", "pixelproof.cli", "rules", "--json"],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads(run_cli("rules", "--json").stdout)
 
 
 def test_rules_json_contains_the_spot_checks() -> None:
@@ -75,12 +78,13 @@ def test_missing_contracts_dir_exits_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("columns", [60, 100, 140, 220])
-def test_rules_table_fits_the_terminal_and_keeps_every_source(columns: int) -> None:
+def test_rules_table_fits_the_terminal_and_keeps_every_source(
+    columns: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Narrow terminals used to lose the source column silently; now cells wrap, or each rule
     becomes a block of lines, and every rule still names its document and section."""
-    env = {**os.environ, "COLUMNS": str(columns)}
-    result = subprocess.run([sys.executable, "-m", "pixelproof.cli", "rules", "--surface", "unified"],
-                            capture_output=True, text=True, timeout=60, check=False, env=env)  # fmt: skip
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = run_cli("rules", "--surface", "unified")
     assert result.returncode == 0, result.stderr
     assert max(len(line) for line in result.stdout.splitlines()) <= columns
     rules = json.loads(run_cli("rules", "--json", "--surface", "unified").stdout)["rules"]

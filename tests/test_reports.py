@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import pixelproof_inprocess
+
 REPO = Path(__file__).resolve().parents[1]
 RULES = ["--rules", "watermark.*", "--rules", "n.*", "--rules", "size.dall-e-*"]
 FAULT = "watermark-false-dropped"
@@ -107,14 +109,14 @@ def test_html_is_self_contained(runs: Path) -> None:
 
 
 def test_diff_lists_exactly_what_the_fault_broke(runs: Path, tmp_path: Path) -> None:
-    forward = cli(
+    forward = pixelproof_inprocess(
         "diff", str(runs / "1-clean"), str(runs / "2-faulty"), "--html", str(tmp_path / "d.html")
     )
     assert forward.returncode == 1
     section = forward.stdout.split("### Regressions")[1].split("###")[0]
     assert set(re.findall(r"`([^`]+)`", section)) == BROKEN
     assert "diff" in (tmp_path / "d.html").read_text()
-    backward = cli("diff", str(runs / "2-faulty"), str(runs / "1-clean"))
+    backward = pixelproof_inprocess("diff", str(runs / "2-faulty"), str(runs / "1-clean"))
     assert backward.returncode == 0
     fixed = backward.stdout.split("### Fixed")[1].split("###")[0]
     assert set(re.findall(r"`([^`]+)`", fixed)) == BROKEN
@@ -122,13 +124,13 @@ def test_diff_lists_exactly_what_the_fault_broke(runs: Path, tmp_path: Path) -> 
 
 def test_diff_rejects_what_is_not_a_run(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text("{}")
-    result = cli("diff", str(tmp_path / "x.json"), str(tmp_path / "missing"))
+    result = pixelproof_inprocess("diff", str(tmp_path / "x.json"), str(tmp_path / "missing"))
     assert result.returncode == 2
     assert "not a pixelproof run.json" in result.stderr
 
 
 def test_history_trend_chart(runs: Path) -> None:
-    result = cli("report", "--history", str(runs))
+    result = pixelproof_inprocess("report", "--history", str(runs))
     assert result.returncode == 0, result.stderr
     page = (runs / "trend.html").read_text()
     assert '<svg id="trend"' in page
@@ -137,14 +139,14 @@ def test_history_trend_chart(runs: Path) -> None:
 
 
 def test_plan_counts_before_spending() -> None:
-    result = cli("plan", "--json")
+    result = pixelproof_inprocess("plan", "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert plan["cases"] >= 300
     assert 0 < plan["probes"] < plan["cases"]  # identical requests are shared
     assert plan["images"] >= plan["probes"] // 2
     assert plan["cost_usd"] > 0  # seed 002 documents prices for the action-style models
-    limited = json.loads(cli("plan", "--json", "--budget", "10").stdout)
+    limited = json.loads(pixelproof_inprocess("plan", "--json", "--budget", "10").stdout)
     assert limited["images"] <= 10
     assert limited["unrun_by_budget"]
 
@@ -177,7 +179,7 @@ def test_plan_prices_each_tier_at_the_documented_price() -> None:
     seed = (REPO / "src/pixelproof/contracts/sources/002_b4bde4d22d76f6dc.txt").read_text()
     documented = {m: float(p) for m, p in re.findall(r"^([\w.-]+) \| \$([\d.]+) \|$", seed, re.M)}
     assert documented["gpt-image-2"] > 0
-    plan = json.loads(cli("plan", "--json").stdout)
+    plan = json.loads(pixelproof_inprocess("plan", "--json").stdout)
     priced = [p for p in plan["priced"] if p["surface"] == "tasks-action"]
     assert {p["tier"] for p in priced if p["model"] == "gpt-image-2"} >= {"1k", "2k", "4k"}
     for p in priced:
@@ -188,7 +190,7 @@ def test_plan_prices_each_tier_at_the_documented_price() -> None:
         sum(p["images"] * p["usd_per_image"] for p in plan["priced"]), 4
     )
     assert "unified/gpt-image-2" in plan["unpriced_models"]  # no document prices the unified entry
-    table = cli("plan").stdout
+    table = pixelproof_inprocess("plan").stdout
     assert re.search(r"^unified .* not priced$", table, re.M)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from conftest import pixelproof_inprocess
 from pixelproof.catalogue import default_catalogue
 from pixelproof.mock.faults import FAULT_HEADER
 from pixelproof.mock.server import embedded_stack
@@ -92,7 +93,7 @@ def test_bad_shard_values_are_refused(text: str) -> None:
 
 
 def test_bad_shard_on_the_command_line_exits_2(tmp_path: Path) -> None:
-    result = pixelproof("run", "--shard", "4/3", "--report-dir", str(tmp_path))
+    result = pixelproof_inprocess("run", "--shard", "4/3", "--report-dir", str(tmp_path))
     assert result.returncode == 2
     assert "--shard 4/3" in result.stderr
 
@@ -110,7 +111,7 @@ def test_three_merged_shards_equal_the_unsharded_run(tmp_path: Path, faulty_targ
                            "--run-id", f"shard{k}")  # fmt: skip
         assert shard.returncode in (0, 1), shard.stdout[-2000:] + shard.stderr[-2000:]
     dirs = [str(tmp_path / f"shard{k}") for k in (1, 2, 3)]
-    merged = pixelproof("merge", *dirs, "--out", str(tmp_path / "merged"))
+    merged = pixelproof_inprocess("merge", *dirs, "--out", str(tmp_path / "merged"))
     assert merged.returncode == full.returncode, merged.stderr
     one = json.loads((tmp_path / "full" / "run.json").read_text())
     got = json.loads((tmp_path / "merged" / "run.json").read_text())
@@ -133,15 +134,17 @@ def test_three_merged_shards_equal_the_unsharded_run(tmp_path: Path, faulty_targ
     assert len(allure) == len(list((tmp_path / "full" / "allure-results").glob("*-result.json")))
 
     # a missing shard is named, the partial report still written, and never "kept"
-    partial = pixelproof("merge", *dirs[:2], "--out", str(tmp_path / "partial"))
+    partial = pixelproof_inprocess("merge", *dirs[:2], "--out", str(tmp_path / "partial"))
     assert partial.returncode == 2
     assert "missing shard(s) 3/3" in partial.stderr
     assert (tmp_path / "partial" / "report.html").is_file()
-    repeated = pixelproof(
+    repeated = pixelproof_inprocess(
         "merge", dirs[0], dirs[0], dirs[1], dirs[2], "--out", str(tmp_path / "rep")
     )
     assert repeated.returncode == 2
     assert "shard 1/3 given twice" in repeated.stderr
-    stray = pixelproof("merge", *dirs, str(tmp_path / "nothing-here"), "--out", str(tmp_path / "s"))
+    stray = pixelproof_inprocess(
+        "merge", *dirs, str(tmp_path / "nothing-here"), "--out", str(tmp_path / "s")
+    )
     assert stray.returncode == 2
     assert "nothing-here: no run.json" in stray.stderr

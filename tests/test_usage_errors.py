@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import pixelproof_inprocess
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli", *args],
-        capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """In process: these stop before any pytest session (test_plan_needs_no_key_and_sends_nothing
+    runs the real console command)."""
+    return pixelproof_inprocess(*args)
 
 
 def one_line(stderr: str) -> str:
