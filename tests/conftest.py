@@ -19,6 +19,20 @@ from pixelproof.catalogue import Catalogue, contracts_dir, load_catalogue
 from pixelproof.cli.main import main as pixelproof_main
 from pixelproof.mock import MockConfig, app_state, create_app
 
+# Longest tests first. pytest-xdist hands tests out in collection order, so a long test collected
+# last (test_xdist_requests, alphabetically) ran alone at the end of the run on one worker while
+# the other sat idle. Largest first keeps both workers busy to the end; the rest keep their order.
+HEAVY_FIRST = (
+    "test_xdist_requests.py", "test_shard.py", "test_reports.py", "test_passthrough.py",
+    "test_secrets_in_artifacts.py", "test_fuzz.py", "test_run_bounds.py", "test_discover_profile.py",
+    "test_import_graph.py", "test_profiles_run.py", "test_run_cli.py", "test_broken_targets.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable
+
 
 @pytest.fixture(scope="session")
 def catalogue() -> Catalogue:
