@@ -77,6 +77,24 @@ def accepted_images(
     return images
 
 
+# The documents say a failed task carries a reason but not under which key (tasks-action.yaml marks
+# its body shape inferred), so any of the usual names holding a non-empty message is a reason.
+REASON_KEYS = ("error", "fail_reason", "failure_reason", "reason", "message", "error_message")
+
+
+def failure_reason(view: Any) -> str | None:
+    if not isinstance(view, dict):
+        return None
+    for key in REASON_KEYS:
+        value = view.get(key)
+        if isinstance(value, dict):
+            value = value.get("message") or value.get("msg") or value.get("code")
+            value = None if value is None else str(value)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
 def rejected(j: Evidence, obs: Observation | None = None, openai_shape: bool = False) -> None:
     """Rejected with a 4xx JSON error at submission, or (tasks) ended failed with a reason."""
     obs = obs or j.obs
@@ -89,7 +107,7 @@ def rejected(j: Evidence, obs: Observation | None = None, openai_shape: bool = F
             if isinstance(view, dict) and obs.probe.surface == "tasks-official"
             else view
         )
-        reason = (view or {}).get("error") if isinstance(view, dict) else None
+        reason = failure_reason(view)
         check(obs.poll.status == "failed" and bool(reason), j.case, "a 4xx at submission, or the task failed with a reason",
               f"submission accepted; task ended {literal(obs.poll.status)}", final)  # fmt: skip
         return
