@@ -182,6 +182,19 @@ def test_a_gateway_taking_a_request_without_prompt_is_found(
     assert '"prompt"' not in found[0].request
 
 
+def test_multipart_operations_lose_one_required_part_at_a_time(
+    catalogue: Catalogue, stack: Stack
+) -> None:
+    target = "unified POST /v1/images/edits negative"
+    results = _fuzz(catalogue, _profile(catalogue, stack), target, run_id="form-drops")
+    assert not results[target].findings, results[target].report()
+    forms = [r for r in _recorded(stack, "form-drops") if r["form"] or r["files"]]
+    without_prompt = [r for r in forms if "prompt" not in r["form"]]
+    assert any(r["form"].get("model") and r["files"] for r in without_prompt), forms
+    assert any(r["form"].get("prompt") and not r["files"] for r in forms)
+    assert all(r["status"] // 100 == 4 for r in without_prompt)
+
+
 def test_finding_speaks_and_redacts(catalogue: Catalogue, stack: Stack) -> None:
     results = _fuzz(
         catalogue,

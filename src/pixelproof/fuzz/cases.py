@@ -200,8 +200,9 @@ def field_mutations(
 
 
 def _required(doc: dict[str, Any], node: Any, holder: dict[str, Any]) -> list[str]:
-    """The names an object schema requires of ``holder``, following $ref and allOf; of a oneOf,
-    the one alternative whose required names ``holder`` all carries (the anchor's own shape)."""
+    """The names an object schema requires of ``holder``, following $ref and allOf; of a oneOf
+    (or anyOf), the one alternative whose required names ``holder`` all carries (the anchor's
+    own shape)."""
     node = resolve_ref(doc, node)
     if not isinstance(node, dict):
         return []
@@ -210,7 +211,7 @@ def _required(doc: dict[str, Any], node: Any, holder: dict[str, Any]) -> list[st
         names += [n for n in _required(doc, part, holder) if n not in names]
     chosen = [
         alt
-        for alt in (_required(doc, a, holder) for a in node.get("oneOf", []))
+        for alt in (_required(doc, a, holder) for a in node.get("oneOf", node.get("anyOf", [])))
         if all(n in holder for n in alt)
     ]
     if len(chosen) == 1:
@@ -219,13 +220,17 @@ def _required(doc: dict[str, Any], node: Any, holder: dict[str, Any]) -> list[st
 
 
 def required_drops(
-    schemas: SurfaceSchemas, label: str, anchor: dict[str, Any]
+    schemas: SurfaceSchemas,
+    label: str,
+    anchor: dict[str, Any],
+    media_type: str = "application/json",
 ) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """(priority, description, body): the anchor minus exactly one required field, every field
-    the contract requires in turn, inside required nested objects too (``params.prompt``)."""
+    the contract requires in turn, inside required nested objects too (``params.prompt``); a
+    multipart anchor loses one form field or file part at a time."""
     doc = schemas.contract
     method, path = label.split(" ", 1)
-    media = doc["paths"][path][method.lower()]["requestBody"]["content"]["application/json"]
+    media = doc["paths"][path][method.lower()]["requestBody"]["content"][media_type]
     pending: list[tuple[tuple[str, ...], Any]] = [((), media["schema"])]
     while pending:
         where, node = pending.pop(0)

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client, Exchange
 from pixelproof.deadline import Guard
-from pixelproof.fuzz.cases import anchor_kwargs, image_media_types, targeted
+from pixelproof.fuzz.cases import anchor_kwargs, image_media_types, required_drops, targeted
 from pixelproof.fuzz.checks import ACTIVE, BUDGET_NOTE, CHECKS, Judging, PixelproofFailure
 from pixelproof.fuzz.contracts import SurfaceSchemas, load_surface
 from pixelproof.fuzz.findings import Finding, curl_of
@@ -227,6 +227,7 @@ class FuzzSession:
     def run_targeted(
         self, run: _Run, schemas: SurfaceSchemas, operation: Any, anchors: list[Any]
     ) -> None:
+        self.run_form_drops(run, schemas, operation, anchors)
         json_anchor = next((c for c in anchors if c.media_type == "application/json"), None)
         if json_anchor is None:
             return
@@ -239,6 +240,16 @@ class FuzzSession:
             case = operation.Case(body=body, media_type="application/json", query=dict(json_anchor.query),
                                   path_parameters=dict(json_anchor.path_parameters))  # fmt: skip
             self.exercise(run, self.judged_variant(run, case), f"targeted: {description}")
+
+    def run_form_drops(
+        self, run: _Run, schemas: SurfaceSchemas, operation: Any, anchors: list[Any]
+    ) -> None:
+        """Multipart anchors (edits, variations) lose one required part at a time too."""
+        for anchor in (c for c in anchors if c.media_type == "multipart/form-data"):
+            for _, description, body in required_drops(schemas, run.target.label, anchor.body,
+                                                       anchor.media_type):  # fmt: skip
+                case = operation.Case(body=body, media_type=anchor.media_type)
+                self.exercise(run, case, f"targeted: {description} (multipart)")
 
     def judged_variant(self, run: _Run, case: Any) -> Any:
         """On the unified entry a field only some channels read is mutated on a model that reads it."""

@@ -348,6 +348,8 @@ class Unified:
             return await self.generations(inc)
         body = dict(inc.form)
         model = self.model(body)
+        if not str(body.get("prompt") or "").strip():  # an edit is image(s) "together with prompt"
+            raise ApiError(400, "prompt is required", param="prompt")
         entry = self.catalogue.model("unified", model)
         assert entry is not None
         assert entry.upstream is not None
