@@ -43,6 +43,8 @@ def _int(body: dict[str, Any], name: str, default: int, low: int, high: int) -> 
     value = body.get(name, default)
     if value is None:
         return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON's 2.0 is an integer to JSON Schema, and to the real API
     if isinstance(value, bool) or not isinstance(value, int):
         try:
             value = int(str(value))

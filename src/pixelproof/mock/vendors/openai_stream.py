@@ -35,6 +35,8 @@ def _partial_images(value: Any) -> int:
         return 0
     if isinstance(value, str) and value.strip().isdigit():  # a multipart form field
         value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON's 2.0 is an integer to JSON Schema
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3:
         raise ApiError(400, "partial_images must be an integer between 0 and 3",
                        param="partial_images", code="integer_out_of_range")  # fmt: skip
