@@ -188,3 +188,13 @@ def test_the_fast_png_is_pixel_for_pixel_pillows_drawing(size: tuple[int, int]) 
         rows = zlib.decompress(idat)  # zlib checks the combined Adler-32 at the end
         channels = 4 if transparent else 3
         assert len(rows) == size[1] * (size[0] * channels + 1)
+
+
+def test_a_jpeg_is_read_through_its_last_scan_and_its_pixels_decoded_in_full_when_asked() -> None:
+    whole = images.render_pillow(RenderSpec(Size(1536, 1024), "jpeg", watermark=True))
+    image = decode(whole)
+    assert (image.format, image.size, image.mode) == ("jpeg", Size(1536, 1024), "RGB")
+    assert image.watermarked  # the 6 px cells need full-scale pixels: decoded for the verdict
+    for cut in (len(whole) // 2, len(whole) - 100):  # cut inside the entropy-coded data
+        with pytest.raises(ImageError, match="does not decode"):
+            decode(whole[:cut])

@@ -23,6 +23,7 @@ from pixelproof.deadline import Guard
 from pixelproof.images import thumbnails
 from pixelproof.judging.evidence import Evidence, NotJudged, observe_case
 from pixelproof.judging.failures import RuleFailure
+from pixelproof.memory import return_big_buffers
 from pixelproof.observe import Observer, TargetError
 from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
 from pixelproof.report.allure import label_case
@@ -162,6 +163,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "pixelproof_fuzz: a contract-fuzzing test parameterized with fuzz targets"
     )
+    return_big_buffers()  # decoded 4K images do not stay resident once judged (memory.py)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "pixelproof_profile" in workerinput:
         os.environ.update(workerinput.get("pixelproof_env", {}))

@@ -64,7 +64,10 @@ def stack_process(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pixelproof.memory import return_big_buffers
     from pixelproof.mock.server import embedded_stack
+
+    return_big_buffers()  # a 41 MB body or a 4K image, once answered, does not stay resident
 
     parser = argparse.ArgumentParser(prog="pixelproof.mock.stack_process")
     parser.add_argument("--time-scale", type=float, default=1000.0)
