@@ -9,6 +9,8 @@ import io
 import json
 import os
 import struct
+import subprocess
+import sys
 import zlib
 from typing import Any
 
@@ -27,6 +29,7 @@ from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.recorder import servable
 from pixelproof.mock.stack_process import stack_process
 from pixelproof.plan import Probe, _sample_ref
+from pixelproof.resources import suites_dir
 from pixelproof.samples import sample_b64, sample_bytes, sample_streamed
 
 
@@ -198,3 +201,48 @@ def test_a_jpeg_is_read_through_its_last_scan_and_its_pixels_decoded_in_full_whe
     for cut in (len(whole) // 2, len(whole) - 100):  # cut inside the entropy-coded data
         with pytest.raises(ImageError, match="does not decode"):
             decode(whole[:cut])
+
+
+_BIG_BUFFERS = """
+import sys
+from pixelproof.memory import return_big_buffers
+def rss():
+    with open("/proc/self/statm") as h:
+        return int(h.read().split()[1]) * 4096 // 2**20
+took = return_big_buffers() if sys.argv[1] == "fixed" else None
+base, kept = rss(), []
+for mb in (24, 20, 16, 12):  # freeing the first raises glibc's threshold; the rest came from the heap
+    buf = b"\\x01" * (mb << 20)
+    kept.append(b"\\x02" * 1000)  # a small live malloc'd object above it: the heap cannot shrink
+    del buf
+print(took, rss() - base)
+"""
+
+
+def test_big_freed_buffers_leave_the_process_once_the_threshold_is_fixed() -> None:
+    def grown(mode: str) -> tuple[str, int]:
+        out = subprocess.run([sys.executable, "-c", _BIG_BUFFERS, mode], capture_output=True,
+                             text=True, check=True).stdout.split()  # fmt: skip
+        return out[0], int(out[1])
+
+    took, fixed = grown("fixed")
+    if took != "True":
+        pytest.skip("not glibc: mallopt is not there to call")
+    _, default = grown("default")
+    if default < 12:
+        pytest.skip(f"this glibc returns freed buffers by itself ({default} MiB stayed)")
+    assert fixed < 4, f"{fixed} MiB of freed buffers stayed resident (default: {default} MiB)"
+
+
+def test_the_case_carrying_a_large_sample_is_run_first_and_nothing_else_moves() -> None:
+    def collected(*args: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-m", "pytest", str(suites_dir()), "-p", "no:cacheprovider",
+                              "--collect-only", "-q", *args],
+                             capture_output=True, text=True, timeout=300, check=True)  # fmt: skip
+        return [line for line in out.stdout.splitlines() if "::" in line]
+
+    for fuzz in ("off", "full"):  # with nothing to drop (fuzzing on) too
+        ids = collected("--pixelproof-fuzz", fuzz)
+        assert ids[0].endswith("test_reference_constraints[refs.tasks-action.30mb]")
+        without = collected("--pixelproof-fuzz", fuzz, "--deselect", ids[0])
+        assert ids[1:] == without  # the other cases keep the order they were collected in

@@ -29,6 +29,7 @@ from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
 from pixelproof.report.allure import label_case
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
+from pixelproof.samples import carries_large_sample
 from pixelproof.shard import ShardError, parse_shard, select
 from pixelproof.target import Profile, embedded_profile, load_profile
 
@@ -296,6 +297,7 @@ def pytest_collection_modifyitems(
         if waiver and not waiver.expired():
             reason = f"waived ({waiver.reason}) until {waiver.expires}: {waiver.note or 'no note'}"
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True, raises=AssertionError))
+    keep.sort(key=lambda item: not _carries_large_sample(item))  # stable: the rest keep order
     shard = config.getoption("pixelproof_shard")
     if shard:
         try:
@@ -305,8 +307,14 @@ def pytest_collection_modifyitems(
         drop += dropped
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    items[:] = keep
     pp.planned = sum(1 for i in items if dict(i.user_properties).get("rule"))
+
+
+def _carries_large_sample(item: pytest.Item) -> bool:
+    """Run first: the mock holds a 41 MB body twice while parsing it, best while all is small."""
+    case = item.callspec.params.get("case") if hasattr(item, "callspec") else None
+    return isinstance(case, Case) and any(carries_large_sample(p.body) for p in case.probes)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -26,6 +26,11 @@ BIG_BYTES = 31 * 1024 * 1024
 _STEP = 3 * 1024 * 1024  # raw bytes per base64 piece (a multiple of 3: pieces join cleanly)
 
 
+def carries_large_sample(body: str) -> bool:
+    """Whether a probe's body names a large sample by placeholder (``{sample:big31mb}``)."""
+    return any(f"{{sample:{name}}}" in body for name in UNCACHED)
+
+
 def sample_bytes(name: str) -> bytes:
     """Bytes of a named sample: png512, mask512, gif64, notimage, big31mb."""
     return _make(name) if name in UNCACHED else _cached_bytes(name)
