@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 KEY = "pp-faults-key"
 ABSENT = "<absent>"
 JIMENG = {"Action": "CVSync2AsyncSubmitTask", "Version": "2022-08-31"}
-POLLS = 500
 
 
 @dataclass
@@ -78,7 +77,8 @@ class Run:
     def settle(self, path: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
         """Advance past the documented client timeout, then poll until the task is terminal."""
         self.pair.advance(self.catalogue.defaults.polling["tasks-official"].timeout_s)
-        for _ in range(POLLS):
+        hang_guard = time.monotonic() + 60  # the job's steps may wait in real time (Jimeng's)
+        while time.monotonic() < hang_guard:
             body = self.get(path, headers).json()
             view = body["data"] if path.startswith("/official") else body
             if view["status"] in ("completed", "failed"):
