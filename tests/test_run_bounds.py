@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import hostile
+from conftest import pixelproof_inprocess
 from test_broken_targets import run_measured
 
 posts: list[bytes] = []
@@ -93,8 +94,8 @@ def test_a_100k_deep_answer_is_judged_without_a_traceback(tmp_path: Path) -> Non
 def test_report_dir_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
     blocker = tmp_path / "reports"
     blocker.write_text("not a directory")
-    code, _, _, text = run_measured(["run", "--report-dir", str(blocker), "--fuzz", "off"],
-                                    dict(os.environ), tmp_path)  # fmt: skip
+    done = pixelproof_inprocess("run", "--report-dir", str(blocker), "--fuzz", "off")
+    code, text = done.returncode, done.stdout + done.stderr
     assert code == 2
     assert f"--report-dir {blocker}: {blocker} is a file, not a directory" in text
     assert "Traceback" not in text
