@@ -36,6 +36,22 @@ def test_interrupted_run_says_so_everywhere_and_exits_130(tmp_path: Path) -> Non
     assert wording in done.stderr
 
 
+def test_ctrl_c_swallowed_where_it_landed_still_ends_the_run(tmp_path: Path) -> None:
+    """A SIGINT whose KeyboardInterrupt is lost (raised inside a finalizer) used to let the run
+    go on to the end and exit 0; the runner remembers the signal and stops before the next case."""
+    env = {**os.environ, "PIXELPROOF_TEST_SWALLOWED_SIGINT_AFTER": "2",
+           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pixelproof.cli.main", "run", "--rules", "size.gpt-image-2.*",
+         "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "lost",
+         "--", "-p", "interrupt_after"],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 130, done.stdout[-2000:] + done.stderr[-2000:]
+    run = json.loads((tmp_path / "lost" / "run.json").read_text())
+    assert run["interrupted"]["after"] == len(run["outcomes"]) < 6
+
+
 def test_a_run_that_judged_nothing_never_says_kept() -> None:
     from pixelproof.report.summary import verdict
 

@@ -103,12 +103,17 @@ def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     assert proc.stdout is not None
-    deadline = time.monotonic() + 120
-    for line in proc.stdout:  # wait until tests are running, then interrupt
-        if "suites/" in line or time.monotonic() > deadline:
-            break
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 120
+        for line in proc.stdout:  # wait until tests are running, then interrupt
+            if "suites/" in line or time.monotonic() > deadline:
+                break
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failed test leaves no run behind
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130
     assert (tmp_path / "stopped" / "run.json").is_file()
     assert (tmp_path / "stopped" / "summary.md").is_file()

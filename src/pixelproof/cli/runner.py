@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,24 @@ class RunOptions:
     fuzz_budget: int = 400
     budget: int | None = None
     shard: str | None = None  # "K/N": only that shard's request groups (see pixelproof.shard)
+
+
+class _StopOnInterrupt:
+    """Ctrl-C ends the run even when its KeyboardInterrupt lands where Python cannot deliver it
+    (inside a finalizer or a generator being closed, where it is printed as "Exception ignored"
+    and the run went on): the signal is remembered and raised again before the next test."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
 
 
 class _Capture:
@@ -89,17 +109,21 @@ def run(opts: RunOptions) -> int:
         unreachable = _preflight(opts, report_dir, run_id, started)
         if unreachable is not None:
             return unreachable
-    capture = _Capture()
-    plugins: list[Any] = [capture]
+    capture, stop = _Capture(), _StopOnInterrupt()
+    plugins: list[Any] = [capture, stop]
     args = pytest_args(opts, report_dir, run_id)
     if progress.wanted(sys.stdout, verbose=opts.verbose):
         plugins.append(progress.LiveProgress())
         args += ["-o", "console_output_style=classic"]
     code: int | pytest.ExitCode = pytest.ExitCode.INTERNAL_ERROR
     final = EXIT_USAGE
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, stop.handler) if in_main_thread else None
     try:
         code = pytest.main(args, plugins=plugins)
     finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
         results = capture.session.results if capture.session is not None else Results()
         final = exit_code(int(code), results, opts.shard)
         interrupted = None
