@@ -87,6 +87,23 @@ async def failover(failed: Failed, up: dict[str, object], client: httpx.AsyncCli
     return Response(answer.content, answer.status_code, media_type="application/json")
 
 
+async def page_in_message(
+    failed: Failed, up: dict[str, object], client: httpx.AsyncClient
+) -> Response:
+    """A JSON error in a good shape whose message carries the upstream's page as it came."""
+    text = f"upstream answered {failed[0]}: {failed[1].decode(errors='replace')}"
+    return JSONResponse({"error": {"message": text, "type": "upstream_error"}}, status_code=502)
+
+
+async def page_in_escaped_message(
+    failed: Failed, up: dict[str, object], client: httpx.AsyncClient
+) -> Response:
+    """The same, written the way Go's encoding/json writes it (``<`` as ``\\u003c``)."""
+    text = f"upstream: {failed[1].decode(errors='replace')}".replace("<", "\\u003c")
+    body = '{"error": {"message": "' + text.replace('"', '\\"') + '"}}'
+    return Response(body.encode(), 502, media_type="application/json")
+
+
 async def empty_success(
     failed: Failed, up: dict[str, object], client: httpx.AsyncClient
 ) -> Response:
@@ -160,6 +177,20 @@ def test_a_gateway_relaying_the_upstream_page_is_caught(
     message = outcomes["upstream.failure.503[gpt-image-2]"][1]
     assert "text/html" in message
     assert "a JSON error body with a message" in message
+
+
+@pytest.mark.parametrize(
+    "answer", [page_in_message, page_in_escaped_message], ids=["plain", "escaped"]
+)
+def test_a_json_error_carrying_the_upstream_page_is_caught(
+    catalogue: Catalogue, upstream: Running, answer: OnFailure
+) -> None:
+    """The statement says never the upstream's page: wrapping it in a JSON message is no better."""
+    outcomes = _outcomes(catalogue, gateway_app(upstream.url, answer), upstream)
+    assert _by_rule(outcomes)["upstream.failure.503"] == "failed"
+    message = outcomes["upstream.failure.503[gpt-image-2]"][1]
+    assert "the upstream's page" in message
+    assert _by_rule(outcomes)["upstream.failure.unreachable"] == "passed"  # no page to carry
 
 
 def test_a_gateway_hiding_the_failure_behind_an_empty_success_is_caught(

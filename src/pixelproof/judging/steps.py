@@ -143,3 +143,26 @@ def forwarded(j: Evidence, obs: Observation | None = None) -> list[dict[str, Any
 def fields_of(call: dict[str, Any]) -> dict[str, Any]:
     body = call.get("json")
     return body if isinstance(body, dict) else dict(call.get("form") or {})
+
+
+HTML_OPENINGS = ("<html", "<!doctype html")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return [s for item in items for s in _strings(item)]
+
+
+def carried_page(body: bytes, parsed: Any) -> str | None:
+    """Where an HTML document (the upstream's page, e.g. the mock's 503 page) sits in an answer:
+    in the raw body, or in a JSON string once decoded (a serializer may write ``<`` as
+    ``\\u003c``), so a JSON error that pastes the page into its message is seen; else None."""
+    texts = [body.decode("utf-8", "replace"), *_strings(parsed)]
+    for text in texts:
+        low = text.lower()
+        at = min((i for i in map(low.find, HTML_OPENINGS) if i >= 0), default=-1)
+        if at >= 0:
+            return literal(text[at : at + 80].encode())
+    return None

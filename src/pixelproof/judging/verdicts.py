@@ -24,6 +24,7 @@ from pixelproof.judging.shapes import response_shape
 from pixelproof.judging.sizes import aspect_ratio, fallback, pixel_ceiling, size
 from pixelproof.judging.steps import (
     accepted_images,
+    carried_page,
     fields_of,
     forwarded,
     is_4xx,
@@ -192,6 +193,9 @@ def upstream_failure(j: Evidence) -> None:
           "a JSON error (4xx/5xx) when the upstream fails", status_text(ex), ex)  # fmt: skip
     check(json_error(ex) is None, j.case, "a JSON error body with a message, not the upstream's page",
           f"{ex.content_type or 'no content type'}: {json_error(ex)}", ex)  # fmt: skip
+    page = carried_page(ex.body, ex.json())
+    check(page is None, j.case, "an error of the gateway's own, never the upstream's page in it",
+          f"an HTML document in the answer: {page}", ex)  # fmt: skip
 
 
 @verdict("variations")
