@@ -224,27 +224,30 @@ def _simple(case: Case, ctx: Context) -> list[Probe]:
     return [ctx.probe(case.surface, case.model, case.rule.request)]
 
 
+# The requests below ought to buy nothing, but each still counts the images it asks for: a gateway
+# that breaks the rule (routes an unknown name to a default model, ignores the key, fails over to
+# a real vendor behind the recorder) buys them, and the budget must hold in that worst case too.
+
+
 def _model_unknown(case: Case, ctx: Context) -> list[Probe]:
     """``{model}`` in the rule's request is the case's model (an unknown name made from each
     documented one: a request per model, each drawing its own name at send time)."""
     request = {k: v.replace("{model}", case.model or "") if isinstance(v, str) else v
                for k, v in case.rule.request.items()}  # fmt: skip
-    probe = ctx.probe(case.surface, case.model, request)
-    return [Probe(**{**vars(probe), "images": 0})]
+    return [ctx.probe(case.surface, case.model, request)]
 
 
 def _auth(case: Case, ctx: Context) -> list[Probe]:
-    probe = ctx.probe(case.surface, case.model, {}, credentials=case.rule.request["credentials"])
-    return [Probe(**{**vars(probe), "images": 0})]
+    return [ctx.probe(case.surface, case.model, {}, credentials=case.rule.request["credentials"])]
 
 
 def _upstream_failure(case: Case, ctx: Context) -> list[Probe]:
     """The documented request with the mock upstream asked to fail it (the mark follows the tag
-    in the prompt, wherever the dialect puts the prompt): no image is bought."""
+    in the prompt, wherever the dialect puts the prompt)."""
     mark = UPSTREAM_FAILURE.format(mode=case.rule.expect["upstream_fails"])
     probe = ctx.probe(case.surface, case.model, case.rule.request)
     body = probe.body.replace(PROMPT_TAG, f"{PROMPT_TAG} {mark}")
-    return [Probe(**{**vars(probe), "body": body, "images": 0})]
+    return [Probe(**{**vars(probe), "body": body})]
 
 
 def _ref_limit(case: Case, ctx: Context) -> list[Probe]:
