@@ -50,7 +50,10 @@ class Running:
     thread: threading.Thread
 
     def stop(self) -> None:
+        """Stop now: by then nobody reads what is still in flight (a ``slow`` fault's 2 s answer,
+        a ``huge-body`` pad), and a graceful shutdown waited for it, up to the 10 s join."""
         self.server.should_exit = True
+        self.server.force_exit = True
         self.thread.join(timeout=10)
 
     def settle(self, ignore: Collection[asyncio.Task[Any]] = (), timeout_s: float = 120.0) -> None:
