@@ -246,3 +246,16 @@ def test_the_case_carrying_a_large_sample_is_run_first_and_nothing_else_moves() 
         assert ids[0].endswith("test_reference_constraints[refs.tasks-action.30mb]")
         without = collected("--pixelproof-fuzz", fuzz, "--deselect", ids[0])
         assert ids[1:] == without  # the other cases keep the order they were collected in
+
+
+@pytest.mark.parametrize("transparent", [False, True])
+def test_a_webp_answer_holds_exactly_the_pixels_drawn(transparent: bool) -> None:
+    spec = RenderSpec(Size(640, 360), "webp", transparent=transparent, watermark=True)
+    data = render(spec)
+    image = decode(data)
+    assert (image.format, image.size) == ("webp", Size(640, 360))
+    assert image.watermarked
+    assert image.transparent_pixels == transparent
+    png = render(RenderSpec(Size(640, 360), "png", transparent=transparent, watermark=True))
+    with Image.open(io.BytesIO(data)) as ours, Image.open(io.BytesIO(png)) as reference:
+        assert ours.convert(reference.mode).tobytes() == reference.tobytes()

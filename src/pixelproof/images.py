@@ -263,8 +263,8 @@ def render_pillow(spec: RenderSpec) -> bytes:
         options = {"compress_level": 1}
     elif spec.format == "jpeg":
         options = {"quality": 90}
-    elif spec.format == "webp":
-        options = {"quality": 80, "method": 0}
+    elif spec.format == "webp":  # lossless at the least effort: flat images, 5-10x faster
+        options = {"lossless": True, "quality": 0, "method": 0, "exact": True}
     img.save(out, _PIL_FORMAT[spec.format], **options)
     return out.getvalue()
 
