@@ -212,6 +212,7 @@ class RenderSpec:
     shade: int = 0  # 0..15, derived from the request so content is deterministic per request
 
 
+@functools.lru_cache(maxsize=1024)
 def shade_for(text: str) -> int:
     return hashlib.sha256(text.encode("utf-8", "replace")).digest()[0] % 16
 

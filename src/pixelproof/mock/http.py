@@ -250,11 +250,12 @@ def endpoint(
     async def run(request: Request) -> Response:
         header_faults = faults.parse_header(request.headers.get(faults.FAULT_HEADER))
         token = faults.set_request_faults(state.config.faults | header_faults)
+        scope = request.scope  # not request.url, which is parsed anew per request
         inc = Incoming(
             request=request,
             state=state,
             method=request.method,
-            path=request.url.path,
+            path=scope.get("root_path", "") + scope["path"],
             query=dict(request.query_params),
             headers={k.lower(): v for k, v in request.headers.items()},
         )

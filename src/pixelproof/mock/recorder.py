@@ -92,7 +92,9 @@ def servable(value: Any) -> Any:
 
 
 def _weight(item: Recorded) -> int:
-    return len(json.dumps(item.to_dict(), default=str))
+    """Bytes of the record as JSON. Its fields are already JSON-like, so they are dumped as they
+    are: ``asdict``'s deep copy cost a fifth of the mock's CPU per request."""
+    return len(json.dumps(vars(item), default=str))
 
 
 class Recorder:
