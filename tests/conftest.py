@@ -5,7 +5,7 @@ import io
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,19 @@ import httpx
 import pytest
 from PIL import Image
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from pixelproof.catalogue import Catalogue, contracts_dir, load_catalogue
 from pixelproof.cli.main import main as pixelproof_main
+from pixelproof.judging.evaluate import evaluate
 from pixelproof.mock import MockConfig, app_state, create_app
+from pixelproof.mock.server import Running, start
+from pixelproof.observe import Observer
+from pixelproof.plan import Case, cases_for
+from pixelproof.target import Profile
 
 # Longest tests first. pytest-xdist hands tests out in collection order, so a long test collected
 # last (test_xdist_requests, alphabetically) ran alone at the end of the run on one worker while
@@ -173,3 +181,82 @@ def pixelproof_inprocess(*args: str) -> subprocess.CompletedProcess[str]:
         except SystemExit as exc:  # argparse's own usage errors
             code = exc.code if isinstance(exc.code, int) else 2
     return subprocess.CompletedProcess(["pixelproof", *args], code, out.getvalue(), err.getvalue())
+
+
+# ---------------------------------------------------------------- gateways of other designs
+# Real servers on loopback written by a test, in front of the vendor mock (its recorder is the
+# run's): test_prompt_not_forwarded, test_upstream_failure, test_unknown_models.
+VENDOR_KEY = "pp-foreign-gateway-key-0123"
+VENDOR_KEY_ENV = "PP_FOREIGN_GATEWAY_KEY"
+Outcomes = dict[str, tuple[str, str]]
+Handle = Callable[[Request, httpx.AsyncClient], Awaitable[Response]]
+
+
+def _serving(config: MockConfig) -> Iterator[Running]:
+    running = start(create_app(config))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def vendor_upstream() -> Iterator[Running]:
+    """The vendor mock behind a gateway of another design (it takes VENDOR_KEY)."""
+    yield from _serving(MockConfig(role="upstream", time_scale=1000, api_key=VENDOR_KEY))
+
+
+@pytest.fixture(scope="module")
+def vendor_server() -> Iterator[Running]:
+    """The vendor mock on its own, keyless, with a 2 MB body cap (schemathesis' cases)."""
+    yield from _serving(MockConfig(role="upstream", max_body_bytes=2_000_000))
+
+
+def foreign_gateway(upstream: str, handle: Handle) -> Starlette:
+    """A gateway of another design: ``POST /v1/images/generations`` answered by ``handle`` with a
+    client of the vendor mock (its key set), opened and closed per request so none is left open."""
+
+    async def generations(request: Request) -> Response:
+        headers = {"authorization": f"Bearer {VENDOR_KEY}"}
+        async with httpx.AsyncClient(base_url=upstream, timeout=30, headers=headers) as client:
+            return await handle(request, client)
+
+    return Starlette(routes=[Route("/v1/images/generations", generations, methods=["POST"])])
+
+
+ForeignRun = Callable[..., tuple[Outcomes, Observer]]
+
+
+@pytest.fixture
+def foreign_gateway_outcomes(
+    catalogue: Catalogue, vendor_upstream: Running, monkeypatch: pytest.MonkeyPatch
+) -> ForeignRun:
+    """Judges the selected claimed cases against a gateway (an app started for the run, or one
+    already running) on the unified surface, with the vendor mock as the recorder: the outcomes
+    and the (closed) observer."""
+    monkeypatch.setenv(VENDOR_KEY_ENV, VENDOR_KEY)
+
+    def run(gateway: Starlette | Running, select: Callable[[Case], bool],
+            models: list[str] | None = None, run_id: str | None = None) -> tuple[Outcomes, Observer]:  # fmt: skip
+        running = start(gateway) if isinstance(gateway, Starlette) else gateway
+        try:
+            profile = Profile.model_validate({
+                "surfaces": {"unified": {"base_url": running.url, "models": models or ["gpt-image-2"]}},
+                "credentials": {"env": VENDOR_KEY_ENV}, "recorder": vendor_upstream.url, "timeout_s": 30,
+            })  # fmt: skip
+            cases = [c for c in cases_for(catalogue, profile) if c.claimed and select(c)]
+            observer = Observer(catalogue, profile, run_id=run_id)
+            try:
+                return evaluate(observer, cases), observer
+            finally:
+                observer.close()
+        finally:
+            if running is not gateway:
+                running.stop()
+
+    return run
+
+
+def by_rule(outcomes: Outcomes) -> dict[str, str]:
+    """Outcomes by rule id (one case per rule: a single model)."""
+    return {case_id.split("[")[0]: outcome for case_id, (outcome, _) in outcomes.items()}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pixelproof.fuzz.runner import FuzzSession
 from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
 from pixelproof.mock.faults import FAULT_HEADER
 from pixelproof.mock.server import Stack, embedded_stack
+from pixelproof.observe import NONCE
 from pixelproof.resources import suites_dir
 from pixelproof.target import Profile, embedded_profile
 
@@ -36,8 +36,11 @@ DEFAULT_BUDGET = 400
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    os.environ[KEY_ENV] = KEY
-    with embedded_stack(time_scale=1000, api_key=KEY) as running:
+    with (
+        pytest.MonkeyPatch.context() as env,
+        embedded_stack(time_scale=1000, api_key=KEY) as running,
+    ):
+        env.setenv(KEY_ENV, KEY)  # the profile's key for this module only
         yield running
 
 
@@ -147,6 +150,8 @@ def test_one_required_field_dropped_at_a_time(catalogue: Catalogue, stack: Stack
     schemas = load_surface(catalogue, profile, "tasks-official")
     label = "POST /v1/images/generations"
     anchor = anchor_kwargs(catalogue, profile, "tasks-official", label, "t")[0]["body"]
+    # tagged as a probe is: what it makes reach an upstream is attributed to the harness
+    assert NONCE.search(anchor["params"]["prompt"])
     drops = {desc: body for _, desc, body in required_drops(schemas, label, anchor)}
     assert set(drops) == {f"required {name} dropped"
                           for name in ("model", "params", "task_id", "params.prompt")}  # fmt: skip

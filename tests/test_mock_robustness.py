@@ -7,7 +7,7 @@ of every route, then schemathesis' negative mode against the vendor contract ove
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -18,8 +18,7 @@ from starlette.testclient import TestClient
 from pixelproof.catalogue import contracts_dir
 from pixelproof.geometry import Size
 from pixelproof.images import b64decode_strict, decode
-from pixelproof.mock import MockConfig, create_app
-from pixelproof.mock.server import Running, start
+from pixelproof.mock.server import Running
 
 if TYPE_CHECKING:
     from conftest import MockPair
@@ -263,15 +262,6 @@ def test_junk_in_any_field_is_never_a_server_error(
 # ---------------------------------------------------------------- schemathesis, negative mode
 
 OPENAI_CONTRACT = contracts_dir() / "openapi" / "openai.yaml"
-
-
-@pytest.fixture(scope="module")
-def vendor_server() -> Iterator[Running]:
-    running = start(create_app(MockConfig(role="upstream", max_body_bytes=2_000_000)))
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_schemathesis_negative_cases_never_get_a_server_error(vendor_server: Running) -> None:

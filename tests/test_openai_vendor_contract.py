@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from starlette.testclient import TestClient
 
 from pixelproof.images import decode
 from pixelproof.mock.app import create_app
-from pixelproof.mock.server import Running, start
+from pixelproof.mock.server import Running
 from pixelproof.mock.state import MockConfig
 from pixelproof.resources import contracts_dir
 from pixelproof.samples import sample_bytes
@@ -174,15 +173,6 @@ def test_variations_refuse_what_the_published_document_rules_out(
     answer = vendor.post(VARIATIONS, files=sent or None, data=data)
     assert answer.status_code == 400
     assert answer.json()["error"]["param"] == param
-
-
-@pytest.fixture(scope="module")
-def vendor_server() -> Iterator[Running]:
-    running = start(create_app(MockConfig(role="upstream", max_body_bytes=2_000_000)))
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_positive_cases_of_the_contract_are_answered_as_it_says(vendor_server: Running) -> None:

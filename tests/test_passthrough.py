@@ -62,7 +62,6 @@ UNIFIED_ONLY_FAILURES = {
 def passthrough_app(upstream: str, listed: list[str] | None = None) -> Starlette:
     """Forward /v1/images/* unchanged, as a thin OpenAI-compatible proxy does; with ``listed``,
     also answer ``GET /v1/models`` with those ids (OpenAI's list shape), as LiteLLM does."""
-    client = httpx.AsyncClient(base_url=upstream, timeout=60)
 
     async def models(request: Request) -> Response:
         data = [{"id": name, "object": "model", "owned_by": "pixelproof"} for name in listed or []]
@@ -70,11 +69,12 @@ def passthrough_app(upstream: str, listed: list[str] | None = None) -> Starlette
 
     async def forward(request: Request) -> Response:
         headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED_HEADERS}
-        try:
-            answer = await client.request(
-                request.method, request.url.path, content=await request.body(), headers=headers,
-                params=request.query_params,
-            )  # fmt: skip
+        try:  # a client per request: none is left open when the proxy stops
+            async with httpx.AsyncClient(base_url=upstream, timeout=60) as client:
+                answer = await client.request(
+                    request.method, request.url.path, content=await request.body(),
+                    headers=headers, params=request.query_params,
+                )  # fmt: skip
         except httpx.HTTPError:  # as nginx answers an upstream that went away
             return Response(b"<html><h1>502 Bad Gateway</h1></html>", 502, media_type="text/html")
         return Response(

@@ -4,29 +4,22 @@ seen pixelproof send is still caught."""
 
 from __future__ import annotations
 
-import os
+import itertools
 import re
 import secrets
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
+from conftest import ForeignRun, Outcomes, foreign_gateway
 from pixelproof.catalogue import Catalogue
-from pixelproof.judging.evaluate import evaluate
-from pixelproof.mock.app import create_app
 from pixelproof.mock.server import Running, start
-from pixelproof.mock.state import MockConfig
 from pixelproof.observe import Observer
-from pixelproof.plan import cases_for, lookalike
-from pixelproof.target import Profile
+from pixelproof.plan import lookalike
 
-KEY = "pp-unknown-models-key-0123"
-KEY_ENV = "PP_UNKNOWN_MODELS_KEY"
 UNKNOWN = ("model.unknown", "model.unknown.suffix", "model.unknown.lookalike")
 
 
@@ -36,24 +29,12 @@ def test_lookalikes_are_several_and_none_is_documented(catalogue: Catalogue) -> 
     assert not drawn & set(catalogue.models_on("unified"))
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Running]:
-    running = start(create_app(MockConfig(role="upstream", time_scale=1000, api_key=KEY)))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 def learned_gateway(upstream: str, known: list[str], refused: set[str]) -> Starlette:
     """Serves any name equal to a documented one but for punctuation, except the names it was
     taught pixelproof probes with (``refused``): a gateway tuned to a fixed probe."""
-    client = httpx.AsyncClient(
-        base_url=upstream, timeout=30, headers={"authorization": f"Bearer {KEY}"}
-    )
     squashed = {"".join(c for c in m if c.isalnum()): m for m in known}
 
-    async def generations(request: Request) -> Response:
+    async def generations(request: Request, client: httpx.AsyncClient) -> Response:
         body = await request.json()
         name = str(body.get("model"))
         model = name if name in known else squashed.get("".join(c for c in name if c.isalnum()))
@@ -62,35 +43,25 @@ def learned_gateway(upstream: str, known: list[str], refused: set[str]) -> Starl
         answer = await client.post("/v1/images/generations", json={**body, "model": "gpt-image-2"})
         return Response(answer.content, answer.status_code, media_type="application/json")
 
-    return Starlette(routes=[Route("/v1/images/generations", generations, methods=["POST"])])
+    return foreign_gateway(upstream, generations)
 
 
 def _run(
-    catalogue: Catalogue, gateway: Running, upstream: Running
-) -> tuple[dict[str, tuple[str, str]], list[str]]:
-    os.environ[KEY_ENV] = KEY
-    models = catalogue.models_on("unified")
-    profile = Profile.model_validate({
-        "surfaces": {"unified": {"base_url": gateway.url, "models": models}},
-        "credentials": {"env": KEY_ENV}, "recorder": upstream.url, "timeout_s": 30,
-    })  # fmt: skip
-    cases = [c for c in cases_for(catalogue, profile) if c.rule.id in UNKNOWN and c.claimed]
-    observer = Observer(catalogue, profile)
-    try:
-        outcomes = evaluate(observer, cases)
-        names = [
-            str(o.exchange.request_json["model"]) for o in observer.cache.values() if o.exchange
-        ]
-        return outcomes, names
-    finally:
-        observer.close()
+    run: ForeignRun, catalogue: Catalogue, gateway: Starlette | Running, run_id: str | None = None
+) -> tuple[Outcomes, list[str]]:
+    outcomes, observer = run(gateway, lambda c: c.rule.id in UNKNOWN,
+                             models=catalogue.models_on("unified"), run_id=run_id)  # fmt: skip
+    names = [str(o.exchange.request_json["model"]) for o in observer.cache.values() if o.exchange]
+    return outcomes, names
 
 
-def test_a_run_probes_many_distinct_unknown_names(catalogue: Catalogue, upstream: Running) -> None:
-    gateway = start(learned_gateway(upstream.url, catalogue.models_on("unified"), set()))
+def test_a_run_probes_many_distinct_unknown_names(
+    foreign_gateway_outcomes: ForeignRun, catalogue: Catalogue, vendor_upstream: Running
+) -> None:
+    gateway = start(learned_gateway(vendor_upstream.url, catalogue.models_on("unified"), set()))
     try:
-        outcomes, first = _run(catalogue, gateway, upstream)
-        _, second = _run(catalogue, gateway, upstream)
+        outcomes, first = _run(foreign_gateway_outcomes, catalogue, gateway)
+        _, second = _run(foreign_gateway_outcomes, catalogue, gateway)
     finally:
         gateway.stop()
     assert set(o for o, _ in outcomes.values()) == {"failed", "passed"}  # serves look-alikes
@@ -104,22 +75,23 @@ def test_a_run_probes_many_distinct_unknown_names(catalogue: Catalogue, upstream
 
 
 def test_a_gateway_that_learned_the_last_runs_names_is_caught(
-    catalogue: Catalogue, upstream: Running
-) -> None:
+    foreign_gateway_outcomes: ForeignRun, catalogue: Catalogue, vendor_upstream: Running,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     """It refuses exactly the names the previous run probed and serves any other name equal to
-    a documented one but for punctuation: the next run draws new ones (every model drawing
-    the same look-alike again has odds of about 5 ** -12)."""
+    a documented one but for punctuation: the next run draws new ones. The nonces are fixed
+    (run id, probe key, a count), so the look-alikes drawn are the same every time the test
+    runs: with random ones, every model drawing the same look-alike again (about 5 ** -12)
+    would fail it."""
+    count = itertools.count()
+    monkeypatch.setattr(Observer, "_nonce",
+                        lambda self, probe: f"{self.run_id}-{probe.key}-{next(count):06x}")  # fmt: skip
     known = catalogue.models_on("unified")
-    gateway = start(learned_gateway(upstream.url, known, set()))
-    try:
-        _, learned = _run(catalogue, gateway, upstream)
-    finally:
-        gateway.stop()
-    gateway = start(learned_gateway(upstream.url, known, set(learned)))
-    try:
-        outcomes, _ = _run(catalogue, gateway, upstream)
-    finally:
-        gateway.stop()
+    _, learned = _run(foreign_gateway_outcomes, catalogue,
+                      learned_gateway(vendor_upstream.url, known, set()), "learn-a")  # fmt: skip
+    outcomes, again = _run(foreign_gateway_outcomes, catalogue,
+                           learned_gateway(vendor_upstream.url, known, set(learned)), "learn-b")  # fmt: skip
+    assert set(again) != set(learned)
     lookalikes = {
         k: o for k, (o, _) in outcomes.items() if k.startswith("model.unknown.lookalike[")
     }

@@ -6,8 +6,7 @@ request never reaches the mock upstream is not judged."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -16,40 +15,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pixelproof.catalogue import Catalogue
-from pixelproof.judging.evaluate import evaluate
-from pixelproof.mock.app import create_app
-from pixelproof.mock.server import Running, start
-from pixelproof.mock.state import MockConfig
-from pixelproof.observe import Observer
-from pixelproof.plan import UPSTREAM_FAILURE, cases_for
+from conftest import VENDOR_KEY, ForeignRun, Outcomes, by_rule, foreign_gateway
+from pixelproof.mock.server import Running
+from pixelproof.plan import UPSTREAM_FAILURE
 from pixelproof.samples import sample_b64
-from pixelproof.target import Profile
 
-KEY = "pp-upstream-failure-key-0123"
-KEY_ENV = "PP_UPSTREAM_FAILURE_KEY"
 MARK_503 = UPSTREAM_FAILURE.format(mode="503")
+RULES = {"upstream.failure.503", "upstream.failure.unreachable"}
 # What a failed upstream call turns into: (status or None if no answer, body bytes, content type).
 Failed = tuple[int | None, bytes, str]
 OnFailure = Callable[[Failed, dict[str, object], httpx.AsyncClient], Awaitable[Response]]
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Running]:
-    running = start(create_app(MockConfig(role="upstream", time_scale=1000, api_key=KEY)))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 def gateway_app(upstream: str, on_failure: OnFailure) -> Starlette:
     """Forward generations to the vendor mock's OpenAI API; ``on_failure`` answers when it fails."""
-    client = httpx.AsyncClient(
-        base_url=upstream, timeout=30, headers={"authorization": f"Bearer {KEY}"}
-    )
 
-    async def generations(request: Request) -> Response:
+    async def generations(request: Request, client: httpx.AsyncClient) -> Response:
         body = await request.json()
         up = {"model": body["model"], "prompt": body["prompt"], "response_format": "b64_json"}
         try:
@@ -61,7 +42,7 @@ def gateway_app(upstream: str, on_failure: OnFailure) -> Starlette:
             return await on_failure(failed, up, client)
         return Response(answer.content, answer.status_code, media_type="application/json")
 
-    return Starlette(routes=[Route("/v1/images/generations", generations, methods=["POST"])])
+    return foreign_gateway(upstream, generations)
 
 
 async def relay(failed: Failed, up: dict[str, object], client: httpx.AsyncClient) -> Response:
@@ -119,37 +100,15 @@ def elsewhere_app() -> Starlette:
     return Starlette(routes=[Route("/v1/images/generations", generations, methods=["POST"])])
 
 
-def _outcomes(
-    catalogue: Catalogue, app: Starlette, upstream: Running
-) -> dict[str, tuple[str, str]]:
-    os.environ[KEY_ENV] = KEY
-    gateway = start(app)
-    try:
-        profile = Profile.model_validate({
-            "surfaces": {"unified": {"base_url": gateway.url, "models": ["gpt-image-2"]}},
-            "credentials": {"env": KEY_ENV}, "recorder": upstream.url, "timeout_s": 30,
-        })  # fmt: skip
-        cases = [c for c in cases_for(catalogue, profile, {"upstream_failure"}) if c.claimed]
-        assert {c.rule.id for c in cases} == {
-            "upstream.failure.503",
-            "upstream.failure.unreachable",
-        }
-        observer = Observer(catalogue, profile)
-        try:
-            return evaluate(observer, cases)
-        finally:
-            observer.close()
-    finally:
-        gateway.stop()
+def _outcomes(run: ForeignRun, app: Starlette) -> Outcomes:
+    outcomes, _ = run(app, lambda c: c.rule.kind == "upstream_failure")
+    assert {k.split("[")[0] for k in outcomes} == RULES
+    return outcomes
 
 
-def _by_rule(outcomes: dict[str, tuple[str, str]]) -> dict[str, str]:
-    return {case_id.split("[")[0]: outcome for case_id, (outcome, _) in outcomes.items()}
-
-
-def test_the_mock_fails_only_the_request_that_asks(upstream: Running) -> None:
-    headers = {"authorization": f"Bearer {KEY}"}
-    with httpx.Client(base_url=upstream.url, headers=headers, timeout=30) as client:
+def test_the_mock_fails_only_the_request_that_asks(vendor_upstream: Running) -> None:
+    headers = {"authorization": f"Bearer {VENDOR_KEY}"}
+    with httpx.Client(base_url=vendor_upstream.url, headers=headers, timeout=30) as client:
         body = {"model": "gpt-image-2", "prompt": "a red cube", "response_format": "b64_json"}
         failed = client.post(
             "/v1/images/generations", json={**body, "prompt": f"a red cube {MARK_503}"}
@@ -167,10 +126,10 @@ def test_the_mock_fails_only_the_request_that_asks(upstream: Running) -> None:
 
 
 def test_a_gateway_relaying_the_upstream_page_is_caught(
-    catalogue: Catalogue, upstream: Running
+    foreign_gateway_outcomes: ForeignRun, vendor_upstream: Running
 ) -> None:
-    outcomes = _outcomes(catalogue, gateway_app(upstream.url, relay), upstream)
-    assert _by_rule(outcomes) == {
+    outcomes = _outcomes(foreign_gateway_outcomes, gateway_app(vendor_upstream.url, relay))
+    assert by_rule(outcomes) == {
         "upstream.failure.503": "failed",
         "upstream.failure.unreachable": "failed",
     }
@@ -194,23 +153,23 @@ def test_a_json_error_carrying_the_upstream_page_is_caught(
 
 
 def test_a_gateway_hiding_the_failure_behind_an_empty_success_is_caught(
-    catalogue: Catalogue, upstream: Running
+    foreign_gateway_outcomes: ForeignRun, vendor_upstream: Running
 ) -> None:
-    outcomes = _outcomes(catalogue, gateway_app(upstream.url, empty_success), upstream)
-    assert set(_by_rule(outcomes).values()) == {"failed"}
+    outcomes = _outcomes(foreign_gateway_outcomes, gateway_app(vendor_upstream.url, empty_success))
+    assert set(by_rule(outcomes).values()) == {"failed"}
 
 
 @pytest.mark.parametrize("answer", [plain_json, failover], ids=["503-plain-json", "failover"])
 def test_a_gateway_keeping_the_promise_its_own_way_passes(
-    catalogue: Catalogue, upstream: Running, answer: OnFailure
+    foreign_gateway_outcomes: ForeignRun, vendor_upstream: Running, answer: OnFailure
 ) -> None:
-    outcomes = _outcomes(catalogue, gateway_app(upstream.url, answer), upstream)
+    outcomes = _outcomes(foreign_gateway_outcomes, gateway_app(vendor_upstream.url, answer))
     assert {k: v for k, v in outcomes.items() if v[0] != "passed"} == {}
 
 
 def test_a_request_that_never_reached_the_mock_upstream_is_not_judged(
-    catalogue: Catalogue, upstream: Running
+    foreign_gateway_outcomes: ForeignRun, vendor_upstream: Running
 ) -> None:
-    outcomes = _outcomes(catalogue, elsewhere_app(), upstream)
-    assert set(_by_rule(outcomes).values()) == {"skipped"}
+    outcomes = _outcomes(foreign_gateway_outcomes, elsewhere_app())
+    assert set(by_rule(outcomes).values()) == {"skipped"}
     assert all("no upstream failure was injected" in message for _, message in outcomes.values())

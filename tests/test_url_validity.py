@@ -79,7 +79,10 @@ def test_a_target_that_cannot_age_a_url_skips_the_rule_and_sends_nothing(
     )
     cases = [c for c in cases_for(catalogue, profile) if c.rule.id == RULE]
     observer = Observer(catalogue, profile)
-    outcomes = evaluate(observer, cases)
+    try:
+        outcomes = evaluate(observer, cases)
+    finally:
+        observer.close()
     assert [o for o, _ in outcomes.values()] == ["skipped"]
     assert "url_age_header" in next(iter(outcomes.values()))[1]
     assert observer.requests_sent == 0

@@ -28,6 +28,9 @@ from pixelproof.streamed import StreamedText, has_streamed, json_stream
 MAX_BODY_BYTES = 48 * 1024 * 1024
 SPILL_BYTES = 2 * 1024 * 1024
 REDACTED = "[redacted]"
+# names the run (and, on a probe, its nonce) on every request pixelproof sends: a recorder then
+# tells the harness's own traffic from calls no request of the run explains (observe.py)
+RUN_HEADER = "X-Pixelproof-Run"
 NO_ANSWER = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError,
              httpx.ProxyError, httpx.UnsupportedProtocol)  # fmt: skip
 
@@ -160,10 +163,10 @@ class Client:
                  transport: httpx.BaseTransport | None = None, headers: dict[str, str] | None = None,
                  *, auth_query: tuple[str, str] | None = None, redactor: Redactor = DEFAULT,
                  guard: Guard | None = None, surface: str = "", max_body: int = MAX_BODY_BYTES,
-                 verify: bool = True) -> None:  # fmt: skip
+                 verify: bool = True, run: str | None = None) -> None:  # fmt: skip
         self.base_url = base_url.rstrip("/")
         self.auth_header, self.auth_query = auth_header, auth_query
-        self.headers = dict(headers or {})
+        self.headers = {**(headers or {}), **({RUN_HEADER: run} if run else {})}
         self.timeout_s, self.max_body = timeout_s, max_body
         self.redactor, self.guard, self.surface = redactor, guard or Guard(), surface
         timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pixelproof.catalogue import Catalogue
-from pixelproof.client import Client, Exchange
+from pixelproof.client import RUN_HEADER, Client, Exchange
 from pixelproof.deadline import Guard
 from pixelproof.plan import KINDS, PROMPT_TAG, Probe, cases_for
 from pixelproof.polling import TERMINAL, Cadence, PollClock, PollResult, RealTime, poll
@@ -102,11 +102,11 @@ class Observer:
         redactor = profile.credentials.redactor()
         self.clients = {
             s: Client(profile.base_url(s), auth, profile.timeout_s, headers=profile.headers_for(s),
-                      auth_query=query, redactor=redactor, guard=self.guard, surface=s)
+                      auth_query=query, redactor=redactor, guard=self.guard, surface=s, run=self.run_id)
             for s in profile.surfaces
         }  # fmt: skip
         self.plain = Client("", None, profile.timeout_s, redactor=redactor, guard=self.guard,
-                            surface="image downloads")  # fmt: skip
+                            surface="image downloads", run=self.run_id)  # fmt: skip
         self.recorder = (
             Client(str(profile.recorder).rstrip("/"), None, 30, redactor=redactor, guard=self.guard,
                    surface="recorder")
@@ -201,6 +201,7 @@ class Observer:
             probe.method, path, json_body=probe.json_body(nonce), files=files or None,
             data={k: v.replace("{nonce}", nonce) for k, v in probe.form} or None,
             params=dict(probe.query) or None, credentials=probe.credentials,
+            headers={RUN_HEADER: f"{self.run_id} pp:{nonce}"},
         )  # fmt: skip
 
     def _query(self, obs: Observation) -> Exchange:
@@ -310,30 +311,39 @@ class Observer:
             for r in body.get("requests", [])
             if r.get("method") == "POST" and _is_image_call(r.get("path", ""))
         ]
-        self.calls[obs.nonce] = calls
         if obs.window_since is not None and not calls:
-            obs.unattributed = self._unattributed(obs.window_since)
+            calls, obs.unattributed = self._window(obs)
+        self.calls[obs.nonce] = calls
         return calls
 
-    def _unattributed(self, since: int) -> str | None:
-        """Why image calls that reached the recorder since ``since`` (this request was sent then)
-        may include this request's, though none carries its nonce: calls with no pixelproof nonce
-        at all (another request's nonce names its owner). None: the window holds none of them."""
+    def _window(self, obs: Observation) -> tuple[list[dict[str, Any]], str | None]:
+        """The image calls that reached the recorder while ``obs`` was answered: those carrying
+        its nonce in RUN_HEADER (a gateway that forwards the client's headers forwarded it), and
+        why the others may include it though none names it (None: every other call is the
+        harness's own, by a nonce in its body or a pixelproof header, so nothing was forwarded)."""
         assert self.recorder is not None
+        assert obs.window_since is not None
         answer = self.recorder.send("GET", "/__pixelproof/requests",
-                                    params={"since": str(since), "method": "POST", "limit": "1000"})  # fmt: skip
+                                    params={"since": str(obs.window_since), "method": "POST", "limit": "1000"})  # fmt: skip
         body = answer.json()
         if answer.error or not answer.ok or not isinstance(body, dict):
             raise TargetError(f"recorder unavailable: {answer.describe_response()}")
+        calls = [r for r in body.get("requests", []) if _is_image_call(r.get("path", ""))
+                 and (r.get("query") or {}).get("Action") != "CVSync2AsyncGetResult"]  # fmt: skip
+        own = [r for r in calls if f"pp:{obs.nonce}" in _run_header(r)]
+        if own:
+            return own, None
         if body.get("more"):
-            return "more upstream calls arrived while it was answered than one recorder page holds"
-        orphans = [r for r in body.get("requests", []) if _is_image_call(r.get("path", ""))
-                   and (r.get("query") or {}).get("Action") != "CVSync2AsyncGetResult"
-                   and not NONCE.search(json.dumps([r.get("json"), r.get("form")], default=str))]  # fmt: skip
+            return (
+                [],
+                "more upstream calls arrived while it was answered than one recorder page holds",
+            )
+        orphans = [r for r in calls if not _harness_own(r)]
         if not orphans:
-            return None
+            return [], None
         paths = sorted({str(r.get("path")) for r in orphans})
-        return f"{len(orphans)} upstream call(s) without any pixelproof nonce ({', '.join(paths)}) arrived while it was answered"
+        why = f"{len(orphans)} upstream call(s) without any pixelproof nonce ({', '.join(paths)}) arrived while it was answered"
+        return [], why
 
     def close(self) -> None:
         for client in (*self.clients.values(), self.plain, self.recorder):
@@ -342,6 +352,7 @@ class Observer:
 
 
 NONCE = re.compile(r"pp:\S+-[0-9a-f]{12}-[0-9a-f]{6}")
+TAG_HEADER = "X-Pixelproof-Tag"  # fuzzing's tag (fuzz/runner.py): its requests are the harness's
 WINDOW_TRIES = 3
 
 
@@ -356,6 +367,20 @@ def _untraced_by_prompt(catalogue: Catalogue, profile: Profile) -> set[str]:
         for p in case.probes
         if PROMPT_TAG not in p.body + repr(p.form)
     }
+
+
+def _run_header(record: dict[str, Any]) -> str:
+    return str((record.get("headers") or {}).get(RUN_HEADER.lower(), ""))
+
+
+def _harness_own(record: dict[str, Any]) -> bool:
+    """A recorded call pixelproof itself sent or caused: it carries a nonce in its body, or a
+    pixelproof header (its own requests sent to the recorder directly, fuzzing tagged by run, or
+    forwarded by a gateway that passes the client's headers on)."""
+    headers = record.get("headers") or {}
+    if _run_header(record) or headers.get(TAG_HEADER.lower()):
+        return True
+    return bool(NONCE.search(json.dumps([record.get("json"), record.get("form")], default=str)))
 
 
 def _is_image_call(path: str) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
 import random
 import re
@@ -95,6 +96,14 @@ def _first(models: list[str], preferred: tuple[str, ...] = ()) -> str | None:
     return next((m for m in preferred if m in models), models[0] if models else None)
 
 
+def anchor_prompt(surface: str, label: str) -> str:
+    """The anchor's prompt, tagged like a probe's (observe.NONCE): what it makes reach an upstream
+    is the harness's own, never taken for a call another request's window cannot explain. The
+    same in every run (deterministic fuzzing repeats itself)."""
+    digest = hashlib.sha256(f"{surface} {label}".encode()).hexdigest()
+    return f"{ANCHOR_PROMPT} [pp:fuzz-{digest[:12]}-{digest[12:18]}]"
+
+
 def anchor_kwargs(
     catalogue: Catalogue, profile: Profile, surface: str, label: str, run: str
 ) -> list[dict[str, Any]]:
@@ -106,14 +115,14 @@ def anchor_kwargs(
         return [{"path_parameters": {"task_id": NO_SUCH_TASK}}]
     if model is None:
         return []
-    body = ctx.body(surface, model, {})
+    body, prompt = ctx.body(surface, model, {}), anchor_prompt(surface, label)
     if surface == "tasks-official":
         body["task_id"] = f"pp-fuzz-{run}"
-        body["params"]["prompt"] = ANCHOR_PROMPT
+        body["params"]["prompt"] = prompt
     else:
-        body["prompt"] = ANCHOR_PROMPT
+        body["prompt"] = prompt
     if surface == "gemini":
-        body["contents"][0]["parts"][0]["text"] = ANCHOR_PROMPT
+        body["contents"][0]["parts"][0]["text"] = prompt
         body.pop("prompt")
         return [
             {"path_parameters": {"model": model}, "body": body, "media_type": "application/json"}
@@ -125,7 +134,7 @@ def anchor_kwargs(
         form = {"image": anchor_png(), "model": _first(models, ("dall-e-2",))}
         return [{"body": form, "media_type": "multipart/form-data"}]
     if label in ("POST /v1/images/edits", "POST /v1/edits"):
-        form = {"model": model, "prompt": ANCHOR_PROMPT, "image": anchor_png()}
+        form = {"model": model, "prompt": prompt, "image": anchor_png()}
         json_edit = {**body, "image": references(profile)[-1]}
         return [{"body": form, "media_type": "multipart/form-data"},
                 {"body": json_edit, "media_type": "application/json"}]  # fmt: skip

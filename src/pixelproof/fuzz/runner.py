@@ -37,12 +37,11 @@ from pixelproof.fuzz.request import Contract, Request
 from pixelproof.fuzz.stateful import run_stateful
 from pixelproof.fuzz.targets import Allowance, BudgetSpent, FuzzResult, FuzzTarget, new_seed
 from pixelproof.fuzz.transport import ClientAdapter
-from pixelproof.observe import task_id_of
+from pixelproof.observe import TAG_HEADER, task_id_of
 from pixelproof.polling import Cadence
 from pixelproof.target import Profile
 
 BUILTIN = [status_code_conformance, content_type_conformance, response_schema_conformance]
-TAG_HEADER = "X-Pixelproof-Tag"
 SUBMIT_SHARE = 0.6  # of a negative target's allowance, for the targeted families (the rest: random)
 
 
@@ -68,11 +67,11 @@ class FuzzSession:
         self.redactor = creds.redactor()
         clients = {
             profile.base_url(s) + "/": Client(profile.base_url(s), auth, profile.timeout_s, auth_query=query,
-                                              redactor=self.redactor, guard=guard, surface=s)
+                                              redactor=self.redactor, guard=guard, surface=s, run=run_id)
             for s in profile.surfaces
         }  # fmt: skip
         self.plain = Client("", None, profile.timeout_s, redactor=self.redactor, guard=guard,
-                            surface="image downloads")  # fmt: skip
+                            surface="image downloads", run=run_id)  # fmt: skip
         self.http = requests.Session()
         self.http.mount("http://", ClientAdapter(clients, self.plain))
         self.http.mount("https://", ClientAdapter(clients, self.plain))

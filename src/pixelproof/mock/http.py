@@ -8,6 +8,7 @@ A handler receives an ``Incoming`` (already parsed and recorded) and returns a R
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import math
@@ -241,6 +242,13 @@ def _padded() -> Response:
     return Response(b" " * (64 * 1024 * 1024), status_code=200, media_type="application/json")
 
 
+# the client's X-Pixelproof-Run (a run id and a probe's nonce) while its request is handled: the
+# reference gateway passes it on to its upstream, so a recorder tells the harness's calls apart
+RUN_TRACE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "pixelproof_run_trace", default=None
+)
+
+
 def endpoint(
     state: MockState, handler: Handler, dialect: str = "openai", auth: bool = True
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -251,6 +259,7 @@ def endpoint(
         header_faults = faults.parse_header(request.headers.get(faults.FAULT_HEADER))
         token = faults.set_request_faults(state.config.faults | header_faults)
         scope = request.scope  # not request.url, which is parsed anew per request
+        trace = RUN_TRACE.set(request.headers.get("x-pixelproof-run"))
         inc = Incoming(
             request=request,
             state=state,
@@ -308,6 +317,7 @@ def endpoint(
         finally:
             padded = faults.active("huge-body")
             faults.reset_request_faults(token)
+            RUN_TRACE.reset(trace)
         if padded and response.status_code >= 400:
             # an outage pads every answer, the gateway's own error included (its upstream padded too)
             response = Response(

@@ -10,6 +10,7 @@ from pixelproof.images import ImageError, b64decode_strict
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.gateway_faults import upstream_failed
+from pixelproof.mock.http import RUN_TRACE
 
 MAX_IMAGE_BYTES = 48 * 1024 * 1024
 
@@ -50,6 +51,9 @@ class Upstream:
     def _headers(self) -> dict[str, str]:
         names = faults.request_faults()
         headers = {faults.FAULT_HEADER: ",".join(sorted(names))} if names else {}
+        run = RUN_TRACE.get()
+        if run:  # the client's trace passed on: the harness's own call, or the probe's forwarded
+            headers["X-Pixelproof-Run"] = run
         if "auth-forwarded" in names:
             headers["Authorization"] = "Bearer undefined"  # the client's (absent) key, as seen live
         return headers
