@@ -7,6 +7,11 @@ key and a per-send token. A run with `-n 2` must send every planned probe once: 
 (once per worker), none left out, none unplanned. Gateway surfaces are counted at the gateway;
 vendor surfaces (the vendor mock itself, judged by the vendor rules) at the vendor mock, which
 also sees the gateway's forwarded calls (those keys are the gateway's, counted there).
+
+Exactly once holds for the prompt-less requests judged by a recorder window too (they are sent
+again only when the window holds a call no request of the harness explains): every request the
+run sends carries X-Pixelproof-Run, the reference gateway passes it on, and fuzz anchors carry a
+nonce, so fuzzing on the other worker never makes a window unclear, whatever the scheduling.
 """
 
 from __future__ import annotations
