@@ -142,14 +142,14 @@ def test_a_gateway_relaying_the_upstream_page_is_caught(
     "answer", [page_in_message, page_in_escaped_message], ids=["plain", "escaped"]
 )
 def test_a_json_error_carrying_the_upstream_page_is_caught(
-    catalogue: Catalogue, upstream: Running, answer: OnFailure
+    foreign_gateway_outcomes: ForeignRun, vendor_upstream: Running, answer: OnFailure
 ) -> None:
     """The statement says never the upstream's page: wrapping it in a JSON message is no better."""
-    outcomes = _outcomes(catalogue, gateway_app(upstream.url, answer), upstream)
-    assert _by_rule(outcomes)["upstream.failure.503"] == "failed"
+    outcomes = _outcomes(foreign_gateway_outcomes, gateway_app(vendor_upstream.url, answer))
+    assert by_rule(outcomes)["upstream.failure.503"] == "failed"
     message = outcomes["upstream.failure.503[gpt-image-2]"][1]
     assert "the upstream's page" in message
-    assert _by_rule(outcomes)["upstream.failure.unreachable"] == "passed"  # no page to carry
+    assert by_rule(outcomes)["upstream.failure.unreachable"] == "passed"  # no page to carry
 
 
 def test_a_gateway_hiding_the_failure_behind_an_empty_success_is_caught(
