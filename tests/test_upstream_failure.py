@@ -6,17 +6,21 @@ request never reaches the mock upstream is not judged."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from conftest import VENDOR_KEY, ForeignRun, Outcomes, by_rule, foreign_gateway
-from pixelproof.mock.server import Running
+from pixelproof.mock.failing import UNFINISHED, _QuietDrops
+from pixelproof.mock.server import Running, start
 from pixelproof.plan import UPSTREAM_FAILURE
 from pixelproof.samples import sample_b64
 
@@ -173,3 +177,56 @@ def test_a_request_that_never_reached_the_mock_upstream_is_not_judged(
     outcomes = _outcomes(foreign_gateway_outcomes, elsewhere_app())
     assert set(by_rule(outcomes).values()) == {"skipped"}
     assert all("no upstream failure was injected" in message for _, message in outcomes.values())
+
+
+def test_the_quiet_filter_drops_only_the_line_of_the_drops_own_request() -> None:
+    """While a drop is under way, another request's unfinished answer (a real bug of the mock)
+    is logged: the filter matches the request's task, not a count of drops."""
+    record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 0, UNFINISHED, None, None)
+
+    async def main() -> tuple[bool, bool, bool]:
+        quiet, answered = _QuietDrops(), asyncio.Event()
+
+        async def drop() -> bool:
+            quiet.expect()
+            await answered.wait()
+            return quiet.filter(record)
+
+        async def bug() -> bool:
+            return quiet.filter(record)
+
+        dropping = asyncio.create_task(drop())
+        await asyncio.sleep(0)  # the drop has started and named its task
+        other = await asyncio.create_task(bug())
+        answered.set()
+        return other, await dropping, quiet.filter(record)
+
+    assert asyncio.run(main()) == (True, False, True)  # logged, dropped, logged (outside a task)
+
+
+async def unfinished(scope: Any, receive: Any, send: Any) -> None:
+    """A buggy app: headers promising a body, part of it, then it returns."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"100")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"{", "more_body": True})
+
+
+def test_a_drop_is_quiet_and_a_real_unfinished_answer_is_logged(vendor_upstream: Running) -> None:
+    buggy = start(Starlette(routes=[Mount("/", unfinished)]))
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)  # after the servers started (uvicorn's config resets handlers)
+    try:
+        body = {"model": "gpt-image-2", "prompt": "[pixelproof-upstream:drop]"}
+        headers = {"authorization": f"Bearer {VENDOR_KEY}"}
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.post(f"{vendor_upstream.url}/v1/images/generations", json=body, headers=headers)
+        assert UNFINISHED not in lines
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(f"{buggy.url}/")
+        assert lines.count(UNFINISHED) == 1
+    finally:
+        logger.removeHandler(handler)
+        buggy.stop()

@@ -10,8 +10,10 @@ another request running at the same time, unlike a fault switched on for the who
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import weakref
 from typing import Any
 
 from starlette.responses import Response
@@ -57,25 +59,38 @@ def answer(mode: str) -> Response:
     return Response(PAGE, status_code=503, media_type="text/html")
 
 
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no event loop in this thread
+        return None
+
+
 class _QuietDrops(logging.Filter):
     """uvicorn logs one error line for every answer left unfinished; a drop asked for on purpose
-    is not an error of the mock, so exactly that many of those lines are dropped."""
+    is not an error of the mock, so that line is dropped, but only for the drop's own request:
+    uvicorn runs each request in a task of its own and logs the line from it, so the drop names
+    its task and only a line logged from a named task is dropped. An unfinished answer of any
+    other request (a real bug) is always logged, whatever drops happen around it."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.pending = 0
+        self.tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self.lock = threading.Lock()
 
     def expect(self) -> None:
-        with self.lock:
-            self.pending += 1
+        task = _current_task()
+        if task is not None:
+            with self.lock:
+                self.tasks.add(task)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.getMessage() != UNFINISHED:
             return True
+        task = _current_task()
         with self.lock:
-            if self.pending:
-                self.pending -= 1
+            if task is not None and task in self.tasks:
+                self.tasks.discard(task)
                 return False
         return True
 
