@@ -16,7 +16,7 @@ from pixelproof.target import Profile, ProfileError, load_profile
 
 VENDOR_LEVELS = {"openai", "xai", "ark", "jimeng-visual", "gemini-vendor"}
 # "rejected by the gateway itself, nothing reaching the upstream": a gateway's promise only
-RESTRICTED = {"auth.missing", "auth.wrong"}
+RESTRICTED = {"auth.missing.not-forwarded", "auth.wrong.not-forwarded"}
 
 
 def _profile(**extra: object) -> Profile:
@@ -64,7 +64,8 @@ ASSIGNED = {
     "fallback.gpt-image-2.16:9": False,
     "size.dall-e-3.rejects-512x512": True,
     "openai_images.response_format.url": True,
-    "auth.missing": False,
+    "auth.missing": True,  # a 4xx JSON error: OpenAI answers a missing key with one
+    "auth.missing.not-forwarded": False,  # a pass-through forwards it; the vendor refuses it
     "auth.missing.401": True,
 }
 
@@ -79,7 +80,11 @@ LEVEL_BREAKAGES = [
     ("includes: [openai-images]", "includes: [openai-image]", "unknown level 'openai-image'"),
     ("rules: [n.default.omitted, n.explicit.2]", "rules: [n.default.omited]", "matches no rule"),
     ("surfaces: [xai]", "surfaces: [grok]", "unknown surface 'grok'"),
-    ("rules: [auth.missing, auth.wrong]", "rules: [auth.mising]", "'auth.mising' matches no rule"),
+    (
+        "rules: [auth.missing.not-forwarded, auth.wrong.not-forwarded]",
+        "rules: [auth.mising]",
+        "'auth.mising' matches no rule",
+    ),
 ]
 
 

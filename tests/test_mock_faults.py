@@ -521,6 +521,13 @@ def _prompt_forwarded(run: Run) -> tuple[int, int]:
     return answer.status_code, len(run.pair.forwarded(contains=tag))
 
 
+@probe("model-forwarded", (404, 0))
+def _model_forwarded(run: Run) -> tuple[int, int]:
+    tag = f"pp:{secrets.token_hex(6)}"
+    answer = run.post("/v1/images/generations", json={"model": "no-such-model", "prompt": tag})
+    return answer.status_code, len(run.pair.forwarded(contains=tag))
+
+
 @probe("model-prefix-match", 404)
 def _model_prefix_match(run: Run) -> int:
     return run.generate(model=f"gpt-image-2-{secrets.token_hex(3)}").status_code

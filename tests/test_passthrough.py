@@ -36,9 +36,9 @@ FORWARDED_HEADERS = ("authorization", "content-type", "x-pixelproof-fault")
 UNIFIED_ONLY_FAILURES = {
     "n.default.zero",  # OpenAI takes n 1-10: n = 0 is refused, not read as 1
     "n.default.zero.forwarded",  # ... and a pass-through forwards the 0
-    "model.unknown",  # the unknown model reaches the upstream (which refuses it)
-    "model.unknown.suffix",  # ... and so do unknown names that look like documented ones
-    "model.unknown.lookalike",
+    "model.unknown.not-forwarded",  # the unknown model reaches the upstream (which refuses it)
+    "model.unknown.suffix.not-forwarded",  # ... and so do unknown names like documented ones
+    "model.unknown.lookalike.not-forwarded",
     "n.edits.zero",  # OpenAI refuses n = 0 on edits too
     "ratio.gpt-image-2.3:4",  # `ratio` is the unified layer's field, unknown to OpenAI
     "response_format.url",  # GPT image models answer base64 only
@@ -51,8 +51,8 @@ UNIFIED_ONLY_FAILURES = {
     "edits.alias",  # /v1/edits is the unified layer's legacy alias
     "variations.not-implemented",  # OpenAI implements variations: images, not a refusal
     "model.required",  # OpenAI's model is optional (dall-e-2 by default): served, not refused
-    "auth.missing",  # the key is checked where it is known, by the vendor: the request reached it
-    "auth.wrong",
+    "auth.missing.not-forwarded",  # the key is checked where it is known, by the vendor: the
+    "auth.wrong.not-forwarded",  # request reached it (the vendor's 4xx JSON error is relayed)
     "prompt.required.not-forwarded",  # the prompt-less request reaches the vendor, which refuses it
     "upstream.failure.503",  # a failed upstream's HTML page is relayed as it came
     "upstream.failure.unreachable",  # ... and a dropped upstream becomes the proxy's 502 page

@@ -128,16 +128,22 @@ def ref_forward(j: Evidence) -> None:
 # ---------------------------------------------------------------------- rejections and errors
 @verdict("model_required", "model_unknown", "error_shape")
 def openai_rejection(j: Evidence) -> None:
-    rejected(j, openai_shape=j.rule.expect.get("error_shape") == "openai")
+    """The 4xx part (``status``) and, apart, the never-forwarded part (``upstream: none``): a row
+    with only the latter needs the recorder, so it is never judged on the 4xx alone."""
+    if "status" in j.rule.expect:
+        rejected(j, openai_shape=j.rule.expect.get("error_shape") == "openai")
+    not_forwarded(j)
+
+
+def not_forwarded(j: Evidence) -> None:
+    if j.rule.expect.get("upstream") != "none":
+        return
     calls = j.calls_of(j.obs)
-    if j.rule.expect.get("upstream") == "none" and calls is not None:
-        check(
-            not calls,
-            j.case,
-            "nothing reaches an upstream",
-            f"{len(calls)} upstream call(s)",
-            j.obs.final,
-        )
+    if calls is None:  # no recorder: only a row that also has a 4xx part gets here (the
+        return  # not-forwarded rows need the recorder: tests/test_not_forwarded_split.py)
+    check(not calls, j.case, "the gateway rejects it itself: nothing reaches an upstream",
+          f"{len(calls)} upstream call(s), authorization "
+          f"{[c.get('headers', {}).get('authorization') for c in calls]}", j.obs.final)  # fmt: skip
 
 
 @verdict("ref_format", "ref_bytes", "task_caller_id", "safety", "task_failure")
@@ -163,16 +169,13 @@ def ref_limit(j: Evidence) -> None:
 
 @verdict("auth")
 def auth(j: Evidence) -> None:
-    ex, want = j.obs.exchange, j.rule.expect["status"]
-    check(
-        ex is not None and status_matches(ex.status, want), j.case, str(want), status_text(ex), ex
-    )
-    assert ex is not None
-    check(json_error(ex) is None, j.case, "a JSON error body", str(json_error(ex)), ex)
-    calls = j.calls_of(j.obs)
-    if j.rule.expect.get("upstream") == "none" and calls is not None:
-        check(not calls, j.case, "the gateway rejects it itself: nothing reaches the upstream",
-              f"{len(calls)} upstream call(s), authorization {[c.get('headers', {}).get('authorization') for c in calls]}", ex)  # fmt: skip
+    ex, want = j.obs.exchange, j.rule.expect.get("status")
+    if want is not None:
+        check(ex is not None and status_matches(ex.status, want), j.case, str(want),
+              status_text(ex), ex)  # fmt: skip
+        assert ex is not None
+        check(json_error(ex) is None, j.case, "a JSON error body", str(json_error(ex)), ex)
+    not_forwarded(j)
 
 
 @verdict("upstream_failure")

@@ -20,6 +20,7 @@ from pixelproof.mock.errors import ApiError
 from pixelproof.mock.gateway_faults import (
     dropped,
     forward_promptless,
+    forward_unknown_model,
     lenient_model,
     wrong_defaults,
 )
@@ -295,6 +296,8 @@ class Unified:
     # ------------------------------------------------------------------ routes
     async def generations(self, inc: Incoming) -> Response:
         body = inc.json_object()
+        if await forward_unknown_model(self.upstream, self.catalogue.models_on("unified"), body):
+            raise ApiError(502, "upstream answered an unknown model", type="upstream_error")
         model = self.model(body)
         if await forward_promptless(self.upstream, body) is not None:
             raise ApiError(502, "upstream answered a request without prompt", type="upstream_error")

@@ -67,3 +67,19 @@ async def forward_promptless(upstream: Upstream, body: dict[str, Any]) -> dict[s
     if body.get("prompt") is not None or not faults.active("prompt-forwarded"):
         return None
     return await upstream.post("/v1/images/generations", json=body)
+
+
+async def forward_unknown_model(
+    upstream: Upstream, known: list[str], body: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Fault model-forwarded: a request naming a model the gateway does not serve goes upstream
+    as it came (as a pass-through sends it), so the upstream's refusal is what the client gets."""
+    name = body.get("model")
+    if (
+        not faults.active("model-forwarded")
+        or not isinstance(name, str)
+        or not name
+        or name in known
+    ):
+        return None
+    return await upstream.post("/v1/images/generations", json=body)
