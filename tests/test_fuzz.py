@@ -183,6 +183,7 @@ def test_a_gateway_taking_a_request_without_prompt_is_found(
     found = [f for f in results[target].findings if f.check == "prompt.required"]
     assert found, results[target].report()
     assert found[0].case == "targeted: required prompt dropped"
+    assert "((SHOULD) " in found[0].expected  # seed 003: "should be treated as required"
     assert '"model"' in found[0].request
     assert '"prompt"' not in found[0].request
 

@@ -8,6 +8,7 @@ as it was) fails on the very same answers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,3 +109,11 @@ def test_the_old_rule_failed_the_same_answers(
 
 def test_every_old_rule_names_a_fault_or_variant_that_holds_its_successor() -> None:
     assert all(FAULTS[name].holds for name in OLD)
+
+
+def test_a_rule_quoting_a_should_is_at_most_should(catalogue: Catalogue) -> None:
+    """A document's "should" is at most SHOULD (prompt.required was a MUST on seed 003's
+    "this should be treated as required"); a MUST needs a sentence that makes it one."""
+    stronger = [r.id for r in catalogue
+                if r.severity == "MUST" and re.search(r"\bshould\b", r.source.quote, re.I)]  # fmt: skip
+    assert stronger == []

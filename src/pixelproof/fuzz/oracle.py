@@ -162,8 +162,8 @@ class Oracle:
             return Expectation("reject", rule.statement, rule.id)
         if request.label == "POST /v1/images/generations" and surface == "unified":
             if "prompt" not in request.json:  # null is the SDK's "omitted": the contract's to judge
-                rule = self.catalogue.rule("prompt.required")
-                return Expectation("reject", rule.statement, rule.id)
+                rule = self.catalogue.rule("prompt.required")  # a SHOULD: the finding says so
+                return Expectation("reject", f"({rule.severity}) {rule.statement}", rule.id)
         if model is None or (isinstance(model, str) and model in self.catalogue.models_on(surface)):
             return None
         check = "model.unknown" if surface == "unified" else "fuzz.unknown_model"
