@@ -16,6 +16,7 @@ from pixelproof.mock.stack_process import stack_process
 from pixelproof.observe import task_id_of, task_status_of
 from pixelproof.plan import Probe, cases_for, unique_probes
 from pixelproof.samples import sample_bytes
+from pixelproof.streamed import has_streamed, json_stream
 from pixelproof.target import embedded_profile
 
 KEY = "bench-key"
@@ -24,9 +25,14 @@ DONE = ("completed", "failed", "done", None)
 
 def send(client: httpx.Client, base: str, probe: Probe) -> httpx.Response:
     files = [(f, (s, sample_bytes(s), "image/png")) for f, s in probe.files] or None
+    body, content, headers = probe.json_body("bench"), None, None
+    if body is not None and has_streamed(body):  # a 41 MB sample, written as pixelproof writes it
+        length, chunks = json_stream(body)
+        body, content = None, chunks()
+        headers = {"Content-Type": "application/json", "Content-Length": str(length)}
     return client.request(
-        probe.method, base + probe.path.replace("{nonce}", "bench"), json=probe.json_body("bench"),
-        data=dict(probe.form) or None, files=files, params=dict(probe.query) or None,
+        probe.method, base + probe.path.replace("{nonce}", "bench"), json=body, content=content,
+        headers=headers, data=dict(probe.form) or None, files=files, params=dict(probe.query) or None,
     )  # fmt: skip
 
 
@@ -41,8 +47,16 @@ def poll(client: httpx.Client, base: str, probe: Probe, task: str) -> int:
         else:
             answer = client.get(f"{base}/v1/tasks/{task}")
         sent += 1
-        if task_status_of(probe.surface, answer.json()) in DONE:
+        if task_status_of(probe.surface, _json(answer)) in DONE:
             return sent
+
+
+def _json(answer: httpx.Response) -> object:
+    """The answer's JSON, or None (the upstream-failure probes answer an HTML page on purpose)."""
+    try:
+        return answer.json()
+    except ValueError:
+        return None
 
 
 def main() -> None:
@@ -60,7 +74,7 @@ def main() -> None:
                 answer = send(client, base, probe)
                 sent += 1
                 ok = probe.op != "http" and answer.is_success
-                task = task_id_of(probe.surface, answer.json()) if ok else None
+                task = task_id_of(probe.surface, _json(answer)) if ok else None
                 if task:
                     sent += poll(client, base, probe, task)
         print(f"{time.perf_counter() - started:.2f} s, {sent} requests")
