@@ -528,6 +528,16 @@ def _model_forwarded(run: Run) -> tuple[int, int]:
     return answer.status_code, len(run.pair.forwarded(contains=tag))
 
 
+@probe("jimeng-edits-refused", "image")
+def _jimeng_edits_refused(run: Run) -> str:
+    """A file that is no image: the clean gateway takes the Jimeng edit and judges the upload
+    (param image); the fault refuses the model first (param model). No job is waited for."""
+    files = [("image", ("in.png", b"not an image", "image/png"))]
+    form = {"model": "jimeng-4.0", "prompt": "a lighthouse", "response_format": "b64_json"}
+    answer = run.post("/v1/images/edits", data=form, files=files)
+    return str(answer.json()["error"]["param"])
+
+
 @probe("model-prefix-match", 404)
 def _model_prefix_match(run: Run) -> int:
     return run.generate(model=f"gpt-image-2-{secrets.token_hex(3)}").status_code

@@ -130,6 +130,8 @@ CATALOGUE: dict[str, Fault] = {
            "model.unknown.suffix", "model.unknown.suffix.not-forwarded"),
         _f("model-lookalike-accepted", "gateway", "a model name equal to a documented one but for punctuation (dalle-3) is served",
            "model.unknown.lookalike", "model.unknown.lookalike.not-forwarded"),
+        _f("jimeng-edits-refused", "gateway", "multipart edits are refused for Jimeng models (as the reference gateway did)",
+           "edits.multipart.jimeng"),
         _f("edits-n-zero-forwarded", "gateway", "edits forward n = 0 to the upstream unchanged", "n.edits.zero"),
         _f("unified-fields-dropped", "gateway", "output_format, output_compression, moderation and quality are not forwarded (as seen live)",
            "output_format.unified.jpeg", "output_format.unified.webp", "passthrough.output_compression",

@@ -244,7 +244,9 @@ class Unified:
             (await self.upstream.post("/v1/images/generations", json=up)).get("data")
         )
 
-    async def via_jimeng(self, model: str, body: dict[str, Any], n: int) -> list[Produced]:
+    async def via_jimeng(
+        self, model: str, body: dict[str, Any], n: int, uploads: list[str] | None = None
+    ) -> list[Produced]:
         entry = self.catalogue.model("unified", model)
         assert entry is not None
         assert entry.upstream is not None
@@ -254,6 +256,7 @@ class Unified:
         if parsed is not None:
             up.update(width=parsed.width, height=parsed.height)
         refs = [r for r in self.references(body) if r.startswith(("http://", "https://"))]
+        refs += uploads or []
         if refs:
             up["image_urls"] = refs
         out: list[Produced] = []
@@ -356,7 +359,10 @@ class Unified:
         entry = self.catalogue.model("unified", model)
         assert entry is not None
         assert entry.upstream is not None
-        if not entry.upstream.startswith("openai/"):
+        jimeng = entry.upstream.startswith("jimeng-visual/")  # seed 000: "Edit: image file upload"
+        if not entry.upstream.startswith("openai/") and (
+            not jimeng or faults.active("jimeng-edits-refused")
+        ):
             raise ApiError(
                 400, f"{model} does not support multipart edits on this gateway", param="model"
             )
@@ -374,6 +380,9 @@ class Unified:
         if faults.active("edits-n-zero-forwarded") and _int_or_none(body.get("n")) == 0:
             n = 0
         kind = self.output_kind(body)
+        if jimeng:  # the uploads become URLs the visual API's image_urls can name
+            urls = [store_bytes(inc, f.data, sniff(f.data) or "png", URL_TTL_S) for f in images]
+            return self.answer(inc, await self.via_jimeng(model, body, n, urls), kind)
         size, intent = self.openai_size(model, body)
         fields: dict[str, Any] = {
             "model": entry.upstream.split("/", 1)[1],
