@@ -176,7 +176,7 @@ def _chromium() -> str:
 
 def test_plan_prices_each_tier_at_the_documented_price() -> None:
     """Seed 002 lists a price per image per model and bills the resolution tiers independently."""
-    seed = (REPO / "src/pixelproof/contracts/sources/002_b4bde4d22d76f6dc.txt").read_text()
+    seed = (REPO / "contracts/sources/002_b4bde4d22d76f6dc.txt").read_text()
     documented = {m: float(p) for m, p in re.findall(r"^([\w.-]+) \| \$([\d.]+) \|$", seed, re.M)}
     assert documented["gpt-image-2"] > 0
     plan = json.loads(pixelproof_inprocess("plan", "--json").stdout)
