@@ -13,6 +13,23 @@ from pixelproof.mock.gateway_faults import upstream_failed
 from pixelproof.mock.http import RUN_TRACE
 
 MAX_IMAGE_BYTES = 48 * 1024 * 1024
+# Ten 4K images as base64 fit; an upstream that never stops answering does not take the gateway's
+# memory with it (it answers 502 instead).
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+
+
+async def _capped(response: httpx.Response, cap: int, what: str) -> bytes:
+    """The body, streamed, or a 502 once it passes ``cap`` (declared or still streaming)."""
+    declared = response.headers.get("content-length", "")
+    data = bytearray()
+    if not (declared.isdigit() and int(declared) > cap):
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) > cap:
+                break
+        else:
+            return bytes(data)
+    raise ApiError(502, f"{what} over {cap:,} bytes", type="upstream_error")
 
 
 def _message(response: httpx.Response) -> str:
@@ -67,9 +84,12 @@ class Upstream:
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         try:
-            response = await self.client.post(
-                path, json=json, data=data, files=files, params=params, headers=self._headers()
-            )
+            async with self.client.stream("POST", path, json=json, data=data, files=files,
+                                          params=params, headers=self._headers()) as streamed:  # fmt: skip
+                content = await _capped(streamed, MAX_ANSWER_BYTES, "upstream answer")
+            ctype = streamed.headers.get("content-type", "")
+            response = httpx.Response(streamed.status_code, headers={"content-type": ctype},
+                                      content=content)  # fmt: skip
         except httpx.HTTPError as exc:
             relayed = upstream_failed(None)
             if relayed is not None:
@@ -126,13 +146,7 @@ class Upstream:
                 if response.status_code != 200:
                     raise ApiError(502, f"upstream image URL answered {response.status_code}",
                                    type="upstream_error")  # fmt: skip
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > MAX_IMAGE_BYTES:
-                        raise ApiError(502, f"upstream image over {MAX_IMAGE_BYTES:,} bytes",
-                                       type="upstream_error")  # fmt: skip
-                return bytes(data)
+                return await _capped(response, MAX_IMAGE_BYTES, "upstream image")
         except httpx.HTTPError as exc:
             raise ApiError(
                 502, f"upstream image download failed: {type(exc).__name__}", type="upstream_error"
