@@ -54,20 +54,11 @@ def _wait_sampling(pid: int) -> tuple[int, os.struct_rusage, int]:
     """Wait for ``pid``, reading its VmHWM (which never falls) every 20 ms until it exits."""
     peak = 0
     while True:
-        peak = max(peak, _high_water_kb(pid))
+        peak = max(peak, hostile.high_water_kb(pid))
         done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
             return status, usage, peak
         time.sleep(0.02)
-
-
-def _high_water_kb(pid: int) -> int:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
-    return int(line.split()[1])
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 Behaviour = Callable[[socket.socket], None]
 
@@ -283,3 +284,16 @@ class _Replayed:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.sock, name)
+
+
+def high_water_kb(pid: int) -> int:
+    """The child's own peak RSS (VmHWM of the program it runs). Not wait4's ru_maxrss: Linux
+    carries the forking parent's resident size over into it, so a child forked from a pytest
+    worker that had grown to 500 MB reported 500 MB whatever it used itself. VmHWM never falls,
+    so sampling until exit misses at most the last 20 ms of growth."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
+    return int(line.split()[1])

@@ -96,26 +96,13 @@ def run_measured(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, 
                                  stdout=out, stderr=err, env=env, cwd=cwd)  # fmt: skip
         peak = 0
         while child.poll() is None:
-            peak = max(peak, _high_water_kb(child.pid))
+            peak = max(peak, hostile.high_water_kb(child.pid))
             time.sleep(0.02)
     wall = time.monotonic() - started
     text = (cwd / "err.txt").read_text(errors="replace") + (cwd / "out.txt").read_text(
         errors="replace"
     )
     return child.returncode, wall, peak / 1024, text
-
-
-def _high_water_kb(pid: int) -> int:
-    """The child's own peak RSS (VmHWM of the program it runs). Not wait4's ru_maxrss: Linux
-    carries the forking parent's resident size over into it, so a child forked from a pytest
-    worker that had grown to 500 MB reported 500 MB whatever it used itself. VmHWM never falls,
-    so sampling until exit misses at most the last 20 ms of growth."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
-    return int(line.split()[1])
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
