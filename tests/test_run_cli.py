@@ -93,28 +93,32 @@ def test_unknown_fault_exits_2() -> None:
 
 
 def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
-    # A real SIGINT. Not timing-dependent: output is unbuffered, so the first suite line arrives
-    # as the first case starts, and every answer of the `slow` fault takes 2 s, so the run cannot
-    # have finished before the signal lands.
+    # A real SIGINT. Not timing-dependent: output is unbuffered and verbose, so the first suite
+    # line arrives as the first case ends (without -v a file's line ends only when its last case
+    # does, and the order of files is not fixed: once the one-case file came last and the signal
+    # landed in the run's final case), and every answer of the `slow` fault takes 2 s, so the run
+    # cannot have finished before the signal lands.
     proc = subprocess.Popen(
         [sys.executable, "-m", "pixelproof.cli", "run", "--fault", "slow", "--rules", "size.*",
-         "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "stopped"],
+         "--fuzz", "off", "-v", "--report-dir", str(tmp_path), "--run-id", "stopped"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     assert proc.stdout is not None
+    seen: list[str] = []
     try:
         deadline = time.monotonic() + 120
         for line in proc.stdout:  # wait until tests are running, then interrupt
+            seen.append(line)
             if "suites/" in line or time.monotonic() > deadline:
                 break
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
+        seen.append(proc.communicate(timeout=60)[0])
     finally:
         if proc.poll() is None:  # a failed test leaves no run behind
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130
+    assert proc.returncode == 130, "".join(seen)[-3000:]
     assert (tmp_path / "stopped" / "run.json").is_file()
     assert (tmp_path / "stopped" / "summary.md").is_file()
     run = json.loads((tmp_path / "stopped" / "run.json").read_text())
