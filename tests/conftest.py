@@ -32,7 +32,7 @@ from pixelproof.target import Profile
 # the other sat idle. Largest first keeps both workers busy to the end; the rest keep their order.
 HEAVY_FIRST = (
     "test_xdist_requests.py", "test_shard.py", "test_reports.py", "test_passthrough.py",
-    "test_secrets_in_artifacts.py", "test_fuzz.py", "test_run_bounds.py", "test_discover_profile.py",
+    "test_secrets_in_artifacts.py", "test_fuzzing.py", "test_run_bounds.py", "test_discover_profile.py",
     "test_import_graph.py", "test_profiles_run.py", "test_run_cli.py", "test_broken_targets.py",
 )  # fmt: skip
 

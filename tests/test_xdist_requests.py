@@ -78,7 +78,7 @@ def test_clean_run_keeps_every_promise_sends_each_planned_request_once_and_leaks
     profile_path = _profile(tmp_path, stack, catalogue)
     env = {**os.environ, KEY_ENV: SENTINEL}
     since = {url: _last_seq(url) for url in (stack.gateway.url, stack.upstream.url)}
-    # the fuzzer's full budget on the clean stack is test_fuzz.py's own test: a small one here
+    # the fuzzer's full budget on the clean stack is test_fuzzing.py's own test: a small one here
     done = subprocess.run(
         [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(profile_path), "-n", "2",
          "--fuzz", "negative", "--fuzz-budget", "60", "--report-dir", str(tmp_path),
