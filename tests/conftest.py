@@ -170,10 +170,12 @@ closed_port_2 = pytest.fixture(_closed_port, name="closed_port_2")
 
 
 def pixelproof_inprocess(*args: str) -> subprocess.CompletedProcess[str]:
-    """``pixelproof ARGS`` through the same ``main`` in this process, output captured: for commands
-    that start no pytest session (plan, diff, report, merge, rules, profile, and usage errors that
-    stop before one). It saves an interpreter start and its imports per call; each test file that
-    uses it keeps a real subprocess for the console entry point too."""
+    """``pixelproof ARGS`` through the same ``main`` in this process, output captured. It saves an
+    interpreter start and its imports per call (about 1.3 CPU-s of a small ``run``), so it serves
+    ``run`` too: its pytest session nests in the test's, as pytester's in-process runs do, and
+    imports the suites' modules under their own names (no module of ``tests/`` shares one, see
+    test_import_graph). Keep a child process where the test is about the process: its exit on a
+    signal, its own peak RSS, the console entry point (each file using this keeps one)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:

@@ -112,3 +112,14 @@ def test_every_module_imports_alone_in_a_fresh_interpreter() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", done.stdout
+
+
+def test_no_test_module_shares_a_name_with_a_suite_module() -> None:
+    """``pixelproof run`` nests in a test's process (conftest.pixelproof_inprocess) and imports the
+    suites' modules by their file names: a ``tests/`` module of the same name would be found instead
+    and the run would stop with an import mismatch."""
+    from pixelproof.resources import suites_dir
+
+    ours = {p.name for p in Path(__file__).parent.glob("*.py")}
+    suites = {p.name for p in suites_dir().glob("*.py")}
+    assert not ours & suites, sorted(ours & suites)
