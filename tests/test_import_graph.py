@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pixelproof
+from pixelproof.resources import suites_dir
 
 PACKAGE = Path(pixelproof.__file__).parent
 
@@ -118,8 +119,6 @@ def test_no_test_module_shares_a_name_with_a_suite_module() -> None:
     """``pixelproof run`` nests in a test's process (conftest.pixelproof_inprocess) and imports the
     suites' modules by their file names: a ``tests/`` module of the same name would be found instead
     and the run would stop with an import mismatch."""
-    from pixelproof.resources import suites_dir
-
     ours = {p.name for p in Path(__file__).parent.glob("*.py")}
     suites = {p.name for p in suites_dir().glob("*.py")}
     assert not ours & suites, sorted(ours & suites)
