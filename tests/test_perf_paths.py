@@ -234,12 +234,26 @@ def test_big_freed_buffers_leave_the_process_once_the_threshold_is_fixed() -> No
     assert fixed < 4, f"{fixed} MiB of freed buffers stayed resident (default: {default} MiB)"
 
 
+class _Collected:
+    """Records the node ids a nested pytest session collected, in the order it will run them."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.ids = [item.nodeid for item in session.items]
+
+
 def test_the_case_carrying_a_large_sample_is_run_first_and_nothing_else_moves() -> None:
+    """The plugin's own ordering, read from a real collection of the suites: nested in this
+    process (as pytester's in-process runs are) rather than four interpreters, the same hooks."""
+
     def collected(*args: str) -> list[str]:
-        out = subprocess.run([sys.executable, "-m", "pytest", str(suites_dir()), "-p", "no:cacheprovider",
-                              "--collect-only", "-q", *args],
-                             capture_output=True, text=True, timeout=300, check=True)  # fmt: skip
-        return [line for line in out.stdout.splitlines() if "::" in line]
+        grab = _Collected()
+        code = pytest.main([str(suites_dir()), "-p", "no:cacheprovider", "--collect-only", "-q",
+                            *args], plugins=[grab])  # fmt: skip
+        assert code == 0
+        return grab.ids
 
     for fuzz in ("off", "full"):  # with nothing to drop (fuzzing on) too
         ids = collected("--pixelproof-fuzz", fuzz)
