@@ -1,4 +1,6 @@
-"""`pixelproof run` end to end, as a user runs it: a subprocess, real servers, real reports.
+"""`pixelproof run` end to end, as a user runs it: real servers, real reports. The runs go through
+the same `main` in this process (conftest.pixelproof_inprocess); the Ctrl-C test keeps a real
+child, since it is about the process (its exit on a signal) and is this file's console call.
 The clean run of every rule through xdist is test_xdist_requests.py's."""
 
 from __future__ import annotations
@@ -13,20 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import pixelproof_inprocess
 from pixelproof.catalogue import Catalogue
 from pixelproof.target import load_profile
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def pixelproof(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli", *args],
-        capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
+pixelproof = pixelproof_inprocess
 
 
 def test_a_fault_fails_the_run_and_names_the_rule(tmp_path: Path) -> None:
