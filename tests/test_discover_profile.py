@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
+from conftest import pixelproof_inprocess
 from pixelproof.catalogue import Catalogue
 from pixelproof.cli.profile import profile_reference
 from pixelproof.mock.server import Stack, embedded_stack
@@ -34,9 +35,11 @@ def stack() -> Iterator[Stack]:
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, KEY_ENV: KEY}
-    done = subprocess.run([sys.executable, "-m", "pixelproof.cli.main", *args], capture_output=True,
-                          text=True, cwd=REPO, env=env, timeout=600, check=False)  # fmt: skip
+    """``pixelproof ARGS`` in this process (the key's variable set for the call); the missing-key
+    test below keeps this file's real console call."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(KEY_ENV, KEY)
+        done = pixelproof_inprocess(*args)
     if check:
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return done
