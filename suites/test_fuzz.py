@@ -46,6 +46,7 @@ def fuzz_session(
         mode=mode,
         run_id=pixelproof.run_id,
         guard=pixelproof.get_guard(),
+        clock=pixelproof.get_clock(),
     )
     yield session
     session.close()

@@ -26,11 +26,13 @@ from pixelproof.judging.failures import RuleFailure
 from pixelproof.memory import return_big_buffers
 from pixelproof.observe import Observer, TargetError
 from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
+from pixelproof.polling import PollClock, RealTime
 from pixelproof.report.allure import label_case
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
 from pixelproof.samples import carries_large_sample
 from pixelproof.shard import ShardError, parse_shard, select
+from pixelproof.stack_clock import StackClock
 from pixelproof.target import Profile, embedded_profile, load_profile
 
 EMBEDDED_KEY_ENV = "PIXELPROOF_EMBEDDED_KEY"
@@ -47,6 +49,8 @@ class PixelproofSession:
     guard: Guard | None = None
     planned: int | None = None  # cases collected: "interrupted after N of M cases"
     groups: dict[str, str] | None = None
+    clock_urls: tuple[str, ...] = ()  # the embedded stack's servers: task polling jumps its clock
+    clock: PollClock | None = None
 
     def get_guard(self) -> Guard:
         """The run deadline and breakers, shared by the observer and fuzzing."""
@@ -78,9 +82,21 @@ class PixelproofSession:
             self.groups = {key: root(key) for key in parent}
         return self.groups
 
+    def get_clock(self) -> PollClock:
+        """What task polling (observer and fuzzing) waits with: real time, or against the
+        embedded stack a clock that jumps once the stack's jobs are done (stack_clock.py)."""
+        if self.clock is None:
+            self.clock = RealTime()
+            if self.clock_urls:
+                key = os.environ.get(self.profile.credentials.env or "")
+                self.clock = StackClock(self.clock_urls, self.profile.time_scale, key)
+        return self.clock
+
     def get_observer(self) -> Observer:
         if self.observer is None:
-            self.observer = Observer(self.catalogue, self.profile, self.run_id, self.get_guard())
+            self.observer = Observer(
+                self.catalogue, self.profile, self.run_id, self.get_guard(), self.get_clock()
+            )
         return self.observer
 
 
@@ -170,8 +186,9 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.update(workerinput.get("pixelproof_env", {}))
         profile = Profile.model_validate_json(workerinput["pixelproof_profile"])
         config.stash[SESSION] = PixelproofSession(
-            default_catalogue(), profile, workerinput["pixelproof_run_id"]
-        )
+            default_catalogue(), profile, workerinput["pixelproof_run_id"],
+            clock_urls=tuple(workerinput.get("pixelproof_clock", ())),
+        )  # fmt: skip
         return
     if not _wants_suites(config):
         return
@@ -194,7 +211,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config,
         embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, EMBEDDED_KEY_ENV, scale),
     )
-    config.stash[SESSION] = PixelproofSession(catalogue, profile, run_id, stack=context)
+    clock = (stack.gateway.url, stack.upstream.url)
+    config.stash[SESSION] = PixelproofSession(
+        catalogue, profile, run_id, stack=context, clock_urls=clock
+    )
 
 
 def _with_budget(config: pytest.Config, profile: Profile) -> Profile:
@@ -221,6 +241,7 @@ def pytest_configure_node(node: Any) -> None:
         return
     node.workerinput["pixelproof_profile"] = session.profile.model_dump_json()
     node.workerinput["pixelproof_run_id"] = session.run_id
+    node.workerinput["pixelproof_clock"] = list(session.clock_urls)
     env = session.profile.credentials.env
     node.workerinput["pixelproof_env"] = {env: os.environ[env]} if env and env in os.environ else {}
 
@@ -231,6 +252,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     if session.observer is not None:
         session.observer.close()
+    if isinstance(session.clock, StackClock):
+        session.clock.close()
     if session.stack is not None:
         session.stack.__exit__(None, None, None)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from typing import Any
 
 import hypothesis
@@ -38,7 +37,7 @@ from pixelproof.fuzz.stateful import run_stateful
 from pixelproof.fuzz.targets import Allowance, BudgetSpent, FuzzResult, FuzzTarget, new_seed
 from pixelproof.fuzz.transport import ClientAdapter
 from pixelproof.observe import TAG_HEADER, task_id_of
-from pixelproof.polling import Cadence
+from pixelproof.polling import Cadence, PollClock, RealTime
 from pixelproof.target import Profile
 
 BUILTIN = [status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -57,8 +56,10 @@ class _Run:
 
 class FuzzSession:
     def __init__(self, catalogue: Catalogue, profile: Profile, *, mode: str = "deterministic",
-                 run_id: str = "local", guard: Guard | None = None) -> None:  # fmt: skip
+                 run_id: str = "local", guard: Guard | None = None,
+                 clock: PollClock | None = None) -> None:  # fmt: skip
         self.catalogue, self.profile, self.mode, self.run_id = catalogue, profile, mode, run_id
+        self.clock = clock or RealTime()  # what waiting for a submitted task waits with
         self.schemas: dict[str, SurfaceSchemas] = {}
         self.oracle = Oracle(catalogue, profile, {}, {})
         guard = guard or Guard(profile.run_timeout_s, profile.breaker_after)
@@ -191,7 +192,7 @@ class FuzzSession:
             "accept", "a task this run submitted is found", "fuzz.task_query", size=exp.size,
             alt_size=exp.alt_size, ratio=exp.ratio, image_rule=exp.image_rule,
         )  # fmt: skip
-        run.submitted[task_id] = time.monotonic()
+        run.submitted[task_id] = self.clock.monotonic()
         run.judging.images += 1  # a submitted task buys its image, queried or not
 
     # ------------------------------------------------------------------ targets

@@ -11,7 +11,6 @@ capped), so completed tasks and their images are judged too.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, Phase, settings
@@ -43,7 +42,7 @@ def _wait_for(session: FuzzSession, run: _Run, case: Any) -> None:
     if submitted is None or cadence is None:
         return
     ready = submitted + min(cadence.initial_delay_s + 2 * cadence.interval_s, MAX_WAIT_S)
-    time.sleep(max(0.0, ready - time.monotonic()))
+    session.clock.sleep(max(0.0, ready - session.clock.monotonic()))
 
 
 def run_stateful(session: FuzzSession, run: _Run, schemas: SurfaceSchemas) -> None:

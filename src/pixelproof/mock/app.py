@@ -3,12 +3,14 @@
 Control API (never recorded): ``/__pixelproof/requests`` (GET filter by path, method, since, tag,
 contains, paged by limit and before; DELETE clears), ``/__pixelproof/files/{token}``,
 ``/__pixelproof/health``, ``/__pixelproof/faults``, ``POST /__pixelproof/clock`` (advance the
-clock by ``seconds``, a finite number). Reads are open; the two routes that change state take the
+clock by ``seconds``, a finite number; with ``settle``, first wait up to that many real seconds for
+the jobs the mock has running: a jumping clock, see ``stack_clock.py``). Reads are open; the two routes that change state take the
 mock's API key when one is configured.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any
@@ -38,6 +40,7 @@ PAGE_BYTES = (
     16 * 1024 * 1024
 )  # and bytes: a larger page is cut, oldest first (``more``, ``before``)
 MAX_ADVANCE_S = 1e7  # ~115 days: more than any documented task deadline
+MAX_SETTLE_S = 60.0  # the longest a clock request waits for running jobs (real seconds)
 
 
 def _bad(message: str, status: int = 400) -> JSONResponse:
@@ -66,6 +69,11 @@ def _file_age(request: Request) -> float | Response | None:
     if not math.isfinite(age) or age < 0:
         return _bad(f"{FILE_AGE_HEADER} must be a number of seconds >= 0 (got {raw[:40]!r})")
     return age
+
+
+def _number_within(value: Any, most: float) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, int | float)
+            and math.isfinite(value) and 0 <= value <= most)  # fmt: skip
 
 
 def _control_routes(state: MockState) -> list[Route]:
@@ -124,9 +132,13 @@ def _control_routes(state: MockState) -> list[Route]:
         except (ValueError, RecursionError):
             body = None
         seconds = body.get("seconds", 0) if isinstance(body, dict) else None
-        if (isinstance(seconds, bool) or not isinstance(seconds, int | float)
-                or not math.isfinite(seconds) or not 0 <= seconds <= MAX_ADVANCE_S):  # fmt: skip
-            return _bad(f'body must be {{"seconds": a number from 0 to {MAX_ADVANCE_S:g}}}')
+        settle = body.get("settle", 0) if isinstance(body, dict) else None
+        if not _number_within(seconds, MAX_ADVANCE_S) or not _number_within(settle, MAX_SETTLE_S):
+            return _bad(f'body must be {{"seconds": a number from 0 to {MAX_ADVANCE_S:g}, '
+                        f'"settle" (optional): a number from 0 to {MAX_SETTLE_S:g}}}')  # fmt: skip
+        jobs = state.busy()
+        if settle and jobs:  # what real time would have let run, without waiting past its end
+            await asyncio.wait(jobs, timeout=float(settle))
         state.clock.advance(float(seconds))
         return JSONResponse({"clock": state.clock.now()})
 

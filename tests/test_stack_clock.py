@@ -1,0 +1,146 @@
+"""The jumping clock runs use against the embedded stack (stack_clock.py, the mock's clock route
+with ``settle``): verdicts are those of real time, the stack's jobs are waited for, and a stack
+that does not answer means real sleeps, never a verdict bent by a clock that did not move."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from pixelproof import stack_clock
+from pixelproof.catalogue import Catalogue
+from pixelproof.judging.evaluate import evaluate
+from pixelproof.mock.app import app_state, create_app
+from pixelproof.mock.faults import FAULT_HEADER
+from pixelproof.mock.server import FastForward, Stack, embedded_stack, start
+from pixelproof.mock.state import MockConfig
+from pixelproof.observe import Observer
+from pixelproof.plan import cases_for
+from pixelproof.stack_clock import StackClock
+from pixelproof.target import embedded_profile
+
+KEY_ENV = "PIXELPROOF_STACK_CLOCK_KEY"
+KEY = "pp-stack-clock-key-0123456789"
+# The official task channel: tasks polled through the gateway, which waits on the vendor mock.
+RULES = ("task.tasks-official.", "size.gpt_image_2_official.")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with embedded_stack(time_scale=1000, api_key=KEY) as running:
+        yield running
+
+
+def _judge(catalogue: Catalogue, stack: Stack, fault: str | None, clock: Any) -> dict[str, str]:
+    profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
+    if fault:
+        profile = profile.model_copy(update={"headers": {FAULT_HEADER: fault}})
+    cases = [c for c in cases_for(catalogue, profile) if c.rule.id.startswith(RULES) and c.claimed]
+    observer = Observer(catalogue, profile, clock=clock)
+    try:
+        return {case: outcome for case, (outcome, _) in evaluate(observer, cases).items()}
+    finally:
+        observer.close()
+
+
+@pytest.mark.parametrize("fault", [None, "task-stuck"])
+def test_verdicts_are_those_of_the_fast_forward_clock(
+    stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch, fault: str | None
+) -> None:
+    """The same cases judged on FastForward (the stack finishes its jobs in this process, then
+    time jumps: test_stuck_tasks.py) and on the StackClock (the same, over the clock route) end
+    the same, stuck tasks included; and every wait was a jump the stack answered, none slept.
+    A clock route that did not move the mocks' clocks leaves the tasks queued: deadline errors."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    reference = _judge(catalogue, stack, fault, FastForward(stack, 1000))
+    clock = StackClock([stack.gateway.url, stack.upstream.url], 1000, KEY)
+    try:
+        outcomes = _judge(catalogue, stack, fault, clock)
+    finally:
+        clock.close()
+    assert outcomes == reference
+    assert len(outcomes) >= 21
+    if fault is None:
+        assert set(outcomes.values()) == {"passed"}, outcomes
+    else:
+        failed = [case.split("[")[0] for case, o in outcomes.items() if o == "failed"]
+        assert failed == ["task.tasks-official.deadline"]
+        assert clock.now >= 10, "polled to the (virtual) deadline"
+    assert clock.jumps >= 21, "each task's first wait is a jump the stack answered"
+    health = httpx.get(stack.gateway.url + "/__pixelproof/health").json()
+    assert health["clock"] >= clock.now * 1000, "the gateway's clock moved with the jumps"
+
+
+def test_settle_waits_for_a_running_job_before_the_clock_moves() -> None:
+    """The job is released 0.3 s after the clock request is sent: the answer comes only once it
+    is done. (A route that did not wait answers at once, with the job still running.)"""
+    app = create_app(MockConfig(role="upstream", time_scale=1000))
+    state = app_state(app)
+    held: dict[str, Any] = {}
+
+    async def hold(request: Request) -> JSONResponse:
+        release = asyncio.Event()
+
+        async def work() -> dict[str, Any]:
+            await release.wait()
+            return {}
+
+        held["loop"], held["release"] = asyncio.get_running_loop(), release
+        held["task"] = state.task_store().submit(work, run_s=1.0)
+        return JSONResponse({"held": True})
+
+    app.router.routes.append(Route("/hold", hold, methods=["POST"]))
+    running = start(app)
+    try:
+        assert httpx.post(running.url + "/hold").status_code == 200
+        before = state.clock.now()
+        timer = threading.Timer(0.3, lambda: held["loop"].call_soon_threadsafe(held["release"].set))
+        timer.start()
+        answer = httpx.post(running.url + "/__pixelproof/clock", json={"seconds": 500, "settle": 30},
+                            timeout=60)  # fmt: skip
+        timer.join()
+        assert answer.status_code == 200, answer.text
+        assert held["task"].job.done(), "the clock answered while the job was still running"
+        assert answer.json()["clock"] >= before + 500
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize("settle", [-1, 61, True, "1"])
+def test_settle_out_of_range_is_refused(settle: Any) -> None:
+    running = start(create_app(MockConfig(role="upstream", time_scale=1000)))
+    try:
+        answer = httpx.post(
+            running.url + "/__pixelproof/clock", json={"seconds": 1, "settle": settle}
+        )
+        assert answer.status_code == 400
+        assert "settle" in answer.json()["error"]["message"]
+    finally:
+        running.stop()
+
+
+def test_a_stack_that_does_not_answer_means_real_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listens on the port: the wait is slept for real and counted, never skipped."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    clock = StackClock([url], 1000, KEY)
+    slept: list[float] = []
+    monkeypatch.setattr(stack_clock.time, "sleep", slept.append)
+    try:
+        clock.sleep(0.25)
+    finally:
+        clock.close()
+    assert clock.jumps == 0
+    assert clock.now == 0.25
+    assert len(slept) == 1
+    assert 0 < slept[0] <= 0.25
