@@ -1,5 +1,6 @@
 """Target profiles end to end: waivers (waived, fixed, expired), no recorder, and the plain pytest
-route, each a real `pixelproof run --target` against a stack served on loopback."""
+route, each a real `pixelproof run --target` against a stack served on loopback: in this process but for
+one real console call (the expired waiver) and the plain pytest route's own child."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import pixelproof_inprocess
 from pixelproof.mock.server import Stack, embedded_stack
 from pixelproof.resources import suites_dir
 
@@ -46,42 +48,26 @@ def write_profile(tmp_path: Path, stack: Stack, **extra: object) -> Path:
 
 
 def run(
-    tmp_path: Path, profile: Path, *args: str, pytest_route: bool = False
+    tmp_path: Path, profile: Path, *args: str, pytest_route: bool = False, child: bool = False
 ) -> tuple[int, str, dict[str, object]]:
+    """A run on this profile: in this process (conftest.pixelproof_inprocess), or with ``child``
+    the real console (`python -m pixelproof.cli`), or with ``pytest_route`` plain pytest."""
     env = {**os.environ, "PP_TEST_KEY": KEY}
     if pytest_route:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(suites_dir()),
-            "--pixelproof-target",
-            str(profile),
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            *args,
-        ]
+        cmd = [sys.executable, "-m", "pytest", str(suites_dir()), "--pixelproof-target", str(profile),
+               "-q", "-p", "no:cacheprovider", *args]  # fmt: skip
         done = subprocess.run(
             cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=300, check=False
         )
         return done.returncode, done.stdout + done.stderr, {}
-    cmd = [
-        sys.executable,
-        "-m",
-        "pixelproof.cli",
-        "run",
-        "--target",
-        str(profile),
-        "--report-dir",
-        str(tmp_path),
-        "--run-id",
-        "r",
-        *args,
-    ]
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=300, check=False
-    )
+    argv = ["run", "--target", str(profile), "--report-dir", str(tmp_path), "--run-id", "r", *args]
+    if child:
+        done = subprocess.run([sys.executable, "-m", "pixelproof.cli", *argv], capture_output=True,
+                              text=True, cwd=REPO, env=env, timeout=300, check=False)  # fmt: skip
+    else:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PP_TEST_KEY", KEY)
+            done = pixelproof_inprocess(*argv)
     data = json.loads((tmp_path / "r" / "run.json").read_text())
     return done.returncode, done.stdout + done.stderr, data
 
@@ -117,7 +103,7 @@ def test_a_waived_rule_that_now_passes_is_reported_fixed(tmp_path: Path, stack: 
 def test_an_expired_waiver_fails_the_run(tmp_path: Path, stack: Stack) -> None:
     waiver = {"rule": "n.default.zero", "reason": "vendor-bug", "expires": "2020-01-01"}
     profile = write_profile(tmp_path, stack, waivers=[waiver])
-    code, out, _ = run(tmp_path, profile, "--rules", "n.default.zero")
+    code, out, _ = run(tmp_path, profile, "--rules", "n.default.zero", child=True)
     assert code == 1
     assert "expired waiver(s) in the profile" in out
 
