@@ -26,11 +26,20 @@ from pixelproof.target import embedded_profile
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_ENV, KEY = "PP_SHARD_KEY", "pp-shard-key-0123456789"
-# Rules whose requests are shared between cases (n / response_format / revised_prompt share one
-# answer, fallback shares with size), plus a fault so the run has a broken promise. No polled task
-# surfaces: how many polls a task takes depends on timing, so only these request counts are exact.
-SELECTION = ("--rules", "n.*", "--rules", "response_format.*", "--rules", "prompt.*", "--rules", "fallback.*",
-             "--rules", "size.gpt-image-2*", "--rules", "watermark.*", "--rules", "edits.*",
+# A selection narrow enough to run four times, chosen for the mechanism: request groups shared by
+# several cases on every surface, gateway and vendor (auth.missing / auth.wrong: two or three
+# cases a surface share one request), on unified several rules sharing one answer (n.default.omitted,
+# response_format.b64_json and prompt.revised; size and fallback; edits and n.edits) and on the
+# openai vendor surface (openai.n.omitted with openai.response.*): 40 shared groups over ten
+# surfaces. Plus a fault so the run has a broken promise (watermark.*), and fuzz targets (each a
+# group of its own, costed by its allowance). No polled task lifecycle: how many polls a task
+# takes depends on timing, so only these request counts are exact (auth probes on the task
+# surfaces are refused at creation: nothing to poll).
+SELECTION = ("--rules", "auth.*", "--rules", "n.default.omitted", "--rules", "prompt.revised",
+             "--rules", "response_format.b64_json", "--rules", "watermark.*",
+             "--rules", "fallback.gpt-image-2.*", "--rules", "size.gpt-image-2.16:9",
+             "--rules", "size.gpt-image-2.9:16", "--rules", "openai.n.*", "--rules", "openai.response.*",
+             "--rules", "edits.*", "--rules", "n.edits.*",
              "--fuzz", "negative", "--fuzz-budget", "24")  # fmt: skip
 
 
@@ -47,8 +56,16 @@ def faulty_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def pixelproof(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real console (the unsharded run: this file's one child process)."""
     return subprocess.run([sys.executable, "-m", "pixelproof.cli", *args], capture_output=True, text=True,
                           timeout=600, check=False, cwd=REPO, env={**os.environ, KEY_ENV: KEY})  # fmt: skip
+
+
+def inprocess(*args: str) -> subprocess.CompletedProcess[str]:
+    """``pixelproof ARGS`` in this process, the key's variable set for the call."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(KEY_ENV, KEY)
+        return pixelproof_inprocess(*args)
 
 
 def _items() -> list[Any]:
@@ -107,8 +124,8 @@ def test_three_merged_shards_equal_the_unsharded_run(tmp_path: Path, faulty_targ
     full = pixelproof("run", *selection, "--report-dir", str(tmp_path), "--run-id", "full")
     assert full.returncode == 1, full.stdout[-2000:] + full.stderr[-2000:]
     for k in (1, 2, 3):
-        shard = pixelproof("run", *selection, "--shard", f"{k}/3", "--report-dir", str(tmp_path),
-                           "--run-id", f"shard{k}")  # fmt: skip
+        shard = inprocess("run", *selection, "--shard", f"{k}/3", "--report-dir", str(tmp_path),
+                          "--run-id", f"shard{k}")  # fmt: skip
         assert shard.returncode in (0, 1), shard.stdout[-2000:] + shard.stderr[-2000:]
     dirs = [str(tmp_path / f"shard{k}") for k in (1, 2, 3)]
     merged = pixelproof_inprocess("merge", *dirs, "--out", str(tmp_path / "merged"))
