@@ -66,7 +66,8 @@ def serve(behaviour: Behaviour) -> Iterator[str]:
 
     server = _Server(("127.0.0.1", 0), Handler)
     server.stop = stop  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll: shutdown() waits for the loop to look (0.5 s by default, per server)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
