@@ -273,3 +273,23 @@ def test_a_webp_answer_holds_exactly_the_pixels_drawn(transparent: bool) -> None
     png = render(RenderSpec(Size(640, 360), "png", transparent=transparent, watermark=True))
     with Image.open(io.BytesIO(data)) as ours, Image.open(io.BytesIO(png)) as reference:
         assert ours.convert(reference.mode).tobytes() == reference.tobytes()
+
+
+def test_the_stack_process_is_known_before_it_serves_and_ready_says_when() -> None:
+    """wait=False: the URLs come at once (the sockets are bound here), a request sent before
+    ``ready`` waits in the backlog and is answered once the child serves."""
+    with stack_process(api_key="k-test", wait=False) as stack:
+        answer = httpx.get(stack.upstream.url + "/__pixelproof/health", timeout=60)
+        assert answer.status_code == 200
+        stack.ready()
+        stack.ready()  # once is enough; again is a no-op
+
+
+def test_a_stack_process_that_dies_before_serving_is_a_clear_error() -> None:
+    """A child that cannot start (here: a fault no mock knows) makes ``ready`` raise, and its
+    ports refuse from then on rather than hold a connection until its timeout."""
+    with stack_process(faults=frozenset({"no-such-fault"}), wait=False) as stack:
+        with pytest.raises(RuntimeError, match=r"ended .* before serving"):
+            stack.ready()
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(stack.gateway.url + "/__pixelproof/health", timeout=5)

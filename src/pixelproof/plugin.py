@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ class PixelproofSession:
     groups: dict[str, str] | None = None
     clock_urls: tuple[str, ...] = ()  # the embedded stack's servers: task polling jumps its clock
     clock: PollClock | None = None
+    stack_ready: Callable[[], None] = lambda: None  # the embedded stack serves once this returns
 
     def get_guard(self) -> Guard:
         """The run deadline and breakers, shared by the observer and fuzzing."""
@@ -205,7 +207,8 @@ def pytest_configure(config: pytest.Config) -> None:
     faults = validate(config.getoption("pixelproof_fault"))
     os.environ.setdefault(EMBEDDED_KEY_ENV, "pp-embedded-" + secrets.token_hex(12))
     scale = config.getoption("pixelproof_time_scale")
-    context = stack_process(faults, scale, api_key=os.environ[EMBEDDED_KEY_ENV])
+    # the stack's process starts now and serves once imported: meanwhile pytest collects
+    context = stack_process(faults, scale, api_key=os.environ[EMBEDDED_KEY_ENV], wait=False)
     stack = context.__enter__()
     profile = _with_budget(
         config,
@@ -213,7 +216,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     clock = (stack.gateway.url, stack.upstream.url)
     config.stash[SESSION] = PixelproofSession(
-        catalogue, profile, run_id, stack=context, clock_urls=clock
+        catalogue, profile, run_id, stack=context, clock_urls=clock, stack_ready=stack.ready
     )
 
 
@@ -342,10 +345,19 @@ def _carries_large_sample(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
-    """Under xdist the controller collects nothing itself: a worker's collection is the plan."""
+    """Under xdist the controller collects nothing itself: a worker's collection is the plan.
+    No test is handed out before this: the embedded stack must serve by then."""
     pp = session_of(node.config)
     if pp is not None:  # rule cases are the parameterized tests (profile checks are not)
         pp.planned = sum(1 for i in ids if "[" in i)
+        pp.stack_ready()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The embedded stack started while pytest collected; no test runs before it serves."""
+    pp = session_of(session.config)
+    if pp is not None:
+        pp.stack_ready()
 
 
 @pytest.fixture(scope="session")
@@ -353,6 +365,7 @@ def pixelproof(request: pytest.FixtureRequest) -> PixelproofSession:
     session = session_of(request.config)
     if session is None:
         pytest.fail("no pixelproof session: run suites with `pixelproof run` or `pytest suites`")
+    session.stack_ready()  # (done after collection already; a no-op then)
     return session
 
 

@@ -67,10 +67,15 @@ class Running:
 
 
 def start(
-    app: Starlette, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    app: Starlette,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    sock: socket.socket | None = None,
 ) -> Running:
-    """Serve ``app`` in a daemon thread; returns once it accepts connections."""
-    sock = bind(host, port)
+    """Serve ``app`` in a daemon thread (on ``sock`` if given, already listening); returns once
+    it accepts connections."""
+    sock = sock or bind(host, port)
     server = _server(app, log_level)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="pixelproof-mock"
@@ -124,20 +129,24 @@ def embedded_stack(
     time_scale: float = 1000.0,
     api_key: str | None = None,
     host: str = "127.0.0.1",
+    socks: list[socket.socket] | None = None,
 ) -> Iterator[Stack]:
-    """The reference gateway in front of the vendor mock, both on free loopback ports."""
+    """The reference gateway in front of the vendor mock, both on free loopback ports (or on
+    ``socks``: gateway, upstream, listening already)."""
+    gateway_sock, upstream_sock = socks or (None, None)
     upstream = start(
         create_app(
             MockConfig(role="upstream", time_scale=time_scale, api_key=api_key, faults=faults)
         ),
         host,
+        sock=upstream_sock,
     )
     try:
         gateway_config = MockConfig(
             role="gateway", time_scale=time_scale, api_key=api_key, faults=faults,
             upstream_url=upstream.url, upstream_key=api_key,
         )  # fmt: skip
-        gateway = start(create_app(gateway_config), host)
+        gateway = start(create_app(gateway_config), host, sock=gateway_sock)
         try:
             yield Stack(gateway, upstream)
         finally:

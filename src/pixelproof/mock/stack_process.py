@@ -14,9 +14,10 @@ import argparse
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 KEY_ENV = "PIXELPROOF_STACK_PROCESS_KEY"
@@ -32,6 +33,7 @@ class RemoteStack:
     gateway: Endpoint
     upstream: Endpoint
     pid: int
+    ready: Callable[[], None] = lambda: None  # returns once the stack serves; raises if it died
 
 
 @contextlib.contextmanager
@@ -40,21 +42,48 @@ def stack_process(
     time_scale: float = 1000.0,
     api_key: str | None = None,
     host: str = "127.0.0.1",
+    wait: bool = True,
 ) -> Iterator[RemoteStack]:
-    """Start the stack in a child process; stop it (by its pid) when the block ends."""
+    """Start the stack in a child process; stop it (by its pid) when the block ends.
+
+    The listening sockets are bound here and handed to the child, so the URLs are known at once:
+    with ``wait=False`` the block starts while the child still imports (~1 s that a run spends
+    collecting its tests meanwhile), and ``ready()`` must be called before the first request
+    (a connection made earlier waits in the socket's backlog; one to a child that died would
+    wait for its timeout, which ``ready`` turns into a clear error instead)."""
+    from pixelproof.mock.server import bind, url_of
+
+    socks = [bind(host), bind(host)]  # gateway, upstream
     args = [sys.executable, "-m", "pixelproof.mock.stack_process", "--time-scale", str(time_scale),
-            "--host", host] + [a for f in sorted(faults) for a in ("--fault", f)]  # fmt: skip
+            "--host", host, "--fds", ",".join(str(s.fileno()) for s in socks)]  # fmt: skip
+    args += [a for f in sorted(faults) for a in ("--fault", f)]
     env = {**os.environ, KEY_ENV: api_key or ""}
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    fds = tuple(s.fileno() for s in socks)
+    proc = subprocess.Popen(
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, pass_fds=fds
+    )
     assert proc.stdin is not None
     assert proc.stdout is not None
-    try:
-        line = proc.stdout.readline()
+    out = proc.stdout
+
+    def ready() -> None:
+        if not socks:
+            return
+        line = out.readline()
+        for sock in socks:  # the child holds its own copies; a dead child's port now refuses
+            sock.close()
+        socks.clear()
         if not line:
             raise RuntimeError(f"the embedded stack process ended ({proc.wait()}) before serving")
-        urls = json.loads(line)
-        yield RemoteStack(Endpoint(urls["gateway"]), Endpoint(urls["upstream"]), proc.pid)
+
+    try:
+        stack = RemoteStack(Endpoint(url_of(socks[0])), Endpoint(url_of(socks[1])), proc.pid, ready)
+        if wait:
+            ready()
+        yield stack
     finally:
+        for sock in socks:
+            sock.close()
         proc.stdin.close()
         try:
             proc.wait(timeout=15)
@@ -73,9 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=1000.0)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--fault", action="append", default=[])
+    parser.add_argument("--fds", default="", help="listening sockets bound by the parent")
     args = parser.parse_args(argv)
     key = os.environ.pop(KEY_ENV, "") or None
-    with embedded_stack(frozenset(args.fault), args.time_scale, api_key=key, host=args.host) as st:
+    socks = [socket.socket(fileno=int(fd)) for fd in args.fds.split(",") if fd] or None
+    faults = frozenset(args.fault)
+    with embedded_stack(faults, args.time_scale, api_key=key, host=args.host, socks=socks) as st:
         print(json.dumps({"gateway": st.gateway.url, "upstream": st.upstream.url}), flush=True)
         sys.stdin.read()  # until the parent closes our stdin, or dies
     return 0
