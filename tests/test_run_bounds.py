@@ -1,16 +1,26 @@
 """Whole runs stay bounded and classified alike in the suites and in fuzzing: a surface that stops
 answering is cut off by the breaker (fuzz included) after ``breaker_after`` requests; a JSON
 ``null`` is JSON and a 100k-deep answer is judged without a traceback; a report dir that is a
-file is a one-line usage error."""
+file is a one-line usage error.
+
+The runs are in this process (conftest.pixelproof_inprocess), except the one about memory
+(fuzzing reads no body past the cap): a child process there, so its peak RSS is its own; it is
+also this file's real console call."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import time
 from pathlib import Path
+
+import pytest
 
 import hostile
 from conftest import pixelproof_inprocess
+from pixelproof import plugin
+from pixelproof.deadline import Guard
 from test_broken_targets import run_measured
 
 posts: list[bytes] = []
@@ -36,20 +46,32 @@ def _profile(
     return path
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process runs start where a child did: in the test's own directory."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _run(tmp: Path, profile: Path, *extra: str) -> tuple[int, float, dict[str, object], str]:
+    """``pixelproof run`` in this process: (exit code, wall seconds, run.json, its output)."""
     rules = [] if "edits.alias" in extra else ["--rules", "size.gpt-image-2.1:1"]
     args = ["run", "--target", str(profile), *rules, "--report-dir", str(tmp), "--run-id", "r",
             *extra]  # fmt: skip
-    code, wall, _, text = run_measured(args, dict(os.environ), tmp)
-    return code, wall, json.loads((tmp / "r" / "run.json").read_text()), text
+    started = time.monotonic()
+    done = pixelproof_inprocess(*args)
+    wall = time.monotonic() - started
+    run = json.loads((tmp / "r" / "run.json").read_text())
+    return done.returncode, wall, run, done.stderr + done.stdout
 
 
 def test_breaker_stops_suites_and_fuzzing_after_consecutive_timeouts(tmp_path: Path) -> None:
+    """A fuzz budget of 6 (was 40) still sends fuzz requests after the breaker opens: without a
+    breaker this run sends 7 POSTs (measured), so more fuzzing proves nothing more, at ~5 CPU-s."""
     posts.clear()
     with hostile.serve(hostile.by_method(_answer_get, _hang_post)) as url:
         code, wall, run, text = _run(tmp_path, _profile(tmp_path, url, breaker_after=2),
                                      "--rules", "fuzz.unified.*", "--fuzz", "negative",
-                                     "--fuzz-budget", "40")  # fmt: skip
+                                     "--fuzz-budget", "6")  # fmt: skip
     assert code == 3, text[-2000:]
     assert len(posts) <= 2, f"{len(posts)} requests reached a surface the breaker had stopped"
     outcomes = run["outcomes"]
@@ -113,25 +135,39 @@ def test_a_redirect_loop_is_a_failure_in_the_suites_and_in_fuzzing(tmp_path: Pat
         assert "302" in outcome["message"]
 
 
-def _slow_answer(sock: object) -> None:
-    """Every API call answers a 400 after 0.7 s (GETs at once, so the preflight passes)."""
+RUN_TIMEOUT_S = 600  # never reached in real time: the run's clock jumps instead
+JUMP_S = RUN_TIMEOUT_S / 2
+jumped = [0.0]
+
+
+def _jumping_answer(sock: object) -> None:
+    """Every API call moves the run's clock half the run deadline on and answers a 400 (GETs
+    answer at once and move nothing, so the preflight passes): two calls use up the deadline."""
     head = hostile.read_request(sock)  # type: ignore[arg-type]
     if not head.startswith(b"GET "):
-        hostile.time.sleep(0.7)
+        jumped[0] += JUMP_S
     sock.sendall(hostile.answer(400, b'{"error": {"message": "no"}}'))  # type: ignore[attr-defined]
 
 
-def test_run_deadline_turns_the_remaining_cases_into_errors(tmp_path: Path) -> None:
-    with hostile.serve(_slow_answer) as url:
-        profile = _profile(tmp_path, url, run_timeout_s=2)
+def test_run_deadline_turns_the_remaining_cases_into_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fake clock instead of a slow target: the run's guard reads real time plus the jumps,
+    so the deadline passes after exactly two answered calls however loaded the machine is."""
+    jumped[0] = 0.0
+    clock = lambda: time.monotonic() + jumped[0]  # noqa: E731
+    monkeypatch.setattr(plugin, "Guard", functools.partial(Guard, clock=clock))
+    with hostile.serve(_jumping_answer) as url:
+        profile = _profile(tmp_path, url, run_timeout_s=RUN_TIMEOUT_S, timeout_s=30)
         code, wall, run, text = _run(tmp_path, profile, "--rules", "size.gpt-image-2.*",
                                      "--fuzz", "off")  # fmt: skip
     outcomes = run["outcomes"]
     assert len(outcomes) == 6, text[-2000:]
     late = [
-        o for o in outcomes if "not sent: the run deadline passed (run_timeout_s=2)" in o["message"]
-    ]
-    assert late, [o["message"][-200:] for o in outcomes]
+        o for o in outcomes
+        if f"not sent: the run deadline passed (run_timeout_s={RUN_TIMEOUT_S})" in o["message"]
+    ]  # fmt: skip
+    assert len(late) == 4, [o["message"][-200:] for o in outcomes]
     assert all(o["outcome"] == "error" for o in late)
     assert code in (1, 3)
     assert wall < 120
