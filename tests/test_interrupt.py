@@ -1,5 +1,10 @@
 """An interrupted run never reads as passing: run.json records exit 130 and how far it got, and
-summary.md, report.html and the terminal say "interrupted after N of M cases"."""
+summary.md, report.html and the terminal say "interrupted after N of M cases".
+
+The runs stay child processes (the point is the process's exit on an interrupt and a real
+SIGINT), but their target is the reference stack served by this module (``--target``), so a
+child starts no stack process of its own: the same gateway and mock as the default run, whose
+cases pass, so "kept" could only come from the interruption being lost."""
 
 from __future__ import annotations
 
@@ -7,20 +12,46 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from pixelproof.catalogue import Catalogue
+from pixelproof.mock.server import embedded_stack
+from pixelproof.target import embedded_profile
+
 TESTS = Path(__file__).parent
+KEY_ENV = "PIXELPROOF_INTERRUPT_KEY"
+KEY = "pp-interrupt-key-0123456789"
 
 
-def test_interrupted_run_says_so_everywhere_and_exits_130(tmp_path: Path) -> None:
-    env = {**os.environ, "PIXELPROOF_TEST_INTERRUPT_AFTER": "3",
+@pytest.fixture(scope="module")
+def target(catalogue: Catalogue, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A profile of the reference stack (as a run without --target builds), served here."""
+    with embedded_stack(time_scale=1000, api_key=KEY) as stack:
+        profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
+        path = tmp_path_factory.mktemp("interrupt") / "stack.json"
+        path.write_text(profile.model_dump_json(exclude_defaults=True))
+        yield path
+
+
+def run_child(
+    target: Path, tmp_path: Path, run_id: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``pixelproof run`` of the six size.gpt-image-2.* cases in a child, with interrupt_after."""
+    env = {**os.environ, **env, KEY_ENV: KEY,
            "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli.main", "run", "--rules", "size.gpt-image-2.*",
-         "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "cut",
-         "--", "-p", "interrupt_after"],
+    return subprocess.run(
+        [sys.executable, "-m", "pixelproof.cli.main", "run", "--target", str(target),
+         "--rules", "size.gpt-image-2.*", "--fuzz", "off", "--report-dir", str(tmp_path),
+         "--run-id", run_id, "--", "-p", "interrupt_after"],
         capture_output=True, text=True, env=env, timeout=300, check=False,
     )  # fmt: skip
+
+
+def test_interrupted_run_says_so_everywhere_and_exits_130(target: Path, tmp_path: Path) -> None:
+    done = run_child(target, tmp_path, "cut", PIXELPROOF_TEST_INTERRUPT_AFTER="3")
     assert done.returncode == 130, done.stderr[-2000:]
     run = json.loads((tmp_path / "cut" / "run.json").read_text())
     assert run["exit_code"] == 130
@@ -36,17 +67,10 @@ def test_interrupted_run_says_so_everywhere_and_exits_130(tmp_path: Path) -> Non
     assert wording in done.stderr
 
 
-def test_ctrl_c_swallowed_where_it_landed_still_ends_the_run(tmp_path: Path) -> None:
+def test_ctrl_c_swallowed_where_it_landed_still_ends_the_run(target: Path, tmp_path: Path) -> None:
     """A SIGINT whose KeyboardInterrupt is lost (raised inside a finalizer) used to let the run
     go on to the end and exit 0; the runner remembers the signal and stops before the next case."""
-    env = {**os.environ, "PIXELPROOF_TEST_SWALLOWED_SIGINT_AFTER": "2",
-           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli.main", "run", "--rules", "size.gpt-image-2.*",
-         "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "lost",
-         "--", "-p", "interrupt_after"],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
-    )  # fmt: skip
+    done = run_child(target, tmp_path, "lost", PIXELPROOF_TEST_SWALLOWED_SIGINT_AFTER="2")
     assert done.returncode == 130, done.stdout[-2000:] + done.stderr[-2000:]
     run = json.loads((tmp_path / "lost" / "run.json").read_text())
     assert run["interrupted"]["after"] == len(run["outcomes"]) < 6
