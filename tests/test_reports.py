@@ -35,7 +35,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     clean = cli("run", *RULES, "--report-dir", str(root), "--run-id", "1-clean")
     assert clean.returncode == 0, clean.stdout[-2000:]
     assert "cases judged" not in clean.stdout + clean.stderr  # not a terminal: no live line
-    faulty = cli("run", *RULES, "--fault", FAULT, "--report-dir", str(root), "--run-id", "2-faulty")
+    # the same run through the same `main` in this process (the clean one is the console call)
+    faulty = pixelproof_inprocess("run", *RULES, "--fault", FAULT, "--report-dir", str(root),
+                                  "--run-id", "2-faulty")  # fmt: skip
     assert faulty.returncode == 1, faulty.stdout[-2000:]
     return root
 
