@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import hostile
+from conftest import pixelproof_inprocess
 from test_broken_targets import run_measured
 
 SENTINEL = "pp-sentinel-7c1d93ab55"
@@ -26,15 +27,30 @@ def _echo(sock: object) -> None:
     sock.sendall(hostile.answer(200, body.encode()))  # type: ignore[attr-defined]
 
 
+def _inprocess(args: list[str], capfd: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The run through the same `main` in this process: its stdout and stderr, and whatever
+    reached file descriptors 1 and 2 around them."""
+    capfd.readouterr()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PP_SENTINEL_KEY", SENTINEL)
+        done = pixelproof_inprocess(*args)
+    escaped = capfd.readouterr()
+    return done.returncode, done.stdout + done.stderr + escaped.out + escaped.err
+
+
 @pytest.mark.parametrize(
-    "credentials",
+    ("credentials", "child"),
     [
-        {"env": "PP_SENTINEL_KEY", "header": "X-Auth-Token", "scheme": ""},
-        {"env": "PP_SENTINEL_KEY", "query": "key"},
+        ({"env": "PP_SENTINEL_KEY", "header": "X-Auth-Token", "scheme": ""}, True),
+        ({"env": "PP_SENTINEL_KEY", "query": "key"}, False),
     ],
     ids=["custom-header", "query-parameter"],
 )
-def test_sentinel_key_appears_in_no_artifact(tmp_path: Path, credentials: dict[str, str]) -> None:
+def test_sentinel_key_appears_in_no_artifact(
+    tmp_path: Path, credentials: dict[str, str], child: bool, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The custom-header case runs the real console in a child; the query-parameter one runs
+    in this process (the artifacts are the same files either way)."""
     received.clear()
     with hostile.serve(_echo) as url:
         profile = {"name": "echo", "surfaces": {"unified": {"base_url": url, "models": ["gpt-image-2"]}},
@@ -43,8 +59,11 @@ def test_sentinel_key_appears_in_no_artifact(tmp_path: Path, credentials: dict[s
         args = ["run", "--target", str(tmp_path / "p.yaml"), "--rules", "size.gpt-image-2.1:1",
                 "--rules", "fuzz.unified.*", "--fuzz", "negative", "--fuzz-budget", "8",
                 "--report-dir", str(tmp_path), "--run-id", "r", "-v"]  # fmt: skip
-        env = {**os.environ, "PP_SENTINEL_KEY": SENTINEL}
-        code, _, _, output = run_measured(args, env, tmp_path)
+        if child:
+            env = {**os.environ, "PP_SENTINEL_KEY": SENTINEL}
+            code, _, _, output = run_measured(args, env, tmp_path)
+        else:
+            code, output = _inprocess(args, capfd)
     assert any(SENTINEL.encode() in head for head in received)  # the key really went out
     assert code in (1, 3), output[-2000:]
     report = tmp_path / "r"
