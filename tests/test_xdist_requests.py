@@ -30,7 +30,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import recorded
+from conftest import pixelproof_inprocess, recorded
 from pixelproof.catalogue import Catalogue
 from pixelproof.mock.server import Stack, embedded_stack
 from pixelproof.plan import cases_for, unique_probes
@@ -100,11 +100,9 @@ def test_clean_run_keeps_every_promise_sends_each_planned_request_once_and_leaks
             assert SENTINEL not in path.read_text(errors="replace"), f"the key leaked into {path}"
     assert SENTINEL not in done.stdout + done.stderr
 
-    plan = subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli", "plan", "--target", str(profile_path), "--json"],
-        capture_output=True, text=True, timeout=120, check=True, cwd=REPO, env=env,
-    )  # fmt: skip
     monkeypatch.setenv(KEY_ENV, SENTINEL)
+    plan = pixelproof_inprocess("plan", "--target", str(profile_path), "--json")  # the run: a child
+    assert plan.returncode == 0, plan.stderr
     planned = unique_probes(cases_for(catalogue, load_profile(profile_path, catalogue)))
     assert json.loads(plan.stdout)["probes"] == len(planned)
     tagged = {k: p for k, p in planned.items() if "{nonce}" in p.path + p.body + repr(p.form)}
