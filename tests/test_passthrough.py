@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from conftest import pixelproof_inprocess
 from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client
 from pixelproof.discover import discover
@@ -98,7 +99,9 @@ def proxied() -> Iterator[tuple[Running, Running]]:
         upstream.stop()
 
 
-def _run(tmp_path: Path, proxied: tuple[Running, Running], level: str) -> tuple[int, str, dict]:
+def _run(
+    tmp_path: Path, proxied: tuple[Running, Running], level: str, child: bool = False
+) -> tuple[int, str, dict]:
     proxy, upstream = proxied
     profile = {
         "name": "plain OpenAI pass-through",
@@ -110,12 +113,16 @@ def _run(tmp_path: Path, proxied: tuple[Running, Running], level: str) -> tuple[
     }
     path = tmp_path / f"{level}.yaml"
     path.write_text(yaml.safe_dump(profile))
-    cmd = [sys.executable, "-m", "pixelproof.cli.main", "run", "--target", str(path),
-           "--report-dir", str(tmp_path), "--run-id", level, "--fuzz", "off"]  # fmt: skip
-    env = {**os.environ, "PP_PASSTHROUGH_KEY": KEY}
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=600, check=False
-    )
+    argv = ["run", "--target", str(path), "--report-dir", str(tmp_path), "--run-id", level,
+            "--fuzz", "off"]  # fmt: skip
+    if child:  # the real console: this file's one child process
+        env = {**os.environ, "PP_PASSTHROUGH_KEY": KEY}
+        done = subprocess.run([sys.executable, "-m", "pixelproof.cli.main", *argv], capture_output=True,
+                              text=True, cwd=REPO, env=env, timeout=600, check=False)  # fmt: skip
+    else:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PP_PASSTHROUGH_KEY", KEY)
+            done = pixelproof_inprocess(*argv)
     data = json.loads((tmp_path / level / "run.json").read_text())
     return done.returncode, done.stdout + done.stderr, data
 
@@ -144,7 +151,7 @@ def test_held_to_openai_images_a_passthrough_keeps_every_promise(
 def test_held_to_unified_gateway_it_fails_only_the_superset_rules(
     tmp_path: Path, proxied: tuple[Running, Running]
 ) -> None:
-    code, out, data = _run(tmp_path, proxied, "unified-gateway")
+    code, out, data = _run(tmp_path, proxied, "unified-gateway", child=True)
     assert code == 1, out[-3000:]
     assert data["counts"]["error"] == 0
     assert data["counts"]["not-claimed"] == 0
