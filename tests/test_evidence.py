@@ -8,11 +8,9 @@ does not repeat is an error. Each against a real loopback server.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
-import os
-import subprocess
-import sys
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -97,7 +95,8 @@ def _serve(script: Script) -> tuple[ThreadingHTTPServer, list[int]]:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # a short poll: shutdown() waits for the loop to look (0.5 s by default)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     return server, calls
 
 
@@ -168,25 +167,31 @@ def test_a_good_answer_is_asked_once(
 
 
 def test_through_pytest_a_dead_recorder_is_an_error_not_a_failure(
-    stack: Stack, closed_port: int, tmp_path: Path
+    stack: Stack, closed_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The plain pytest route (no preflight): the recorder is read in the setup phase."""
+    """The plain pytest route (no preflight): the recorder is read in the setup phase. The
+    session runs in this process (nested, as pytester's in-process runs are): the route is the
+    same ``pytest.main`` a ``python -m pytest`` child would call, without its interpreter start."""
     profile = tmp_path / "target.yaml"
     profile.write_text(yaml.safe_dump({
         "surfaces": {"unified": {"base_url": stack.gateway.url, "models": ["doubao-seedream-4-0-250828"]}},
         "credentials": {"env": KEY_ENV}, "recorder": f"http://127.0.0.1:{closed_port}", "timeout_s": 30,
     }))  # fmt: skip
+    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.chdir(tmp_path)
     junit = tmp_path / "junit.xml"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(suites_dir()), "--pixelproof-target", str(profile),
-         "--pixelproof-rules", "watermark.false.forwarded", "--pixelproof-fuzz", "off",
-         "-p", "no:cacheprovider", "-q", "--junitxml", str(junit)],
-        capture_output=True, text=True, timeout=300, check=False, env={**os.environ, KEY_ENV: KEY},
-    )  # fmt: skip
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = pytest.main([str(suites_dir()), "--pixelproof-target", str(profile),
+                            "--pixelproof-rules", "watermark.false.forwarded",
+                            "--pixelproof-fuzz", "off", "-p", "no:cacheprovider", "-q",
+                            "--junitxml", str(junit)])  # fmt: skip
+    stdout = out.getvalue()
+    assert code == pytest.ExitCode.TESTS_FAILED, stdout[-2000:]  # an error: pytest's exit 1 too
     suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite is not None, done.stdout[-2000:]
-    assert (suite.get("errors"), suite.get("failures")) == ("1", "0"), done.stdout[-2000:]
-    assert "recorder unavailable" in done.stdout
+    assert suite is not None, stdout[-2000:]
+    assert (suite.get("errors"), suite.get("failures")) == ("1", "0"), stdout[-2000:]
+    assert "recorder unavailable" in stdout
 
 
 def test_an_image_declaring_more_pixels_than_any_document_is_a_failure_naming_its_size(
