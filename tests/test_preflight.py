@@ -1,4 +1,7 @@
-"""Preflight: an unreachable surface or recorder is one line each and exit 3, before any suite."""
+"""Preflight: an unreachable surface or recorder is one line each and exit 3, before any suite.
+
+The closed-ports run is this file's real console call (a child); the dead-recorder run is in
+this process (conftest.pixelproof_inprocess)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import pixelproof_inprocess
 from pixelproof.mock.server import Stack, embedded_stack
 from pixelproof.preflight import preflight
 from pixelproof.target import Profile
@@ -70,13 +74,17 @@ def stack() -> Iterator[Stack]:
 
 
 def test_a_dead_recorder_stops_the_run_before_any_suite(
-    tmp_path: Path, stack: Stack, closed_port: int
+    tmp_path: Path, stack: Stack, closed_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    done, _ = run(tmp_path, {
+    path = tmp_path / "target.yaml"
+    path.write_text(yaml.safe_dump({
         "surfaces": {"unified": {"base_url": stack.gateway.url, "models": ["gpt-image-2"]}},
         "credentials": {"env": "PP_PREFLIGHT_KEY"},
         "recorder": f"http://127.0.0.1:{closed_port}",
-    })  # fmt: skip
+    }))  # fmt: skip
+    monkeypatch.setenv("PP_PREFLIGHT_KEY", KEY)
+    done = pixelproof_inprocess("run", "--target", str(path), "--report-dir",
+                                str(tmp_path / "reports"), "--run-id", "r")  # fmt: skip
     assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if "unreachable" in line]
     assert len(lines) == 1
@@ -99,7 +107,8 @@ class _NotFound(BaseHTTPRequestHandler):
 @pytest.fixture
 def not_found_server() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # a short poll: shutdown() waits for the loop to look (0.5 s by default)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
