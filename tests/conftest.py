@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from pixelproof.catalogue import Catalogue, contracts_dir, load_catalogue
+from pixelproof.catalogue import Catalogue, contracts_dir, default_catalogue
 from pixelproof.cli.main import main as pixelproof_main
 from pixelproof.judging.evaluate import evaluate
 from pixelproof.mock import MockConfig, app_state, create_app
@@ -44,7 +44,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def catalogue() -> Catalogue:
-    return load_catalogue()
+    """The shipped catalogue, the very object the mock and the plugin load (once per process):
+    a second load_catalogue() would cost each worker about 0.3 CPU-s. Tests only read it."""
+    return default_catalogue()
 
 
 @pytest.fixture

@@ -6,19 +6,22 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from google import genai
-from google.genai import types
-from openai import OpenAI
 
 from pixelproof.catalogue import Catalogue, Rule, default_catalogue
 from pixelproof.geometry import Size, ratio_matches
 from pixelproof.images import DecodedImage, decode
 from pixelproof.judging.expect import nearest_tier
 from pixelproof.mock.server import Stack, embedded_stack
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+
+# The SDKs are imported where a test uses them, not here: importing openai and google-genai costs
+# about a CPU-second, which every xdist worker would pay at collection for tests only one runs.
 
 KEY = "x"
 ROLES = ["upstream", "gateway"]
@@ -41,6 +44,8 @@ def base_url(stack: Stack, role: str) -> str:
 
 
 def openai_client(stack: Stack, role: str) -> OpenAI:
+    from openai import OpenAI
+
     return OpenAI(base_url=f"{base_url(stack, role)}/v1", api_key=KEY, max_retries=0, timeout=60)
 
 
@@ -160,6 +165,9 @@ def test_openai_edit_with_a_mask(
 @pytest.mark.parametrize("role", ROLES)
 def test_google_genai_generate_content(stack: Stack, catalogue: Catalogue, role: str) -> None:
     """google-genai defaults to API version v1 (and the Vertex paths); the Gemini API is v1beta."""
+    from google import genai
+    from google.genai import types
+
     rule = catalogue.rule("size.gemini-3-pro-image-preview.16:9.2k")
     client = genai.Client(
         api_key=KEY,
