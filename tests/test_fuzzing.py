@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from PIL import Image
 
@@ -49,15 +50,26 @@ def _profile(catalogue: Catalogue, stack: Stack, fault: str | None = None) -> Pr
     return profile.model_copy(update={"headers": {FAULT_HEADER: fault}}) if fault else profile
 
 
-def _fuzz(catalogue: Catalogue, profile: Profile, select: str = "", *, level: str = "full",
+def _fuzz(catalogue: Catalogue, profile: Profile, *select: str, level: str = "full",
           budget: int = DEFAULT_BUDGET, run_id: str = "t", mode: str = "deterministic") -> dict[str, FuzzResult]:  # fmt: skip
-    """Plan as `pixelproof run` would (the whole plan shares the budget), run the selected targets."""
+    """Plan as `pixelproof run` would (the whole plan shares the budget), run the targets whose id
+    contains one of ``select`` (all of them without it). Each target's cases depend on its own
+    allowance only (deterministic mode is derandomized per target), so a test runs just the
+    targets it reads: what the others would send is no part of its claim."""
     session = FuzzSession(catalogue, profile, mode=mode, run_id=run_id)
     try:
-        targets = [t for t in plan_targets(catalogue, profile, level, budget) if select in t.id]
+        targets = [t for t in plan_targets(catalogue, profile, level, budget)
+                   if not select or any(part in t.id for part in select)]  # fmt: skip
         return {t.id: run_target(session, t) for t in targets}
     finally:
         session.close()
+
+
+def _shrunk(target: FuzzTarget, allowance: int) -> FuzzTarget:
+    """The same target with a smaller allowance."""
+    return FuzzTarget(
+        target.surface, target.label, target.operation_id, target.mode, allowance, target.contract
+    )
 
 
 def _recorded(stack: Stack, run_id: str) -> list[dict[str, object]]:
@@ -112,9 +124,21 @@ def test_clean_stack_yields_no_findings(catalogue: Catalogue, stack: Stack) -> N
     assert rejected > 50, "negative fuzzing must send requests that have to be refused"
 
 
-def test_bad_ratio_500_is_found(catalogue: Catalogue, stack: Stack) -> None:
-    results = _fuzz(catalogue, _profile(catalogue, stack, "bad-ratio-500"), "tasks-action")
-    negative = results["tasks-action POST /v1/images/generations negative"]
+ACTION_NEGATIVE = "tasks-action POST /v1/images/generations negative"
+OFFICIAL_NEGATIVE = "tasks-official POST /v1/images/generations negative"
+
+
+@pytest.fixture(scope="module")
+def bad_ratio_negative(catalogue: Catalogue, stack: Stack) -> FuzzResult:
+    """The negative tasks-action target against bad-ratio-500, run once for the tests reading it
+    (deterministic: a second run would send the very same cases)."""
+    return _fuzz(catalogue, _profile(catalogue, stack, "bad-ratio-500"), ACTION_NEGATIVE)[
+        ACTION_NEGATIVE
+    ]
+
+
+def test_bad_ratio_500_is_found(bad_ratio_negative: FuzzResult) -> None:
+    negative = bad_ratio_negative
     assert "fuzz.server_error" in _checks(negative), negative.report()
     finding = next(f for f in negative.findings if f.check == "fuzz.server_error")
     assert finding.observed.startswith("500")
@@ -122,9 +146,10 @@ def test_bad_ratio_500_is_found(catalogue: Catalogue, stack: Stack) -> None:
 
 
 def test_four_k_with_a_disallowed_ratio_is_found(catalogue: Catalogue, stack: Stack) -> None:
-    results = _fuzz(catalogue, _profile(catalogue, stack, "four-k-any-ratio"), "negative")
-    action = _checks(results["tasks-action POST /v1/images/generations negative"])
-    official = _checks(results["tasks-official POST /v1/images/generations negative"])
+    profile = _profile(catalogue, stack, "four-k-any-ratio")
+    results = _fuzz(catalogue, profile, ACTION_NEGATIVE, OFFICIAL_NEGATIVE)
+    action = _checks(results[ACTION_NEGATIVE])
+    official = _checks(results[OFFICIAL_NEGATIVE])
     assert {c for c in action if c.startswith("ratio.gpt-image-2.") and c.endswith(".4k")}, action
     assert {
         c for c in official if c.startswith("size.gpt_image_2_official.") and c.endswith(".4k")
@@ -201,13 +226,8 @@ def test_multipart_operations_lose_one_required_part_at_a_time(
     assert all(r["status"] // 100 == 4 for r in without_prompt)
 
 
-def test_finding_speaks_and_redacts(catalogue: Catalogue, stack: Stack) -> None:
-    results = _fuzz(
-        catalogue,
-        _profile(catalogue, stack, "bad-ratio-500"),
-        "tasks-action POST /v1/images/generations negative",
-    )
-    report = next(iter(results.values())).report()
+def test_finding_speaks_and_redacts(bad_ratio_negative: FuzzResult) -> None:
+    report = bad_ratio_negative.report()
     for part in ("tasks-action POST /v1/images/generations", "fuzz.server_error", "expected: ",
                  "observed: ", "request: curl -X POST", "Bearer [redacted]"):  # fmt: skip
         assert part in report
@@ -230,9 +250,7 @@ def test_max_examples_do_not_exceed_the_allowance(catalogue: Catalogue, stack: S
     profile = _profile(catalogue, stack)
     target = next(t for t in plan_targets(catalogue, profile, "negative", DEFAULT_BUDGET)
                   if t.id == "unified POST /v1/images/generations negative")  # fmt: skip
-    small = FuzzTarget(
-        target.surface, target.label, target.operation_id, target.mode, 7, target.contract
-    )
+    small = _shrunk(target, 7)
     session = FuzzSession(catalogue, profile, run_id="seven")
     try:
         result = run_target(session, small)
@@ -245,6 +263,8 @@ def test_max_examples_do_not_exceed_the_allowance(catalogue: Catalogue, stack: S
 def test_deterministic_mode_repeats_itself_and_explore_mode_does_not(
     catalogue: Catalogue, stack: Stack
 ) -> None:
+    """Explore mode is judged by its seeds, which do not depend on how many cases follow them:
+    those runs get a small allowance."""
     profile = _profile(catalogue, stack)
     select = "unified POST /v1/images/generations negative"
     for run_id in ("det-a", "det-b"):
@@ -252,8 +272,16 @@ def test_deterministic_mode_repeats_itself_and_explore_mode_does_not(
     first, second = ([r["json"] for r in _recorded(stack, rid)] for rid in ("det-a", "det-b"))
     assert first == second
     assert first
-    seeds = {next(iter(_fuzz(catalogue, profile, select, run_id=f"ex-{i}", mode="explore").values())).seed
-             for i in range(2)}  # fmt: skip
+    [target] = [
+        t for t in plan_targets(catalogue, profile, "full", DEFAULT_BUDGET) if t.id == select
+    ]
+    seeds = set()
+    for i in range(2):
+        session = FuzzSession(catalogue, profile, mode="explore", run_id=f"ex-{i}")
+        try:
+            seeds.add(run_target(session, _shrunk(target, 5)).seed)
+        finally:
+            session.close()
     assert None not in seeds
     assert len(seeds) == 2
 
@@ -281,14 +309,19 @@ def test_multipart_edits_send_image_files(catalogue: Catalogue, stack: Stack) ->
 
 
 # ---------------------------------------------------------------------- through pytest and the CLI
-def test_fuzz_option_decides_what_is_collected(pytester: pytest.Pytester) -> None:
-    """In process (pytester): importlib mode, since this file shares the suite's basename."""
+def test_fuzz_option_decides_what_is_collected(
+    pytester: pytest.Pytester, catalogue: Catalogue, stack: Stack
+) -> None:
+    """In process (pytester), pointed at this module's stack: without a target each session would
+    start an embedded stack in a child process just to collect."""
+    target = pytester.path / "target.yaml"
+    profile = _profile(catalogue, stack).model_dump(mode="json", exclude_none=True)
+    target.write_text(yaml.safe_dump(profile), encoding="utf-8")
 
     def collect(level: str) -> pytest.RunResult:
         suite = str(suites_dir() / "test_fuzz.py")
-        return pytester.runpytest_inprocess(
-            suite, "--import-mode=importlib", "--collect-only", "-q", "--pixelproof-fuzz", level
-        )
+        return pytester.runpytest_inprocess(suite, "--import-mode=importlib", "--collect-only",
+                                            "-q", "--pixelproof-fuzz", level, "--pixelproof-target", str(target))  # fmt: skip
 
     off = collect("off")
     assert off.ret == pytest.ExitCode.NO_TESTS_COLLECTED, off.stdout.str()
