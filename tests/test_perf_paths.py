@@ -293,3 +293,34 @@ def test_a_stack_process_that_dies_before_serving_is_a_clear_error() -> None:
             stack.ready()
         with pytest.raises(httpx.ConnectError):
             httpx.get(stack.gateway.url + "/__pixelproof/health", timeout=5)
+
+
+def test_what_lives_for_the_run_is_exempt_from_collection_and_the_rest_is_not() -> None:
+    """After collection the run freezes what is alive (memory.keep_for_the_run): a cycle made
+    later is still collected, so memory does not grow with the run; a frozen one is left be."""
+    import gc
+    import weakref
+
+    from pixelproof.memory import GEN0_THRESHOLD, keep_for_the_run
+
+    class Node:
+        ref: Any = None
+
+    before_threshold = gc.get_threshold()
+    old = Node()
+    old.ref = old
+    old_ref = weakref.ref(old)
+    keep_for_the_run()
+    try:
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == GEN0_THRESHOLD
+        new = Node()
+        new.ref = new
+        new_ref = weakref.ref(new)
+        del old, new
+        gc.collect()
+        assert new_ref() is None, "a cycle made after the freeze is collected"
+        assert old_ref() is not None, "a frozen one is not"
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before_threshold)

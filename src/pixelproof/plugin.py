@@ -24,7 +24,7 @@ from pixelproof.deadline import Guard
 from pixelproof.images import thumbnails
 from pixelproof.judging.evidence import Evidence, NotJudged, observe_case
 from pixelproof.judging.failures import RuleFailure
-from pixelproof.memory import return_big_buffers
+from pixelproof.memory import keep_for_the_run, return_big_buffers
 from pixelproof.observe import Observer, TargetError
 from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
 from pixelproof.polling import PollClock, RealTime
@@ -358,6 +358,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     pp = session_of(session.config)
     if pp is not None:
         pp.stack_ready()
+        keep_for_the_run()
 
 
 @pytest.fixture(scope="session")
