@@ -1,9 +1,11 @@
 """Target profiles end to end: waivers (waived, fixed, expired), no recorder, and the plain pytest
 route, each a real `pixelproof run --target` against a stack served on loopback: in this process but for
-one real console call (the expired waiver) and the plain pytest route's own child."""
+one real console call (the expired waiver); the plain pytest route nests its session here too."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -52,16 +54,16 @@ def run(
 ) -> tuple[int, str, dict[str, object]]:
     """A run on this profile: in this process (conftest.pixelproof_inprocess), or with ``child``
     the real console (`python -m pixelproof.cli`), or with ``pytest_route`` plain pytest."""
-    env = {**os.environ, "PP_TEST_KEY": KEY}
-    if pytest_route:
-        cmd = [sys.executable, "-m", "pytest", str(suites_dir()), "--pixelproof-target", str(profile),
-               "-q", "-p", "no:cacheprovider", *args]  # fmt: skip
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=300, check=False
-        )
-        return done.returncode, done.stdout + done.stderr, {}
+    if pytest_route:  # plain pytest, nested in this process as pytester's in-process runs are
+        out = io.StringIO()
+        with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+            patch.setenv("PP_TEST_KEY", KEY)
+            code = pytest.main([str(suites_dir()), "--pixelproof-target", str(profile), "-q",
+                                "-p", "no:cacheprovider", *args])  # fmt: skip
+        return int(code), out.getvalue(), {}
     argv = ["run", "--target", str(profile), "--report-dir", str(tmp_path), "--run-id", "r", *args]
     if child:
+        env = {**os.environ, "PP_TEST_KEY": KEY}
         done = subprocess.run([sys.executable, "-m", "pixelproof.cli", *argv], capture_output=True,
                               text=True, cwd=REPO, env=env, timeout=300, check=False)  # fmt: skip
     else:
