@@ -31,9 +31,10 @@ from pixelproof.target import Profile
 # last (test_xdist_requests, alphabetically) ran alone at the end of the run on one worker while
 # the other sat idle. Largest first keeps both workers busy to the end; the rest keep their order.
 HEAVY_FIRST = (
-    "test_xdist_requests.py", "test_shard.py", "test_reports.py", "test_passthrough.py",
-    "test_secrets_in_artifacts.py", "test_fuzzing.py", "test_run_bounds.py", "test_discover_profile.py",
-    "test_import_graph.py", "test_profiles_run.py", "test_run_cli.py", "test_broken_targets.py",
+    "test_xdist_requests.py", "test_passthrough.py", "test_fuzzing.py", "test_perf_paths.py",
+    "test_secrets_in_artifacts.py", "test_broken_targets.py", "test_run_bounds.py", "test_import_graph.py",
+    "test_shard.py", "test_profiles_run.py", "test_reports.py", "test_interrupt.py", "test_run_cli.py",
+    "test_discover_profile.py",
 )  # fmt: skip
 
 
