@@ -12,11 +12,11 @@ pytest-xdist spreads them over workers (no per-worker division needed).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import allure
 import pytest
 
-from pixelproof.fuzz.runner import FuzzSession
 from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
 from pixelproof.observe import TargetError
 from pixelproof.plugin import PixelproofSession, session_of
@@ -36,9 +36,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def fuzz_session(
-    pixelproof: PixelproofSession, pytestconfig: pytest.Config
-) -> Iterator[FuzzSession]:
+def fuzz_session(pixelproof: PixelproofSession, pytestconfig: pytest.Config) -> Iterator[Any]:
+    """Imported here: schemathesis and hypothesis load only in a process that fuzzes."""
+    from pixelproof.fuzz.runner import FuzzSession
+
     mode = pytestconfig.getoption("pixelproof_fuzz_mode")
     session = FuzzSession(
         pixelproof.catalogue,
@@ -63,7 +64,7 @@ def _label(target: FuzzTarget) -> None:
 
 
 @pytest.fixture
-def fuzzed(request: pytest.FixtureRequest, fuzz_session: FuzzSession) -> FuzzResult:
+def fuzzed(request: pytest.FixtureRequest, fuzz_session: Any) -> FuzzResult:
     """Fuzz one target (setup phase): transport failures are errors, not findings."""
     target: FuzzTarget = request.param
     _label(target)

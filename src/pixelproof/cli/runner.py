@@ -22,6 +22,10 @@ from pixelproof.report import progress
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
 
+# pytest plugins installed beside pixelproof that a run never uses; schemathesis' imports all of
+# schemathesis in every process (the controller, each xdist worker) before anything runs
+NOT_NEEDED = ("-p", "no:schemathesis", "-p", "no:anyio")
+
 
 def new_run_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
@@ -76,7 +80,8 @@ class _Capture:
 def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:
     args = [str(suites_dir()), "-p", "no:cacheprovider", "--junitxml", str(report_dir / "junit.xml"),
             "-o", "junit_family=xunit2", "-o", "junit_logging=no", "--pixelproof-run-id", run_id,
-            "--pixelproof-time-scale", str(opts.time_scale), "--alluredir", str(report_dir / "allure-results"), "--tb=short", "--assert=plain", "-rfE", "-W", "ignore::pytest.PytestAssertRewriteWarning"]  # fmt: skip
+            "--pixelproof-time-scale", str(opts.time_scale), "--alluredir", str(report_dir / "allure-results"), "--tb=short", "--assert=plain", "-rfE", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+            *NOT_NEEDED]  # fmt: skip
     if opts.verbose:
         args.append("-" + "v" * opts.verbose)
     if opts.target:

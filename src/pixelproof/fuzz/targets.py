@@ -92,11 +92,11 @@ def plan_targets(catalogue: Catalogue, profile: Profile, level: str, budget: int
                  patterns: list[str] | tuple[str, ...] = ()) -> list[FuzzTarget]:  # fmt: skip
     """Every (surface, operation, mode) the target's claims allow, with the budget split over
     them (the first ones get the remainder). ``patterns`` filter by rule id, as ``--rules``."""
-    from pixelproof.fuzz.contracts import fuzz_document
+    if not LEVELS[level]:  # off: no contract is read, schemathesis is not even imported
+        return []
+    from pixelproof.fuzz.contracts import TAILORS, fuzz_document
 
     planned: list[FuzzTarget] = []
-    from pixelproof.fuzz.contracts import TAILORS
-
     for surface in profile.surfaces:
         if surface not in TAILORS:
             continue  # a vendor surface is judged by its rule set; fuzzing it needs a tailor first
