@@ -35,12 +35,15 @@ PROMPT = {
     "pattern": "^[A-Za-z][A-Za-z0-9 ,.-]*$",
 }
 TASK_SURFACES = ("tasks-action", "tasks-official")
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @functools.cache
 def _raw(filename: str) -> Doc:
     path = contracts_dir() / "openapi" / filename
-    return yaml.safe_load(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    # libyaml's loader when present (as the catalogue's): 0.07 s instead of 0.39 for the seven
+    # contracts, paid by every process that plans or runs fuzzing
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)  # type: ignore[no-any-return]
 
 
 def references(profile: Profile) -> list[str]:
