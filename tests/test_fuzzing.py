@@ -159,7 +159,9 @@ def test_four_k_with_a_disallowed_ratio_is_found(catalogue: Catalogue, stack: St
 def test_schema_drift_is_found_in_positive_and_stateful_runs(
     catalogue: Catalogue, stack: Stack
 ) -> None:
-    results = _fuzz(catalogue, _profile(catalogue, stack, "schema-drift"), "tasks-action POST")
+    results = _fuzz(catalogue, _profile(catalogue, stack, "schema-drift"),
+                    "tasks-action POST /v1/images/generations positive",
+                    "tasks-action POST /v1/images/generations -> GET /v1/tasks/{task_id} stateful")  # fmt: skip
     for mode in ("positive", "stateful"):
         result = next(r for tid, r in results.items() if tid.endswith(mode))
         drift = [f for f in result.findings if f.check == "fuzz.response_schema_conformance"]
