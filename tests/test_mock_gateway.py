@@ -483,8 +483,10 @@ def test_jimeng_official_format_round_trip(mock_pair: MockPair) -> None:
 def test_unified_jimeng_polls_its_upstream_to_done(
     mock_pair_factory: Callable[..., MockPair],
 ) -> None:
-    """The unified entry waits for the Jimeng job itself; a fast clock keeps that short."""
-    pair = mock_pair_factory(time_scale=1e6)
+    """The unified entry waits for the Jimeng job itself: at 1000x, 17 ms of real time for its 17
+    mock seconds. Not faster: at 1e6x the result's 24 h TTL is 86 ms real, which a slow render or
+    a loaded machine can outlast (the task then reads "expired")."""
+    pair = mock_pair_factory(time_scale=1000)
     response = generate(
         pair,
         model="jimeng-4.0",

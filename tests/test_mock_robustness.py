@@ -242,8 +242,10 @@ def _spoil(body: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
 def test_junk_in_any_field_is_never_a_server_error(
     mock_pair_factory: Callable[..., MockPair], route: str
 ) -> None:
-    """A fast clock lets the unified Jimeng path finish; failures list every offending input."""
-    pair = mock_pair_factory(time_scale=1e6)
+    """Failures list every offending input. At 1000x the unified Jimeng path finishes (a job is 17
+    mock seconds: 17 ms) and its result stays valid for 86 s of real time; at 1e6x the 24 h TTL
+    was 86 ms, so on a loaded machine the gateway's poll could come late: a 502 "task expired"."""
+    pair = mock_pair_factory(time_scale=1000)
     role, path, query, valid, fields = ROUTES[route]
     client = pair.upstream if role == "upstream" else pair.gateway
     bad = []
