@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from conftest import pixelproof_inprocess
+from conftest import TLS_CONTEXT, pixelproof_inprocess
 from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client
 from pixelproof.discover import discover
@@ -71,7 +71,9 @@ def passthrough_app(upstream: str, listed: list[str] | None = None) -> Starlette
     async def forward(request: Request) -> Response:
         headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED_HEADERS}
         try:  # a client per request: none is left open when the proxy stops
-            async with httpx.AsyncClient(base_url=upstream, timeout=60) as client:
+            async with httpx.AsyncClient(
+                base_url=upstream, timeout=60, verify=TLS_CONTEXT
+            ) as client:
                 answer = await client.request(
                     request.method, request.url.path, content=await request.body(),
                     headers=headers, params=request.query_params,
