@@ -28,7 +28,7 @@ from pixelproof.memory import keep_for_the_run, return_big_buffers
 from pixelproof.observe import Observer, TargetError
 from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
 from pixelproof.polling import PollClock, RealTime
-from pixelproof.report.allure import label_case
+from pixelproof.report.allure import label_case, write_results_in_one_piece
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
 from pixelproof.samples import carries_large_sample
@@ -359,6 +359,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if pp is not None:
         pp.stack_ready()
         keep_for_the_run()
+        write_results_in_one_piece()  # allure's results, encoded at once (report/allure.py)
 
 
 @pytest.fixture(scope="session")

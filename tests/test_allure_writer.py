@@ -1,0 +1,36 @@
+"""allure's result files, written in one piece (report/allure.py): the same JSON as allure's
+own file logger writes, from the logger allure-pytest registered."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import allure_commons
+from allure_commons import model2
+from allure_commons.logger import AllureFileLogger
+
+from pixelproof.report.allure import write_results_in_one_piece
+
+
+def _result() -> model2.TestResult:
+    return model2.TestResult(name="test_size[size.gpt-image-2.1:1 — 猫]", status="passed", uuid="u-1",
+                      labels=[model2.Label(name="epic", value="unified")], start=1, stop=2,
+                      parameters=[model2.Parameter(name="model", value="'gpt-image-2'")])  # fmt: skip
+
+
+def test_the_registered_logger_writes_what_allure_wrote(tmp_path: Path) -> None:
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    AllureFileLogger(theirs).report_result(_result())
+    logger = AllureFileLogger(ours)
+    allure_commons.plugin_manager.register(logger)
+    try:
+        assert write_results_in_one_piece() == 1
+        assert type(logger) is not AllureFileLogger
+        allure_commons.plugin_manager.hook.report_result(result=_result())
+    finally:
+        allure_commons.plugin_manager.unregister(logger)
+    (their_file,), (our_file,) = list(theirs.iterdir()), list(ours.iterdir())
+    assert our_file.name.endswith("-result.json")
+    assert our_file.read_text(encoding="utf-8") == their_file.read_text(encoding="utf-8")
+    assert json.loads(our_file.read_text(encoding="utf-8"))["name"].endswith("猫]")
