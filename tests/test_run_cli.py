@@ -11,15 +11,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import pixelproof_inprocess
 from pixelproof.catalogue import Catalogue
-from pixelproof.target import load_profile
+from pixelproof.mock.server import embedded_stack
+from pixelproof.target import embedded_profile, load_profile
 
 REPO = Path(__file__).resolve().parents[1]
+KEY_ENV, KEY = "PP_RUN_CLI_KEY", "pp-run-cli-key-0123456789"
 
 
 pixelproof = pixelproof_inprocess
@@ -88,17 +91,28 @@ def test_unknown_fault_exits_2() -> None:
     assert "unknown fault(s): no-such-fault" in result.stderr
 
 
-def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def slow_target(catalogue: Catalogue, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A profile of the reference stack with the ``slow`` fault, served here: the child starts
+    no stack process of its own (the test is about the child's exit, not the default stack)."""
+    with embedded_stack(frozenset({"slow"}), time_scale=1000, api_key=KEY) as stack:
+        profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
+        path = tmp_path_factory.mktemp("slow") / "stack.json"
+        path.write_text(profile.model_dump_json(exclude_defaults=True))
+        yield path
+
+
+def test_ctrl_c_still_writes_the_report(tmp_path: Path, slow_target: Path) -> None:
     # A real SIGINT. Not timing-dependent: output is unbuffered and verbose, so the first suite
     # line arrives as the first case ends (without -v a file's line ends only when its last case
     # does, and the order of files is not fixed: once the one-case file came last and the signal
     # landed in the run's final case), and every answer of the `slow` fault takes 2 s, so the run
     # cannot have finished before the signal lands.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pixelproof.cli", "run", "--fault", "slow", "--rules", "size.*",
+        [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(slow_target), "--rules", "size.*",
          "--fuzz", "off", "-v", "--report-dir", str(tmp_path), "--run-id", "stopped"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", KEY_ENV: KEY},
     )  # fmt: skip
     assert proc.stdout is not None
     seen: list[str] = []
