@@ -5,6 +5,7 @@ optional with its defaults, null read as omitted, streamed answers, variations o
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from typing import Any
 
@@ -28,11 +29,18 @@ GENERATIONS, EDITS, VARIATIONS = (
 )
 
 
-def _validator(name: str) -> Draft202012Validator:
+@functools.cache
+def _document() -> dict[str, Any]:
+    """The contract, read once per process (tests only read it), as the fuzzer reads it."""
     import yaml
 
-    document = yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))
-    return Draft202012Validator({**document, "$ref": f"#/components/schemas/{name}"})
+    from pixelproof.fuzz.contracts import SAFE_LOADER
+
+    return dict(yaml.load(CONTRACT.read_text(encoding="utf-8"), Loader=SAFE_LOADER))
+
+
+def _validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator({**_document(), "$ref": f"#/components/schemas/{name}"})
 
 
 def _conforms(name: str, value: Any) -> None:
