@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import shutil
 import socket
@@ -106,22 +107,20 @@ def mock_vendor(mock_vendor_factory: Callable[..., TestClient]) -> TestClient:
     return mock_vendor_factory(time_scale=1e-6)
 
 
+def new_mock_pair(stack: contextlib.ExitStack, **config: Any) -> MockPair:
+    """A gateway + vendor pair built from MockConfig keywords (an api_key guards both hops), its
+    clients closed with ``stack``."""
+    upstream_app = create_app(MockConfig(role="upstream", **config))
+    gateway_config = MockConfig(role="gateway", upstream_key=config.get("api_key"), **config)
+    transport = httpx.ASGITransport(app=upstream_app)
+    return MockPair(create_app(gateway_config, upstream_transport=transport), upstream_app, stack)
+
+
 @pytest.fixture
 def mock_pair_factory() -> Iterator[Callable[..., MockPair]]:
-    """Gateway + vendor pairs built from MockConfig keywords (an api_key guards both hops)."""
+    """Gateway + vendor pairs built from MockConfig keywords, closed after the test."""
     with contextlib.ExitStack() as stack:
-
-        def make(**config: Any) -> MockPair:
-            upstream_app = create_app(MockConfig(role="upstream", **config))
-            gateway_config = MockConfig(
-                role="gateway", upstream_key=config.get("api_key"), **config
-            )
-            transport = httpx.ASGITransport(app=upstream_app)
-            return MockPair(
-                create_app(gateway_config, upstream_transport=transport), upstream_app, stack
-            )
-
-        yield make
+        yield functools.partial(new_mock_pair, stack)
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ of every route, then schemathesis' negative mode against the vendor contract ove
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from starlette.testclient import TestClient
 
+from conftest import new_mock_pair
 from pixelproof.catalogue import contracts_dir
 from pixelproof.geometry import Size
 from pixelproof.images import b64decode_strict, decode
@@ -30,10 +32,13 @@ ROLES = ["upstream", "gateway"]
 NOT_AN_IMAGE = base64.b64encode(b"plain text, certainly not an image").decode("ascii")
 
 
-@pytest.fixture
-def clients(mock_pair_factory: Callable[..., MockPair]) -> dict[str, TestClient]:
-    pair = mock_pair_factory(time_scale=1e-6, max_body_bytes=BODY_LIMIT)
-    return {"upstream": pair.upstream, "gateway": pair.gateway}
+@pytest.fixture(scope="module")
+def clients() -> Iterator[dict[str, TestClient]]:
+    """One pair for the module: every test using it sends input that must be refused, and checks
+    the mock is still healthy after it (so each also checks what the earlier refusals left)."""
+    with contextlib.ExitStack() as stack:
+        pair = new_mock_pair(stack, time_scale=1e-6, max_body_bytes=BODY_LIMIT)
+        yield {"upstream": pair.upstream, "gateway": pair.gateway}
 
 
 def assert_json_4xx(response: httpx.Response) -> dict[str, Any]:
