@@ -29,7 +29,8 @@ NAMES = ("initial_delay_s", "interval_s", "max_interval_s", "timeout_s")
 
 
 class PollClock(Protocol):
-    """What polling waits with: real time in runs, a fake clock in tests (mock.server.FastForward)."""
+    """What polling waits with: real time against a target, a clock that jumps when the embedded
+    stack is idle in runs on it (stack_clock.StackClock), a fake clock in tests (FastForward)."""
 
     def sleep(self, seconds: float) -> None: ...
 

@@ -101,7 +101,9 @@ class FastForward:
     clocks ahead by the same span (``time_scale`` virtual seconds per second). A task the stack
     finishes completes as under real time; a task it never finishes (the stuck-task faults) runs
     into the polling deadline after the same polls, in milliseconds instead of the real-time
-    floor's seconds. For tests (pass ``sleep``/``monotonic`` to an Observer); runs use real time."""
+    floor's seconds. For tests whose stack runs in their own process (pass ``sleep``/``monotonic``
+    to an Observer); runs, whose stack has a process of its own, jump its clock over HTTP
+    (stack_clock.py)."""
 
     def __init__(self, stack: Stack, time_scale: float) -> None:
         self.stack = stack
