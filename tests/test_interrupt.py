@@ -76,6 +76,22 @@ def test_ctrl_c_swallowed_where_it_landed_still_ends_the_run(target: Path, tmp_p
     assert run["interrupted"]["after"] == len(run["outcomes"]) < 6
 
 
+@pytest.mark.parametrize(
+    "how", ["PIXELPROOF_TEST_SWALLOWED_SIGINT_AFTER", "PIXELPROOF_TEST_INTERRUPT_AFTER"]
+)
+def test_ctrl_c_whose_report_crashes_pytest_is_still_an_interruption(
+    target: Path, tmp_path: Path, how: str
+) -> None:
+    """pytest raised while reporting the KeyboardInterrupt (seen once in CI: exit 1 and a
+    traceback instead of 130): the run still exits 130 with its interrupted report."""
+    done = run_child(target, tmp_path, "crashed", **{how: "2"},
+                     PIXELPROOF_TEST_BREAK_INTERRUPT_REPORT="1")  # fmt: skip
+    assert done.returncode == 130, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "pytest failed reporting the interruption" in done.stderr
+    run = json.loads((tmp_path / "crashed" / "run.json").read_text())
+    assert run["interrupted"]["after"] == len(run["outcomes"]) < 6
+
+
 def test_a_run_that_judged_nothing_never_says_kept() -> None:
     from pixelproof.report.summary import verdict
 

@@ -23,8 +23,10 @@ from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
 
 # pytest plugins installed beside pixelproof that a run never uses; schemathesis' imports all of
-# schemathesis in every process (the controller, each xdist worker) before anything runs
-NOT_NEEDED = ("-p", "no:schemathesis", "-p", "no:anyio")
+# schemathesis in every process (the controller, each xdist worker) before anything runs, and
+# unraisableexception runs full garbage collections at the end (~0.4 s) only to turn what
+# Python's own hook prints anyway ("Exception ignored in ...", on stderr) into warnings
+NOT_NEEDED = ("-p", "no:schemathesis", "-p", "no:anyio", "-p", "no:unraisableexception")
 
 
 def new_run_id() -> str:
@@ -125,7 +127,7 @@ def run(opts: RunOptions) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, stop.handler) if in_main_thread else None
     try:
-        code = pytest.main(args, plugins=plugins)
+        code = _pytest_main(args, plugins, stop)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)
@@ -140,6 +142,28 @@ def run(opts: RunOptions) -> int:
         )
         print(f"pixelproof: report written to {report_dir}", file=sys.stderr)
     return final
+
+
+def _pytest_main(args: list[str], plugins: list[Any], stop: _StopOnInterrupt) -> int:
+    try:
+        return pytest.main(args, plugins=plugins)
+    except Exception as exc:
+        if not (stop.requested or _while_interrupted(exc)):
+            raise
+        # pytest failed while reporting the Ctrl-C itself (on CPython 3.11 its traceback can
+        # hold an entry without a line number, and pytest's repr of it raises): still interrupted
+        print(f"pixelproof: pytest failed reporting the interruption: {exc!r}", file=sys.stderr)
+        return pytest.ExitCode.INTERRUPTED
+
+
+def _while_interrupted(exc: BaseException) -> bool:
+    """Raised while a KeyboardInterrupt was being handled (it is in the exception's context)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__context__
+    return False
 
 
 def interrupted_text(after: int, of: int | None) -> str:

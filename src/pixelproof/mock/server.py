@@ -152,6 +152,7 @@ def embedded_stack(
         try:
             yield Stack(gateway, upstream)
         finally:
+            upstream.server.should_exit = upstream.server.force_exit = True  # both stop at once
             gateway.stop()
     finally:
         upstream.stop()
