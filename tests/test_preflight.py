@@ -1,14 +1,12 @@
 """Preflight: an unreachable surface or recorder is one line each and exit 3, before any suite.
 
-The closed-ports run is this file's real console call (a child); the dead-recorder run is in
-this process (conftest.pixelproof_inprocess)."""
+Both runs are in this process (conftest.pixelproof_inprocess): the console entry point itself is
+covered by test_cli_rules and test_xdist_requests."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,34 +21,30 @@ from pixelproof.mock.server import Stack, embedded_stack
 from pixelproof.preflight import preflight
 from pixelproof.target import Profile
 
-REPO = Path(__file__).resolve().parents[1]
 KEY = "pp-preflight-key"
 
 
 def run(
-    tmp_path: Path, profile: dict[str, object]
+    tmp_path: Path, profile: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     path = tmp_path / "target.yaml"
     path.write_text(yaml.safe_dump(profile))
+    monkeypatch.setenv("PP_PREFLIGHT_KEY", KEY)
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(path),
-         "--report-dir", str(tmp_path / "reports"), "--run-id", "r"],
-        capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
-        env={**os.environ, "PP_PREFLIGHT_KEY": KEY},
-    )  # fmt: skip
+    done = pixelproof_inprocess("run", "--target", str(path), "--report-dir",
+                                str(tmp_path / "reports"), "--run-id", "r")  # fmt: skip
     return done, time.monotonic() - started
 
 
 def test_closed_ports_exit_3_in_seconds_one_line_each(
-    tmp_path: Path, closed_port: int, closed_port_2: int
+    tmp_path: Path, closed_port: int, closed_port_2: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = f"http://127.0.0.1:{closed_port}"
     done, elapsed = run(tmp_path, {
         "surfaces": {"unified": {"base_url": base, "models": ["gpt-image-2"]},
                      "gemini": {"base_url": base, "models": ["gemini-2.5-flash-image-preview"]}},
         "recorder": f"http://127.0.0.1:{closed_port_2}", "timeout_s": 30,
-    })  # fmt: skip
+    }, monkeypatch)  # fmt: skip
     assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
     unreachable = [line for line in done.stderr.splitlines() if "unreachable" in line]
     assert unreachable == [

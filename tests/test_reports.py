@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -24,18 +23,14 @@ BROKEN = {f"watermark.false.forwarded[{m}]" for m in
           ("doubao-seedream-4-0-250828", "doubao-seedream-4-5-251128", "doubao-seedream-5-0-260128")}  # fmt: skip
 
 
-def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pixelproof.cli", *args], capture_output=True, text=True,
-                          timeout=300, check=False, cwd=cwd)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("reports")
-    clean = cli("run", *RULES, "--report-dir", str(root), "--run-id", "1-clean")
+    # both runs through the same `main` in this process (the console entry point is covered by
+    # test_cli_rules and test_xdist_requests); captured output is not a terminal either
+    clean = pixelproof_inprocess("run", *RULES, "--report-dir", str(root), "--run-id", "1-clean")
     assert clean.returncode == 0, clean.stdout[-2000:]
     assert "cases judged" not in clean.stdout + clean.stderr  # not a terminal: no live line
-    # the same run through the same `main` in this process (the clean one is the console call)
     faulty = pixelproof_inprocess("run", *RULES, "--fault", FAULT, "--report-dir", str(root),
                                   "--run-id", "2-faulty")  # fmt: skip
     assert faulty.returncode == 1, faulty.stdout[-2000:]
