@@ -6,9 +6,6 @@ makes, each named, and reports nothing else as broken."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +25,6 @@ from pixelproof.mock.app import create_app
 from pixelproof.mock.server import Running, start
 from pixelproof.mock.state import MockConfig
 
-REPO = Path(__file__).resolve().parents[1]
 KEY = "pp-passthrough-key-0123"
 MODELS = ["gpt-image-2", "gpt-image-1", "dall-e-2", "dall-e-3"]
 FORWARDED_HEADERS = ("authorization", "content-type", "x-pixelproof-fault")
@@ -101,9 +97,9 @@ def proxied() -> Iterator[tuple[Running, Running]]:
         upstream.stop()
 
 
-def _run(
-    tmp_path: Path, proxied: tuple[Running, Running], level: str, child: bool = False
-) -> tuple[int, str, dict]:
+def _run(tmp_path: Path, proxied: tuple[Running, Running], level: str) -> tuple[int, str, dict]:
+    """The run in this process (pixelproof_inprocess); the console entry point is covered by
+    test_cli_rules and test_xdist_requests."""
     proxy, upstream = proxied
     profile = {
         "name": "plain OpenAI pass-through",
@@ -117,14 +113,9 @@ def _run(
     path.write_text(yaml.safe_dump(profile))
     argv = ["run", "--target", str(path), "--report-dir", str(tmp_path), "--run-id", level,
             "--fuzz", "off"]  # fmt: skip
-    if child:  # the real console: this file's one child process
-        env = {**os.environ, "PP_PASSTHROUGH_KEY": KEY}
-        done = subprocess.run([sys.executable, "-m", "pixelproof.cli.main", *argv], capture_output=True,
-                              text=True, cwd=REPO, env=env, timeout=600, check=False)  # fmt: skip
-    else:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("PP_PASSTHROUGH_KEY", KEY)
-            done = pixelproof_inprocess(*argv)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PP_PASSTHROUGH_KEY", KEY)
+        done = pixelproof_inprocess(*argv)
     data = json.loads((tmp_path / level / "run.json").read_text())
     return done.returncode, done.stdout + done.stderr, data
 
@@ -153,7 +144,7 @@ def test_held_to_openai_images_a_passthrough_keeps_every_promise(
 def test_held_to_unified_gateway_it_fails_only_the_superset_rules(
     tmp_path: Path, proxied: tuple[Running, Running]
 ) -> None:
-    code, out, data = _run(tmp_path, proxied, "unified-gateway", child=True)
+    code, out, data = _run(tmp_path, proxied, "unified-gateway")
     assert code == 1, out[-3000:]
     assert data["counts"]["error"] == 0
     assert data["counts"]["not-claimed"] == 0
