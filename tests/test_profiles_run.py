@@ -1,15 +1,13 @@
 """Target profiles end to end: waivers (waived, fixed, expired), no recorder, and the plain pytest
-route, each a real `pixelproof run --target` against a stack served on loopback: in this process but for
-one real console call (the expired waiver); the plain pytest route nests its session here too."""
+route, each a real `pixelproof run --target` against a stack served on loopback, in this process
+(the console entry point is covered by test_cli_rules and test_xdist_requests); the plain pytest
+route nests its session here too."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,6 @@ from conftest import pixelproof_inprocess
 from pixelproof.mock.server import Stack, embedded_stack
 from pixelproof.resources import suites_dir
 
-REPO = Path(__file__).resolve().parents[1]
 KEY = "pp-profile-test-key"
 
 
@@ -50,10 +47,10 @@ def write_profile(tmp_path: Path, stack: Stack, **extra: object) -> Path:
 
 
 def run(
-    tmp_path: Path, profile: Path, *args: str, pytest_route: bool = False, child: bool = False
+    tmp_path: Path, profile: Path, *args: str, pytest_route: bool = False
 ) -> tuple[int, str, dict[str, object]]:
-    """A run on this profile: in this process (conftest.pixelproof_inprocess), or with ``child``
-    the real console (`python -m pixelproof.cli`), or with ``pytest_route`` plain pytest."""
+    """A run on this profile in this process (conftest.pixelproof_inprocess), or with
+    ``pytest_route`` plain pytest."""
     if pytest_route:  # plain pytest, nested in this process as pytester's in-process runs are
         out = io.StringIO()
         with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
@@ -62,14 +59,9 @@ def run(
                                 "-p", "no:cacheprovider", *args])  # fmt: skip
         return int(code), out.getvalue(), {}
     argv = ["run", "--target", str(profile), "--report-dir", str(tmp_path), "--run-id", "r", *args]
-    if child:
-        env = {**os.environ, "PP_TEST_KEY": KEY}
-        done = subprocess.run([sys.executable, "-m", "pixelproof.cli", *argv], capture_output=True,
-                              text=True, cwd=REPO, env=env, timeout=300, check=False)  # fmt: skip
-    else:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("PP_TEST_KEY", KEY)
-            done = pixelproof_inprocess(*argv)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PP_TEST_KEY", KEY)
+        done = pixelproof_inprocess(*argv)
     data = json.loads((tmp_path / "r" / "run.json").read_text())
     return done.returncode, done.stdout + done.stderr, data
 
@@ -105,7 +97,7 @@ def test_a_waived_rule_that_now_passes_is_reported_fixed(tmp_path: Path, stack: 
 def test_an_expired_waiver_fails_the_run(tmp_path: Path, stack: Stack) -> None:
     waiver = {"rule": "n.default.zero", "reason": "vendor-bug", "expires": "2020-01-01"}
     profile = write_profile(tmp_path, stack, waivers=[waiver])
-    code, out, _ = run(tmp_path, profile, "--rules", "n.default.zero", child=True)
+    code, out, _ = run(tmp_path, profile, "--rules", "n.default.zero")
     assert code == 1
     assert "expired waiver(s) in the profile" in out
 

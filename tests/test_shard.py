@@ -4,9 +4,7 @@ the unsharded run: the same outcomes, the same requests sent, the same exit code
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +22,6 @@ from pixelproof.plan import cases_for
 from pixelproof.shard import ShardError, assign, parse_shard, request_groups
 from pixelproof.target import embedded_profile
 
-REPO = Path(__file__).resolve().parents[1]
 KEY_ENV, KEY = "PP_SHARD_KEY", "pp-shard-key-0123456789"
 # A selection narrow enough to run four times, chosen for the mechanism: request groups shared by
 # several cases on every surface, gateway and vendor (auth.missing / auth.wrong: two or three
@@ -54,14 +51,9 @@ def faulty_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield str(path)
 
 
-def pixelproof(*args: str) -> subprocess.CompletedProcess[str]:
-    """The real console (the unsharded run: this file's one child process)."""
-    return subprocess.run([sys.executable, "-m", "pixelproof.cli", *args], capture_output=True, text=True,
-                          timeout=600, check=False, cwd=REPO, env={**os.environ, KEY_ENV: KEY})  # fmt: skip
-
-
 def inprocess(*args: str) -> subprocess.CompletedProcess[str]:
-    """``pixelproof ARGS`` in this process, the key's variable set for the call."""
+    """``pixelproof ARGS`` in this process, the key's variable set for the call (every run here:
+    the console entry point is covered by test_cli_rules and test_xdist_requests)."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv(KEY_ENV, KEY)
         return pixelproof_inprocess(*args)
@@ -120,7 +112,7 @@ def _outcomes(run: dict[str, Any]) -> dict[str, str]:
 
 def test_three_merged_shards_equal_the_unsharded_run(tmp_path: Path, faulty_target: str) -> None:
     selection = ("--target", faulty_target, *SELECTION)
-    full = pixelproof("run", *selection, "--report-dir", str(tmp_path), "--run-id", "full")
+    full = inprocess("run", *selection, "--report-dir", str(tmp_path), "--run-id", "full")
     assert full.returncode == 1, full.stdout[-2000:] + full.stderr[-2000:]
     for k in (1, 2, 3):
         shard = inprocess("run", *selection, "--shard", f"{k}/3", "--report-dir", str(tmp_path),
