@@ -5,9 +5,7 @@ mock), within its image budget; `pixelproof profile` gives the JSON Schema and t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,8 +33,8 @@ def stack() -> Iterator[Stack]:
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """``pixelproof ARGS`` in this process (the key's variable set for the call); the missing-key
-    test below keeps this file's real console call."""
+    """``pixelproof ARGS`` in this process (the key's variable set for the call); the console entry
+    point is covered by test_cli_rules and test_xdist_requests."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv(KEY_ENV, KEY)
         done = pixelproof_inprocess(*args)
@@ -102,11 +100,9 @@ def test_an_endpoint_that_is_not_there_confirms_nothing(tmp_path: Path) -> None:
     assert "nothing confirmed" in done.stdout or "no surface confirmed" in done.stdout
 
 
-def test_a_missing_key_variable_is_a_usage_error() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PP_DISCOVER_UNSET"}
-    done = subprocess.run([sys.executable, "-m", "pixelproof.cli.main", "discover", "http://127.0.0.1:9",
-                           "--key-env", "PP_DISCOVER_UNSET"], capture_output=True, text=True, env=env,
-                          timeout=60, check=False)  # fmt: skip
+def test_a_missing_key_variable_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PP_DISCOVER_UNSET", raising=False)
+    done = pixelproof_inprocess("discover", "http://127.0.0.1:9", "--key-env", "PP_DISCOVER_UNSET")
     assert done.returncode == 2
     assert "PP_DISCOVER_UNSET is not set" in done.stderr
 

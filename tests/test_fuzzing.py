@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import yaml
 from hypothesis import given, settings
 from PIL import Image
 
-from conftest import recorded
+from conftest import pixelproof_inprocess, recorded
 from pixelproof.catalogue import Catalogue
 from pixelproof.fuzz.cases import anchor_kwargs, image_files, required_drops
 from pixelproof.fuzz.contracts import load_surface
@@ -31,7 +29,6 @@ from pixelproof.target import Profile, embedded_profile
 pytest_plugins = ["pytester"]
 KEY_ENV = "PIXELPROOF_FUZZ_TEST_KEY"
 KEY = "pp-fuzz-test-key-5a1c0e9d"
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BUDGET = 400
 
 
@@ -335,12 +332,11 @@ def test_fuzz_option_decides_what_is_collected(
 
 
 def test_a_fuzz_finding_fails_a_pixelproof_run_with_its_reproduction(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli", "run", "--fault", "bad-ratio-500", "--rules", "fuzz.tasks-action.*",
-         "--fuzz", "negative", "--fuzz-budget", "40", "--report-dir", str(tmp_path),
-         "--run-id", "fz"],
-        capture_output=True, text=True, cwd=REPO, timeout=300, check=False,
-    )  # fmt: skip
+    """The run in this process (the console entry point is covered by test_cli_rules and
+    test_xdist_requests)."""
+    result = pixelproof_inprocess("run", "--fault", "bad-ratio-500", "--rules", "fuzz.tasks-action.*",
+                                  "--fuzz", "negative", "--fuzz-budget", "40", "--report-dir",
+                                  str(tmp_path), "--run-id", "fz")  # fmt: skip
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
     data = json.loads((tmp_path / "fz" / "run.json").read_text())
     failed = [o for o in data["outcomes"] if o["outcome"] == "failed"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,12 +13,9 @@ import yaml
 
 from conftest import pixelproof_inprocess
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """In process: these stop before any pytest session (test_plan_needs_no_key_and_sends_nothing
-    runs the real console command)."""
+    """In process (the console entry point is covered by test_cli_rules and test_xdist_requests)."""
     return pixelproof_inprocess(*args)
 
 
@@ -108,7 +103,7 @@ def counting_server() -> Iterator[tuple[str, list[str]]]:
 
 
 def test_plan_needs_no_key_and_sends_nothing(
-    tmp_path: Path, counting_server: tuple[str, list[str]]
+    tmp_path: Path, counting_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, seen = counting_server
     profile = tmp_path / "p.yaml"
@@ -116,11 +111,8 @@ def test_plan_needs_no_key_and_sends_nothing(
         "surfaces": {"unified": {"base_url": url, "models": ["gpt-image-2"]}},
         "credentials": {"env": "PP_UNSET_KEY_FOR_PLAN"}, "recorder": url,
     }))  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "PP_UNSET_KEY_FOR_PLAN"}
-    result = subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli", "plan", "--target", str(profile)],
-        capture_output=True, text=True, timeout=120, check=False, cwd=REPO, env=env,
-    )  # fmt: skip
+    monkeypatch.delenv("PP_UNSET_KEY_FOR_PLAN", raising=False)
+    result = cli("plan", "--target", str(profile))
     assert result.returncode == 0, result.stderr
     assert "distinct requests" in result.stdout
     assert seen == []
