@@ -192,8 +192,12 @@ def pixelproof_inprocess(*args: str) -> subprocess.CompletedProcess[str]:
     interpreter start and its imports per call (about 1.3 CPU-s of a small ``run``), so it serves
     ``run`` too: its pytest session nests in the test's, as pytester's in-process runs do, and
     imports the suites' modules under their own names (no module of ``tests/`` shares one, see
-    test_import_graph). Keep a child process where the test is about the process: its exit on a
-    signal, its own peak RSS, the console entry point (each file using this keeps one)."""
+    test_import_graph). Keep a child process only where the test is about the process: its exit on
+    a signal (test_interrupt, test_run_cli's Ctrl-C), its own peak RSS (test_broken_targets,
+    test_run_bounds), a fresh interpreter (test_import_graph, test_public_api). The console entry
+    point itself (`python -m pixelproof.cli`) is covered by test_cli_rules' console call,
+    test_xdist_requests' `run -n 2` child and .ci/run's wheel install running `pixelproof rules` and
+    `pixelproof run` from outside the checkout; no file needs its own console call."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:

@@ -4,8 +4,7 @@ answering is cut off by the breaker (fuzz included) after ``breaker_after`` requ
 file is a one-line usage error.
 
 The runs are in this process (conftest.pixelproof_inprocess), except the one about memory
-(fuzzing reads no body past the cap): a child process there, so its peak RSS is its own; it is
-also this file's real console call."""
+(fuzzing reads no body past the cap): a child process there, so its peak RSS is its own."""
 
 from __future__ import annotations
 
