@@ -21,7 +21,7 @@ from pixelproof.fuzz.contracts import load_surface
 from pixelproof.fuzz.runner import FuzzSession
 from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
 from pixelproof.mock.faults import FAULT_HEADER
-from pixelproof.mock.server import Stack, embedded_stack
+from pixelproof.mock.server import FastForward, Stack, embedded_stack
 from pixelproof.observe import NONCE
 from pixelproof.resources import suites_dir
 from pixelproof.target import Profile, embedded_profile
@@ -48,12 +48,16 @@ def _profile(catalogue: Catalogue, stack: Stack, fault: str | None = None) -> Pr
 
 
 def _fuzz(catalogue: Catalogue, profile: Profile, *select: str, level: str = "full",
-          budget: int = DEFAULT_BUDGET, run_id: str = "t", mode: str = "deterministic") -> dict[str, FuzzResult]:  # fmt: skip
+          budget: int = DEFAULT_BUDGET, run_id: str = "t", mode: str = "deterministic",
+          stack: Stack | None = None) -> dict[str, FuzzResult]:  # fmt: skip
     """Plan as `pixelproof run` would (the whole plan shares the budget), run the targets whose id
     contains one of ``select`` (all of them without it). Each target's cases depend on its own
     allowance only (deterministic mode is derandomized per target), so a test runs just the
-    targets it reads: what the others would send is no part of its claim."""
-    session = FuzzSession(catalogue, profile, mode=mode, run_id=run_id)
+    targets it reads: what the others would send is no part of its claim. With ``stack`` the
+    stateful phase waits for a submitted task on a FastForward clock (the stack finishes its jobs
+    and both mock clocks jump) instead of the real-time floor: the same polls, no idle seconds."""
+    clock = FastForward(stack, profile.time_scale) if stack is not None else None
+    session = FuzzSession(catalogue, profile, mode=mode, run_id=run_id, clock=clock)
     try:
         targets = [t for t in plan_targets(catalogue, profile, level, budget)
                    if not select or any(part in t.id for part in select)]  # fmt: skip
@@ -111,7 +115,7 @@ def test_auto_fuzzes_negative_only_against_a_paid_profile(
 
 # ---------------------------------------------------------------------- what fuzzing finds
 def test_clean_stack_yields_no_findings(catalogue: Catalogue, stack: Stack) -> None:
-    results = _fuzz(catalogue, _profile(catalogue, stack), run_id="clean")
+    results = _fuzz(catalogue, _profile(catalogue, stack), run_id="clean", stack=stack)
     found = {tid: r.report() for tid, r in results.items() if r.findings or r.errors}
     assert found == {}
     assert all(r.requests > 0 for r in results.values())
