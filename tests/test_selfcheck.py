@@ -137,7 +137,7 @@ def test_outages_are_errors_not_broken_promises(
     same for all of them (no answer in time, or 64 MiB of padding), so the harness's handling of
     it is too. Every path is still seen: the gateway padding its upstream's padded answer (the
     unified models, openai and jimeng-visual upstreams), the gateway's own task answer, the
-    vendor surface. Each huge-body case moves 64 MiB twice, so the models were 3/4 of its time."""
+    vendor surface. Each huge-body case moves 64 MiB twice: the models were 3/4 of its time."""
     monkeypatch.setenv(KEY_ENV, KEY)
     rules = (
         {"task.tasks-official.lifecycle"} if fault.name == "task-vanishes" else INFRA_PROBE_RULES

@@ -237,9 +237,28 @@ async def _infrastructure_faults(response: Response) -> Response:
     return response
 
 
+PAD_BYTES = 64 * 1024 * 1024
+_PAD_SLICE = b" " * (1024 * 1024)
+
+
+class _Padded(Response):
+    """The huge-body outage: 64 MiB of JSON whitespace, declared (Content-Length) and really sent,
+    as 1 MiB slices of one shared block: no 64 MiB allocated and zeroed per answer."""
+
+    def __init__(self) -> None:
+        super().__init__(b"", status_code=200, media_type="application/json")
+        self.headers["content-length"] = str(PAD_BYTES)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})  # fmt: skip
+        for _ in range(PAD_BYTES // len(_PAD_SLICE)):
+            await send({"type": "http.response.body", "body": _PAD_SLICE, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def _padded() -> Response:
-    """The huge-body outage: 64 MiB of JSON whitespace."""
-    return Response(b" " * (64 * 1024 * 1024), status_code=200, media_type="application/json")
+    return _Padded()
 
 
 # the client's X-Pixelproof-Run (a run id and a probe's nonce) while its request is handled: the
@@ -320,9 +339,7 @@ def endpoint(
             RUN_TRACE.reset(trace)
         if padded and response.status_code >= 400:
             # an outage pads every answer, the gateway's own error included (its upstream padded too)
-            response = Response(
-                b" " * (64 * 1024 * 1024), status_code=200, media_type="application/json"
-            )
+            response = _padded()
         if recorded is not None:
             recorded.status = response.status_code
             recorded.notes.update(inc.notes)

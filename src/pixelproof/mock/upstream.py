@@ -117,6 +117,8 @@ class Upstream:
                 code="upstream_rejected",
             )
         try:
+            if response.content.isspace():  # a padded outage: json.loads would scan it all twice
+                raise ValueError("only whitespace")
             body = response.json()
         except ValueError:
             raise ApiError(
