@@ -36,9 +36,9 @@ from pixelproof.target import Profile
 # test_selfcheck is late alphabetically and holds 3-5 s cases (huge-body, ref-bytes-unchecked).
 HEAVY_FIRST = (
     "test_xdist_requests.py", "test_passthrough.py", "test_fuzzing.py", "test_perf_paths.py",
-    "test_secrets_in_artifacts.py", "test_broken_targets.py", "test_run_bounds.py", "test_import_graph.py",
+    "test_broken_targets.py", "test_run_bounds.py", "test_import_graph.py",
     "test_shard.py", "test_profiles_run.py", "test_reports.py", "test_interrupt.py", "test_run_cli.py",
-    "test_discover_profile.py", "test_selfcheck.py",
+    "test_discover_profile.py", "test_secrets_in_artifacts.py", "test_selfcheck.py",
 )  # fmt: skip
 
 
