@@ -242,7 +242,9 @@ def test_request_budget_is_a_hard_bound_counted_at_the_recorder(
     catalogue: Catalogue, stack: Stack
 ) -> None:
     budget = 45
-    results = _fuzz(catalogue, _profile(catalogue, stack), budget=budget, run_id="bound")
+    results = _fuzz(
+        catalogue, _profile(catalogue, stack), budget=budget, run_id="bound", stack=stack
+    )
     sent = sum(r.requests for r in results.values())
     recorded = _recorded(stack, "bound")
     assert 0 < len(recorded) <= sent <= budget  # image downloads are sent, not recorded
