@@ -108,9 +108,9 @@ def test_clean_stack_passes_every_rule_a_fault_declares(
 def test_fault_is_caught_by_the_rules_it_declares(
     fault: Fault, stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(KEY_ENV, KEY)
     """Each rule the fault declares fails on at least one case; once a rule has failed, its
     remaining cases (other models, mostly failing the same way) add nothing and are not sent."""
+    monkeypatch.setenv(KEY_ENV, KEY)
     declared = set(fault.breaks)  # that the clean stack passes them: test_clean_stack_passes_...
     profile = _profile(catalogue, stack, fault.name)
     faulty = _outcomes(catalogue, profile, declared, stack, until_failed=True)
