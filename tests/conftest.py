@@ -30,10 +30,11 @@ from pixelproof.observe import Observer
 from pixelproof.plan import Case, cases_for
 from pixelproof.target import Profile
 
-# Longest tests first. pytest-xdist hands tests out in collection order, so a long test collected
-# last (test_xdist_requests, alphabetically) ran alone at the end of the run on one worker while
-# the other sat idle. Largest first keeps both workers busy to the end; the rest keep their order.
-# test_selfcheck is late alphabetically and holds 3-5 s cases (huge-body, ref-bytes-unchecked).
+# Longest tests first. pytest-xdist hands tests out in collection order (two at a time, see
+# pytest_configure), so a long test collected last (test_xdist_requests, alphabetically) ran alone
+# at the end of the run on one worker while the others sat idle. Largest first keeps every worker
+# busy to the end; the rest keep their order.
+# test_selfcheck is late alphabetically and holds some of the longer cases (ref-bytes-unchecked).
 HEAVY_FIRST = (
     "test_xdist_requests.py", "test_passthrough.py", "test_fuzzing.py", "test_perf_paths.py",
     "test_broken_targets.py", "test_run_bounds.py", "test_import_graph.py",
@@ -46,14 +47,23 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto`` for this suite: half again as many workers as usable cores (3 on 2). Many tests
     wait on a socket or a child process (a run's embedded stack, a server that never answers),
     and an extra worker fills that time; each worker also pays ~2 CPU-s to start and collect.
-    Quiet 2-core machine, whole suite: 2 workers 107 s wall (before the last cuts); then 4 workers
-    65.5 s / 126 CPU-s and 3 workers 64.3 s / 111 CPU-s. PYTEST_XDIST_AUTO_NUM_WORKERS, the
+    Quiet 2-core machine, whole suite, tests handed out two at a time: 2 workers 57.9 s wall /
+    92 CPU-s, 3 workers 50.3 s / 93, 4 workers 56.9 s / 110. PYTEST_XDIST_AUTO_NUM_WORKERS, the
     variable xdist reads, still decides when set."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").isdigit():
         return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = cores or 1
     return max(cores + 1, cores * 3 // 2)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """xdist's load scheduler first hands each worker a contiguous quarter of its share (90 tests
+    each with 3 workers): the first worker got nearly every HEAVY_FIRST test and ran on alone at
+    the end. Two at a time (``--maxschedchunk 2``, unless given) hands the rest out as workers
+    free up: on a quiet 2-core machine 64.3 s -> 53.4 s wall for the whole suite."""
+    if getattr(config.option, "maxschedchunk", 0) is None:
+        config.option.maxschedchunk = 2
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
