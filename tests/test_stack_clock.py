@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,6 +64,7 @@ def test_verdicts_are_those_of_the_fast_forward_clock(
     monkeypatch.setenv(KEY_ENV, KEY)
     reference = _judge(catalogue, stack, fault, FastForward(stack, 1000))
     clock = StackClock([stack.gateway.url, stack.upstream.url], 1000, KEY)
+    started = clock.monotonic()
     try:
         outcomes = _judge(catalogue, stack, fault, clock)
     finally:
@@ -74,10 +76,10 @@ def test_verdicts_are_those_of_the_fast_forward_clock(
     else:
         failed = [case.split("[")[0] for case, o in outcomes.items() if o == "failed"]
         assert failed == ["task.tasks-official.deadline"]
-        assert clock.now >= 10, "polled to the (virtual) deadline"
+        assert clock.monotonic() - started >= 10, "polled to the (virtual) deadline"
     assert clock.jumps >= 21, "each task's first wait is a jump the stack answered"
     health = httpx.get(stack.gateway.url + "/__pixelproof/health").json()
-    assert health["clock"] >= clock.now * 1000, "the gateway's clock moved with the jumps"
+    assert health["clock"] >= clock.skipped * 1000, "the gateway's clock moved with the jumps"
 
 
 def test_settle_waits_for_a_running_job_before_the_clock_moves() -> None:
@@ -107,9 +109,10 @@ def test_settle_waits_for_a_running_job_before_the_clock_moves() -> None:
         timer.start()
         answer = httpx.post(running.url + "/__pixelproof/clock", json={"seconds": 500, "settle": 30},
                             timeout=60)  # fmt: skip
+        done_at_answer = held["task"].job.done()  # before the timer's thread is joined
         timer.join()
         assert answer.status_code == 200, answer.text
-        assert held["task"].job.done(), "the clock answered while the job was still running"
+        assert done_at_answer, "the clock answered while the job was still running"
         assert answer.json()["clock"] >= before + 500
     finally:
         running.stop()
@@ -141,6 +144,19 @@ def test_a_stack_that_does_not_answer_means_real_sleeps(monkeypatch: pytest.Monk
     finally:
         clock.close()
     assert clock.jumps == 0
-    assert clock.now == 0.25
+    assert clock.skipped == 0, "nothing skipped: the clock is real time"
     assert len(slept) == 1
-    assert 0 < slept[0] <= 0.25
+    assert 0 <= slept[0] <= 0.25  # what the failed connect left of the 0.25 s
+
+
+def test_between_sleeps_the_clock_runs_in_real_time() -> None:
+    """A poll's own request (a slow answer) counts toward its deadline, as under real time: the
+    clock is real time plus what the jumps skipped, not the sum of the sleeps alone. (A clock that
+    only moved in ``sleep`` stretched a stuck task behind a slow stack to 120 polls.)"""
+    clock = StackClock(["http://127.0.0.1:9"], 1000, KEY)
+    try:
+        before = clock.monotonic()
+        time.sleep(0.05)  # the request in flight
+        assert clock.monotonic() - before >= 0.05
+    finally:
+        clock.close()

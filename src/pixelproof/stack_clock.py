@@ -9,6 +9,8 @@ replaces), then to move its clock ahead by ``s * time_scale`` virtual seconds; t
 by ``s``. So a job still running gets at least the real time it got before, and a task the stack
 has finished is seen finished at the first query, as under real time, without the wait: no
 verdict depends on how fast the machine is. If the stack does not answer, the sleep is real.
+Between sleeps the clock runs in real time (a poll's own request counts toward its deadline, as
+under ``RealTime``): it is real time plus the seconds each jump skipped.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ class StackClock:
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         # loopback only, never through a proxy; the timeout is on top of the settle wait
         self.http = httpx.Client(transport=transport, trust_env=False, timeout=30.0)
-        self.now = 0.0
+        self.skipped = 0.0  # seconds jumped over, beyond the real time each settle took
         self.jumps = 0  # sleeps the stack answered (the rest were slept in real time)
 
     def monotonic(self) -> float:
-        return self.now
+        return time.monotonic() + self.skipped
 
     def sleep(self, seconds: float) -> None:
         started = time.monotonic()
@@ -44,9 +46,9 @@ class StackClock:
                 answer = self.http.post(url + CLOCK_PATH, json=body, headers=self.headers)
                 answer.raise_for_status()
             self.jumps += 1
+            self.skipped += max(0.0, seconds - (time.monotonic() - started))
         except httpx.HTTPError:
             time.sleep(max(0.0, seconds - (time.monotonic() - started)))
-        self.now += seconds
 
     def close(self) -> None:
         self.http.close()
