@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ import pytest
 from PIL import Image
 from starlette.responses import JSONResponse as StarletteJSON
 
+from conftest import pixelproof_inprocess
 from pixelproof import images
 from pixelproof.client import Client
 from pixelproof.geometry import Size
@@ -329,3 +331,19 @@ def test_what_lives_for_the_run_is_exempt_from_collection_and_the_rest_is_not() 
     finally:
         gc.unfreeze()
         gc.set_threshold(*before_threshold)
+
+
+def test_a_run_in_process_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
+    """A run nested in a process that goes on (a test, code calling the runner) unfreezes what it
+    froze and gives the collector its threshold back when its session ends: each nested run's
+    objects stayed frozen for the rest of the process before, and later code ran on the run's
+    threshold."""
+    import gc
+
+    gc.unfreeze()
+    before = gc.get_threshold()
+    done = pixelproof_inprocess("run", "--rules", "size.gpt-image-2.1:1", "--fuzz", "off",
+                                "--report-dir", str(tmp_path), "--run-id", "gc")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before

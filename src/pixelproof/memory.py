@@ -32,15 +32,27 @@ def return_big_buffers() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, THRESHOLD))
 
 
-def keep_for_the_run() -> None:
+def keep_for_the_run() -> tuple[int, ...]:
     """Exempt what is alive now from garbage collection: after collection that is the imports,
     the catalogue, the plan and the collected items, all alive until the run ends, and the
     collector walked all of it on each full collection (1.6 s of a default run's 2.2 s of GC,
     measured with gc.callbacks; bench/README.md). What is created later is collected as usual.
-    The young generation is collected less often too: fuzzing makes objects by the million."""
+    The young generation is collected less often too: fuzzing makes objects by the million.
+    Returns the threshold it replaced, for ``release_after_the_run``."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GEN0_THRESHOLD, *gc.get_threshold()[1:])
+    before = gc.get_threshold()
+    gc.set_threshold(GEN0_THRESHOLD, *before[1:])
+    return before
+
+
+def release_after_the_run(threshold: tuple[int, ...]) -> None:
+    """Undo ``keep_for_the_run`` (``threshold``: the one it replaced) once the run's session
+    ends, for a process that goes on: code calling the runner in process, a test nesting runs.
+    Without it each nested session's objects stayed frozen, and the caller's collector kept
+    this run's threshold."""
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
 
 
 GEN0_THRESHOLD = 10_000  # allocations between young collections (CPython's default: 700)
