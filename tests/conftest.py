@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import io
 import os
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -208,13 +210,23 @@ def pixelproof_inprocess(*args: str) -> subprocess.CompletedProcess[str]:
     test_run_bounds), a fresh interpreter (test_import_graph, test_public_api). The console entry
     point itself (`python -m pixelproof.cli`) is covered by test_cli_rules' console call,
     test_xdist_requests' `run -n 2` child and .ci/run's wheel install running `pixelproof rules` and
-    `pixelproof run` from outside the checkout; no file needs its own console call."""
+    `pixelproof run` from outside the checkout; no file needs its own console call.
+
+    What Python itself prints of the run ("Exception ignored in ...": a run does not load pytest's
+    unraisableexception plugin, so its process prints these) lands in the captured stderr as in a
+    child, not in this test session's warnings: Python's own hook is in place during the call, and
+    a collection before it ends finalizes what the run left."""
     out, err = io.StringIO(), io.StringIO()
+    outer_hook = sys.unraisablehook
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        sys.unraisablehook = sys.__unraisablehook__
         try:
             code = pixelproof_main(list(args))
         except SystemExit as exc:  # argparse's own usage errors
             code = exc.code if isinstance(exc.code, int) else 2
+        finally:
+            gc.collect()
+            sys.unraisablehook = outer_hook
     return subprocess.CompletedProcess(["pixelproof", *args], code, out.getvalue(), err.getvalue())
 
 
