@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 from pixelproof.catalogue import Catalogue, contracts_dir, default_catalogue
 from pixelproof.cli.main import main as pixelproof_main
 from pixelproof.judging.evaluate import evaluate
+from pixelproof.memory import keep_for_the_run
 from pixelproof.mock import MockConfig, app_state, create_app
 from pixelproof.mock.server import Running, start
 from pixelproof.observe import Observer
@@ -66,6 +67,14 @@ def pytest_configure(config: pytest.Config) -> None:
     free up: on a quiet 2-core machine 64.3 s -> 53.4 s wall for the whole suite."""
     if getattr(config.option, "maxschedchunk", 0) is None:
         config.option.maxschedchunk = 2
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Each worker treats its collected suite as a run treats its plan (memory.keep_for_the_run):
+    what is alive now is frozen and young collections are rarer. Nested in-process runs keep
+    that state (memory.release_after_the_run). Whole suite on a quiet 2-core machine: ~19 CPU-s
+    less than on CPython's defaults."""
+    keep_for_the_run()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -340,10 +340,13 @@ def test_a_run_in_process_leaves_the_collector_as_it_found_it(tmp_path: Path) ->
     threshold."""
     import gc
 
-    gc.unfreeze()
+    gc.unfreeze()  # this worker's own freeze (conftest): a process that froze nothing
     before = gc.get_threshold()
-    done = pixelproof_inprocess("run", "--rules", "size.gpt-image-2.1:1", "--fuzz", "off",
-                                "--report-dir", str(tmp_path), "--run-id", "gc")  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert gc.get_freeze_count() == 0
-    assert gc.get_threshold() == before
+    try:
+        done = pixelproof_inprocess("run", "--rules", "size.gpt-image-2.1:1", "--fuzz", "off",
+                                    "--report-dir", str(tmp_path), "--run-id", "gc")  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert gc.get_freeze_count() == 0
+        assert gc.get_threshold() == before
+    finally:
+        gc.freeze()

@@ -32,26 +32,29 @@ def return_big_buffers() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, THRESHOLD))
 
 
-def keep_for_the_run() -> tuple[int, ...]:
+def keep_for_the_run() -> tuple[tuple[int, ...], bool]:
     """Exempt what is alive now from garbage collection: after collection that is the imports,
     the catalogue, the plan and the collected items, all alive until the run ends, and the
     collector walked all of it on each full collection (1.6 s of a default run's 2.2 s of GC,
     measured with gc.callbacks; bench/README.md). What is created later is collected as usual.
     The young generation is collected less often too: fuzzing makes objects by the million.
-    Returns the threshold it replaced, for ``release_after_the_run``."""
+    Returns what ``release_after_the_run`` restores: the threshold, and whether the process had
+    frozen objects already (a caller that froze its own)."""
+    before = (gc.get_threshold(), gc.get_freeze_count() > 0)
     gc.collect()
     gc.freeze()
-    before = gc.get_threshold()
-    gc.set_threshold(GEN0_THRESHOLD, *before[1:])
+    gc.set_threshold(GEN0_THRESHOLD, *before[0][1:])
     return before
 
 
-def release_after_the_run(threshold: tuple[int, ...]) -> None:
-    """Undo ``keep_for_the_run`` (``threshold``: the one it replaced) once the run's session
-    ends, for a process that goes on: code calling the runner in process, a test nesting runs.
-    Without it each nested session's objects stayed frozen, and the caller's collector kept
-    this run's threshold."""
-    gc.unfreeze()
+def release_after_the_run(before: tuple[tuple[int, ...], bool]) -> None:
+    """Undo ``keep_for_the_run`` once the run's session ends, for a process that goes on: code
+    calling the runner in process, a test nesting runs. Without it each nested session's objects
+    stayed frozen and the caller kept this run's threshold. A caller that had frozen objects of
+    its own keeps them frozen (``gc.unfreeze`` cannot tell theirs from the run's)."""
+    threshold, caller_froze = before
+    if not caller_froze:
+        gc.unfreeze()
     gc.set_threshold(*threshold)
 
 

@@ -53,7 +53,7 @@ class PixelproofSession:
     clock_urls: tuple[str, ...] = ()  # the embedded stack's servers: task polling jumps its clock
     clock: PollClock | None = None
     stack_ready: Callable[[], None] = lambda: None  # the embedded stack serves once this returns
-    gc_threshold: tuple[int, ...] | None = None  # the collector's, before keep_for_the_run
+    gc_before: tuple[tuple[int, ...], bool] | None = None  # for release_after_the_run
 
     def get_guard(self) -> Guard:
         """The run deadline and breakers, shared by the observer and fuzzing."""
@@ -260,8 +260,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.clock.close()
     if session.stack is not None:
         session.stack.__exit__(None, None, None)
-    if session.gc_threshold is not None:
-        release_after_the_run(session.gc_threshold)
+    if session.gc_before is not None:
+        release_after_the_run(session.gc_before)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -361,7 +361,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     pp = session_of(session.config)
     if pp is not None:
         pp.stack_ready()
-        pp.gc_threshold = keep_for_the_run()
+        pp.gc_before = keep_for_the_run()
         write_results_in_one_piece()  # allure's results, encoded at once (report/allure.py)
 
 
