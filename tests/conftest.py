@@ -28,10 +28,12 @@ from pixelproof.cli.main import main as pixelproof_main
 from pixelproof.judging.evaluate import evaluate
 from pixelproof.memory import keep_for_the_run
 from pixelproof.mock import MockConfig, app_state, create_app
-from pixelproof.mock.server import Running, start
+from pixelproof.mock.faults import FAULT_HEADER
+from pixelproof.mock.server import Running, Stack, embedded_stack, start
 from pixelproof.observe import Observer
 from pixelproof.plan import Case, cases_for
-from pixelproof.target import Profile
+from pixelproof.polling import PollClock
+from pixelproof.target import Profile, embedded_profile
 
 # Longest tests first. pytest-xdist hands tests out in collection order (two at a time, see
 # pytest_configure), so a long test collected last (test_xdist_requests, alphabetically) ran alone
@@ -323,3 +325,36 @@ def foreign_gateway_outcomes(
 def by_rule(outcomes: Outcomes) -> dict[str, str]:
     """Outcomes by rule id (one case per rule: a single model)."""
     return {case_id.split("[")[0]: outcome for case_id, (outcome, _) in outcomes.items()}
+
+
+# ---------------------------------------------------------------- tasks on the official channel
+# test_stuck_tasks and test_stack_clock: tasks polled through the reference gateway, which waits
+# on the vendor mock, judged on a clock the test chooses.
+STACK_KEY_ENV = "PIXELPROOF_TASK_STACK_KEY"
+STACK_KEY = "pp-task-stack-key-0123456789"
+OFFICIAL_TASK_RULES = ("task.tasks-official.", "size.gpt_image_2_official.")
+
+
+def keyed_stack() -> Iterator[Stack]:
+    """The reference stack at 1000x, guarded by STACK_KEY (a module fixture where used)."""
+    with embedded_stack(time_scale=1000, api_key=STACK_KEY) as running:
+        yield running
+
+
+def judge_official_tasks(
+    catalogue: Catalogue, stack: Stack, fault: str | None, clock: PollClock
+) -> Outcomes:
+    """The claimed official-channel cases of the embedded profile, judged with ``clock``
+    (``fault``: the mock's fault header on every request)."""
+    profile = embedded_profile(
+        catalogue, stack.gateway.url, stack.upstream.url, STACK_KEY_ENV, 1000
+    )
+    if fault:
+        profile = profile.model_copy(update={"headers": {FAULT_HEADER: fault}})
+    cases = [c for c in cases_for(catalogue, profile)
+             if c.rule.id.startswith(OFFICIAL_TASK_RULES) and c.claimed]  # fmt: skip
+    observer = Observer(catalogue, profile, clock=clock)
+    try:
+        return evaluate(observer, cases)
+    finally:
+        observer.close()

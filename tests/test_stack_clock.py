@@ -8,7 +8,6 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,40 +16,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from conftest import STACK_KEY, STACK_KEY_ENV, judge_official_tasks, keyed_stack
 from pixelproof import stack_clock
 from pixelproof.catalogue import Catalogue
-from pixelproof.judging.evaluate import evaluate
 from pixelproof.mock.app import app_state, create_app
-from pixelproof.mock.faults import FAULT_HEADER
-from pixelproof.mock.server import FastForward, Stack, embedded_stack, start
+from pixelproof.mock.server import FastForward, Stack, start
 from pixelproof.mock.state import MockConfig
-from pixelproof.observe import Observer
-from pixelproof.plan import cases_for
 from pixelproof.stack_clock import StackClock
-from pixelproof.target import embedded_profile
 
-KEY_ENV = "PIXELPROOF_STACK_CLOCK_KEY"
-KEY = "pp-stack-clock-key-0123456789"
-# The official task channel: tasks polled through the gateway, which waits on the vendor mock.
-RULES = ("task.tasks-official.", "size.gpt_image_2_official.")
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    with embedded_stack(time_scale=1000, api_key=KEY) as running:
-        yield running
+stack = pytest.fixture(keyed_stack, scope="module", name="stack")
+KEY = STACK_KEY
 
 
 def _judge(catalogue: Catalogue, stack: Stack, fault: str | None, clock: Any) -> dict[str, str]:
-    profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
-    if fault:
-        profile = profile.model_copy(update={"headers": {FAULT_HEADER: fault}})
-    cases = [c for c in cases_for(catalogue, profile) if c.rule.id.startswith(RULES) and c.claimed]
-    observer = Observer(catalogue, profile, clock=clock)
-    try:
-        return {case: outcome for case, (outcome, _) in evaluate(observer, cases).items()}
-    finally:
-        observer.close()
+    outcomes = judge_official_tasks(catalogue, stack, fault, clock)
+    return {case: outcome for case, (outcome, _) in outcomes.items()}
 
 
 @pytest.mark.parametrize("fault", [None, "task-stuck"])
@@ -61,7 +41,7 @@ def test_verdicts_are_those_of_the_fast_forward_clock(
     time jumps: test_stuck_tasks.py) and on the StackClock (the same, over the clock route) end
     the same, stuck tasks included; and every wait was a jump the stack answered, none slept.
     A clock route that did not move the mocks' clocks leaves the tasks queued: deadline errors."""
-    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.setenv(STACK_KEY_ENV, KEY)
     reference = _judge(catalogue, stack, fault, FastForward(stack, 1000))
     clock = StackClock([stack.gateway.url, stack.upstream.url], 1000, KEY)
     started = clock.monotonic()

@@ -8,49 +8,26 @@ classification through a real ``pixelproof run`` in real time: test_broken_targe
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
+from conftest import STACK_KEY, STACK_KEY_ENV, Outcomes, judge_official_tasks, keyed_stack
 from pixelproof.catalogue import Catalogue
-from pixelproof.judging.evaluate import evaluate
-from pixelproof.mock.faults import FAULT_HEADER
-from pixelproof.mock.server import FastForward, Stack, embedded_stack
-from pixelproof.observe import Observer
-from pixelproof.plan import cases_for
+from pixelproof.mock.server import FastForward, Stack
 from pixelproof.polling import MAX_POLLS, REAL_TIME_DEADLINE_FLOOR_S
-from pixelproof.target import embedded_profile
 
-KEY_ENV = "PIXELPROOF_STUCK_KEY"
-KEY = "pp-stuck-key-0123456789"
-RULES = ("task.tasks-official.", "size.gpt_image_2_official.")
+stack = pytest.fixture(keyed_stack, scope="module", name="stack")
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    with embedded_stack(time_scale=1000, api_key=KEY) as running:
-        yield running
-
-
-def _judge(
-    catalogue: Catalogue, stack: Stack, fault: str | None
-) -> tuple[dict[str, tuple[str, str]], FastForward]:
-    profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
-    if fault:
-        profile = profile.model_copy(update={"headers": {FAULT_HEADER: fault}})
-    cases = [c for c in cases_for(catalogue, profile) if c.rule.id.startswith(RULES) and c.claimed]
-    clock = FastForward(stack, profile.time_scale)
-    observer = Observer(catalogue, profile, clock=clock)
-    try:
-        return evaluate(observer, cases), clock
-    finally:
-        observer.close()
+def _judge(catalogue: Catalogue, stack: Stack, fault: str | None) -> tuple[Outcomes, FastForward]:
+    clock = FastForward(stack, 1000)
+    return judge_official_tasks(catalogue, stack, fault, clock), clock
 
 
 def test_a_stuck_task_gateway_is_judged_in_seconds(
     stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.setenv(STACK_KEY_ENV, STACK_KEY)
     outcomes, clock = _judge(catalogue, stack, "task-stuck")
     by_outcome: dict[str, list[tuple[str, str]]] = {}
     for case_id, (outcome, message) in outcomes.items():
@@ -75,7 +52,7 @@ def test_the_same_rules_pass_when_tasks_finish(
     stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The fake clock makes no task look stuck: without the fault, every case passes."""
-    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.setenv(STACK_KEY_ENV, STACK_KEY)
     outcomes, _ = _judge(catalogue, stack, None)
     assert len(outcomes) >= 21
     assert {c: o for c, o in outcomes.items() if o[0] != "passed"} == {}
