@@ -1,7 +1,8 @@
 """`pixelproof run` end to end, as a user runs it: real servers, real reports. The runs go through
 the same `main` in this process (conftest.pixelproof_inprocess); the Ctrl-C test keeps a real
 child, since it is about the process (its exit on a signal).
-The clean run of every rule through xdist is test_xdist_requests.py's."""
+A clean run through xdist is test_xdist_requests.py's; every rule kept on the clean stack,
+test_selfcheck.py's."""
 
 from __future__ import annotations
 

@@ -85,22 +85,40 @@ def _outcomes(
         observer.close()
 
 
-# Every rule a fault declares, by surface (one test per surface spreads them over xdist workers).
+# Every rule a fault declares (the rules whose failing the fault checks below prove).
 DECLARED = sorted({rule for fault in RULE_FAULTS for rule in fault.breaks})
-_SURFACE_OF = {rule.id: rule.surface for rule in default_catalogue() if rule.id in DECLARED}
+SURFACES = sorted(default_catalogue().surfaces)
 
 
-@pytest.mark.parametrize("surface", sorted(set(_SURFACE_OF.values())))
-def test_clean_stack_passes_every_rule_a_fault_declares(
+def test_every_rule_a_fault_declares_is_judged_on_the_embedded_stack(
+    stack: Stack, catalogue: Catalogue
+) -> None:
+    """The clean check below covers the declared rules only if each has a claimed case there."""
+    claimed = {c.rule.id for c in cases_for(catalogue, _profile(catalogue, stack)) if c.claimed}
+    assert sorted(set(DECLARED) - claimed) == []
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_clean_stack_keeps_every_promise(
     surface: str, stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The other half of each fault check: the rules that catch a fault pass without it. Evidence
-    once for all faults (one observer, so a probe several rules share is sent once)."""
+    """Every case the embedded profile claims passes on the clean stack: nothing fails, nothing is
+    an error or skipped (the other half of each fault check: the rules that catch a fault pass
+    without it). The judging is the run's own (observe_case, then judge); a `pixelproof run`
+    through the plugin and xdist is test_xdist_requests'. One observer per surface (a probe
+    several rules share is sent once), a test per surface to spread them over xdist workers."""
     monkeypatch.setenv(KEY_ENV, KEY)
-    rules = {r for r in DECLARED if _SURFACE_OF.get(r) == surface}
-    clean = _outcomes(catalogue, _profile(catalogue, stack), rules, stack)
+    profile = _profile(catalogue, stack)
+    cases = [c for c in cases_for(catalogue, profile) if c.claimed and c.surface == surface]
+    assert cases, f"the embedded profile claims nothing on {surface}"
+    observer = Observer(catalogue, profile, clock=FastForward(stack, profile.time_scale))
+    try:
+        clean = evaluate(observer, cases)
+    finally:
+        observer.close()
+    assert len(clean) == len(cases)
     assert {k: v for k, v in clean.items() if v[0] != "passed"} == {}, (
-        "the clean stack must pass these rules"
+        "the clean stack must keep every promise"
     )
 
 
@@ -111,7 +129,7 @@ def test_fault_is_caught_by_the_rules_it_declares(
     """Each rule the fault declares fails on at least one case; once a rule has failed, its
     remaining cases (other models, mostly failing the same way) add nothing and are not sent."""
     monkeypatch.setenv(KEY_ENV, KEY)
-    declared = set(fault.breaks)  # that the clean stack passes them: test_clean_stack_passes_...
+    declared = set(fault.breaks)  # that the clean stack passes them: test_clean_stack_keeps_...
     profile = _profile(catalogue, stack, fault.name)
     faulty = _outcomes(catalogue, profile, declared, stack, until_failed=True)
     failed_rules = {

@@ -1,6 +1,6 @@
-"""The end-to-end clean run: every rule of the embedded profile, through xdist, with fuzzing wired
-in, keeps every promise, leaks no key, and sends each distinct request once, exactly what `plan`
-lists (one run proves both: it is the suite's most expensive subprocess).
+"""The end-to-end run through the console entry point and xdist: a `pixelproof run -n 2` child
+with fuzzing wired in keeps every promise, leaks no key, and sends each distinct request once,
+exactly as planned.
 
 Both mocks record every request that reaches them; each probe carries a nonce naming its probe
 key and a per-send token. A run with `-n 2` must send every planned probe once: no probe twice
@@ -12,12 +12,19 @@ Exactly once holds for the prompt-less requests judged by a recorder window too 
 again only when the window holds a call no request of the harness explains): every request the
 run sends carries X-Pixelproof-Run, the reference gateway passes it on, and fuzz anchors carry a
 nonce, so fuzzing on the other worker never makes a window unclear, whatever the scheduling.
+
+The run is a selection (SELECTION), not the whole catalogue: the mechanism under test is how the
+plugin groups cases that share a request (`probe_groups`, connected components over every claimed
+case, whatever the selection) and hands the groups to xdist, how a window is kept clear of the
+other worker's fuzzing, and what reaches the reports. That the clean stack keeps every promise of
+the whole catalogue is test_selfcheck.py's test_clean_stack_keeps_every_promise, judged in
+process by the same observe-then-judge steps; a whole-catalogue child cost ~23 CPU-s of the suite.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
-import os
 import re
 import subprocess
 import sys
@@ -40,6 +47,17 @@ REPO = Path(__file__).resolve().parents[1]
 SENTINEL = "pp-sentinel-key-7f3a9c2e51d04b8e"  # the stack's key: must appear in no artifact
 KEY_ENV = "PP_XDIST_KEY"
 RUN_ID = "xdist-plan"
+# Chosen for the mechanism: requests shared by several cases on all ten surfaces, gateway and
+# vendor (auth.*: one request per surface for two or three rules; on unified n.default.omitted,
+# response_format.b64_json and prompt.revised share one answer, as do edits and n.edits; on the
+# openai vendor surface openai.n.omitted and openai.response.*): 45 shared requests. The
+# prompt-less requests judged by a recorder window (prompt.required.not-forwarded: all twelve, on
+# unified), polled tasks on both task surfaces and Jimeng's, and fuzzing's negative target on
+# unified beside them (its requests reach the recorder the windows read; a small budget: the
+# fuzzer's full budget on the clean stack is test_fuzzing.py's).
+SELECTION = ("auth.*", "n.default.omitted", "prompt.revised", "response_format.b64_json",
+             "prompt.required.not-forwarded", "task.*", "jimeng.*", "openai.n.*",
+             "openai.response.*", "edits.*", "n.edits.*", "fuzz.unified.createImage.*")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -76,35 +94,42 @@ def test_clean_run_keeps_every_promise_sends_each_planned_request_once_and_leaks
     tmp_path: Path, stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     profile_path = _profile(tmp_path, stack, catalogue)
-    env = {**os.environ, KEY_ENV: SENTINEL}
+    monkeypatch.setenv(KEY_ENV, SENTINEL)  # the child's and load_profile's
     since = {url: _last_seq(url) for url in (stack.gateway.url, stack.upstream.url)}
-    # the fuzzer's full budget on the clean stack is test_fuzzing.py's own test: a small one here
+    rules = [arg for glob in SELECTION for arg in ("--rules", glob)]
     done = subprocess.run(
         [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(profile_path), "-n", "2",
-         "--fuzz", "negative", "--fuzz-budget", "60", "--report-dir", str(tmp_path),
+         *rules, "--fuzz", "negative", "--fuzz-budget", "8", "--report-dir", str(tmp_path),
          "--run-id", RUN_ID],
-        capture_output=True, text=True, timeout=600, check=False, cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=600, check=False, cwd=REPO,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     report = tmp_path / RUN_ID
     data = json.loads((report / "run.json").read_text())
     assert data["counts"]["failed"] == 0
     assert data["counts"]["error"] == 0
-    assert data["counts"]["passed"] >= 300
     assert data["counts"]["skipped"] == 0, "nothing may skip against the embedded stack"
-    assert any(o["kind"] == "fuzz" for o in data["outcomes"]), "fuzzing ran"
+    selected = [c for c in cases_for(catalogue, load_profile(profile_path, catalogue))
+                if c.claimed and any(fnmatch.fnmatchcase(i, g) for g in SELECTION for i in (c.rule.id, c.id))]  # fmt: skip
+    outcomes = [o for o in data["outcomes"] if o["outcome"] != "not-claimed"]
+    judged = {o["case"]: o["outcome"] for o in outcomes if o["kind"] != "fuzz"}
+    assert judged == {c.id: "passed" for c in selected}, "every selected case, and only those"
+    fuzzed = [o["outcome"] for o in outcomes if o["kind"] == "fuzz"]
+    assert fuzzed, "fuzzing ran"
+    assert set(fuzzed) == {"passed"}
     suite = ET.parse(report / "junit.xml").getroot()
-    assert int(suite.find("testsuite").get("tests")) >= 300  # type: ignore[union-attr]
+    cases = [tc for tc in suite.iter("testcase") if tc.get("name") != "test_waivers_not_expired"]
+    assert len(cases) == len(data["outcomes"])
     for path in report.rglob("*"):
         if path.is_file():
             assert SENTINEL not in path.read_text(errors="replace"), f"the key leaked into {path}"
     assert SENTINEL not in done.stdout + done.stderr
 
-    monkeypatch.setenv(KEY_ENV, SENTINEL)
     plan = pixelproof_inprocess("plan", "--target", str(profile_path), "--json")  # the run: a child
     assert plan.returncode == 0, plan.stderr
-    planned = unique_probes(cases_for(catalogue, load_profile(profile_path, catalogue)))
-    assert json.loads(plan.stdout)["probes"] == len(planned)
+    everything = cases_for(catalogue, load_profile(profile_path, catalogue))
+    assert json.loads(plan.stdout)["probes"] == len(unique_probes(everything))
+    planned = unique_probes(selected)
     tagged = {k: p for k, p in planned.items() if "{nonce}" in p.path + p.body + repr(p.form)}
     at_gateway = {k for k, p in tagged.items() if catalogue.surfaces[p.surface].role == "gateway"}
     at_vendor = set(tagged) - at_gateway
