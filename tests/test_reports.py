@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pixelproof_inprocess
+from conftest import once_per_session, pixelproof_inprocess
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = ["--rules", "watermark.*", "--rules", "n.*", "--rules", "size.dall-e-*"]
@@ -23,9 +23,7 @@ BROKEN = {f"watermark.false.forwarded[{m}]" for m in
           ("doubao-seedream-4-0-250828", "doubao-seedream-4-5-251128", "doubao-seedream-5-0-260128")}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("reports")
+def _two_runs(root: Path) -> None:
     # both runs through the same `main` in this process (the console entry point is covered by
     # test_cli_rules and test_xdist_requests); captured output is not a terminal either
     clean = pixelproof_inprocess("run", *RULES, "--report-dir", str(root), "--run-id", "1-clean")
@@ -34,7 +32,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     faulty = pixelproof_inprocess("run", *RULES, "--fault", FAULT, "--report-dir", str(root),
                                   "--run-id", "2-faulty")  # fmt: skip
     assert faulty.returncode == 1, faulty.stdout[-2000:]
-    return root
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two runs every renderer here reads, made once for the session (conftest's
+    once_per_session: each worker running one of these tests had made its own pair, ~4 CPU-s)."""
+    return once_per_session(tmp_path_factory, "report-runs", _two_runs)
 
 
 def test_the_failing_rule_is_failed_everywhere_with_the_same_counts(runs: Path) -> None:
@@ -126,10 +130,13 @@ def test_diff_rejects_what_is_not_a_run(tmp_path: Path) -> None:
     assert "not a pixelproof run.json" in result.stderr
 
 
-def test_history_trend_chart(runs: Path) -> None:
-    result = pixelproof_inprocess("report", "--history", str(runs))
+def test_history_trend_chart(runs: Path, tmp_path: Path) -> None:
+    history = tmp_path / "runs"  # a copy: the runs are shared, and the chart is written beside them
+    for run in ("1-clean", "2-faulty"):
+        shutil.copytree(runs / run, history / run)
+    result = pixelproof_inprocess("report", "--history", str(history))
     assert result.returncode == 0, result.stderr
-    page = (runs / "trend.html").read_text()
+    page = (history / "trend.html").read_text()
     assert '<svg id="trend"' in page
     series = re.findall(r'<text class="series"[^>]*><title>([^<]+)</title>', page)
     assert len(series) == 2  # a fault changes what is judged: the two runs are two lines
