@@ -5,6 +5,7 @@ Kept free of I/O so the catalogue, the mock and the suites judge sizes with one 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -21,10 +22,9 @@ class Size:
     @classmethod
     def parse(cls, text: str) -> Size:
         """Parse ``WxH`` (also ``W*H`` and ``W×H``, as the documents write them)."""
-        match = _SIZE.match(str(text))
-        if not match or int(match.group(1)) == 0 or int(match.group(2)) == 0:
-            raise ValueError(f"not a size WxH: {text!r}")
-        return cls(int(match.group(1)), int(match.group(2)))
+        if cls is Size and isinstance(text, str):
+            return _parsed(text)  # frozen, so one instance per text serves every caller
+        return cls(*_size_parts(text))
 
     @property
     def pixels(self) -> int:
@@ -42,6 +42,19 @@ class Size:
 
     def __str__(self) -> str:
         return f"{self.width}x{self.height}"
+
+
+def _size_parts(text: object) -> tuple[int, int]:
+    match = _SIZE.match(str(text))
+    if not match or int(match.group(1)) == 0 or int(match.group(2)) == 0:
+        raise ValueError(f"not a size WxH: {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> Size:
+    """Sizes the mock parses on every request (a failed parse raises and is not cached)."""
+    return Size(*_size_parts(text))
 
 
 def is_size(text: object) -> bool:

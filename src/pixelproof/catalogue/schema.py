@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -84,18 +85,21 @@ class VendorModel(_Strict):
     source: Source
 
     def native_sizes(self) -> NativeSizes | None:
-        if self.sizes is None:
-            return None
-        s = self.sizes
-        return NativeSizes(
-            official=tuple(Size.parse(x) for x in s.official),
-            keywords=s.keywords,
-            multiple_of=s.multiple_of,
-            max_pixels=s.max_pixels,
-            max_edge=s.max_edge,
-            min_ratio=s.min_ratio,
-            max_ratio=s.max_ratio,
-        )
+        """Built once per size table (both are frozen): the mock asks on every request."""
+        return None if self.sizes is None else _native_sizes(self.sizes)
+
+
+@functools.lru_cache(maxsize=256)
+def _native_sizes(s: VendorSizes) -> NativeSizes:
+    return NativeSizes(
+        official=tuple(Size.parse(x) for x in s.official),
+        keywords=s.keywords,
+        multiple_of=s.multiple_of,
+        max_pixels=s.max_pixels,
+        max_edge=s.max_edge,
+        min_ratio=s.min_ratio,
+        max_ratio=s.max_ratio,
+    )
 
 
 class ModelsFile(_Strict):

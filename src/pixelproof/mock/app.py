@@ -25,6 +25,7 @@ from pixelproof.catalogue import Catalogue, default_catalogue
 from pixelproof.mock import faults
 from pixelproof.mock.http import authorized, endpoint
 from pixelproof.mock.jsonresp import JSONResponse
+from pixelproof.mock.lean import MockApp
 from pixelproof.mock.state import MockConfig, MockState
 from pixelproof.mock.vendors.ark import ArkVendor
 from pixelproof.mock.vendors.gemini import GeminiVendor
@@ -196,7 +197,7 @@ def create_app(
         routes += gateway_routes(state, catalogue, upstream_transport)
     else:
         routes += upstream_routes(state, catalogue)
-    app = Starlette(routes=routes)
+    app = MockApp(routes)
     app.state.mock = state
     return app
 

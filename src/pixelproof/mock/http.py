@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import logging
 import math
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from pixelproof.mock import failing, faults
@@ -30,7 +31,8 @@ from pixelproof.mock.errors import (
     official_error,
     openai_error,
 )
-from pixelproof.mock.jsonresp import JSONResponse
+from pixelproof.mock.jsonresp import JSONResponse, orjson
+from pixelproof.mock.lean import pipeline
 from pixelproof.mock.recorder import summarize_file
 from pixelproof.mock.state import MockState
 from pixelproof.redact import Redactor
@@ -86,20 +88,39 @@ class Incoming:
 Handler = Callable[[Incoming], Awaitable[Response]]
 
 
-async def _read_body(request: Request, limit: int) -> bytearray:
+async def _read_body(request: Request, declared: str | None, limit: int) -> bytearray:
     """The body in one growing buffer (a list of chunks joined held it twice: 82 MB at the peak
-    for a 41 MB base64 reference)."""
-    declared = request.headers.get("content-length")
+    for a 41 MB base64 reference), read from the ASGI channel itself (Starlette's stream is an
+    async generator around the same loop)."""
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(
             413, f"request body of {int(declared):,} bytes exceeds the {limit:,} byte limit"
         )
     body = bytearray()
-    async for chunk in request.stream():
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         if len(body) + len(chunk) > limit:
             raise ApiError(413, f"request body exceeds the {limit:,} byte limit")
         body += chunk
-    return body
+        if not message.get("more_body", False):
+            return body
+
+
+def header_views(scope: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """The request's headers as (last value per name: what the recorder keeps, first value per
+    name: what a lookup reads, as Starlette's ``Headers.get``), decoded once from the scope."""
+    raw = scope["headers"]
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+    if len(headers) == len(raw):
+        return headers, headers
+    first: dict[str, str] = {}
+    for k, v in raw:
+        first.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
+    return headers, first
 
 
 def _not_json(constant: str) -> Any:
@@ -137,11 +158,56 @@ def _text(body: bytes | bytearray | str) -> str:
     return text
 
 
+_DECODER = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
+_SLOW = object()
+
+
+FAST_DEPTH = 200  # deeper values take the standard path, which decides "nested too deep"
+
+
+def _plain(value: Any) -> bool:
+    """No float anywhere and at most FAST_DEPTH levels deep (walked without recursion)."""
+    todo = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, float) or depth > FAST_DEPTH:
+            return False
+        if isinstance(item, dict):
+            todo.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            todo.extend((v, depth + 1) for v in item)
+    return True
+
+
+def _fast_json(body: bytes | bytearray | str) -> Any:
+    """orjson's parse where it is exactly the standard path's value: valid UTF-8 JSON without a
+    float anywhere (orjson reads an integer past 64 bits as a float) and not deep (orjson goes
+    to 1024 levels, where the standard path's recursion stops near 1000). Anything else, malformed
+    input included, is ``_SLOW``: the standard path decides it and words its error."""
+    if orjson is None or isinstance(body, str):
+        return _SLOW
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _SLOW
+    if not _plain(value):
+        return _SLOW
+    if isinstance(body, bytearray):
+        body.clear()  # as ``_text`` does: a big body is not held twice
+    return value
+
+
 def strict_json(body: bytes | bytearray | str) -> Any:
     """JSON as RFC 8259 has it (no NaN/Infinity, finite numbers, valid Unicode, sane depth), or
     a 400 naming what was wrong: malformed input never becomes a 500."""
+    value = _fast_json(body)
+    if value is not _SLOW:
+        return value
     try:
-        value = json.loads(_text(body), parse_constant=_not_json, parse_float=_finite)
+        text = _text(body)
+        if text.startswith("\ufeff"):  # json.loads' own check, worded as it words it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _DECODER.decode(text)
         _check_text(value)
     except RecursionError:
         raise ApiError(400, "malformed JSON body: nested too deep", code="invalid_json") from None
@@ -153,9 +219,9 @@ def strict_json(body: bytes | bytearray | str) -> Any:
     return value
 
 
-async def _parse(request: Request, body: bytearray, inc: Incoming) -> None:
+async def _parse(request: Request, ctype: str, body: bytearray, inc: Incoming) -> None:
     """Parse into ``inc``; a JSON body's buffer is emptied once decoded (see ``strict_json``)."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    ctype = ctype.split(";")[0].strip().lower()
     if not body:
         return
     if ctype in ("application/json", "") or ctype.endswith("+json"):
@@ -192,12 +258,17 @@ def authorized(headers: dict[str, str], query: dict[str, str], key: str) -> bool
     return key in (headers.get("x-goog-api-key"), headers.get("api-key"), query.get("key"))
 
 
+@functools.lru_cache(maxsize=64)
+def _redactor(values: tuple[str, ...]) -> Redactor:
+    return Redactor(values=values)
+
+
 def _record(inc: Incoming, body_size: int) -> Any:
     """Secrets by name (the usual headers and parameters) and by value (the mock's own keys,
     wherever a client put them) never enter the recorder."""
     config = inc.state.config
     values = tuple(k for k in (config.api_key, config.upstream_key) if k and len(k) >= 6)
-    redactor = Redactor(values=values)
+    redactor = _redactor(values)
     return inc.state.recorder.add(
         {
             "time": inc.state.clock.now(),
@@ -275,26 +346,28 @@ def endpoint(
     render_error = DIALECTS[dialect]
 
     async def run(request: Request) -> Response:
-        header_faults = faults.parse_header(request.headers.get(faults.FAULT_HEADER))
+        scope = request.scope  # not request.url nor request.headers: each parsed anew per request
+        headers, first = header_views(scope)
+        header_faults = faults.parse_header(first.get(faults.FAULT_HEADER))
         token = faults.set_request_faults(state.config.faults | header_faults)
-        scope = request.scope  # not request.url, which is parsed anew per request
-        trace = RUN_TRACE.set(request.headers.get("x-pixelproof-run"))
+        trace = RUN_TRACE.set(first.get("x-pixelproof-run"))
         inc = Incoming(
             request=request,
             state=state,
-            method=request.method,
+            method=scope["method"],
             path=scope.get("root_path", "") + scope["path"],
-            query=dict(request.query_params),
-            headers={k.lower(): v for k, v in request.headers.items()},
+            query=dict(request.query_params) if scope.get("query_string") else {},
+            headers=headers,
         )
         recorded = None
         gateway = state.config.role == "gateway"
         try:
             size = 0
             try:
-                body = await _read_body(request, state.config.max_body_bytes)
+                limit = state.config.max_body_bytes
+                body = await _read_body(request, first.get("content-length"), limit)
                 size = len(body)
-                await _parse(request, body, inc)
+                await _parse(request, first.get("content-type", ""), body, inc)
                 del body
             finally:
                 recorded = _record(inc, size)
@@ -329,7 +402,7 @@ def endpoint(
             elif faults.active("error-json-plain") and dialect == "openai" and gateway:
                 response = JSONResponse({"message": err.message}, status_code=err.status)
         except Exception:  # a bug in the mock: say so, keep serving
-            log.exception("mock handler failed on %s %s", request.method, request.url.path)
+            log.exception("mock handler failed on %s %s", inc.method, inc.path)
             response = render_error(
                 ApiError(500, "internal error in the pixelproof mock", type="server_error")
             )
@@ -345,4 +418,4 @@ def endpoint(
             recorded.notes.update(inc.notes)
         return response
 
-    return run
+    return pipeline(run)

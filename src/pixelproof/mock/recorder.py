@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pixelproof.mock.jsonresp import orjson
+
 
 def summarize_file(filename: str | None, content_type: str | None, data: bytes) -> dict[str, Any]:
     return {
@@ -46,8 +48,13 @@ class Recorded:
         return asdict(self)
 
     def searchable(self) -> str:
-        """Body text to match a request by (suites put a nonce in every prompt)."""
-        return json.dumps([self.json, self.form], default=str, ensure_ascii=False)
+        """Body text to match a request by (suites put a nonce in every prompt). Written once:
+        the body never changes once recorded, and the harness asks of every record many times."""
+        text = self.__dict__.get("_searchable")
+        if text is None:
+            text = json.dumps([self.json, self.form], default=str, ensure_ascii=False)
+            self.__dict__["_searchable"] = text
+        return text
 
 
 LONG_STRING = 4096  # characters: longer strings are kept as size, hash and prefix
@@ -93,8 +100,15 @@ def servable(value: Any) -> Any:
 
 def _weight(item: Recorded) -> int:
     """Bytes of the record as JSON. Its fields are already JSON-like, so they are dumped as they
-    are: ``asdict``'s deep copy cost a fifth of the mock's CPU per request."""
-    return len(json.dumps(vars(item), default=str))
+    are: ``asdict``'s deep copy cost a fifth of the mock's CPU per request; orjson writes them in
+    a tenth of the standard encoder's time (compact: a little fewer bytes than it counted)."""
+    fields = vars(item)  # before any query: no cached search text in it yet
+    if orjson is not None:
+        try:
+            return len(orjson.dumps(fields, default=str))
+        except TypeError:  # keys that are not strings, integers past 64 bits
+            pass
+    return len(json.dumps(fields, default=str))
 
 
 class Recorder:

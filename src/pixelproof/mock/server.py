@@ -15,6 +15,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from pixelproof.mock.app import app_state, create_app
+from pixelproof.mock.corked import CorkedHttpToolsProtocol
 from pixelproof.mock.state import MockConfig
 
 
@@ -37,8 +38,9 @@ def url_of(sock: socket.socket) -> str:
 
 def _server(app: Starlette, log_level: str) -> uvicorn.Server:
     config = uvicorn.Config(
-        app, log_level=log_level, access_log=False, lifespan="off", timeout_keep_alive=30
-    )
+        app, log_level=log_level, access_log=False, lifespan="off", timeout_keep_alive=30,
+        http=CorkedHttpToolsProtocol,
+    )  # fmt: skip
     return uvicorn.Server(config)
 
 
