@@ -74,6 +74,10 @@ class FuzzSession:
         self.plain = Client("", None, profile.timeout_s, redactor=self.redactor, guard=guard,
                             surface="image downloads", run=run_id)  # fmt: skip
         self.http = requests.Session()
+        # the adapter sends through pixelproof's clients, which decide proxies and TLS themselves:
+        # requests' own environment lookups (proxy variables, ~/.netrc credentials, CA bundle
+        # variables) would only be read per request and thrown away, or add a netrc header
+        self.http.trust_env = False
         self.http.mount("http://", ClientAdapter(clients, self.plain))
         self.http.mount("https://", ClientAdapter(clients, self.plain))
         # shown (redacted) in a finding's curl line; the client adds the real ones below requests
