@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse as StarletteJSON
 
 from conftest import pixelproof_inprocess
 from pixelproof import images
+from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client
 from pixelproof.geometry import Size
 from pixelproof.images import ImageError, RenderSpec, decode, render
@@ -33,6 +34,7 @@ from pixelproof.mock.stack_process import stack_process
 from pixelproof.plan import Probe, _sample_ref
 from pixelproof.resources import suites_dir
 from pixelproof.samples import sample_b64, sample_bytes, sample_streamed
+from pixelproof.target import embedded_profile
 
 
 def _png_with_idat(idat: bytes, width: int = 64, height: int = 64) -> bytes:
@@ -252,14 +254,26 @@ class _Collected:
         self.ids = [item.nodeid for item in session.items]
 
 
-def test_the_case_carrying_a_large_sample_is_run_first_and_nothing_else_moves() -> None:
+def test_the_case_carrying_a_large_sample_is_run_first_and_nothing_else_moves(
+    tmp_path: Path, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The plugin's own ordering, read from a real collection of the suites, nested in this
     process (as pytester's in-process runs are): the order before the plugin's hook is the
-    order the other cases keep."""
+    order the other cases keep. Collected for the embedded profile's claims (every surface and
+    model, as a run without --target plans) from a profile file: nothing is sent while
+    collecting, so no stack is started for it (without --target, each collection started the
+    stack's process, ~0.7 CPU-s, to stop it unused)."""
+    monkeypatch.setenv("PP_ORDER_KEY", "k")
+    claims = embedded_profile(
+        catalogue, "http://127.0.0.1:1", "http://127.0.0.1:2", "PP_ORDER_KEY", 1000
+    )
+    target = tmp_path / "target.json"
+    target.write_text(claims.model_dump_json(exclude_defaults=True))
     for fuzz in ("off", "full"):  # with nothing to drop (fuzzing on) too
         grab = _Collected()
         code = pytest.main([str(suites_dir()), "-p", "no:cacheprovider", "--collect-only", "-q",
-                            "--pixelproof-fuzz", fuzz], plugins=[grab])  # fmt: skip
+                            "--pixelproof-target", str(target), "--pixelproof-fuzz", fuzz],
+                           plugins=[grab])  # fmt: skip
         assert code == 0
         first = grab.ids[0]
         assert first.endswith("test_reference_constraints[refs.tasks-action.30mb]")
