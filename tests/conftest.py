@@ -259,7 +259,8 @@ def pixelproof_inprocess(*args: str) -> subprocess.CompletedProcess[str]:
     ``run`` too: its pytest session nests in the test's, as pytester's in-process runs do, and
     imports the suites' modules under their own names (no module of ``tests/`` shares one, see
     test_import_graph). Keep a child process only where the test is about the process: its exit on
-    a signal (test_interrupt, test_run_cli's Ctrl-C), its own peak RSS (test_broken_targets,
+    a signal sent from outside (test_run_cli's Ctrl-C; an interrupt raised at a case boundary
+    nests, test_interrupt), its own peak RSS (test_broken_targets,
     test_run_bounds), a fresh interpreter (test_import_graph, test_public_api). The console entry
     point itself (`python -m pixelproof.cli`) is covered by test_cli_rules' console call,
     test_xdist_requests' `run -n 2` child and .ci/run's wheel install running `pixelproof rules` and

@@ -19,6 +19,12 @@ def _after(name: str) -> int:
     return int(os.environ.get(name, "0") or 0) or 10**9
 
 
+def pytest_configure(config: object) -> None:
+    """Counted per run: a process that nests runs (a test worker) imports this module once."""
+    global _finished
+    _finished = 0
+
+
 def pytest_runtest_logfinish(nodeid: str, location: object) -> None:
     global _finished
     _finished += 1

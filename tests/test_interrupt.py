@@ -1,29 +1,33 @@
 """An interrupted run never reads as passing: run.json records exit 130 and how far it got, and
 summary.md, report.html and the terminal say "interrupted after N of M cases".
 
-The runs stay child processes (the point is the process's exit on an interrupt and a real
-SIGINT), but their target is the reference stack served by this module (``--target``), so a
-child starts no stack process of its own: the same gateway and mock as the default run, whose
-cases pass, so "kept" could only come from the interruption being lost."""
+The runs go through the same ``main`` in this process (conftest.pixelproof_inprocess), where the
+run installs its own SIGINT handler as in a child (tests run in the worker's main thread), and
+interrupt_after raises the KeyboardInterrupt, or sends this process the real SIGINT, at a case
+boundary of the nested session, so nothing reaches the outer one; a child's exit status is what
+``main`` returns (``sys.exit(main())``). A SIGINT sent to a child from outside, and its exit
+130, is test_run_cli's test_ctrl_c_still_writes_the_report. Four children here cost ~4.5 CPU-s.
+Their target is the reference stack served by this module (``--target``): the same gateway and
+mock as the default run, whose cases pass, so "kept" could only come from the interruption
+being lost."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import pixelproof_inprocess
 from pixelproof.catalogue import Catalogue
 from pixelproof.mock.server import embedded_stack
 from pixelproof.target import embedded_profile
 
-TESTS = Path(__file__).parent
 KEY_ENV = "PIXELPROOF_INTERRUPT_KEY"
 KEY = "pp-interrupt-key-0123456789"
+RunCut = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="module")
@@ -36,22 +40,23 @@ def target(catalogue: Catalogue, tmp_path_factory: pytest.TempPathFactory) -> It
         yield path
 
 
-def run_child(
-    target: Path, tmp_path: Path, run_id: str, **env: str
-) -> subprocess.CompletedProcess[str]:
-    """``pixelproof run`` of the six size.gpt-image-2.* cases in a child, with interrupt_after."""
-    env = {**os.environ, **env, KEY_ENV: KEY,
-           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-    return subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli.main", "run", "--target", str(target),
-         "--rules", "size.gpt-image-2.*", "--fuzz", "off", "--report-dir", str(tmp_path),
-         "--run-id", run_id, "--", "-p", "interrupt_after"],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
-    )  # fmt: skip
+@pytest.fixture
+def run_cut(target: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunCut:
+    """``pixelproof run`` of the six size.gpt-image-2.* cases with interrupt_after, in process."""
+
+    def run(run_id: str, **env: str) -> subprocess.CompletedProcess[str]:
+        for name, value in {**env, KEY_ENV: KEY}.items():
+            monkeypatch.setenv(name, value)
+        return pixelproof_inprocess(
+            "run", "--target", str(target), "--rules", "size.gpt-image-2.*", "--fuzz", "off",
+            "--report-dir", str(tmp_path), "--run-id", run_id, "--", "-p", "interrupt_after",
+        )  # fmt: skip
+
+    return run
 
 
-def test_interrupted_run_says_so_everywhere_and_exits_130(target: Path, tmp_path: Path) -> None:
-    done = run_child(target, tmp_path, "cut", PIXELPROOF_TEST_INTERRUPT_AFTER="3")
+def test_interrupted_run_says_so_everywhere_and_exits_130(run_cut: RunCut, tmp_path: Path) -> None:
+    done = run_cut("cut", PIXELPROOF_TEST_INTERRUPT_AFTER="3")
     assert done.returncode == 130, done.stderr[-2000:]
     run = json.loads((tmp_path / "cut" / "run.json").read_text())
     assert run["exit_code"] == 130
@@ -67,10 +72,12 @@ def test_interrupted_run_says_so_everywhere_and_exits_130(target: Path, tmp_path
     assert wording in done.stderr
 
 
-def test_ctrl_c_swallowed_where_it_landed_still_ends_the_run(target: Path, tmp_path: Path) -> None:
+def test_ctrl_c_swallowed_where_it_landed_still_ends_the_run(
+    run_cut: RunCut, tmp_path: Path
+) -> None:
     """A SIGINT whose KeyboardInterrupt is lost (raised inside a finalizer) used to let the run
     go on to the end and exit 0; the runner remembers the signal and stops before the next case."""
-    done = run_child(target, tmp_path, "lost", PIXELPROOF_TEST_SWALLOWED_SIGINT_AFTER="2")
+    done = run_cut("lost", PIXELPROOF_TEST_SWALLOWED_SIGINT_AFTER="2")
     assert done.returncode == 130, done.stdout[-2000:] + done.stderr[-2000:]
     run = json.loads((tmp_path / "lost" / "run.json").read_text())
     assert run["interrupted"]["after"] == len(run["outcomes"]) < 6
@@ -80,12 +87,11 @@ def test_ctrl_c_swallowed_where_it_landed_still_ends_the_run(target: Path, tmp_p
     "how", ["PIXELPROOF_TEST_SWALLOWED_SIGINT_AFTER", "PIXELPROOF_TEST_INTERRUPT_AFTER"]
 )
 def test_ctrl_c_whose_report_crashes_pytest_is_still_an_interruption(
-    target: Path, tmp_path: Path, how: str
+    run_cut: RunCut, tmp_path: Path, how: str
 ) -> None:
     """pytest raised while reporting the KeyboardInterrupt (seen once in CI: exit 1 and a
     traceback instead of 130): the run still exits 130 with its interrupted report."""
-    done = run_child(target, tmp_path, "crashed", **{how: "2"},
-                     PIXELPROOF_TEST_BREAK_INTERRUPT_REPORT="1")  # fmt: skip
+    done = run_cut("crashed", **{how: "2"}, PIXELPROOF_TEST_BREAK_INTERRUPT_REPORT="1")
     assert done.returncode == 130, done.stdout[-2000:] + done.stderr[-2000:]
     assert "pytest failed reporting the interruption" in done.stderr
     run = json.loads((tmp_path / "crashed" / "run.json").read_text())
