@@ -99,6 +99,13 @@ def _tls(verify: bool) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=certifi.where()) if verify else False
 
 
+def shared_tls() -> ssl.SSLContext:
+    """The process's one verifying TLS context (for clients outside this module)."""
+    context = _tls(True)
+    assert isinstance(context, ssl.SSLContext)
+    return context
+
+
 # Loopback targets (the embedded stack, a local gateway) are never sent through a proxy, whatever
 # NO_PROXY says: a corporate HTTP_PROXY must not break the quick start.
 _DIRECT: dict[str, None] = {"all://127.0.0.1": None, "all://localhost": None, "all://[::1]": None}

@@ -21,6 +21,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 KEY_ENV = "PIXELPROOF_STACK_PROCESS_KEY"
+# httpx imports its command-line client at import when rich and click are installed (pixelproof
+# brings both): ~65 ms of the child's start-up for a module it never runs. Marked missing, httpx
+# takes its documented fallback (a stub ``httpx.main``); only this child does that.
+BOOT = ("import sys; sys.modules.setdefault('httpx._main', None); "
+        "from pixelproof.mock.stack_process import main; sys.exit(main())")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ def stack_process(
     from pixelproof.mock.server import bind, url_of
 
     socks = [bind(host), bind(host)]  # gateway, upstream
-    args = [sys.executable, "-m", "pixelproof.mock.stack_process", "--time-scale", str(time_scale),
+    args = [sys.executable, "-c", BOOT, "--time-scale", str(time_scale),
             "--host", host, "--fds", ",".join(str(s.fileno()) for s in socks)]  # fmt: skip
     args += [a for f in sorted(faults) for a in ("--fault", f)]
     env = {**os.environ, KEY_ENV: api_key or ""}
