@@ -9,6 +9,8 @@ the standard-library reading of strict JSON), on inputs chosen where a careless 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from conftest import MOCK_BASE_URL, new_mock_pair
+from pixelproof.images import ImageError, b64decode_strict
 from pixelproof.mock import MockConfig, create_app, http
 from pixelproof.mock.corked import HOLD_BYTES, Corked
 from pixelproof.mock.errors import ApiError
@@ -216,3 +219,22 @@ def test_a_head_and_its_body_leave_in_one_write() -> None:
         assert corked.get_extra_info("peername") == "info peername"
     finally:
         loop.close()
+
+
+B64 = ["QUJD", "QUI=", "QQ==", "QQ", "QQ=", "Q===", "QQ==QQ==", "QUJD\n", " QUJD", "QU JD", "QU-_",
+       "QUJ\u00e9", "=QUJD", "", "data:image/png;base64,QUJD", "data:,QQ", "QUJD" * 5000 + "QQ=="]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", B64, ids=lambda t: repr(t[:16]))
+def test_strict_base64_reads_as_the_validating_decoder(text: str) -> None:
+    """The C fast path (binascii strict mode) accepts nothing ``validate=True`` refuses."""
+    payload = text.partition(",")[2] if text.startswith("data:") else text
+    try:
+        expected: object = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        expected = f"invalid base64: {exc}"
+    try:
+        got: object = b64decode_strict(text)
+    except ImageError as err:
+        got = str(err)
+    assert got == expected
