@@ -1,5 +1,7 @@
 """Reports are checked for content, not existence: the same failing rule, with the same counts,
-in junit.xml, run.json, report.html and summary.md; diffs list exactly what a fault broke."""
+in junit.xml, run.json, report.html, summary.md and the terminal; diffs list exactly what a fault
+broke. The faulty run is also the suite's `pixelproof run --fault` end to end (the embedded stack
+in its own process, as a user's first run)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ def _two_runs(root: Path) -> None:
     faulty = pixelproof_inprocess("run", *RULES, "--fault", FAULT, "--report-dir", str(root),
                                   "--run-id", "2-faulty")  # fmt: skip
     assert faulty.returncode == 1, faulty.stdout[-2000:]
+    (root / "2-faulty.out").write_text(faulty.stdout)  # what the terminal showed
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +83,9 @@ def test_the_failing_rule_is_failed_everywhere_with_the_same_counts(runs: Path) 
     assert "promises broken" in summary
     assert f"| {data['counts']['passed']} | {len(BROKEN)} | 0 |" in summary
     assert all(f"`{case}`" in summary for case in BROKEN)
+
+    terminal = (runs / "2-faulty.out").read_text()
+    assert all(f"rule {case}" in terminal for case in BROKEN), terminal[-3000:]
 
 
 def test_run_json_records_filters_and_profile_identity(runs: Path) -> None:

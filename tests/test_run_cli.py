@@ -2,7 +2,8 @@
 the same `main` in this process (conftest.pixelproof_inprocess); the Ctrl-C test keeps a real
 child, since it is about the process (its exit on a signal).
 A clean run through xdist is test_xdist_requests.py's; every rule kept on the clean stack,
-test_selfcheck.py's."""
+test_selfcheck.py's; a `--fault` run failing and naming its rule (junit.xml, run.json, the
+terminal), test_reports.py's faulty run."""
 
 from __future__ import annotations
 
@@ -27,19 +28,6 @@ KEY_ENV, KEY = "PP_RUN_CLI_KEY", "pp-run-cli-key-0123456789"
 
 
 pixelproof = pixelproof_inprocess
-
-
-def test_a_fault_fails_the_run_and_names_the_rule(tmp_path: Path) -> None:
-    result = pixelproof("run", "--fault", "watermark-false-dropped", "--rules", "watermark.*",
-                        "--report-dir", str(tmp_path), "--run-id", "faulty")  # fmt: skip
-    assert result.returncode == 1, result.stdout[-3000:]
-    assert "rule watermark.false.forwarded[doubao-seedream-4-0-250828]" in result.stdout
-    junit = (tmp_path / "faulty" / "junit.xml").read_text()
-    assert "watermark.false.forwarded" in junit
-    assert "<failure" in junit
-    data = json.loads((tmp_path / "faulty" / "run.json").read_text())
-    failed = {o["rule"] for o in data["outcomes"] if o["outcome"] == "failed"}
-    assert failed == {"watermark.false.forwarded"}
 
 
 def test_bad_profile_exits_2_naming_file_and_key(tmp_path: Path) -> None:
