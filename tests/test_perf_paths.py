@@ -30,6 +30,7 @@ from pixelproof.mock.errors import ApiError
 from pixelproof.mock.http import strict_json
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.recorder import servable
+from pixelproof.mock.server import embedded_stack
 from pixelproof.mock.stack_process import stack_process
 from pixelproof.plan import Probe, _sample_ref
 from pixelproof.resources import suites_dir
@@ -347,18 +348,33 @@ def test_what_lives_for_the_run_is_exempt_from_collection_and_the_rest_is_not() 
         gc.set_threshold(*before_threshold)
 
 
-def test_a_run_in_process_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
+def test_a_run_in_process_leaves_the_collector_as_it_found_it(
+    tmp_path: Path, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A run nested in a process that goes on (a test, code calling the runner) unfreezes what it
     froze and gives the collector its threshold back when its session ends: each nested run's
     objects stayed frozen for the rest of the process before, and later code ran on the run's
     threshold."""
+    monkeypatch.setenv("PP_GC_KEY", "pp-gc-key-0123456789")
+    with embedded_stack(time_scale=1000, api_key="pp-gc-key-0123456789") as stack:
+        # the reference stack served here (--target): the run's own stack process is no part of
+        # what it leaves in this one (test_reports' runs start theirs)
+        profile = embedded_profile(
+            catalogue, stack.gateway.url, stack.upstream.url, "PP_GC_KEY", 1000
+        )
+        target = tmp_path / "target.json"
+        target.write_text(profile.model_dump_json(exclude_defaults=True))
+        _run_and_check_the_collector(tmp_path, target)
+
+
+def _run_and_check_the_collector(tmp_path: Path, target: Path) -> None:
     import gc
 
     gc.unfreeze()  # this worker's own freeze (conftest): a process that froze nothing
     before = gc.get_threshold()
     try:
-        done = pixelproof_inprocess("run", "--rules", "size.gpt-image-2.1:1", "--fuzz", "off",
-                                    "--report-dir", str(tmp_path), "--run-id", "gc")  # fmt: skip
+        done = pixelproof_inprocess("run", "--target", str(target), "--rules", "size.gpt-image-2.1:1",
+                                    "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "gc")  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
         assert gc.get_freeze_count() == 0
         assert gc.get_threshold() == before
