@@ -10,7 +10,7 @@ import allure_commons
 from allure_commons import model2
 from allure_commons.logger import AllureFileLogger
 
-from pixelproof.report.allure import write_results_in_one_piece
+from pixelproof.report.allure import flush_results, write_results_in_one_piece
 
 
 def _result() -> model2.TestResult:
@@ -28,9 +28,27 @@ def test_the_registered_logger_writes_what_allure_wrote(tmp_path: Path) -> None:
         assert write_results_in_one_piece() == 1
         assert type(logger) is not AllureFileLogger
         allure_commons.plugin_manager.hook.report_result(result=_result())
+        assert flush_results() == []
     finally:
         allure_commons.plugin_manager.unregister(logger)
     (their_file,), (our_file,) = list(theirs.iterdir()), list(ours.iterdir())
     assert our_file.name.endswith("-result.json")
     assert our_file.read_text(encoding="utf-8") == their_file.read_text(encoding="utf-8")
     assert json.loads(our_file.read_text(encoding="utf-8"))["name"].endswith("猫]")
+
+
+def test_a_result_that_cannot_be_written_is_named_when_the_session_flushes(tmp_path: Path) -> None:
+    """Written in a thread: a failure there is not lost but named by ``flush_results``."""
+    gone = tmp_path / "gone"
+    logger = AllureFileLogger(gone)
+    allure_commons.plugin_manager.register(logger)
+    try:
+        write_results_in_one_piece()
+        gone.rmdir()
+        allure_commons.plugin_manager.hook.report_result(result=_result())
+        problems = flush_results()
+    finally:
+        allure_commons.plugin_manager.unregister(logger)
+    assert len(problems) == 1
+    assert problems[0].endswith("-result.json: No such file or directory")
+    assert flush_results() == []  # reported once

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import secrets
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from pixelproof.memory import keep_for_the_run, release_after_the_run, return_bi
 from pixelproof.observe import Observer, TargetError
 from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
 from pixelproof.polling import PollClock, RealTime
-from pixelproof.report.allure import label_case, write_results_in_one_piece
+from pixelproof.report.allure import flush_results, label_case, write_results_in_one_piece
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
 from pixelproof.samples import carries_large_sample
@@ -271,6 +272,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = session_of(config)
     if session is None:
         return
+    for problem in flush_results():  # allure's result files, written in a thread (report/allure.py)
+        print(f"pixelproof: allure result not written: {problem}", file=sys.stderr)
     if session.observer is not None:
         session.observer.close()
     if isinstance(session.clock, StackClock):
