@@ -124,13 +124,10 @@ def plan(config: Any, items: Sequence[Any], pp: Any) -> FuzzAhead | None:
 
         key = os.environ.get(pp.profile.credentials.env or "")
         clock = StackClock(pp.clock_urls, pp.profile.time_scale, key)
-        session = FuzzSession(pp.catalogue, pp.profile, mode=mode, run_id=pp.run_id,
-                              guard=pp.get_guard(), clock=clock)  # fmt: skip
-        # requests would read proxies and netrc from os.environ on every request (iterating it,
-        # which is not safe while pytest sets PYTEST_CURRENT_TEST in the main thread); its
-        # transport is pixelproof's client, which ignores both, and the stack is on loopback
-        session.http.trust_env = False
-        return session
+        # (its requests session reads nothing from os.environ per request, trust_env off: that
+        # iterated os.environ, not safe while pytest sets PYTEST_CURRENT_TEST in the main thread)
+        return FuzzSession(pp.catalogue, pp.profile, mode=mode, run_id=pp.run_id,
+                           guard=pp.get_guard(), clock=clock)  # fmt: skip
 
     def close(session: Any) -> None:
         session.close()
