@@ -48,7 +48,9 @@ def _canonical(value: Any, tasks: dict[str, float]) -> Any:
         return [_canonical(v, tasks) for v in value]
     if isinstance(value, str):
         return "<task>" if value in tasks else LOOPBACK.sub("<stack>", value)
-    return value
+    if value is None or isinstance(value, int | float):
+        return value
+    return f"<{type(value).__name__}>"  # schemathesis' NOT_SET: its repr holds an address
 
 
 def fingerprint(session: FuzzSession) -> Any:
