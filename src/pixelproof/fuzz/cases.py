@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import io
 import random
@@ -46,7 +47,10 @@ PRIORITY = {"aspect_ratio": 0, "ratio": 0, "aspectRatio": 0, "resolution": 1, "i
             "n": 2, "image_urls": 3, "image": 3, "response_format": 4, "model": 8}  # fmt: skip
 
 
+@functools.lru_cache(maxsize=512)
 def _encode(colour: tuple[int, int, int], fmt: str, clear: int) -> bytes:
+    """One image file; kept, since Hypothesis draws the same few values again and again (its
+    simplest example, mutations that copy a draw) and each encode costs ~0.3-2 ms."""
     mode = "RGB" if fmt == "JPEG" else "RGBA"
     image = Image.new(mode, (IMAGE_SIDE, IMAGE_SIDE), (*colour, 255)[: len(mode)])
     if mode == "RGBA" and clear:
