@@ -238,3 +238,18 @@ def test_strict_base64_reads_as_the_validating_decoder(text: str) -> None:
     except ImageError as err:
         got = str(err)
     assert got == expected
+
+
+def test_kept_rule_selections_are_the_selection_and_each_callers_own() -> None:
+    from pixelproof.catalogue import default_catalogue
+
+    catalogue = default_catalogue()
+    first = catalogue.rules("size", "unified", "gpt-image-2")
+    fresh = [r for r in catalogue if r.kind == "size" and r.applies_to("unified", "gpt-image-2")]
+    assert first == fresh
+    assert len(first) > 3
+    first.clear()  # a caller's own list: the next caller still gets the whole selection
+    assert catalogue.rules("size", "unified", "gpt-image-2") == fresh
+    assert catalogue.rules(("size", "ratio"), "unified") == [
+        r for r in catalogue if r.kind in ("size", "ratio") and r.applies_to("unified", None)
+    ]

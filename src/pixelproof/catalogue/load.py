@@ -74,6 +74,9 @@ def _validate(model: type[M], path: Path, data: Any) -> M:
         raise CatalogueError(path, loc or "top level", f"{first['msg']}{more}") from None
 
 
+SELECTIONS_KEPT = 4096  # distinct (kind, surface, model) selections kept per catalogue
+
+
 class Catalogue:
     """Every rule, model and vendor fact, loaded once. Query with ``rules(...)``."""
 
@@ -100,6 +103,7 @@ class Catalogue:
         self.defaults = defaults
         self._rules = rules
         self._by_id = {rule.id: rule for rule in rules}
+        self._selections: dict[tuple[str | None, str | None, str | None], list[Rule]] = {}
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self._rules)
@@ -116,14 +120,22 @@ class Catalogue:
         surface: str | None = None,
         model: str | None = None,
     ) -> list[Rule]:
-        """All rules of ``kind`` that apply to ``model`` on ``surface`` (None = any)."""
-        kinds = {kind} if isinstance(kind, str) else set(kind) if kind is not None else None
-        return [
-            rule
-            for rule in self._rules
-            if (kinds is None or rule.kind in kinds)
-            and (surface is None or rule.applies_to(surface, model))
-        ]
+        """All rules of ``kind`` that apply to ``model`` on ``surface`` (None = any). A selection
+        by one kind is kept (the reference gateway asks the same few per request, each a pass over
+        every rule); a new list each time, so a caller may change its own."""
+        key = (kind, surface, model) if kind is None or isinstance(kind, str) else None
+        kept = self._selections.get(key) if key else None
+        if kept is None:
+            kinds = {kind} if isinstance(kind, str) else set(kind) if kind is not None else None
+            kept = [
+                rule
+                for rule in self._rules
+                if (kinds is None or rule.kind in kinds)
+                and (surface is None or rule.applies_to(surface, model))
+            ]
+            if key and len(self._selections) < SELECTIONS_KEPT:  # models a client names: bounded
+                self._selections[key] = kept
+        return list(kept)
 
     def model(self, surface: str, name: str) -> ModelEntry | None:
         return next((m for m in self.models if m.surface == surface and m.model == name), None)
