@@ -15,7 +15,8 @@ the server's time goes.
 rawload.py at several concurrencies (``--concurrency 1,10,50``): the pixelproof vendor mock, and
 Stoplight Prism's mock (through ``npx``, when node is installed) answering the very bytes the
 pixelproof mock answered, from a one-operation OpenAPI document. Prints requests/second of each
-and the ratio; writes bench/last_mock_raw.json.
+and the ratio, each server's CPU per request (its process tree, from /proc) and the client's own
+(it shares the machine's cores with the server it measures); writes bench/last_mock_raw.json.
 
     python bench/bench_mock.py --raw [--concurrency 1,10,50] [--seconds 3]
 """
@@ -184,10 +185,12 @@ def raw_comparison(concurrency: list[int], seconds: float) -> dict[str, Any]:
     from servers import PRISM, pixelproof_mock, prism_mock, prism_unavailable, tree_cpu_s
 
     def measured(url: str, pid: int, c: int) -> dict[str, Any]:
-        before = tree_cpu_s(pid)
+        before, client_before = tree_cpu_s(pid), time.process_time()
         load = run_load(url, GENERATIONS, SMALL, c, seconds)
         cpu_us = (tree_cpu_s(pid) - before) / max(load.total, 1) * 1e6
-        return load.as_dict() | {"server_cpu_us_per_request": round(cpu_us, 1)}
+        client_us = (time.process_time() - client_before) / max(load.total, 1) * 1e6
+        return load.as_dict() | {"server_cpu_us_per_request": round(cpu_us, 1),
+                                 "client_cpu_us_per_request": round(client_us, 1)}  # fmt: skip
 
     out: dict[str, Any] = {"request": SMALL, "pixelproof": {}, "prism": {}, "prism_package": PRISM}
     with tempfile.TemporaryDirectory() as tmp, pixelproof_mock(GENERATIONS, SMALL) as (url, pid):
@@ -212,7 +215,7 @@ def raw_comparison(concurrency: list[int], seconds: float) -> dict[str, Any]:
 def raw_table(raw: dict[str, Any]) -> str:
     lines = [f"same {raw['answer_bytes']:,}-byte answer, raw keep-alive client, servers in their own processes",
              f"{'c':>4}{'pixelproof req/s':>18}{'prism req/s':>14}{'ratio':>8}{'pp p50 ms':>11}{'prism p50 ms':>14}"
-             f"{'pp cpu us/req':>15}{'prism cpu us/req':>18}{'prism/pp cpu':>14}"]  # fmt: skip
+             f"{'pp cpu us/req':>15}{'prism cpu us/req':>18}{'prism/pp cpu':>14}{'client us/req pp/prism':>24}"]  # fmt: skip
     for c, mine in raw["pixelproof"].items():
         theirs = raw["prism"].get(c)
         ratio = f"{mine['rps'] / theirs['rps']:.2f}x" if theirs and theirs["rps"] else "-"
@@ -220,7 +223,8 @@ def raw_table(raw: dict[str, Any]) -> str:
         cpu_ratio = f"{their_cpu / mine['server_cpu_us_per_request']:.2f}x" if theirs else "-"
         lines.append(f"{c:>4}{mine['rps']:>18.0f}{(theirs or {}).get('rps', float('nan')):>14.0f}{ratio:>8}"
                      f"{mine['p50_ms']:>11.2f}{(theirs or {}).get('p50_ms', float('nan')):>14.2f}"
-                     f"{mine['server_cpu_us_per_request']:>15.0f}{their_cpu:>18.0f}{cpu_ratio:>14}")  # fmt: skip
+                     f"{mine['server_cpu_us_per_request']:>15.0f}{their_cpu:>18.0f}{cpu_ratio:>14}"
+                     f"{mine['client_cpu_us_per_request']:>18.0f} / {(theirs or {}).get('client_cpu_us_per_request', float('nan')):<4.0f}")  # fmt: skip
     if raw.get("prism_unavailable"):
         lines.append(f"Prism not measured: {raw['prism_unavailable']}")
     return "\n".join(lines)
