@@ -212,6 +212,9 @@ def test_a_head_and_its_body_leave_in_one_write() -> None:
         assert len(wire.calls) == 2
         loop.run_until_complete(asyncio.sleep(0))
         assert wire.calls[-1] == b"head of a stream"
+        corked.write(b"held")
+        corked.writelines([b" and ", b"joined"])  # never overtakes what is held
+        assert wire.calls[-1] == b"held and joined"
         corked.write(b"last words")
         corked.close()  # a held write leaves before the connection closes
         assert wire.calls[-1] == b"last words"
