@@ -59,38 +59,49 @@ class _Writer:
     """Writes the result files in a thread of its own: creating ~1,500 files cost the thread that
     runs the tests 0.2-1.2 s of waiting on the file system per run (more when other processes
     write a lot), time it can spend on the next test. ``flush`` waits until every file queued is
-    written (the plugin calls it when the session ends, before any report is read)."""
+    written (the plugin calls it when the session ends, before any report is read). The queue is
+    a SimpleQueue (put in C: queue.Queue's Python-level condition took ~0.7 s of py-spy samples
+    of the tests' thread in a serial run, handing the GIL back and forth on each put)."""
 
     def __init__(self) -> None:
-        self.queue: queue.Queue[tuple[Path, bytes]] = queue.Queue()
+        self.queue: queue.SimpleQueue[tuple[Path, bytes] | threading.Event] = queue.SimpleQueue()
         self.errors: list[str] = []
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
-    def put(self, path: Path, data: bytes) -> None:
+    def _running(self) -> None:
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(
                     target=self._work, name="pixelproof-allure", daemon=True
                 )
                 self.thread.start()
+
+    def put(self, path: Path, data: bytes) -> None:
+        self._running()
         self.queue.put((path, data))
 
     def _work(self) -> None:
         while True:
-            path, data = self.queue.get()
+            job = self.queue.get()
+            if isinstance(job, threading.Event):  # flush: everything before it is written
+                job.set()
+                continue
+            path, data = job
             try:  # written whole, then renamed: a reader never sees half a file
                 tmp = path.with_name(path.name + ".tmp")
                 tmp.write_bytes(data)
                 os.replace(tmp, path)
             except OSError as exc:
                 self.errors.append(f"{path.name}: {exc.strerror or exc}")
-            finally:
-                self.queue.task_done()
 
     def flush(self) -> list[str]:
         """Waits for the files queued so far; returns (and forgets) the ones that failed."""
-        self.queue.join()
+        if self.thread is not None:
+            self._running()
+            done = threading.Event()
+            self.queue.put(done)
+            done.wait()
         errors, self.errors = self.errors, []
         return errors
 
