@@ -32,6 +32,7 @@ from pixelproof.judging.evidence import Evidence, NotJudged, observe_case
 from pixelproof.judging.failures import RuleFailure
 from pixelproof.memory import keep_for_the_run, release_after_the_run, return_big_buffers
 from pixelproof.observe import Observer, TargetError
+from pixelproof.options import pytest_addoption  # noqa: F401  (a hook of this plugin)
 from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
 from pixelproof.polling import PollClock, RealTime
 from pixelproof.report.allure import flush_results, label_case, write_results_in_one_piece
@@ -109,70 +110,6 @@ class PixelproofSession:
                 self.catalogue, self.profile, self.run_id, self.get_guard(), self.get_clock()
             )
         return self.observer
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("pixelproof", "pixelproof conformance runs")
-    group.addoption(
-        "--pixelproof-target",
-        metavar="FILE",
-        help="target profile (YAML); default: the embedded reference stack",
-    )
-    group.addoption(
-        "--pixelproof-fault",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="inject a mock fault into the embedded stack (repeatable)",
-    )
-    group.addoption(
-        "--pixelproof-rules",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="only rules whose id matches (repeatable)",
-    )
-    group.addoption(
-        "--pixelproof-time-scale",
-        type=float,
-        default=1000.0,
-        metavar="X",
-        help="embedded stack clock speed (default 1000)",
-    )
-    group.addoption("--pixelproof-run-id", default=None, help="run id used in probe nonces")
-    group.addoption(
-        "--pixelproof-budget",
-        type=int,
-        default=None,
-        metavar="IMAGES",
-        help="stop buying images at this many (overrides the profile's budget_images)",
-    )
-    group.addoption(
-        "--pixelproof-fuzz",
-        choices=["auto", "off", "negative", "full"],
-        default="auto",
-        help="contract fuzzing: off, negative (inputs that must be rejected), full (also positive and "
-        "stateful); auto = full, or negative against a profile marked paid",
-    )
-    group.addoption(
-        "--pixelproof-fuzz-mode",
-        choices=["deterministic", "explore"],
-        default="deterministic",
-        help="deterministic (derandomized, for CI gates) or explore (random, for nightly runs)",
-    )
-    group.addoption(
-        "--pixelproof-fuzz-budget",
-        type=int,
-        default=400,
-        metavar="N",
-        help="the most requests fuzzing may send in a run (default 400)",
-    )
-    group.addoption(
-        "--pixelproof-shard",
-        default=None,
-        metavar="K/N",
-        help="run only shard K of N: a deterministic split by request group (see pixelproof.shard)",
-    )
 
 
 SESSION = pytest.StashKey["PixelproofSession"]()
