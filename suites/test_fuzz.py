@@ -64,17 +64,13 @@ def _label(target: FuzzTarget) -> None:
 
 
 @pytest.fixture
-def fuzzed(request: pytest.FixtureRequest, pixelproof: PixelproofSession) -> FuzzResult:
-    """Fuzz one target (setup phase): transport failures are errors, not findings. A serial run
-    on the embedded stack fuzzed it in a thread already (pixelproof.ahead)."""
+def fuzzed(request: pytest.FixtureRequest, fuzz_session: Any) -> FuzzResult:
+    """Fuzz one target (setup phase): transport failures are errors, not findings."""
     target: FuzzTarget = request.param
     _label(target)
     if target.allowance <= 0:
         pytest.skip("the fuzz request budget leaves no request for this target")
-    if pixelproof.ahead is not None:
-        result = pixelproof.ahead.result(target)
-    else:
-        result = run_target(request.getfixturevalue("fuzz_session"), target)
+    result = run_target(fuzz_session, target)
     request.node.user_properties += [("requests", result.requests), ("images", result.images)]
     if result.seed is not None:
         request.node.user_properties.append(("seed", result.seed))

@@ -23,8 +23,6 @@ from typing import Any
 
 import pytest
 
-from pixelproof.ahead import fuzz_last
-from pixelproof.ahead import plan as plan_ahead
 from pixelproof.catalogue import Catalogue, default_catalogue
 from pixelproof.deadline import Guard
 from pixelproof.images import thumbnails
@@ -62,7 +60,6 @@ class PixelproofSession:
     clock: PollClock | None = None
     stack_ready: Callable[[], None] = lambda: None  # the embedded stack serves once this returns
     gc_before: tuple[tuple[int, ...], bool] | None = None  # for release_after_the_run
-    ahead: Any = None  # a serial run's fuzz thread (ahead.py)
 
     def get_guard(self) -> Guard:
         """The run deadline and breakers, shared by the observer and fuzzing."""
@@ -226,20 +223,6 @@ def _exit_at_once() -> None:
     os._exit(0)
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """The fuzz thread starts once the large sample is sent (the tree's peak: memory.py)."""
-    pp = session_of(item.config)
-    if pp is not None and pp.ahead is not None and not pp.ahead.started:
-        if not _carries_large_sample(item):
-            pp.ahead.start()
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    pp = session_of(session.config)
-    if pp is not None and pp.ahead is not None:
-        pp.ahead.stop()
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = session_of(config)
     if session is None:
@@ -319,8 +302,6 @@ def pytest_collection_modifyitems(
             reason = f"waived ({waiver.reason}) until {waiver.expires}: {waiver.note or 'no note'}"
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True, raises=AssertionError))
     keep.sort(key=lambda item: not _carries_large_sample(item))  # stable: the rest keep order
-    if pp.stack is not None and not hasattr(config, "workerinput"):
-        fuzz_last(keep)  # a serial run on the embedded stack fuzzes in a thread meanwhile
     shard = config.getoption("pixelproof_shard")
     if shard:
         try:
@@ -355,7 +336,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     pp = session_of(session.config)
     if pp is not None:
         pp.stack_ready()
-        pp.ahead = plan_ahead(session.config, session.items, pp)
         pp.gc_before = keep_for_the_run()
         write_results_in_one_piece()  # allure's results, encoded at once (report/allure.py)
 
