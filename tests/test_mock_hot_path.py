@@ -25,7 +25,7 @@ from starlette.testclient import TestClient
 
 from conftest import MOCK_BASE_URL, new_mock_pair
 from pixelproof.images import ImageError, b64decode_strict
-from pixelproof.mock import MockConfig, create_app, http
+from pixelproof.mock import MockConfig, create_app, strict_json
 from pixelproof.mock.corked import HOLD_BYTES, Corked
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.lean import MockApp, pipeline
@@ -152,7 +152,7 @@ BODIES = [
 def _reading(body: bytes) -> str:
     """What ``strict_json`` made of ``body``: the value with its types, or the error's words."""
     try:
-        return "value " + repr(http.strict_json(bytearray(body)))
+        return "value " + repr(strict_json.strict_json(bytearray(body)))
     except ApiError as err:
         return f"error {err.status} {err.message}"
 
@@ -162,16 +162,16 @@ def test_fast_json_reads_every_body_as_the_standard_path_does(
     body: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fast = _reading(body)
-    monkeypatch.setattr(http, "orjson", None)  # the standard library alone
+    monkeypatch.setattr(strict_json, "orjson", None)  # the standard library alone
     assert fast == _reading(body)
 
 
 def test_fast_json_is_taken_for_plain_bodies() -> None:
     """Not vacuous: the usual request is read by orjson (the comparison above ran both ways)."""
     body = bytearray(json.dumps(GEN).encode())
-    assert http._fast_json(body) == GEN
+    assert strict_json._fast_json(body) == GEN
     assert body == bytearray()  # the buffer is freed once read, as on the standard path
-    assert http._fast_json(bytearray(b'{"n": 18446744073709551616}')) is http._SLOW
+    assert strict_json._fast_json(bytearray(b'{"n": 18446744073709551616}')) is strict_json._SLOW
 
 
 class _Wire:

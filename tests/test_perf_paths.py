@@ -27,11 +27,11 @@ from pixelproof.client import Client
 from pixelproof.geometry import Size
 from pixelproof.images import ImageError, RenderSpec, decode, render
 from pixelproof.mock.errors import ApiError
-from pixelproof.mock.http import strict_json
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.recorder import servable
 from pixelproof.mock.server import embedded_stack
 from pixelproof.mock.stack_process import stack_process
+from pixelproof.mock.strict_json import strict_json
 from pixelproof.plan import Probe, _sample_ref
 from pixelproof.resources import suites_dir
 from pixelproof.samples import sample_b64, sample_bytes, sample_streamed
