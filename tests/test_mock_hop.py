@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import select
 import socket
 import threading
 from typing import Any
@@ -224,3 +225,27 @@ def test_only_plain_http_loopback_without_a_transport_takes_the_hop() -> None:
     assert Upstream("http://example.com", None).hop is None  # may go through a proxy
     transport = httpx.MockTransport(lambda request: httpx.Response(200))
     assert Upstream("http://127.0.0.1:9", None, transport=transport).hop is None
+
+
+def test_a_connection_closed_after_a_framed_answer_is_not_reused_before_the_loop_saw_it() -> None:
+    """The upstream answers with framing but no ``connection: close``, then closes. The next call
+    comes back to back, before the loop has read the end of file: the hop must poll the socket
+    (readable while idle = closed or unexpected bytes) rather than trust ``reader.at_eof()``."""
+    server = Scripted(_framed(OK), close=True)
+
+    async def run() -> list[Any]:
+        up = Upstream(server.url, None)
+        assert up.hop is not None
+        out = [await up.post("/v1/images/generations", json={"p": 1})]
+        server.closed.acquire(timeout=10)  # blocks the loop: it cannot read the end of file
+        sock = up.hop._idle[0][2].get_extra_info("socket")
+        assert select.select([sock], [], [], 10)[0], "the close never reached the socket"
+        assert not up.hop._idle[0][1].at_eof()  # the race: only the kernel knows it is closed
+        out.append(await up.post("/v1/images/generations", json={"p": 2}))
+        return out
+
+    try:
+        assert asyncio.run(run()) == [json.loads(OK)] * 2
+        assert server.connections == 2
+    finally:
+        server.stop()

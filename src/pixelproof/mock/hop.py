@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import json as jsonlib
+import select
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -83,8 +84,8 @@ class Hop:
     async def _connection(self, loop: asyncio.AbstractEventLoop) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:  # fmt: skip
         while self._idle:
             owner, reader, writer = self._idle.pop()
-            if owner is loop and not reader.at_eof() and not writer.transport.is_closing():
-                return reader, writer  # the upstream closed none of it since (it would be at eof)
+            if owner is loop and not _stale(reader, writer):
+                return reader, writer
             with contextlib.suppress(RuntimeError):  # another loop's, maybe closed already
                 (owner.call_soon_threadsafe if owner is not loop else loop.call_soon)(writer.close)
         try:
@@ -160,6 +161,17 @@ class Hop:
                 raise self.over_cap()
             data += await _exactly(reader, size)
             await _exactly(reader, 2)
+
+
+def _stale(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Whether an idle connection must not carry another request. ``at_eof`` is true only once
+    the loop has read the upstream's end of file; one that closed right after answering is known
+    only to the kernel yet. So poll the socket, as httpcore does: an idle socket that is readable
+    was closed or holds bytes nobody asked for, and either way is dropped."""
+    if reader.at_eof() or writer.transport.is_closing():
+        return True
+    sock = writer.get_extra_info("socket")
+    return sock is None or bool(select.select((sock,), (), (), 0)[0])
 
 
 @functools.lru_cache(maxsize=512)
