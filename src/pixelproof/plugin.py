@@ -9,7 +9,6 @@ broken promise is a *failure*).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import fnmatch
 import os
@@ -33,6 +32,7 @@ from pixelproof.observe import Observer, TargetError
 from pixelproof.options import pytest_addoption  # noqa: F401  (a hook of this plugin)
 from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
 from pixelproof.polling import PollClock, RealTime
+from pixelproof.quick_exit import end_worker_at_once
 from pixelproof.report.allure import flush_results, label_case, write_results_in_one_piece
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
@@ -129,7 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "pixelproof_profile" in workerinput:
         os.environ.update(workerinput.get("pixelproof_env", {}))
-        atexit.register(_exit_at_once)
+        end_worker_at_once()
         profile = Profile.model_validate_json(workerinput["pixelproof_profile"])
         config.stash[SESSION] = PixelproofSession(
             default_catalogue(), profile, workerinput["pixelproof_run_id"],
@@ -212,15 +212,6 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
         if pp is not None and pp.stack_pid is not None:
             with contextlib.suppress(OSError):
                 os.kill(pp.stack_pid, signal.SIGTERM)
-
-
-def _exit_at_once() -> None:
-    """An xdist worker of a run ends without tearing its interpreter down (its modules and
-    every object freed one by one: ~0.5 s the controller waited for each worker at the end of a
-    run). By now xdist has sent everything and allure's files are written (unconfigure)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
