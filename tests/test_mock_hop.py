@@ -39,7 +39,13 @@ def _chunked(body: bytes) -> bytes:
     return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n" + pieces + b"0\r\nx-trailer: 1\r\n\r\n"  # fmt: skip
 
 
-ANSWERS: dict[str, tuple[bytes, bool]] = {  # name: (bytes sent after each request, then close?)
+_JSON_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+_CHUNKED_HEAD = _JSON_HEAD + b"transfer-encoding: chunked\r\n\r\n"
+GZ = gzip.compress(OK)
+
+# name: (bytes sent after each request, then close?). A framed answer is never followed by a close
+# without "connection: close": that races the next call, for httpx as for the hop.
+ANSWERS: dict[str, tuple[bytes, bool]] = {
     "framed": (_framed(OK), False),
     "chunked": (_chunked(OK), False),
     "unframed, to the end of the connection": (
@@ -70,6 +76,91 @@ ANSWERS: dict[str, tuple[bytes, bool]] = {  # name: (bytes sent after each reque
     ),
     "not json": (_framed(b"<html>hello</html>"), False),
     "connection: close": (_framed(OK, b"connection: close\r\n"), True),
+    # malformed or odd answers (the reviewer's parity script): httpx refuses or accepts each
+    "extra bytes after the body": (_framed(OK) + b"JUNK", False),
+    "negative chunk size": (_CHUNKED_HEAD + b"-5\r\nabc\r\n0\r\n\r\n", True),
+    "chunk size with 0x": (_CHUNKED_HEAD + b"0x2\r\n{}\r\n0\r\n\r\n", True),
+    "chunk size with extension and spaces": (_CHUNKED_HEAD + b"2 ; a=b\r\n{}\r\n0\r\n\r\n", False),
+    "chunk data not followed by CRLF": (_CHUNKED_HEAD + b"2\r\n{}XX0\r\n\r\n", True),
+    "content-length a superscript digit": (_JSON_HEAD + b"content-length: \xb2\r\n\r\n{}", True),
+    "two different content-lengths": (
+        _JSON_HEAD + b"content-length: 2\r\ncontent-length: 3\r\n\r\n{}x",
+        True,
+    ),
+    "content-length repeated, same": (
+        _JSON_HEAD + b"content-length: 2\r\ncontent-length: 2, 2\r\n\r\n{}",
+        False,
+    ),
+    "content-length with a sign": (_JSON_HEAD + b"content-length: +2\r\n\r\n{}", True),
+    "http/1.0 answer": (
+        b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+        True,
+    ),
+    "101 switching protocols": (
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n" + _framed(OK),
+        True,
+    ),
+    "103 early hints first": (
+        b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n" + _framed(OK),
+        False,
+    ),
+    "transfer-encoding gzip, chunked": (
+        b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ntransfer-encoding: gzip, chunked\r\n\r\n"
+        + b"%x\r\n%s\r\n0\r\n\r\n" % (len(GZ), GZ),
+        True,
+    ),
+    "gzip body, chunked": (
+        b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n"
+        + b"%x\r\n%s\r\n0\r\n\r\n" % (len(GZ), GZ),
+        False,
+    ),
+    "content-encoding gzip, gzip": (
+        _framed(gzip.compress(GZ), b"content-encoding: gzip, gzip\r\n"),
+        False,
+    ),
+    "content-encoding twice, and an unknown one": (
+        _framed(gzip.compress(GZ), b"content-encoding: gzip\r\ncontent-encoding: br2, gzip\r\n"),
+        False,
+    ),
+    "gzip, gzip over the cap once decoded": (
+        _framed(gzip.compress(gzip.compress(b" " * 5000)), b"content-encoding: gzip, gzip\r\n"),
+        False,
+    ),
+    "no reason phrase": (
+        b"HTTP/1.1 200\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+        False,
+    ),
+    "bare LF head": (
+        b"HTTP/1.1 200 OK\ncontent-type: application/json\ncontent-length: 2\n\n{}",
+        False,
+    ),
+    "204 with a body": (b"HTTP/1.1 204 No Content\r\ncontent-length: 2\r\n\r\n{}", False),
+    "status 999": (
+        _JSON_HEAD.replace(b"200 OK", b"999 What") + b"content-length: 2\r\n\r\n{}",
+        False,
+    ),
+    "status of two digits": (
+        _JSON_HEAD.replace(b"200", b"20") + b"content-length: 2\r\n\r\n{}",
+        True,
+    ),
+    "latin-1 header value": (_framed(OK, b"x-h: \xe9\r\n"), False),
+    "content-type twice": (_framed(OK, b"content-type: text/plain\r\n"), False),
+    "space before the colon": (
+        b"HTTP/1.1 200 OK\r\ncontent-type : application/json\r\ncontent-length: 2\r\n\r\n{}",
+        True,
+    ),
+    "obs-fold continuation line": (
+        _JSON_HEAD + b"x-a: 1\r\n  2\r\ncontent-length: 2\r\n\r\n{}",
+        False,
+    ),
+    "control character in a value": (
+        _JSON_HEAD + b"x-a: 1\x01\r\ncontent-length: 2\r\n\r\n{}",
+        False,
+    ),
+    "huge head": (
+        b"HTTP/1.1 200 OK\r\nx-a: " + b"a" * (2 << 20) + b"\r\ncontent-length: 2\r\n\r\n{}",
+        True,
+    ),
 }
 
 
@@ -115,7 +206,10 @@ class Scripted:
                 data += conn.recv(65536)
             self.requests.append(head + b"\r\n\r\n" + data[:length])
             data = data[length:]
-            conn.sendall(self.answer)
+            try:
+                conn.sendall(self.answer)
+            except OSError:  # the client gave up on a huge answer
+                return
             if self.close:
                 return
 
@@ -247,5 +341,26 @@ def test_a_connection_closed_after_a_framed_answer_is_not_reused_before_the_loop
     try:
         assert asyncio.run(run()) == [json.loads(OK)] * 2
         assert server.connections == 2
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("slip", [ValueError, IndexError, UnicodeDecodeError])
+def test_a_parser_slip_is_a_protocol_error_not_a_crash(slip: type[Exception], monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Whatever the grammar misses, a ValueError/IndexError/UnicodeError while reading an answer
+    must reach the gateway as httpx's RemoteProtocolError (a 502), never as a 500 of the mock."""
+    from pixelproof.mock import hop
+
+    def broken(lines: list[bytes]) -> dict[str, str]:
+        if slip is UnicodeDecodeError:
+            raise UnicodeDecodeError("ascii", b"\xff", 0, 1, "injected")
+        raise slip("injected")
+
+    monkeypatch.setattr(hop, "_headers", broken)
+    server = Scripted(_framed(OK), close=False)
+    try:
+        assert _outcome(server.url, hop=True) == [
+            (502, "upstream unreachable: RemoteProtocolError")
+        ]
     finally:
         server.stop()

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import json as jsonlib
+import re
 import select
 import zlib
 from collections.abc import Callable
@@ -26,6 +27,15 @@ import httpx
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 ACCEPT_ENCODING = "gzip, deflate"  # httpx's, without brotli or zstandard installed
 Connection = tuple[asyncio.AbstractEventLoop, asyncio.StreamReader, asyncio.StreamWriter]
+# h11's grammar (h11/_abnf.py), so that the hop refuses and accepts the answers httpx did
+STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([0-9]{3})(?: (?:[ \t]|[^\x00\s])*)?")
+HEADER_LINE = re.compile(
+    rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*"
+)
+CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*")
+MALFORMED = (ValueError, IndexError, UnicodeError)  # what a parser slip raises: a protocol error
+HEAD_LIMIT = 1 << 20
+WBITS = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
 
 
 def usable(origin: httpx.URL, transport: object) -> bool:
@@ -100,27 +110,28 @@ class Hop:
         """(the answer, whether the connection may carry another request)."""
         try:
             async with asyncio.timeout(self.timeout_s) as deadline:
-                head = await _read_head(reader)
-                status, headers = _parse_head(head)
+                minor, status, headers = await _read_head(reader)
                 body = await self._body(reader, status, headers, deadline)
         except TimeoutError:
             raise httpx.ReadTimeout("read timed out") from None
         except OSError as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__) from None
-        keep = (head.startswith(b"HTTP/1.1") and headers.get("connection", "").lower() != "close"
-                and ("content-length" in headers or "transfer-encoding" in headers))  # fmt: skip
+        except MALFORMED as exc:
+            raise httpx.RemoteProtocolError(f"malformed answer: {exc}"[:200]) from None
+        keep = (minor >= 1 and "close" not in _tokens(headers.get("connection", ""))
+                and ("content-length" in headers or "transfer-encoding" in headers or status in (204, 304)))  # fmt: skip
         return Answer(status, headers.get("content-type", ""), _decoded(body, headers, self.cap, self.over_cap)), keep  # fmt: skip
 
     async def _body(self, reader: asyncio.StreamReader, status: int, headers: dict[str, str], deadline: asyncio.Timeout) -> bytes:  # fmt: skip
-        declared = headers.get("content-length", "")
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            return await self._chunked(reader, deadline)
-        if status in (204, 304):
+        if status in (204, 304):  # never a body, whatever the head says (h11 too)
             return b""
-        if not declared:  # no framing: the body runs to the end of the connection
+        if "transfer-encoding" in headers:
+            if headers["transfer-encoding"].lower() != "chunked":  # h11 knows no other
+                raise httpx.RemoteProtocolError("Only Transfer-Encoding: chunked is supported")
+            return await self._chunked(reader, deadline)
+        if "content-length" not in headers:  # unframed: the body runs to the end of the connection
             return await self._to_eof(reader, deadline)
-        if not declared.isdigit():
-            raise httpx.RemoteProtocolError(f"malformed Content-Length {declared[:40]!r}")
+        declared = _content_length(headers["content-length"])
         if int(declared) > self.cap:
             raise self.over_cap()
         data = bytearray()
@@ -148,19 +159,19 @@ class Hop:
         data = bytearray()
         while True:
             deadline.reschedule(asyncio.get_running_loop().time() + self.timeout_s)
-            line = await _line(reader)
-            try:
-                size = int(line.split(b";", 1)[0].strip() or b"x", 16)
-            except ValueError:
-                raise httpx.RemoteProtocolError("malformed chunk size") from None
+            match = CHUNK_LINE.fullmatch(await _line(reader))
+            if match is None:
+                raise httpx.RemoteProtocolError("malformed chunk size")
+            size = int(match[1], 16)
             if size == 0:
-                while await _line(reader):  # trailers, then the blank line
-                    pass
+                trailers = await _lines(reader, "peer closed connection in a chunked body")
+                _headers(trailers)  # checked as h11 checks them, then dropped
                 return bytes(data)
             if len(data) + size > self.cap:
                 raise self.over_cap()
             data += await _exactly(reader, size)
-            await _exactly(reader, 2)
+            if await _exactly(reader, 2) != b"\r\n":
+                raise httpx.RemoteProtocolError("chunk data not followed by CRLF")
 
 
 def _stale(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
@@ -196,49 +207,94 @@ async def _exactly(reader: asyncio.StreamReader, n: int) -> bytes:
         raise httpx.RemoteProtocolError("peer closed connection in a chunked body") from None
 
 
-async def _read_head(reader: asyncio.StreamReader) -> bytes:
+async def _lines(reader: asyncio.StreamReader, closed: str) -> list[bytes]:
+    """Lines up to a blank one, each ended by CRLF or a bare LF (h11 takes both)."""
+    lines: list[bytes] = []
+    size = 0
     while True:
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
+            line = await reader.readuntil(b"\n")
         except asyncio.IncompleteReadError:
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.") from None  # fmt: skip
+            raise httpx.RemoteProtocolError(closed) from None
         except asyncio.LimitOverrunError:
             raise httpx.RemoteProtocolError("answer head too long") from None
-        if not head.startswith(b"HTTP/1.1 1"):  # an interim 1xx answer: the real one follows
-            return head
+        size += len(line)
+        if size > HEAD_LIMIT:
+            raise httpx.RemoteProtocolError("answer head too long")
+        line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+        if not line:
+            return lines
+        lines.append(line)
 
 
-def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-        raise httpx.RemoteProtocolError(f"malformed status line {lines[0][:80]!r}")
+async def _read_head(reader: asyncio.StreamReader) -> tuple[int, int, dict[str, str]]:
+    """(HTTP/1.x minor version, status, headers) of the final answer; interim 1xx skipped."""
+    while True:
+        lines = await _lines(reader, "Server disconnected without sending a response.")
+        status = STATUS_LINE.fullmatch(lines[0]) if lines else None
+        if status is None:
+            raise httpx.RemoteProtocolError(f"malformed status line {lines[:1]!r}"[:120])
+        code = int(status[2])
+        if code == 101:  # a protocol switch nobody asked for: h11 gives up there too
+            raise httpx.RemoteProtocolError("unexpected 101 Switching Protocols")
+        headers = _headers(lines[1:])
+        if code >= 200:
+            return int(status[1]), code, headers
+
+
+def _headers(lines: list[bytes]) -> dict[str, str]:
+    """Names lowered; a repeated name's values joined by ", " as httpx's ``Headers.get`` does;
+    an obsolete folded line joined to the one before, as h11 does."""
     headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:  # a repeated name keeps its first value, as httpx's Headers.get reads it
-            headers.setdefault(name.strip().lower(), value.strip())
-    return int(parts[1]), headers
+    logical: list[bytes] = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t") and logical:
+            logical[-1] += b" " + line.lstrip(b" \t")
+        else:
+            logical.append(line)
+    for line in logical:
+        field = HEADER_LINE.fullmatch(line)
+        if field is None:  # a space before the colon, a bad name, a NUL or CR in the value
+            raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}")
+        name, value = field[1].decode("ascii").lower(), field[2].decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def _tokens(value: str) -> list[str]:
+    return [token.strip().lower() for token in value.split(",")]
+
+
+def _content_length(value: str) -> str:
+    """The one length all Content-Length values agree on, in plain ASCII digits (h11's rule)."""
+    lengths = {length.strip() for length in value.split(",")}
+    length = lengths.pop()
+    if lengths or not re.fullmatch(r"[0-9]+", length):
+        raise httpx.RemoteProtocolError(f"malformed or conflicting Content-Length {value[:40]!r}")
+    return length
 
 
 def _decoded(body: bytes, headers: dict[str, str], cap: int, over_cap: Callable[[], Exception]) -> bytes:  # fmt: skip
-    """The body as httpx hands it over: gzip and deflate undone (what it asked for), the cap on
-    the decoded bytes; an encoding it does not know stays as it came."""
-    encoding = headers.get("content-encoding", "").strip().lower()
-    if encoding not in ("gzip", "deflate") or not body:
-        return body
-    wbits = zlib.MAX_WBITS | 16 if encoding == "gzip" else zlib.MAX_WBITS
+    """The body as httpx hands it over: each gzip or deflate it lists undone, last first (what
+    httpx asked for; an encoding it does not know is passed over), the cap on the decoded bytes.
+    A layer under the last may hold up to 2 x cap + 64 KiB: gzip and deflate grow data by under
+    0.1% + a few bytes, so a larger one decodes to more than the cap anyway."""
+    layers = [name for name in _tokens(headers.get("content-encoding", "")) if name in WBITS]
+    for depth, name in enumerate(reversed(layers) if body else ()):
+        limit = cap if depth == len(layers) - 1 else 2 * cap + 65536
+        body = _undo(body, name, limit)
+        if len(body) > limit:
+            raise over_cap()
+    return body
+
+
+def _undo(body: bytes, encoding: str, limit: int) -> bytes:
     try:
-        decoder = zlib.decompressobj(wbits)
-        data = decoder.decompress(body, cap + 1)
+        return zlib.decompressobj(WBITS[encoding]).decompress(body, limit + 1)
     except zlib.error:
         if encoding != "deflate":
             raise httpx.DecodingError("invalid gzip body") from None
-        try:  # raw deflate, as httpx also accepts
-            decoder = zlib.decompressobj(-zlib.MAX_WBITS)
-            data = decoder.decompress(body, cap + 1)
-        except zlib.error:
-            raise httpx.DecodingError("invalid deflate body") from None
-    if len(data) > cap:
-        raise over_cap()
-    return data
+    try:  # raw deflate, as httpx also accepts
+        return zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, limit + 1)
+    except zlib.error:
+        raise httpx.DecodingError("invalid deflate body") from None
