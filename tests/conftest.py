@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import functools
 import gc
 import io
@@ -102,35 +101,6 @@ def catalogue() -> Catalogue:
     """The shipped catalogue, the very object the mock and the plugin load (once per process):
     a second load_catalogue() would cost each worker about 0.3 CPU-s. Tests only read it."""
     return default_catalogue()
-
-
-def once_per_session(
-    factory: pytest.TempPathFactory, name: str, produce: Callable[[Path], None]
-) -> Path:
-    """A directory ``produce`` fills once for the whole test session, however xdist spreads the
-    tests that read it (pytest-xdist's recipe for a session fixture run once): a module fixture
-    is set up again on every worker that gets one of its tests (chunks of two: up to three),
-    each paying for what it produces. The first worker to ask produces it, holding a lock in the
-    session's shared temporary directory; the others wait for the lock, then read what it wrote.
-    If ``produce`` fails, nothing is marked done and the next worker to ask tries (and fails)
-    itself. Readers must not change what is there."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        target = factory.mktemp(name)
-        produce(target)
-        return target
-    shared = factory.getbasetemp().parent  # pytest-N/, the parent of every worker's popen-gwK/
-    target, done = shared / name, shared / f"{name}.done"
-    with (shared / f"{name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # blocks until the producer is through: no polling
-        try:
-            if not done.exists():
-                shutil.rmtree(target, ignore_errors=True)  # a failed attempt's leftovers
-                target.mkdir()
-                produce(target)
-                done.touch()
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return target
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import once_per_session, pixelproof_inprocess
+from conftest import pixelproof_inprocess
+from once import once_per_session
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = ["--rules", "watermark.*", "--rules", "n.*", "--rules", "size.dall-e-*"]
