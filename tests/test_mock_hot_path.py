@@ -253,6 +253,8 @@ def test_kept_rule_selections_are_the_selection_and_each_callers_own() -> None:
     assert len(first) > 3
     first.clear()  # a caller's own list: the next caller still gets the whole selection
     assert catalogue.rules("size", "unified", "gpt-image-2") == fresh
-    assert catalogue.rules(("size", "ratio"), "unified") == [
-        r for r in catalogue if r.kind in ("size", "ratio") and r.applies_to("unified", None)
-    ]
+    both = [r for r in catalogue if r.kind in ("size", "ratio") and r.applies_to("unified", None)]
+    kept = catalogue.rules(("size", "ratio"), "unified")
+    assert kept == both
+    kept.clear()  # a selection by a tuple of kinds is kept too, and is each caller's own
+    assert catalogue.rules(("size", "ratio"), "unified") == both

@@ -121,9 +121,10 @@ class Catalogue:
         model: str | None = None,
     ) -> list[Rule]:
         """All rules of ``kind`` that apply to ``model`` on ``surface`` (None = any). A selection
-        by one kind is kept (the reference gateway asks the same few per request, each a pass over
-        every rule); a new list each time, so a caller may change its own."""
-        key = (kind, surface, model) if kind is None or isinstance(kind, str) else None
+        by one kind or a tuple of kinds is kept (the reference gateway and fuzzing's oracle ask
+        the same few per request, each a pass over every rule); a new list each time, so a caller
+        may change its own."""
+        key = (kind, surface, model) if kind is None or isinstance(kind, str | tuple) else None
         kept = self._selections.get(key) if key else None
         if kept is None:
             kinds = {kind} if isinstance(kind, str) else set(kind) if kind is not None else None

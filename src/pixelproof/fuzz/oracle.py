@@ -88,17 +88,6 @@ class Oracle:
     contracts: dict[str, Contract]  # surface -> the contract as fuzzed
     subsets: dict[str, Contract]  # surface -> its documented positive subset
     tasks: dict[str, Expectation] = field(default_factory=dict)  # task ids this run submitted
-    # catalogue.rules scans every rule; the oracle asks the same few questions for every case
-    _rules: dict[tuple[Any, ...], list[Rule]] = field(default_factory=dict, repr=False)
-
-    def rules(
-        self, kinds: str | tuple[str, ...], surface: str, model: str | None = None
-    ) -> list[Rule]:
-        """``catalogue.rules``, kept per question (the catalogue does not change during a run)."""
-        key = (kinds, surface, model)
-        if key not in self._rules:
-            self._rules[key] = self.catalogue.rules(kinds, surface, model)
-        return self._rules[key]
 
     def expect(self, request: Request) -> Expectation:
         fixed = self._fixed(request)
@@ -189,7 +178,7 @@ class Oracle:
         refs = [refs] if isinstance(refs, str) else refs
         if not isinstance(refs, list):
             return None
-        for rule in self.rules("ref_limit", request.surface):
+        for rule in self.catalogue.rules("ref_limit", request.surface):
             if len(refs) > int(rule.expect["max"]):
                 return Expectation("reject", rule.statement, rule.id)
         for i, ref in enumerate(refs):
@@ -235,14 +224,14 @@ class Oracle:
         return any(
             (name in r.request or r.kind == "ref_forward")
             and (r.models is None or model in r.models)
-            for r in self.rules(kinds, "unified")
+            for r in self.catalogue.rules(kinds, "unified")
         )
 
     def _matching(self, request: Request, model: str) -> list[Rule]:
         fields = request.fields
         return [
             rule
-            for rule in self.rules(VALUE_KINDS, request.surface, model)
+            for rule in self.catalogue.rules(VALUE_KINDS, request.surface, model)
             if rule.request and all(
                 (key not in fields) if want is None else fields.get(key) == want
                 for key, want in rule.request.items()
