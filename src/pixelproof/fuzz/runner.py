@@ -32,6 +32,7 @@ from pixelproof.fuzz.checks import ACTIVE, BUDGET_NOTE, CHECKS, Judging, Pixelpr
 from pixelproof.fuzz.contracts import SurfaceSchemas, load_surface
 from pixelproof.fuzz.findings import Finding, curl_of
 from pixelproof.fuzz.oracle import Expectation, Oracle
+from pixelproof.fuzz.pinned import deterministic_seed, pinned_generation
 from pixelproof.fuzz.request import Contract, Request
 from pixelproof.fuzz.stateful import run_stateful
 from pixelproof.fuzz.targets import Allowance, BudgetSpent, FuzzResult, FuzzTarget, new_seed
@@ -204,7 +205,7 @@ class FuzzSession:
         judging = Judging(self.oracle, target.surface, lambda url: self.download(state, url))
         state = _Run(target, judging, new_seed(self.mode))
         schemas = self.surface(target.surface)
-        with image_media_types():
+        with image_media_types(), pinned_generation():
             if target.mode == "stateful":
                 run_stateful(self, state, schemas)
             else:
@@ -273,8 +274,8 @@ class FuzzSession:
         if left <= 0:
             return
 
-        @settings(max_examples=left, derandomize=run.result.seed is None, database=None, deadline=None,
-                  phases=[Phase.generate], suppress_health_check=list(HealthCheck), print_blob=False,
+        @settings(max_examples=left, database=None, deadline=None, phases=[Phase.generate],
+                  suppress_health_check=list(HealthCheck), print_blob=False,
                   report_multiple_bugs=False)  # fmt: skip
         @given(strategy)
         def explore(case: Any) -> None:
@@ -282,8 +283,8 @@ class FuzzSession:
                 raise BudgetSpent
             self.exercise(run, case, note)
 
-        if run.result.seed is not None:
-            explore = hypothesis.seed(run.result.seed)(explore)
+        seed = deterministic_seed(run.target.id) if run.result.seed is None else run.result.seed
+        explore = hypothesis.seed(seed)(explore)
         try:
             explore()
         except BudgetSpent:

@@ -1,0 +1,53 @@
+"""Hypothesis set up so that the fuzz cases depend on the contracts, the seed and the budget only.
+
+* **No local constants.** Hypothesis draws about one value in twenty from the literals of the
+  process's "local" modules: every module in ``sys.modules`` outside site-packages and the stdlib
+  (tests excepted), found by parsing their source. For pixelproof that was its own source when
+  installed with ``pip install -e`` and none from a wheel, plus whatever else the process had
+  imported (a bench script, a suite's conftest.py): the same deterministic run sent other cases
+  from a checkout than from the installed wheel, and any edit of any short string anywhere in
+  pixelproof changed them. Those literals (rule ids, model names, report words) say nothing about
+  the target's contract; Hypothesis' own edge-case constants stay. While fuzzing the local pool is
+  empty, which also saves parsing and hashing every local module and writing a cache file per
+  module under ``.hypothesis/constants/``.
+* **One stable seed per target** in deterministic mode, from the target's id, where Hypothesis'
+  ``derandomize`` seeds from the test function's source text: reformatting ``FuzzSession.generate``
+  no longer changes every case.
+
+The constants switch is process-wide state of Hypothesis, so it holds only inside
+``pinned_generation()`` (as the image media types do), and the cache of permitted constants is
+cleared on the way in and out so that no value computed on one side is used on the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+
+from hypothesis.internal.conjecture import providers
+from hypothesis.internal.constants_ast import Constants
+
+NO_LOCAL_CONSTANTS = Constants()
+
+
+def _no_local_constants() -> Constants:
+    return NO_LOCAL_CONSTANTS
+
+
+@contextlib.contextmanager
+def pinned_generation() -> Iterator[None]:
+    """Hypothesis draws no constants from local modules inside this block."""
+    saved = providers._get_local_constants
+    providers._get_local_constants = _no_local_constants
+    providers.CONSTANTS_CACHE.cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = saved
+        providers.CONSTANTS_CACHE.cache.clear()
+
+
+def deterministic_seed(target_id: str) -> int:
+    """The Hypothesis seed of a target in deterministic mode: the same for the same target id."""
+    return int.from_bytes(hashlib.sha256(target_id.encode()).digest()[:8], "big")
