@@ -1,7 +1,8 @@
-"""A pytest plugin for test_run_tail: in an xdist worker of the run it registers, at import
-(before pixelproof's own plugin is configured, as coverage or a user's plugin would), an exit
-handler writing one marker file per worker into $PP_ATEXIT_PROBE_DIR; its file shows the handler
-ran. The test's own process ($PP_ATEXIT_PROBE_PARENT, the run's controller) registers nothing."""
+"""A pytest plugin for test_xdist_requests' run: in an xdist worker of the run it registers, at
+import (before pixelproof's own plugin is configured, as coverage or a user's plugin would), an
+exit handler writing one marker file per worker into $PP_ATEXIT_PROBE_DIR; its file shows the
+handler ran. The test's own process ($PP_ATEXIT_PROBE_PARENT, the run's controller) registers
+nothing."""
 
 from __future__ import annotations
 

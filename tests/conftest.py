@@ -233,8 +233,9 @@ def pixelproof_inprocess(*args: str) -> subprocess.CompletedProcess[str]:
     nests, test_interrupt), its own peak RSS (test_broken_targets,
     test_run_bounds), a fresh interpreter (test_import_graph, test_public_api). The console entry
     point itself (`python -m pixelproof.cli`) is covered by test_cli_rules' console call,
-    test_xdist_requests' `run -n 2` child and .ci/run's wheel install running `pixelproof rules` and
-    `pixelproof run` from outside the checkout; no file needs its own console call.
+    test_run_cli's Ctrl-C child (a `run`) and .ci/run's wheel install running `pixelproof rules`
+    and `pixelproof run` from outside the checkout; no file needs its own console call. A run with
+    `-n 2` nests too: its workers are child processes as ever (test_xdist_requests).
 
     What Python itself prints of the run ("Exception ignored in ...": a run does not load pytest's
     unraisableexception plugin, so its process prints these) lands in the captured stderr as in a

@@ -34,7 +34,7 @@ def stack() -> Iterator[Stack]:
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """``pixelproof ARGS`` in this process (the key's variable set for the call); the console entry
-    point is covered by test_cli_rules and test_xdist_requests."""
+    point is covered by test_cli_rules and test_run_cli."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv(KEY_ENV, KEY)
         done = pixelproof_inprocess(*args)

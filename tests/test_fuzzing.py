@@ -366,7 +366,7 @@ def test_fuzz_option_decides_what_is_collected(
 
 def test_a_fuzz_finding_fails_a_pixelproof_run_with_its_reproduction(tmp_path: Path) -> None:
     """The run in this process (the console entry point is covered by test_cli_rules and
-    test_xdist_requests)."""
+    test_run_cli)."""
     result = pixelproof_inprocess("run", "--fault", "bad-ratio-500", "--rules", "fuzz.tasks-action.*",
                                   "--fuzz", "negative", "--fuzz-budget", "40", "--report-dir",
                                   str(tmp_path), "--run-id", "fz")  # fmt: skip

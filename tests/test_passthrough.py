@@ -99,7 +99,7 @@ def proxied() -> Iterator[tuple[Running, Running]]:
 
 def _run(tmp_path: Path, proxied: tuple[Running, Running], level: str) -> tuple[int, str, dict]:
     """The run in this process (pixelproof_inprocess); the console entry point is covered by
-    test_cli_rules and test_xdist_requests."""
+    test_cli_rules and test_run_cli."""
     proxy, upstream = proxied
     profile = {
         "name": "plain OpenAI pass-through",

@@ -1,7 +1,7 @@
 """Preflight: an unreachable surface or recorder is one line each and exit 3, before any suite.
 
 Both runs are in this process (conftest.pixelproof_inprocess): the console entry point itself is
-covered by test_cli_rules and test_xdist_requests."""
+covered by test_cli_rules and test_run_cli."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Target profiles end to end: waivers (waived, fixed, expired), no recorder, and the plain pytest
 route, each a real `pixelproof run --target` against a stack served on loopback, in this process
-(the console entry point is covered by test_cli_rules and test_xdist_requests); the plain pytest
+(the console entry point is covered by test_cli_rules and test_run_cli); the plain pytest
 route nests its session here too."""
 
 from __future__ import annotations

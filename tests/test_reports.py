@@ -28,7 +28,7 @@ BROKEN = {f"watermark.false.forwarded[{m}]" for m in
 
 def _two_runs(root: Path) -> None:
     # both runs through the same `main` in this process (the console entry point is covered by
-    # test_cli_rules and test_xdist_requests); captured output is not a terminal either
+    # test_cli_rules and test_run_cli); captured output is not a terminal either
     clean = pixelproof_inprocess("run", *RULES, "--report-dir", str(root), "--run-id", "1-clean")
     assert clean.returncode == 0, clean.stdout[-2000:]
     assert "cases judged" not in clean.stdout + clean.stderr  # not a terminal: no live line

@@ -1,14 +1,15 @@
-"""The end of a run: what it no longer needs stops before the reports are written."""
+"""The end of a run: what it no longer needs stops before the reports are written, and a worker
+that skips its interpreter's teardown still ends as Python would. That a real `run -n 2`'s workers
+still run the exit handlers registered before pixelproof's is asserted on test_xdist_requests'
+run (atexit_probe), which needs its two workers anyway."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import xdist.workermanage
 
 import stack_watch
 from conftest import pixelproof_inprocess
@@ -24,26 +25,6 @@ def test_the_embedded_stack_is_stopped_once_the_tests_have_run(tmp_path: Path) -
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert stack_watch.SEEN == {"stack": "Z"}  # ended, reaped only at unconfigure
     assert (tmp_path / "t" / "run.json").is_file()
-
-
-def test_a_workers_other_exit_handlers_still_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A worker skips its interpreter's teardown, but not the exit handlers registered before
-    pixelproof's (coverage's data of a subprocess, logging.shutdown, a user's plugin): the
-    probe's handler, registered when the worker imports it, leaves one file per worker."""
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    monkeypatch.setenv("PP_ATEXIT_PROBE_DIR", str(marks))
-    monkeypatch.setenv("PP_ATEXIT_PROBE_PARENT", str(os.getpid()))
-    # a local worker's sys.path is xdist's copy of the controller's, taken when xdist was imported
-    # (before pytest put tests/ on this session's): the workers find the probe in tests/ through it
-    tests = str(Path(__file__).parent)
-    monkeypatch.setattr(xdist.workermanage, "_sys_path", [tests, *xdist.workermanage._sys_path])
-    done = pixelproof_inprocess("run", "-n", "2", "--rules", "size.gpt-image-2.1:1", "--fuzz", "off",
-                                "--report-dir", str(tmp_path), "--run-id", "t", "--", "-p", "atexit_probe")  # fmt: skip
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert sorted(p.name.split(".")[0] for p in marks.iterdir()) == ["gw0", "gw1"]
 
 
 EXITS = {

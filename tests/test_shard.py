@@ -53,7 +53,7 @@ def faulty_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def inprocess(*args: str) -> subprocess.CompletedProcess[str]:
     """``pixelproof ARGS`` in this process, the key's variable set for the call (every run here:
-    the console entry point is covered by test_cli_rules and test_xdist_requests)."""
+    the console entry point is covered by test_cli_rules and test_run_cli)."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv(KEY_ENV, KEY)
         return pixelproof_inprocess(*args)

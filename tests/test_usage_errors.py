@@ -15,7 +15,7 @@ from conftest import pixelproof_inprocess
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """In process (the console entry point is covered by test_cli_rules and test_xdist_requests)."""
+    """In process (the console entry point is covered by test_cli_rules and test_run_cli)."""
     return pixelproof_inprocess(*args)
 
 

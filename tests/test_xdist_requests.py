@@ -1,6 +1,6 @@
-"""The end-to-end run through the console entry point and xdist: a `pixelproof run -n 2` child
-with fuzzing wired in keeps every promise, leaks no key, and sends each distinct request once,
-exactly as planned.
+"""The end-to-end run through xdist: a `pixelproof run -n 2` (its controller in this process, its
+two workers child processes) with fuzzing wired in keeps every promise, leaks no key, sends each
+distinct request once, exactly as planned, and its workers still run their other exit handlers.
 
 Both mocks record every request that reaches them; each probe carries a nonce naming its probe
 key and a per-send token. A run with `-n 2` must send every planned probe once: no probe twice
@@ -19,15 +19,21 @@ case, whatever the selection) and hands the groups to xdist, how a window is kep
 other worker's fuzzing, and what reaches the reports. That the clean stack keeps every promise of
 the whole catalogue is test_selfcheck.py's test_clean_stack_keeps_every_promise, judged in
 process by the same observe-then-judge steps; a whole-catalogue child cost ~23 CPU-s of the suite.
+
+The controller runs through the same `main` in this process (conftest's pixelproof_inprocess): a
+child for it cost an interpreter start and every import (~1 CPU-s), and the console entry point
+of `run` is test_run_cli's Ctrl-C child. The workers are real child processes either way: how
+they end is part of the test (a worker skips its interpreter's teardown, quick_exit.py, but not
+the exit handlers registered before pixelproof's), which test_run_tail proved with a second
+`run -n 2` of its own (~2 CPU-s) until it was asserted here.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Iterator
@@ -35,6 +41,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import xdist.workermanage
 import yaml
 
 from conftest import pixelproof_inprocess, recorded
@@ -43,7 +50,6 @@ from pixelproof.mock.server import Stack, embedded_stack
 from pixelproof.plan import cases_for, unique_probes
 from pixelproof.target import embedded_profile, load_profile
 
-REPO = Path(__file__).resolve().parents[1]
 SENTINEL = "pp-sentinel-key-7f3a9c2e51d04b8e"  # the stack's key: must appear in no artifact
 KEY_ENV = "PP_XDIST_KEY"
 RUN_ID = "xdist-plan"
@@ -94,16 +100,23 @@ def test_clean_run_keeps_every_promise_sends_each_planned_request_once_and_leaks
     tmp_path: Path, stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     profile_path = _profile(tmp_path, stack, catalogue)
-    monkeypatch.setenv(KEY_ENV, SENTINEL)  # the child's and load_profile's
+    monkeypatch.setenv(KEY_ENV, SENTINEL)  # the workers' and load_profile's
+    marks = tmp_path / "exit-marks"  # atexit_probe: one file per worker whose handler ran
+    marks.mkdir()
+    monkeypatch.setenv("PP_ATEXIT_PROBE_DIR", str(marks))
+    monkeypatch.setenv("PP_ATEXIT_PROBE_PARENT", str(os.getpid()))  # the controller: no handler
+    # a local worker's sys.path is xdist's copy of the controller's, taken when xdist was imported
+    # (before pytest put tests/ on this session's): the workers find the probe in tests/ through it
+    tests = str(Path(__file__).parent)
+    monkeypatch.setattr(xdist.workermanage, "_sys_path", [tests, *xdist.workermanage._sys_path])
     since = {url: _last_seq(url) for url in (stack.gateway.url, stack.upstream.url)}
     rules = [arg for glob in SELECTION for arg in ("--rules", glob)]
-    done = subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(profile_path), "-n", "2",
-         *rules, "--fuzz", "negative", "--fuzz-budget", "8", "--report-dir", str(tmp_path),
-         "--run-id", RUN_ID],
-        capture_output=True, text=True, timeout=600, check=False, cwd=REPO,
-    )  # fmt: skip
+    done = pixelproof_inprocess("run", "--target", str(profile_path), "-n", "2", *rules,
+                                "--fuzz", "negative", "--fuzz-budget", "8", "--report-dir", str(tmp_path),
+                                "--run-id", RUN_ID, "--", "-p", "atexit_probe")  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    # each worker skipped its interpreter's teardown, yet ran the exit handler registered before
+    assert sorted(p.name.split(".")[0] for p in marks.iterdir()) == ["gw0", "gw1"]
     report = tmp_path / RUN_ID
     data = json.loads((report / "run.json").read_text())
     assert data["counts"]["failed"] == 0
@@ -129,7 +142,7 @@ def test_clean_run_keeps_every_promise_sends_each_planned_request_once_and_leaks
             assert SENTINEL not in path.read_text(errors="replace"), f"the key leaked into {path}"
     assert SENTINEL not in done.stdout + done.stderr
 
-    plan = pixelproof_inprocess("plan", "--target", str(profile_path), "--json")  # the run: a child
+    plan = pixelproof_inprocess("plan", "--target", str(profile_path), "--json")
     assert plan.returncode == 0, plan.stderr
     everything = cases_for(catalogue, load_profile(profile_path, catalogue))
     assert json.loads(plan.stdout)["probes"] == len(unique_probes(everything))
