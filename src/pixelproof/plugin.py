@@ -37,6 +37,7 @@ from pixelproof.report.allure import flush_results, label_case, write_results_in
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
 from pixelproof.samples import carries_large_sample
+from pixelproof.schedule import pytest_xdist_make_scheduler  # noqa: F401  (a hook: -n N's lanes)
 from pixelproof.shard import ShardError, parse_shard, select
 from pixelproof.stack_clock import StackClock
 from pixelproof.target import Profile, embedded_profile, load_profile

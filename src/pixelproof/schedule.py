@@ -1,0 +1,142 @@
+"""How `pixelproof run -n N` hands work to its xdist workers: two lanes, so the cores stay busy.
+
+A run's tests are of two sorts. A rule case is ping-pong with the embedded stack: the worker
+sends a probe, waits while the stack answers (drawing and encoding images), then judges. A fuzz
+target is mostly the worker's own CPU: Hypothesis drawing cases from schemathesis' strategies,
+the stack idle. xdist's ``loadgroup`` hands out request groups largest first, whatever their
+sort, so both workers fuzzed side by side and then both sent rule cases to the one stack, which
+then bounded the run (its process is one core: each worker waited on it, a core sat idle).
+
+Here the first worker takes the fuzz targets and the others the rule cases, each taking from the
+other lane once its own is empty: while fuzzing lasts, one core fuzzes and the other carries the
+rule cases' ping-pong. The units are xdist's ``loadgroup`` units unchanged (a request group never
+splits: each distinct request is still sent once per run), in xdist's order within a lane
+(largest first; the large-sample case first of all, as the plugin collects it). Which worker runs
+a test never changes its verdict, only when it runs.
+
+The bookkeeping is per worker (a count of its pending tests) where xdist's summed every unit ever
+assigned, after every report: quadratic in the run's size, ~5% of the controller's samples.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import pytest
+from xdist.scheduler import LoadGroupScheduling
+
+FUZZ_TEST = "::test_fuzz["  # the suites' fuzz test (suites/test_fuzz.py): one unit per target
+
+
+def is_fuzz(scope: str) -> bool:
+    return FUZZ_TEST in scope
+
+
+class LaneScheduling(LoadGroupScheduling):
+    """``loadgroup`` with a fuzz lane and a rule lane (see the module's docstring)."""
+
+    def __init__(self, config: pytest.Config, log: Any = None) -> None:
+        super().__init__(config, log)
+        self.lanes: tuple[deque[str], deque[str]] = (deque(), deque())  # fuzz, rules
+        self.pending: dict[Any, int] = {}
+        self.position: dict[str, int] = {}  # nodeid -> index in the (identical) collections
+
+    def add_node(self, node: Any) -> None:
+        super().add_node(node)
+        self.pending[node] = 0
+
+    def remove_node(self, node: Any) -> str | None:
+        self.pending.pop(node, None)
+        return super().remove_node(node)  # a crashed worker's units go back to the workqueue
+
+    def schedule(self) -> None:
+        """xdist's ``schedule`` (its checks and its order), with the units put in two lanes
+        before any is handed out."""
+        assert self.collection_is_completed
+        if self.collection is not None:
+            for node in self.nodes:
+                self._reschedule(node)
+            return
+        if not self._check_nodes_have_same_collection():
+            self.log("**Different tests collected, aborting run**")
+            return
+        self.collection = list(next(iter(self.registered_collections.values())))
+        if not self.collection:
+            return
+        self.position = {nodeid: i for i, nodeid in enumerate(self.collection)}
+        found: dict[str, dict[str, bool]] = {}
+        for nodeid in self.collection:
+            found.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+        order = list(found)
+        if self.config.option.loadscopereorder:  # xdist's default: largest units first
+            order.sort(key=lambda scope: -len(found[scope]))
+        for scope in order:
+            self.workqueue[scope] = found[scope]
+            self.lanes[0 if is_fuzz(scope) else 1].append(scope)
+        for _ in range(len(self.nodes) - len(self.workqueue)):  # more workers than units
+            unused, _work = self.assigned_work.popitem()
+            self.pending.pop(unused, None)
+            unused.shutdown()
+        for node in self.nodes:
+            self._assign_work_unit(node)
+        for node in self.nodes:  # each starts with two units where it can (xdist #277)
+            self._reschedule(node)
+        if not self.workqueue:
+            for node in self.nodes:
+                node.shutdown()
+
+    def _next_scope(self, node: Any) -> str:
+        """The worker's own lane first, then the other; units put back by a crashed worker (not
+        in either lane) last."""
+        fuzz_first = len(self.assigned_work) > 1 and next(iter(self.assigned_work)) is node
+        lanes = (self.lanes[0], self.lanes[1]) if fuzz_first else (self.lanes[1], self.lanes[0])
+        for lane in lanes:
+            while lane:
+                scope = lane.popleft()
+                if scope in self.workqueue:
+                    return scope
+        return next(iter(self.workqueue))
+
+    def _assign_work_unit(self, node: Any) -> None:
+        scope = self._next_scope(node)
+        work_unit = self.workqueue.pop(scope)
+        self.assigned_work.setdefault(node, {})[scope] = work_unit
+        indexes = [self.position[nodeid] for nodeid, done in work_unit.items() if not done]
+        self.pending[node] = self.pending.get(node, 0) + len(indexes)
+        node.send_runtest_some(indexes)
+
+    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+        nodeid = self.registered_collections[node][item_index]
+        self.assigned_work[node][self._split_scope(nodeid)][nodeid] = True
+        self.pending[node] -= 1
+        self._reschedule(node)
+
+    def _reschedule(self, node: Any) -> None:
+        if node.shutting_down:
+            return
+        if not self.workqueue:
+            node.shutdown()
+            return
+        if self.pending[node] > 2:  # as xdist: a worker runs a test once it knows the next one
+            return
+        self._assign_work_unit(node)
+
+    @property
+    def tests_finished(self) -> bool:
+        if not self.collection_is_completed or self.workqueue:
+            return False
+        return all(count < 2 for count in self.pending.values())
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self.workqueue) or any(count > 0 for count in self.pending.values())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LaneScheduling | None:
+    """Only for ``--dist loadgroup`` (what `pixelproof run -n N` asks for); other modes stay
+    xdist's own."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return LaneScheduling(config, log)

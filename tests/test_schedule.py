@@ -1,0 +1,145 @@
+"""`pixelproof run -n N`'s scheduler (schedule.py), driven as xdist's controller drives it, with
+workers simulated as xdist's are: a worker runs a test once it holds the next one or was told to
+shut down, and reports it done. No process, no timing: the order of events is the test's own."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from pixelproof.schedule import LaneScheduling, pytest_xdist_make_scheduler
+
+FUZZ = [f"suites/test_fuzz.py::test_fuzz[target {i}]" for i in range(4)]
+RULES = [
+    "suites/test_sizes.py::test_size[a]@g1",
+    "suites/test_sizes.py::test_size[b]@g1",
+    "suites/test_sizes.py::test_size[c]@g1",
+    "suites/test_edits.py::test_edit[d]@g2",
+    "suites/test_sizes.py::test_size[e]@g2",
+    "suites/test_profile.py::test_waivers",
+    "suites/test_outputs.py::test_output[f]@g3",
+]
+COLLECTION = [RULES[0], *FUZZ[:2], *RULES[1:4], *FUZZ[2:], *RULES[4:]]
+
+
+class Worker:
+    def __init__(self, name: str) -> None:
+        self.gateway = SimpleNamespace(id=name)
+        self.shutting_down = False
+        self.queue: list[int] = []
+        self.ran: list[str] = []
+
+    def send_runtest_some(self, indexes: list[int]) -> None:
+        self.queue += indexes
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+    def can_run(self) -> bool:
+        return len(self.queue) >= 2 or (self.shutting_down and bool(self.queue))
+
+
+def config(workers: int, dist: str = "loadgroup") -> Any:
+    values = {"tx": [f"{workers}*popen"], "dist": dist}
+    return SimpleNamespace(getvalue=values.get, option=SimpleNamespace(loadscopereorder=True))
+
+
+def start(workers: int, collection: list[str] = COLLECTION) -> tuple[LaneScheduling, list[Worker]]:
+    sched = LaneScheduling(config(workers))
+    nodes = [Worker(f"gw{i}") for i in range(workers)]
+    for node in nodes:
+        sched.add_node(node)
+    for node in nodes:
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    return sched, nodes
+
+
+def step(sched: LaneScheduling, node: Worker) -> None:
+    index = node.queue.pop(0)
+    node.ran.append(COLLECTION[index])
+    sched.mark_test_complete(node, index)
+
+
+def run_all(sched: LaneScheduling, nodes: list[Worker], turns: list[int] | None = None) -> None:
+    """Workers take turns (``turns`` names whose turn it is, then round robin) until none can run."""
+    turns, order = list(turns or []), list(nodes)
+    while any(n.can_run() for n in nodes):
+        pick = turns.pop(0) if turns else None
+        ready = [n for n in order if n.can_run()]
+        node = nodes[pick] if pick is not None and nodes[pick].can_run() else ready[0]
+        step(sched, node)
+        if pick is None:  # round robin: the one that ran goes last
+            order.append(order.pop(order.index(node)))
+
+
+def group(nodeid: str) -> str:
+    return nodeid.rsplit("@", 1)[-1] if "@" in nodeid else nodeid
+
+
+def test_every_test_runs_once_and_a_request_group_never_splits() -> None:
+    sched, nodes = start(2)
+    assert not sched.tests_finished
+    assert sched.has_pending
+    for _ in range(5):
+        step(sched, nodes[0])
+    assert not sched.workqueue
+    assert not sched.tests_finished
+    assert sched.has_pending
+    run_all(sched, nodes)
+    ran = [t for n in nodes for t in n.ran]
+    assert sorted(ran) == sorted(COLLECTION)
+    owner = {group(t): n.gateway.id for n in nodes for t in n.ran}
+    for n in nodes:
+        assert all(owner[group(t)] == n.gateway.id for t in n.ran)
+    assert sched.tests_finished
+    assert not sched.has_pending
+    assert all(n.shutting_down for n in nodes)
+
+
+def test_the_first_worker_fuzzes_while_the_others_send_rule_cases() -> None:
+    sched, nodes = start(2)
+    first = [COLLECTION[i] for i in nodes[0].queue]
+    second = [COLLECTION[i] for i in nodes[1].queue]
+    assert first == FUZZ[:2]  # its first two units: fuzz targets, in collection order
+    assert second == [t for t in RULES if t.endswith("@g1")]  # three pending: enough for now
+    # each keeps to its lane while it lasts: the rule worker takes a fuzz target only once
+    # every rule unit is handed out, the fuzzing worker a rule unit only once fuzzing is
+    run_all(sched, nodes, turns=[1, 1, 1, 0] * 4)
+    kinds = [["fuzz" if "test_fuzz" in t else "rule" for t in n.ran] for n in nodes]
+    assert kinds[0] == sorted(kinds[0])  # fuzz... then rule...
+    assert kinds[1] == sorted(kinds[1], reverse=True)  # rule... then fuzz...
+    assert kinds[1][:7] == ["rule"] * 7
+    assert sorted(t for n in nodes for t in n.ran) == sorted(COLLECTION)
+
+
+def test_a_worker_whose_lane_is_empty_takes_from_the_other() -> None:
+    sched, nodes = start(2)
+    run_all(sched, nodes, turns=[0] * 12)  # the fuzzing worker is the fast one
+    assert set(FUZZ) <= set(nodes[0].ran)
+    assert any("test_fuzz" not in t for t in nodes[0].ran)
+    assert sorted(t for n in nodes for t in n.ran) == sorted(COLLECTION)
+
+
+def test_one_worker_starts_with_the_rule_cases_as_collected() -> None:
+    sched, nodes = start(1)
+    run_all(sched, nodes)
+    assert nodes[0].ran[:3] == [t for t in RULES if t.endswith("@g1")]  # largest unit first
+    assert sorted(nodes[0].ran) == sorted(COLLECTION)
+
+
+def test_a_crashed_workers_units_go_to_the_others() -> None:
+    sched, nodes = start(2)
+    step(sched, nodes[1])  # one test of g1 done, the worker dies holding the rest
+    held = [COLLECTION[i] for i in nodes[1].queue]
+    crashed = sched.remove_node(nodes[1])
+    assert crashed == RULES[1]
+    run_all(sched, nodes[:1])
+    assert set(held) <= set(nodes[0].ran)
+    assert sorted(nodes[0].ran + nodes[1].ran) == sorted(set(COLLECTION) | set(nodes[0].ran))
+    assert sched.tests_finished
+
+
+def test_other_dist_modes_keep_xdists_own_scheduler() -> None:
+    assert pytest_xdist_make_scheduler(config(2, "load"), None) is None
+    assert isinstance(pytest_xdist_make_scheduler(config(2), None), LaneScheduling)
