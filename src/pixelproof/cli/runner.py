@@ -23,10 +23,13 @@ from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
 
 # pytest plugins installed beside pixelproof that a run never uses; schemathesis' imports all of
-# schemathesis in every process (the controller, each xdist worker) before anything runs, and
+# schemathesis in every process (the controller, each xdist worker) before anything runs,
 # unraisableexception runs full garbage collections at the end (~0.4 s) only to turn what
-# Python's own hook prints anyway ("Exception ignored in ...", on stderr) into warnings
-NOT_NEEDED = ("-p", "no:schemathesis", "-p", "no:anyio", "-p", "no:unraisableexception")
+# Python's own hook prints anyway ("Exception ignored in ...", on stderr) into warnings, and
+# Hypothesis' imports all of Hypothesis for its terminal summary (in `-n N`'s controller, which
+# never fuzzes: ~0.2 CPU-s) while no suite test is a Hypothesis test (fuzzing drives its own)
+NOT_NEEDED = ("-p", "no:schemathesis", "-p", "no:anyio", "-p", "no:unraisableexception",
+              "-p", "no:hypothesispytest", "-p", "pixelproof.boot")  # fmt: skip
 
 
 def new_run_id() -> str:

@@ -18,14 +18,16 @@ from __future__ import annotations
 import copy
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import schemathesis
 import yaml
 
 from pixelproof.catalogue import Catalogue, contracts_dir
 from pixelproof.samples import sample_b64
 from pixelproof.target import Profile
+
+if TYPE_CHECKING:  # imported where the schemas load: planning targets needs only the documents,
+    import schemathesis  # and an xdist worker that never fuzzes never imports it (~0.4 CPU-s)
 
 Doc = dict[str, Any]
 PROMPT = {
@@ -264,6 +266,8 @@ def map_case(context: Any, case: Any) -> Any:
 
 
 def load_surface(catalogue: Catalogue, profile: Profile, surface: str) -> SurfaceSchemas:
+    import schemathesis
+
     contract = fuzz_document(catalogue, surface)
     subset = positive_document(catalogue, profile, surface)
     positive = schemathesis.openapi.from_dict(subset, config=schemathesis.Config())
