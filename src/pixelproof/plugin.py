@@ -28,6 +28,7 @@ from pixelproof.images import thumbnails
 from pixelproof.judging.evidence import Evidence, NotJudged, observe_case
 from pixelproof.judging.failures import RuleFailure
 from pixelproof.memory import keep_for_the_run, release_after_the_run, return_big_buffers
+from pixelproof.mock.stack_process import EMBEDDED_KEY_ENV, run_stack
 from pixelproof.observe import Observer, TargetError
 from pixelproof.options import pytest_addoption  # noqa: F401  (a hook of this plugin)
 from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
@@ -41,8 +42,6 @@ from pixelproof.schedule import pytest_xdist_make_scheduler  # noqa: F401  (a ho
 from pixelproof.shard import ShardError, parse_shard, select
 from pixelproof.stack_clock import StackClock
 from pixelproof.target import Profile, embedded_profile, load_profile
-
-EMBEDDED_KEY_ENV = "PIXELPROOF_EMBEDDED_KEY"
 
 
 @dataclass
@@ -147,14 +146,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SESSION] = PixelproofSession(catalogue, profile, run_id)
         return
     from pixelproof.mock.faults import validate
-    from pixelproof.mock.stack_process import stack_process
 
     faults = validate(config.getoption("pixelproof_fault"))
-    os.environ.setdefault(EMBEDDED_KEY_ENV, "pp-embedded-" + secrets.token_hex(12))
     scale = config.getoption("pixelproof_time_scale")
-    # the stack's process starts now and serves once imported: meanwhile pytest collects
-    context = stack_process(faults, scale, api_key=os.environ[EMBEDDED_KEY_ENV], wait=False)
-    stack = context.__enter__()
+    # started by `pixelproof run` before it imported pytest, or now: it serves once imported
+    # (meanwhile pytest collects), and ready() is called before any test
+    context, stack = run_stack(config.pluginmanager.get_plugins(), faults, scale)
     profile = _with_budget(
         config,
         embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, EMBEDDED_KEY_ENV, scale),

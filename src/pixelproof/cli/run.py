@@ -90,7 +90,6 @@ def Path_(text: str) -> Any:
 
 
 def _run_run(args: argparse.Namespace) -> int:
-    from pixelproof.cli.runner import RunOptions, run
     from pixelproof.cli.usage import UsageProblem
 
     try:
@@ -98,12 +97,25 @@ def _run_run(args: argparse.Namespace) -> int:
     except UsageProblem as exc:
         print(f"pixelproof run: {exc}", file=sys.stderr)
         return 2
-    extra = [a for a in args.pytest_args if a != "--"]
-    opts = RunOptions(target=args.target, faults=args.fault, rules=args.rules, workers=args.workers,
-                      report_root=args.report_dir, run_id=args.run_id, time_scale=args.time_scale,
-                      verbose=args.verbose, pytest_args=extra, fuzz=args.fuzz, fuzz_mode=args.fuzz_mode,
-                      fuzz_budget=args.fuzz_budget, budget=args.budget, shard=args.shard)  # fmt: skip
-    return run(opts)
+    early = None
+    if not args.target:  # the embedded stack starts before pytest is imported (EarlyStack)
+        from pixelproof.mock.faults import validate
+        from pixelproof.mock.stack_process import EarlyStack
+
+        early = EarlyStack(validate(args.fault), args.time_scale)
+    try:
+        from pixelproof.cli.runner import RunOptions, run
+
+        extra = [a for a in args.pytest_args if a != "--"]
+        opts = RunOptions(target=args.target, faults=args.fault, rules=args.rules, workers=args.workers,
+                          report_root=args.report_dir, run_id=args.run_id, time_scale=args.time_scale,
+                          verbose=args.verbose, pytest_args=extra, fuzz=args.fuzz, fuzz_mode=args.fuzz_mode,
+                          fuzz_budget=args.fuzz_budget, budget=args.budget, shard=args.shard,
+                          plugins=[early] if early else [])  # fmt: skip
+        return run(opts)
+    finally:
+        if early is not None:
+            early.close()  # a no-op once the run's session took it (and stopped it)
 
 
 def _check_usage(args: argparse.Namespace) -> None:

@@ -52,6 +52,7 @@ class RunOptions:
     fuzz_budget: int = 400
     budget: int | None = None
     shard: str | None = None  # "K/N": only that shard's request groups (see pixelproof.shard)
+    plugins: list[Any] = field(default_factory=list)  # objects for pytest (e.g. an EarlyStack)
 
 
 class _StopOnInterrupt:
@@ -120,7 +121,7 @@ def run(opts: RunOptions) -> int:
         if unreachable is not None:
             return unreachable
     capture, stop = _Capture(), _StopOnInterrupt()
-    plugins: list[Any] = [capture, stop]
+    plugins: list[Any] = [capture, stop, *opts.plugins]
     args = pytest_args(opts, report_dir, run_id)
     if progress.wanted(sys.stdout, verbose=opts.verbose):
         plugins.append(progress.LiveProgress())

@@ -14,13 +14,16 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 KEY_ENV = "PIXELPROOF_STACK_PROCESS_KEY"
+EMBEDDED_KEY_ENV = "PIXELPROOF_EMBEDDED_KEY"  # the run's key for its embedded stack (its name)
 # httpx imports its command-line client at import when rich and click are installed (pixelproof
 # brings both): ~65 ms of the child's start-up for a module it never runs. Marked missing, httpx
 # takes its documented fallback (a stub ``httpx.main``); only this child does that.
@@ -95,6 +98,49 @@ def stack_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+class EarlyStack:
+    """The embedded stack started by `pixelproof run` before it imports pytest and the plugin.
+
+    The child's own start-up (~1 CPU-s of imports) then runs beside the run's, on the core that
+    was idle, instead of beside the collection (serial) or the xdist workers' start-up (``-n``),
+    which it slowed. `pixelproof run` registers it as a plugin object; the plugin's configure
+    takes it when it would have started the same stack (faults, clock speed, key), and stops it
+    as its own. ``close`` stops one that no session took (pytest never configured, another
+    fault set given through pytest's options): always called by the command that started it."""
+
+    def __init__(self, faults: frozenset[str], time_scale: float) -> None:
+        os.environ.setdefault(EMBEDDED_KEY_ENV, "pp-embedded-" + secrets.token_hex(12))
+        self.key = (faults, time_scale, os.environ[EMBEDDED_KEY_ENV])
+        self.context = stack_process(faults, time_scale, api_key=self.key[2], wait=False)
+        self.stack = self.context.__enter__()
+        self.taken = False
+
+    def take(self, faults: frozenset[str], time_scale: float, api_key: str) -> Any:
+        """(context, stack) for a session asking for this very stack, once; else None."""
+        if self.taken or (faults, time_scale, api_key) != self.key:
+            return None
+        self.taken = True
+        return self.context, self.stack
+
+    def close(self) -> None:
+        if not self.taken:
+            self.taken = True
+            self.context.__exit__(None, None, None)
+
+
+def run_stack(plugins: Iterable[object], faults: frozenset[str], scale: float) -> Any:
+    """(context, stack) for a run's session: the EarlyStack among ``plugins`` when it is this
+    very stack, else one started now (with the run's key, made here if the run has none)."""
+    os.environ.setdefault(EMBEDDED_KEY_ENV, "pp-embedded-" + secrets.token_hex(12))
+    key = os.environ[EMBEDDED_KEY_ENV]
+    for plugin in plugins:
+        taken = plugin.take(faults, scale, key) if isinstance(plugin, EarlyStack) else None
+        if taken is not None:
+            return taken
+    context = stack_process(faults, scale, api_key=key, wait=False)
+    return context, context.__enter__()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
