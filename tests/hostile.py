@@ -6,6 +6,7 @@ Each behaviour is a function of the accepted socket; ``serve`` runs it on a thre
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import socket
@@ -209,12 +210,27 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def current_rss_mb() -> float:
+def current_rss_mb(field: str = "VmRSS") -> float:
     with open(f"/proc/{os.getpid()}/status") as status_file:
         for line in status_file:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+@contextlib.contextmanager
+def rss_growth() -> Iterator[Callable[[], float]]:
+    """How far this process's RSS rose above where the block started, at its peak (MB): the
+    function yielded reads it. The test processes keep freed memory resident (conftest's
+    pytest_configure), and memory reused from there would not show, so the free pages are handed
+    back first (malloc_trim), then the peak is reset to the RSS (/proc/self/clear_refs, 5). A
+    peak, not the RSS at the end: a buffer freed before the test looks is counted too."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: no trim threshold was set
+        ctypes.CDLL(None).malloc_trim(0)
+    with open(f"/proc/{os.getpid()}/clear_refs", "w") as clear:
+        clear.write("5")
+    base = current_rss_mb()
+    yield lambda: current_rss_mb("VmHWM") - base
 
 
 def png_bomb(width: int, height: int) -> bytes:
