@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from allure_pair import differences, results
 from conftest import pixelproof_inprocess
 from once import once_per_session
 
@@ -32,8 +33,9 @@ def _two_runs(root: Path) -> None:
     clean = pixelproof_inprocess("run", *RULES, "--report-dir", str(root), "--run-id", "1-clean")
     assert clean.returncode == 0, clean.stdout[-2000:]
     assert "cases judged" not in clean.stdout + clean.stderr  # not a terminal: no live line
+    # allure-pytest's listener writes its own results of the same tests beside the run's writer
     faulty = pixelproof_inprocess("run", *RULES, "--fault", FAULT, "--report-dir", str(root),
-                                  "--run-id", "2-faulty")  # fmt: skip
+                                  "--run-id", "2-faulty", "--", "--alluredir", str(root / "theirs"))  # fmt: skip
     assert faulty.returncode == 1, faulty.stdout[-2000:]
     (root / "2-faulty.out").write_text(faulty.stdout)  # what the terminal showed
 
@@ -87,6 +89,27 @@ def test_the_failing_rule_is_failed_everywhere_with_the_same_counts(runs: Path) 
 
     terminal = (runs / "2-faulty.out").read_text()
     assert all(f"rule {case}" in terminal for case in BROKEN), terminal[-3000:]
+
+
+def test_allure_results_are_allure_pytests_with_the_rules_described(runs: Path) -> None:
+    """The run's own Allure writer (report/allure_results.py) on rule cases: what allure-pytest
+    writes, plus each rule's statement and source (allure-pytest replaced the description the
+    plugin gave with the test function's docstring)."""
+    ours = runs / "2-faulty" / "allure-results"
+    mine = results(ours)
+    outcomes = json.loads((runs / "2-faulty" / "run.json").read_text())["outcomes"]
+    cases = sorted(name for name in mine if "[" in name)
+    assert len(cases) == len(outcomes)
+    assert differences(ours, runs / "theirs") == {"description": cases}
+    for outcome in outcomes:
+        described = mine[outcome["test"].split("::")[-1]]["description"]
+        assert described.startswith(outcome["statement"])
+        assert f'Source: {outcome["source"]}: "{outcome["quote"]}"' in described
+    failed = {n for n, r in mine.items() if r["status"] == "failed"}
+    assert {re.sub(r"^test_\w+\[(.*)\]$", r"\1", n) for n in failed} == BROKEN
+    for name in failed:
+        assert mine[name]["attachments"][0]["name"] == "request and response"
+    assert not list(ours.glob("*-container.json"))
 
 
 def test_run_json_records_filters_and_profile_identity(runs: Path) -> None:

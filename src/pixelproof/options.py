@@ -68,3 +68,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="K/N",
         help="run only shard K of N: a deterministic split by request group (see pixelproof.shard)",
     )
+    group.addoption(
+        "--pixelproof-allure",
+        default=None,
+        metavar="DIR",
+        help="write Allure result files to DIR (what `pixelproof run` uses instead of allure-pytest's "
+        "--alluredir: the same results, built once per test; see report/allure_results.py)",
+    )

@@ -34,6 +34,7 @@ from pixelproof.options import pytest_addoption  # noqa: F401  (a hook of this p
 from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
 from pixelproof.polling import PollClock, RealTime
 from pixelproof.quick_exit import end_worker_at_once
+from pixelproof.report import allure_results
 from pixelproof.report.allure import flush_results, label_case, write_results_in_one_piece
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
@@ -126,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "pixelproof_fuzz: a contract-fuzzing test parameterized with fuzz targets"
     )
     return_big_buffers()  # decoded 4K images do not stay resident once judged (memory.py)
+    allure_results.start(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "pixelproof_profile" in workerinput:
         os.environ.update(workerinput.get("pixelproof_env", {}))
@@ -213,11 +215,12 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    allure_results.stop(config)
+    for problem in flush_results():  # allure's result files, written in a thread (report/allure.py)
+        print(f"pixelproof: allure result not written: {problem}", file=sys.stderr)
     session = session_of(config)
     if session is None:
         return
-    for problem in flush_results():  # allure's result files, written in a thread (report/allure.py)
-        print(f"pixelproof: allure result not written: {problem}", file=sys.stderr)
     if session.observer is not None:
         session.observer.close()
     if isinstance(session.clock, StackClock):

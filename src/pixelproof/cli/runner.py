@@ -86,7 +86,7 @@ class _Capture:
 def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:
     args = [str(suites_dir()), "-p", "no:cacheprovider", "--junitxml", str(report_dir / "junit.xml"),
             "-o", "junit_family=xunit2", "-o", "junit_logging=no", "--pixelproof-run-id", run_id,
-            "--pixelproof-time-scale", str(opts.time_scale), "--alluredir", str(report_dir / "allure-results"), "--tb=short", "--assert=plain", "-rfE", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+            "--pixelproof-time-scale", str(opts.time_scale), "--pixelproof-allure", str(report_dir / "allure-results"), "--tb=short", "--assert=plain", "-rfE", "-W", "ignore::pytest.PytestAssertRewriteWarning",
             *NOT_NEEDED]  # fmt: skip
     if opts.verbose:
         args.append("-" + "v" * opts.verbose)

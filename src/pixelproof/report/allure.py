@@ -12,6 +12,7 @@ import os
 import queue
 import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,22 +29,49 @@ SEVERITY = {"MUST": allure.severity_level.CRITICAL, "SHOULD": allure.severity_le
 MAX_ATTACHED_IMAGE = 4 * 1024 * 1024
 
 
-def label_case(case: Case) -> None:
+@dataclass(frozen=True)
+class CaseFacts:
+    """What Allure shows of a rule case, for allure-pytest's dynamic API (``label_case``) and for
+    the run's own result writer (report/allure_results.py) alike."""
+
+    labels: tuple[tuple[str, str], ...]
+    parameters: tuple[tuple[str, str], ...]
+    description: str
+    link: tuple[str, str]  # url, name
+
+
+def case_facts(case: Case) -> CaseFacts:
     rule = case.rule
-    allure.dynamic.epic(case.surface)
-    allure.dynamic.feature(rule.kind)
-    allure.dynamic.story(rule.id)
+    return CaseFacts(
+        labels=(("epic", case.surface), ("feature", rule.kind), ("story", rule.id),
+                ("severity", SEVERITY[rule.severity].value)),
+        parameters=(("model", case.model or "*"), ("case", case.id)),
+        description=f'{rule.statement}\n\nSource: {rule.cite()}: "{rule.source.quote}"',
+        link=(f"contracts/sources/{rule.source.doc}", rule.cite()),
+    )  # fmt: skip
+
+
+def label_case(case: Case) -> None:
+    """Through allure-pytest's listener, when one runs (``pytest suites --alluredir``); a no-op
+    otherwise (`pixelproof run` writes its results with report/allure_results.py)."""
+    facts = case_facts(case)
+    labels = dict(facts.labels)
+    allure.dynamic.epic(labels["epic"])
+    allure.dynamic.feature(labels["feature"])
+    allure.dynamic.story(labels["story"])
     allure.dynamic.title(case.id)
-    allure.dynamic.severity(SEVERITY[rule.severity])
-    allure.dynamic.parameter("model", case.model or "*")
-    allure.dynamic.parameter("case", case.id)
-    allure.dynamic.description(f'{rule.statement}\n\nSource: {rule.cite()}: "{rule.source.quote}"')
-    allure.dynamic.link(f"contracts/sources/{rule.source.doc}", name=rule.cite())
+    allure.dynamic.severity(SEVERITY[case.rule.severity])
+    for name, value in facts.parameters:
+        allure.dynamic.parameter(name, value)
+    allure.dynamic.description(facts.description)
+    allure.dynamic.link(facts.link[0], name=facts.link[1])
 
 
-def attach_failure(failure: RuleFailure) -> None:
+def failure_attachments(failure: RuleFailure) -> list[tuple[str, bytes, str, str]]:
+    """(name, body, mime type, extension) of what a failure attaches: the request and response
+    text, and up to three returned images of at most 4 MiB each."""
     text = f"expected: {failure.expected}\nobserved: {failure.observed}\n\n{failure.request}\n\n{failure.response}"
-    allure.attach(text, name="request and response", attachment_type=allure.attachment_type.TEXT)
+    out = [("request and response", text.encode("utf-8"), "text/plain", "txt")]
     for i, data in enumerate(failure.images[:3]):
         if len(data) <= MAX_ATTACHED_IMAGE:
             from pixelproof.images import sniff
@@ -52,7 +80,23 @@ def attach_failure(failure: RuleFailure) -> None:
             mime = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}.get(
                 fmt, "image/png"
             )
-            allure.attach(data, name=f"returned image {i + 1}", attachment_type=mime, extension=fmt)
+            out.append((f"returned image {i + 1}", data, mime, fmt))
+    return out
+
+
+# the run's own result writers (report/allure_results.py) take a failure's attachments too
+RESULT_WRITERS: list[Any] = []
+
+
+def attach_failure(failure: RuleFailure) -> None:
+    for name, body, mime, ext in failure_attachments(failure):
+        if mime == "text/plain":
+            allure.attach(body.decode("utf-8"), name=name,
+                          attachment_type=allure.attachment_type.TEXT)  # fmt: skip
+        else:
+            allure.attach(body, name=name, attachment_type=mime, extension=ext)
+        for writer in RESULT_WRITERS:
+            writer.attach(name, body, mime, ext)
 
 
 class _Writer:
@@ -61,10 +105,13 @@ class _Writer:
     write a lot), time it can spend on the next test. ``flush`` waits until every file queued is
     written (the plugin calls it when the session ends, before any report is read). The queue is
     a SimpleQueue (put in C: queue.Queue's Python-level condition took ~0.7 s of py-spy samples
-    of the tests' thread in a serial run, handing the GIL back and forth on each put)."""
+    of the tests' thread in a serial run, handing the GIL back and forth on each put); the run's
+    own writer hands it files in batches (``put_many``), so the thread wakes once a batch."""
 
     def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[tuple[Path, bytes] | threading.Event] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[list[tuple[Path, bytes]] | threading.Event] = (
+            queue.SimpleQueue()
+        )
         self.errors: list[str] = []
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
@@ -78,8 +125,11 @@ class _Writer:
                 self.thread.start()
 
     def put(self, path: Path, data: bytes) -> None:
+        self.put_many([(path, data)])
+
+    def put_many(self, files: list[tuple[Path, bytes]]) -> None:
         self._running()
-        self.queue.put((path, data))
+        self.queue.put(files)
 
     def _work(self) -> None:
         while True:
@@ -87,13 +137,13 @@ class _Writer:
             if isinstance(job, threading.Event):  # flush: everything before it is written
                 job.set()
                 continue
-            path, data = job
-            try:  # written whole, then renamed: a reader never sees half a file
-                tmp = path.with_name(path.name + ".tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, path)
-            except OSError as exc:
-                self.errors.append(f"{path.name}: {exc.strerror or exc}")
+            for path, data in job:
+                try:  # written whole, then renamed: a reader never sees half a file
+                    tmp = path.with_name(path.name + ".tmp")
+                    tmp.write_bytes(data)
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    self.errors.append(f"{path.name}: {exc.strerror or exc}")
 
     def flush(self) -> list[str]:
         """Waits for the files queued so far; returns (and forgets) the ones that failed."""
