@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import allure
 import pytest
 
 from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
 from pixelproof.observe import TargetError
 from pixelproof.plugin import PixelproofSession, session_of
+from pixelproof.report.allure import CaseFacts, attach, label
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -53,21 +53,17 @@ def fuzz_session(pixelproof: PixelproofSession, pytestconfig: pytest.Config) -> 
     session.close()
 
 
-def _label(target: FuzzTarget) -> None:
+def _label(node: pytest.Item, target: FuzzTarget) -> None:
     """Allure: the operation and the mode are parameters, so each target keeps its own history."""
-    allure.dynamic.epic(target.surface)
-    allure.dynamic.feature("fuzz")
-    allure.dynamic.story(target.rule_id)
-    allure.dynamic.title(target.id)
-    allure.dynamic.parameter("operation", target.label)
-    allure.dynamic.parameter("mode", target.mode)
+    labels = (("epic", target.surface), ("feature", "fuzz"), ("story", target.rule_id))
+    label(node, CaseFacts(labels, (("operation", target.label), ("mode", target.mode))), target.id)
 
 
 @pytest.fixture
 def fuzzed(request: pytest.FixtureRequest, fuzz_session: Any) -> FuzzResult:
     """Fuzz one target (setup phase): transport failures are errors, not findings."""
     target: FuzzTarget = request.param
-    _label(target)
+    _label(request.node, target)
     if target.allowance <= 0:
         pytest.skip("the fuzz request budget leaves no request for this target")
     result = run_target(fuzz_session, target)
@@ -86,5 +82,5 @@ def fuzzed(request: pytest.FixtureRequest, fuzz_session: Any) -> FuzzResult:
 def test_fuzz(fuzzed: FuzzResult) -> None:
     if fuzzed.findings:
         report = fuzzed.report()
-        allure.attach(report, name="findings", attachment_type=allure.attachment_type.TEXT)
+        attach("findings", report.encode("utf-8"), "text/plain", "txt")
         pytest.fail(report, pytrace=False)

@@ -18,6 +18,8 @@ import sys
 
 import pytest
 
+from pixelproof.report.allure import CaseFacts, attach, label
+
 
 @pytest.fixture
 def breaks():
@@ -81,6 +83,23 @@ def test_logs(x):
     sys.stderr.write("to stderr\\n")
 
 
+@pytest.fixture
+def labelled(request):
+    facts = CaseFacts(
+        labels=(("epic", "gemini"), ("feature", "fuzz"), ("story", "fuzz.x"), ("severity", "normal")),
+        parameters=(("operation", "POST /x"), ("mode", "negative")),
+        description="the rule's statement",
+        link=("contracts/sources/x.txt", "x.txt § y"),
+    )
+    label(request.node, facts, "fuzz.x")
+
+
+def test_labelled_and_attached(labelled):
+    attach("findings", "a finding".encode(), "text/plain", "txt")
+    attach("returned image 1", b"not really a png", "image/png", "png")
+    assert False, "a finding"
+
+
 @pytest.mark.slow
 class TestGroup:
     def test_method(self):
@@ -97,8 +116,12 @@ def test_the_same_results_as_allure_pytest(pytester: pytest.Pytester) -> None:
     )
     assert len(run.getreports("pytest_runtest_logreport")) > 0
     mine = results(ours)
-    assert len(mine) == 14
-    assert differences(ours, theirs) == {}
+    assert len(mine) == 15
+    # allure-pytest replaces a description given in a fixture with the test's docstring
+    assert differences(ours, theirs) == {"description": ["test_labelled_and_attached"]}
+    labelled = mine["test_labelled_and_attached"]
+    assert labelled["description"] == "the rule's statement"
+    assert [a["name"] for a in labelled["attachments"]] == ["findings", "returned image 1"]
     assert list(theirs.glob("*-container.json"))  # allure-pytest writes fixture containers
     assert not list(ours.glob("*-container.json"))  # the run's writer does not
     statuses = {name: r["status"] for name, r in mine.items()}

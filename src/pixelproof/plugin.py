@@ -35,7 +35,7 @@ from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
 from pixelproof.polling import PollClock, RealTime
 from pixelproof.quick_exit import end_worker_at_once
 from pixelproof.report import allure_results
-from pixelproof.report.allure import flush_results, label_case, write_results_in_one_piece
+from pixelproof.report.allure import case_facts, flush_results, label, write_results_in_one_piece
 from pixelproof.report.results import Results
 from pixelproof.resources import suites_dir
 from pixelproof.samples import carries_large_sample
@@ -344,7 +344,7 @@ def pixelproof(request: pytest.FixtureRequest) -> PixelproofSession:
 @pytest.fixture
 def case(request: pytest.FixtureRequest, pixelproof: PixelproofSession) -> Evidence:
     """Observe the case's probes (setup phase): infrastructure problems are errors here."""
-    label_case(request.param)
+    label(request.node, case_facts(request.param), request.param.id)
     observer = pixelproof.get_observer()
     before = (observer.requests_sent, observer.images_sent)
     try:

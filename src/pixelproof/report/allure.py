@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import allure
 import allure_commons
+import pytest
 from allure_commons.logger import AllureFileLogger
 from attr import asdict
 
@@ -31,13 +32,17 @@ MAX_ATTACHED_IMAGE = 4 * 1024 * 1024
 
 @dataclass(frozen=True)
 class CaseFacts:
-    """What Allure shows of a rule case, for allure-pytest's dynamic API (``label_case``) and for
-    the run's own result writer (report/allure_results.py) alike."""
+    """What Allure shows of a case (a rule x model, or a fuzz target): given to allure-pytest's
+    dynamic API when its listener runs (``pytest suites --alluredir``) and to the run's own result
+    writer (report/allure_results.py), which reads it from the test's stash."""
 
     labels: tuple[tuple[str, str], ...]
     parameters: tuple[tuple[str, str], ...]
-    description: str
-    link: tuple[str, str]  # url, name
+    description: str | None = None
+    link: tuple[str, str] | None = None  # url, name
+
+
+FACTS = pytest.StashKey[CaseFacts]()
 
 
 def case_facts(case: Case) -> CaseFacts:
@@ -51,20 +56,22 @@ def case_facts(case: Case) -> CaseFacts:
     )  # fmt: skip
 
 
-def label_case(case: Case) -> None:
-    """Through allure-pytest's listener, when one runs (``pytest suites --alluredir``); a no-op
-    otherwise (`pixelproof run` writes its results with report/allure_results.py)."""
-    facts = case_facts(case)
-    labels = dict(facts.labels)
-    allure.dynamic.epic(labels["epic"])
-    allure.dynamic.feature(labels["feature"])
-    allure.dynamic.story(labels["story"])
-    allure.dynamic.title(case.id)
-    allure.dynamic.severity(SEVERITY[case.rule.severity])
+def label(node: pytest.Item, facts: CaseFacts, title: str) -> None:
+    """The case's labels, parameters, description and link, for whichever writer runs."""
+    node.stash[FACTS] = facts
+    for name, value in facts.labels:
+        if name == "severity":
+            allure.dynamic.severity(allure.severity_level(value))
+        else:
+            getattr(allure.dynamic, name)(value)
+        if name == "story":
+            allure.dynamic.title(title)
     for name, value in facts.parameters:
         allure.dynamic.parameter(name, value)
-    allure.dynamic.description(facts.description)
-    allure.dynamic.link(facts.link[0], name=facts.link[1])
+    if facts.description is not None:
+        allure.dynamic.description(facts.description)
+    if facts.link is not None:
+        allure.dynamic.link(facts.link[0], name=facts.link[1])
 
 
 def failure_attachments(failure: RuleFailure) -> list[tuple[str, bytes, str, str]]:
@@ -88,15 +95,19 @@ def failure_attachments(failure: RuleFailure) -> list[tuple[str, bytes, str, str
 RESULT_WRITERS: list[Any] = []
 
 
+def attach(name: str, body: bytes, mime: str, ext: str) -> None:
+    """A file for the test now running, in whichever writer runs."""
+    if mime == "text/plain":
+        allure.attach(body.decode("utf-8"), name=name, attachment_type=allure.attachment_type.TEXT)
+    else:
+        allure.attach(body, name=name, attachment_type=mime, extension=ext)
+    for writer in RESULT_WRITERS:
+        writer.attach(name, body, mime, ext)
+
+
 def attach_failure(failure: RuleFailure) -> None:
     for name, body, mime, ext in failure_attachments(failure):
-        if mime == "text/plain":
-            allure.attach(body.decode("utf-8"), name=name,
-                          attachment_type=allure.attachment_type.TEXT)  # fmt: skip
-        else:
-            allure.attach(body, name=name, attachment_type=mime, extension=ext)
-        for writer in RESULT_WRITERS:
-            writer.attach(name, body, mime, ext)
+        attach(name, body, mime, ext)
 
 
 class _Writer:

@@ -40,7 +40,7 @@ from allure_pytest.utils import (
 )
 
 from pixelproof.plan import Case
-from pixelproof.report.allure import RESULT_WRITERS, WRITER, case_facts
+from pixelproof.report.allure import FACTS, RESULT_WRITERS, WRITER, case_facts
 
 BATCH = 64  # files handed to the writer thread at once
 PLUGIN_NAME = "pixelproof-allure"
@@ -150,12 +150,16 @@ class AllureResults:
         labels: list[tuple[str, str]] = []
         params: list[tuple[str, str]] = []
         description, links = allure_description(item), []
-        if isinstance(case, Case):
+        facts = item.stash.get(FACTS, None)
+        if facts is None and isinstance(case, Case):  # a case skipped before its fixture ran
             facts = case_facts(case)
+        if facts is not None:
             labels += facts.labels
             params += [(n, represent(v)) for n, v in facts.parameters]
-            description = facts.description
-            links.append({"type": "link", "url": self._link(facts.link[0]), "name": facts.link[1]})
+            description = facts.description or description
+            if facts.link is not None:
+                url, name = facts.link
+                links.append({"type": "link", "url": self._link(url), "name": name})
         params += [(n, represent(v)) for n, v in original.items() if n not in dict(params)]
         full_name = allure_full_name(item)
         labels += sorted(allure_labels(item))
