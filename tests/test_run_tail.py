@@ -5,8 +5,10 @@ run (atexit_probe), which needs its two workers anyway."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,56 @@ def test_the_quick_exit_keeps_pythons_exit_status(ending: str, tmp_path: Path) -
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
     assert (done.returncode, mark.exists()) == (status, True), done.stderr
+
+
+COMMAND_ENDS = {
+    "ok": ("", 0, 0),
+    "broken promise": ("", 1, 1),
+    "stdout unflushable": (
+        "import sys; sys.stdout = open('/dev/full', 'w'); print('lost')",
+        0,
+        120,
+    ),
+}
+
+
+@pytest.mark.parametrize("ending", COMMAND_ENDS)
+def test_the_command_ends_without_teardown_as_python_would(ending: str, tmp_path: Path) -> None:
+    """The `pixelproof` command's end (quick_exit.end_command): a thread still writing is waited
+    for, the exit handlers run, and the status is the command's, or Python's 120 when stdout
+    cannot be flushed."""
+    code, returned, status = COMMAND_ENDS[ending]
+    program = (
+        "import atexit, pathlib, threading\n"
+        "from pixelproof.quick_exit import end_command\n"
+        f"atexit.register(pathlib.Path({str(tmp_path / 'handler')!r}).write_text, 'ran')\n"
+        "go = threading.Event()\n"
+        f"out = pathlib.Path({str(tmp_path / 'thread')!r})\n"
+        "def writer():\n"
+        "    go.wait()\n"
+        "    for _ in range(10_000_000):  # busy a while, in Python: the main thread runs on\n"
+        "        pass\n"
+        "    out.write_text('x')\n"
+        "threading.Thread(target=writer).start()\n"
+        "threading.Timer(0, go.set).start()\n"
+        f"{code}\n"
+        f"end_command({returned})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert done.returncode == status, done.stderr
+    assert (tmp_path / "handler").read_text() == "ran"
+    assert (tmp_path / "thread").read_text() == "x"
+
+
+def test_the_console_command_writes_whole_reports_and_its_exit_code(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pixelproof.cli", "run", "--rules", "size.gpt-image-2.4:3", "--fuzz",
+         "off", "--report-dir", str(tmp_path), "--run-id", "t", "--fault", "size-ignored"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    run = json.loads((tmp_path / "t" / "run.json").read_text())
+    assert run["counts"]["failed"] >= 1
+    assert ET.parse(tmp_path / "t" / "junit.xml").getroot().find(".//failure") is not None
+    assert (tmp_path / "t" / "report.html").read_text().rstrip().endswith("</html>")
+    assert "report written" in done.stderr

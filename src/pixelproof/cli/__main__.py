@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
+from pixelproof.cli import console
 
-from pixelproof.cli.main import main
-
-sys.exit(main())
+console()
