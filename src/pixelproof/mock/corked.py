@@ -43,6 +43,15 @@ class Corked:
     def writelines(self, parts: list[bytes]) -> None:  # through ``write``: nothing overtakes
         self.write(b"".join(parts))
 
+    def write_now(self, parts: list[Any]) -> None:
+        """``parts`` out now, in one write, after anything held (a whole answer: nothing to wait
+        for, so no turn of the loop is spent on it)."""
+        held, self._held = self._held, None
+        self._transport.writelines([held, *parts] if held is not None else parts)
+
+    def is_closing(self) -> bool:  # asked after every answer: not through ``__getattr__``
+        return bool(self._transport.is_closing())
+
     def flush(self) -> None:
         held, self._held = self._held, None
         if held is not None and not self._transport.is_closing():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 import threading
 import time
@@ -15,7 +16,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from pixelproof.mock.app import app_state, create_app
-from pixelproof.mock.corked import CorkedHttpToolsProtocol
+from pixelproof.mock.protocol import MockHttpProtocol
 from pixelproof.mock.state import MockConfig
 
 
@@ -36,10 +37,10 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _server(app: Starlette, log_level: str) -> uvicorn.Server:
+def _server(app: Starlette, log_level: str, protocol: type[Any] = MockHttpProtocol) -> uvicorn.Server:  # fmt: skip
     config = uvicorn.Config(
         app, log_level=log_level, access_log=False, lifespan="off", timeout_keep_alive=30,
-        http=CorkedHttpToolsProtocol,
+        http=protocol,
     )  # fmt: skip
     return uvicorn.Server(config)
 
@@ -74,11 +75,12 @@ def start(
     port: int = 0,
     log_level: str = "warning",
     sock: socket.socket | None = None,
+    protocol: type[Any] = MockHttpProtocol,
 ) -> Running:
     """Serve ``app`` in a daemon thread (on ``sock`` if given, already listening); returns once
-    it accepts connections."""
+    it accepts connections. ``protocol``: uvicorn's HTTP protocol class (tests compare two)."""
     sock = sock or bind(host, port)
-    server = _server(app, log_level)
+    server = _server(app, log_level, protocol)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="pixelproof-mock"
     )
@@ -163,4 +165,8 @@ def embedded_stack(
 def serve_forever(app: Starlette, host: str, port: int, log_level: str = "info") -> None:
     sock = bind(host, port)
     print(f"pixelproof mock listening on {url_of(sock)}", flush=True)
-    _server(app, log_level).run(sockets=[sock])
+    server = _server(app, log_level)
+    server.config.load()
+    gc.collect()
+    gc.freeze()
+    server.run(sockets=[sock])
