@@ -1,21 +1,20 @@
 """Fuzzing proves itself: it catches the faults only fuzzing is meant to catch, finds nothing on
 the clean stack, keeps to its request budget (counted at the mock's recorder, not by itself),
-repeats itself in deterministic mode, and reports findings like every other failure."""
+repeats itself in deterministic mode, and words its findings as every other failure. Through
+pytest and the CLI: test_fuzz_cli.py."""
 
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from PIL import Image
 
 import hostile
-from conftest import pixelproof_inprocess, recorded
+from conftest import recorded
 from pixelproof.catalogue import Catalogue
 from pixelproof.fuzz.cases import anchor_kwargs, image_files, required_drops
 from pixelproof.fuzz.contracts import load_surface
@@ -24,10 +23,8 @@ from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_tar
 from pixelproof.mock.faults import FAULT_HEADER
 from pixelproof.mock.server import FastForward, Stack, embedded_stack
 from pixelproof.observe import NONCE
-from pixelproof.resources import suites_dir
 from pixelproof.target import Profile, embedded_profile
 
-pytest_plugins = ["pytester"]
 KEY_ENV = "PIXELPROOF_FUZZ_TEST_KEY"
 KEY = "pp-fuzz-test-key-5a1c0e9d"
 DEFAULT_BUDGET = 400
@@ -338,47 +335,3 @@ def test_multipart_edits_send_image_files(catalogue: Catalogue, stack: Stack) ->
     parts = [f for r in _recorded(stack, "mp") for f in (r.get("files") or {}).get("image", [])]  # type: ignore[union-attr]
     assert parts, "no multipart edit reached the gateway"
     assert {p["content_type"] for p in parts} <= {"image/png", "image/jpeg", "image/webp"}
-
-
-# ---------------------------------------------------------------------- through pytest and the CLI
-def test_fuzz_option_decides_what_is_collected(
-    pytester: pytest.Pytester, catalogue: Catalogue, stack: Stack
-) -> None:
-    """In process (pytester), pointed at this module's stack: without a target each session would
-    start an embedded stack in a child process just to collect."""
-    target = pytester.path / "target.yaml"
-    profile = _profile(catalogue, stack).model_dump(mode="json", exclude_none=True)
-    target.write_text(yaml.safe_dump(profile), encoding="utf-8")
-
-    def collect(level: str) -> pytest.RunResult:
-        suite = str(suites_dir() / "test_fuzz.py")
-        return pytester.runpytest_inprocess(suite, "--import-mode=importlib", "--collect-only",
-                                            "-q", "--pixelproof-fuzz", level, "--pixelproof-target", str(target))  # fmt: skip
-
-    off = collect("off")
-    assert off.ret == pytest.ExitCode.NO_TESTS_COLLECTED, off.stdout.str()
-    negative = collect("negative")
-    assert negative.ret == pytest.ExitCode.OK, negative.stdout.str()
-    ids = [line for line in negative.stdout.lines if "test_fuzz[" in line]
-    assert ids
-    assert all(line.endswith("negative]") for line in ids)
-
-
-def test_a_fuzz_finding_fails_a_pixelproof_run_with_its_reproduction(tmp_path: Path) -> None:
-    """The run in this process (the console entry point is covered by test_cli_rules and
-    test_run_cli)."""
-    result = pixelproof_inprocess("run", "--fault", "bad-ratio-500", "--rules", "fuzz.tasks-action.*",
-                                  "--fuzz", "negative", "--fuzz-budget", "40", "--report-dir",
-                                  str(tmp_path), "--run-id", "fz")  # fmt: skip
-    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
-    data = json.loads((tmp_path / "fz" / "run.json").read_text())
-    failed = [o for o in data["outcomes"] if o["outcome"] == "failed"]
-    assert [o["rule"] for o in failed] == ["fuzz.tasks-action.submitImageTask.negative"]
-    assert failed[0]["kind"] == "fuzz"
-    assert failed[0]["case"] == "tasks-action POST /v1/images/generations negative"
-    assert "fuzz.server_error" in failed[0]["message"]
-    assert "curl -X POST" in failed[0]["message"]
-    assert 0 < data["requests_sent"] <= 40
-    assert (
-        "fuzz.tasks-action.submitImageTask.negative" in (tmp_path / "fz" / "junit.xml").read_text()
-    )
