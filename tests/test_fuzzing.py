@@ -5,9 +5,12 @@ pytest and the CLI: test_fuzz_cli.py."""
 
 from __future__ import annotations
 
+import functools
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,11 +18,13 @@ from PIL import Image
 
 import hostile
 from conftest import recorded
+from once import once_per_session
 from pixelproof.catalogue import Catalogue
 from pixelproof.fuzz.cases import anchor_kwargs, image_files, required_drops
 from pixelproof.fuzz.contracts import load_surface
 from pixelproof.fuzz.runner import FuzzSession
 from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
+from pixelproof.mock import app_state
 from pixelproof.mock.faults import FAULT_HEADER
 from pixelproof.mock.server import FastForward, Stack, embedded_stack
 from pixelproof.observe import NONCE
@@ -112,13 +117,47 @@ def test_auto_fuzzes_negative_only_against_a_paid_profile(
 
 
 # ---------------------------------------------------------------------- what fuzzing finds
-def test_clean_stack_yields_no_findings(catalogue: Catalogue, stack: Stack) -> None:
-    results = _fuzz(catalogue, _profile(catalogue, stack), run_id="clean", stack=stack)
-    found = {tid: r.report() for tid, r in results.items() if r.findings or r.errors}
+def _clean_run(catalogue: Catalogue, stack: Stack, root: Path) -> None:
+    """The whole plan at the default budget on the clean stack, as ``_fuzz`` runs it (one session,
+    FastForward clock), written to ``root``: each target's result, and its requests that reached
+    the gateway (its recorder's records from the target's first request to its last)."""
+    profile = _profile(catalogue, stack)
+    clock = FastForward(stack, profile.time_scale)
+    session = FuzzSession(catalogue, profile, mode="deterministic", run_id="clean", clock=clock)
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        for target in plan_targets(catalogue, profile, "full", DEFAULT_BUDGET):
+            since = app_state(stack.gateway.app).recorder.last_seq
+            result = run_target(session, target)
+            out[target.id] = {
+                "report": result.report(), "findings": len(result.findings),
+                "errors": result.errors, "requests": result.requests, "answers": result.answers,
+                "recorded": recorded(stack.gateway.url, tag="fuzz-clean", since=str(since)),
+            }  # fmt: skip
+    finally:
+        session.close()
+    (root / "targets.json").write_text(json.dumps(out))
+
+
+@pytest.fixture(scope="module")
+def clean(
+    catalogue: Catalogue, stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """The clean stack's full fuzz run (400 requests, ~5 CPU-s), made once for the session
+    (once.py: the tests reading it may land on any worker) and read by each of them: what
+    every target found, and what reached the gateway. Deterministic: a test running one of these
+    targets alone would send the very same cases (test_deterministic_mode_repeats_itself)."""
+    produce = functools.partial(_clean_run, catalogue, stack)
+    root = once_per_session(tmp_path_factory, "fuzz-clean", produce)
+    return dict(json.loads((root / "targets.json").read_text()))
+
+
+def test_clean_stack_yields_no_findings(clean: dict[str, dict[str, Any]]) -> None:
+    found = {tid: r["report"] for tid, r in clean.items() if r["findings"] or r["errors"]}
     assert found == {}
-    assert all(r.requests > 0 for r in results.values())
-    accepted = sum(n for r in results.values() for k, n in r.answers.items() if k == "accept->2xx")
-    rejected = sum(n for r in results.values() for k, n in r.answers.items() if k == "reject->4xx")
+    assert all(r["requests"] > 0 for r in clean.values())
+    accepted = sum(r["answers"].get("accept->2xx", 0) for r in clean.values())
+    rejected = sum(r["answers"].get("reject->4xx", 0) for r in clean.values())
     assert accepted > 50, "positive and stateful fuzzing must reach the success path"
     assert rejected > 50, "negative fuzzing must send requests that have to be refused"
 
@@ -215,12 +254,11 @@ def test_a_gateway_taking_a_request_without_prompt_is_found(
 
 
 def test_multipart_operations_lose_one_required_part_at_a_time(
-    catalogue: Catalogue, stack: Stack
+    clean: dict[str, dict[str, Any]],
 ) -> None:
-    target = "unified POST /v1/images/edits negative"
-    results = _fuzz(catalogue, _profile(catalogue, stack), target, run_id="form-drops")
-    assert not results[target].findings, results[target].report()
-    forms = [r for r in _recorded(stack, "form-drops") if r["form"] or r["files"]]
+    result = clean["unified POST /v1/images/edits negative"]
+    assert not result["findings"], result["report"]
+    forms = [r for r in result["recorded"] if r["form"] or r["files"]]
     without_prompt = [r for r in forms if "prompt" not in r["form"]]
     assert any(r["form"].get("model") and r["files"] for r in without_prompt), forms
     assert any(r["form"].get("prompt") and not r["files"] for r in forms)
@@ -290,15 +328,16 @@ def test_max_examples_do_not_exceed_the_allowance(catalogue: Catalogue, stack: S
 
 
 def test_deterministic_mode_repeats_itself_and_explore_mode_does_not(
-    catalogue: Catalogue, stack: Stack
+    catalogue: Catalogue, stack: Stack, clean: dict[str, dict[str, Any]]
 ) -> None:
-    """Explore mode is judged by its seeds, which do not depend on how many cases follow them:
-    those runs get a small allowance."""
+    """A target run alone sends what it sent within the clean run's whole plan. Explore mode is
+    judged by its seeds, which do not depend on how many cases follow them: those runs get a
+    small allowance."""
     profile = _profile(catalogue, stack)
     select = "unified POST /v1/images/generations negative"
-    for run_id in ("det-a", "det-b"):
-        _fuzz(catalogue, profile, select, run_id=run_id)
-    first, second = ([r["json"] for r in _recorded(stack, rid)] for rid in ("det-a", "det-b"))
+    _fuzz(catalogue, profile, select, run_id="det")  # alone, on this worker's stack
+    first = [r["json"] for r in clean[select]["recorded"]]  # within the whole plan, once
+    second = [r["json"] for r in _recorded(stack, "det")]
     assert first == second
     assert first
     [target] = [
@@ -328,10 +367,8 @@ def test_media_type_strategies_yield_real_images(png: bytes, jpeg: bytes, webp: 
         assert mask.getchannel("A").getextrema()[0] == 0
 
 
-def test_multipart_edits_send_image_files(catalogue: Catalogue, stack: Stack) -> None:
-    _fuzz(
-        catalogue, _profile(catalogue, stack), "unified POST /v1/images/edits positive", run_id="mp"
-    )
-    parts = [f for r in _recorded(stack, "mp") for f in (r.get("files") or {}).get("image", [])]  # type: ignore[union-attr]
+def test_multipart_edits_send_image_files(clean: dict[str, dict[str, Any]]) -> None:
+    records = clean["unified POST /v1/images/edits positive"]["recorded"]
+    parts = [f for r in records for f in (r.get("files") or {}).get("image", [])]
     assert parts, "no multipart edit reached the gateway"
     assert {p["content_type"] for p in parts} <= {"image/png", "image/jpeg", "image/webp"}
