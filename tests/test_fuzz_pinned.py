@@ -61,11 +61,12 @@ def test_unpinned_draws_do_change_with_a_local_module(tmp_path: Path) -> None:
 def test_pinned_generation_restores_hypothesis_afterwards() -> None:
     from hypothesis.internal.conjecture import providers
 
-    original = providers._get_local_constants
+    original = providers._get_local_constants, providers.CONSTANTS_CACHE
     with pinned_generation():
-        assert providers._get_local_constants is not original
+        assert providers._get_local_constants is not original[0]
+        assert providers.CONSTANTS_CACHE is not original[1]
         assert not list(providers._get_local_constants())
-    assert providers._get_local_constants is original
+    assert (providers._get_local_constants, providers.CONSTANTS_CACHE) == original
 
 
 def test_deterministic_seeds_are_stable_and_differ_per_target() -> None:

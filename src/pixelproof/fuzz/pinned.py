@@ -15,8 +15,8 @@
   no longer changes every case.
 
 The constants switch is process-wide state of Hypothesis, so it holds only inside
-``pinned_generation()`` (as the image media types do), and the cache of permitted constants is
-cleared on the way in and out so that no value computed on one side is used on the other.
+``pinned_generation()`` (as the image media types do), with a cache of permitted constants of its
+own, so that no value worked out on one side is used on the other.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from hypothesis.internal.conjecture import providers
 from hypothesis.internal.constants_ast import Constants
 
 NO_LOCAL_CONSTANTS = Constants()
+# The constants each choice's bounds permit, worked out once per bounds for the whole process (a
+# new pool per target meant checking every constant Hypothesis knows again: ~58k checks a run)
+PINNED_CONSTANTS = type(providers.CONSTANTS_CACHE)(1024)
 
 
 def _no_local_constants() -> Constants:
@@ -38,14 +41,13 @@ def _no_local_constants() -> Constants:
 @contextlib.contextmanager
 def pinned_generation() -> Iterator[None]:
     """Hypothesis draws no constants from local modules inside this block."""
-    saved = providers._get_local_constants
+    saved = providers._get_local_constants, providers.CONSTANTS_CACHE
     providers._get_local_constants = _no_local_constants
-    providers.CONSTANTS_CACHE.cache.clear()
+    providers.CONSTANTS_CACHE = PINNED_CONSTANTS
     try:
         yield
     finally:
-        providers._get_local_constants = saved
-        providers.CONSTANTS_CACHE.cache.clear()
+        providers._get_local_constants, providers.CONSTANTS_CACHE = saved
 
 
 def deterministic_seed(target_id: str) -> int:
