@@ -34,6 +34,7 @@ from pixelproof.fuzz.findings import Finding, curl_of
 from pixelproof.fuzz.oracle import Expectation, Oracle
 from pixelproof.fuzz.pinned import deterministic_seed, pinned_generation
 from pixelproof.fuzz.request import Contract, Request
+from pixelproof.fuzz.reuse import reused_strategies
 from pixelproof.fuzz.stateful import run_stateful
 from pixelproof.fuzz.targets import Allowance, BudgetSpent, FuzzResult, FuzzTarget, new_seed
 from pixelproof.fuzz.transport import ClientAdapter
@@ -205,7 +206,7 @@ class FuzzSession:
         judging = Judging(self.oracle, target.surface, lambda url: self.download(state, url))
         state = _Run(target, judging, new_seed(self.mode))
         schemas = self.surface(target.surface)
-        with image_media_types(), pinned_generation():
+        with image_media_types(), pinned_generation(), reused_strategies():
             if target.mode == "stateful":
                 run_stateful(self, state, schemas)
             else:
