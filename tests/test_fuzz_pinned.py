@@ -5,13 +5,17 @@ the function that runs the draws."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from hypothesis import Phase, given, seed, settings
+import pytest
+from hypothesis import Phase, core, given, seed, settings
 from hypothesis import strategies as st
+from hypothesis.internal import entropy
+from hypothesis.internal.entropy import deterministic_PRNG
 
 from pixelproof.fuzz.pinned import deterministic_seed, pinned_generation
 
@@ -73,3 +77,32 @@ def test_deterministic_seeds_are_stable_and_differ_per_target() -> None:
     target = "unified POST /v1/images/generations negative"
     assert deterministic_seed(target) == deterministic_seed(str(target))
     assert deterministic_seed(target) != deterministic_seed(target.replace("negative", "positive"))
+
+
+def _full_collections(monkeypatch: pytest.MonkeyPatch, setup: Callable[[], object]) -> int:
+    """Full garbage collections made on the way to schemathesis' setup (which enters
+    ``deterministic_PRNG``) in a process whose Hypothesis has no global PRNG yet."""
+    calls: list[int] = []
+    collect = gc.collect
+    monkeypatch.setattr(core.threadlocal, "_hypothesis_global_random", None)
+    monkeypatch.setattr(gc, "collect", lambda *a: calls.append(1) or collect(*a))
+    with setup():  # type: ignore[attr-defined]
+        with deterministic_PRNG():
+            pass
+    made = core.threadlocal._hypothesis_global_random
+    assert made is not None
+    assert made in entropy.RANDOMS_TO_MANAGE.values()
+    return len(calls)
+
+
+def test_hypothesis_random_is_registered_without_a_full_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _full_collections(monkeypatch, pinned_generation) == 0
+
+
+def test_hypothesis_registers_its_random_with_a_full_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The control: left to Hypothesis, the same first use collects the whole heap."""
+    assert _full_collections(monkeypatch, contextlib.nullcontext) == 1
