@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import hypothesis
 import pytest
 from hypothesis import Phase, core, given, seed, settings
 from hypothesis import strategies as st
@@ -81,10 +82,12 @@ def test_deterministic_seeds_are_stable_and_differ_per_target() -> None:
 
 def _full_collections(monkeypatch: pytest.MonkeyPatch, setup: Callable[[], object]) -> int:
     """Full garbage collections made on the way to schemathesis' setup (which enters
-    ``deterministic_PRNG``) in a process whose Hypothesis has no global PRNG yet."""
+    ``deterministic_PRNG``) in a process whose Hypothesis has no global PRNG yet, and whose
+    ``register_random`` is Hypothesis' own (schemathesis' setup replaces it once it has run)."""
     calls: list[int] = []
     collect = gc.collect
     monkeypatch.setattr(core.threadlocal, "_hypothesis_global_random", None)
+    monkeypatch.setattr(entropy, "register_random", hypothesis.register_random)
     monkeypatch.setattr(gc, "collect", lambda *a: calls.append(1) or collect(*a))
     with setup():  # type: ignore[attr-defined]
         with deterministic_PRNG():
