@@ -108,20 +108,6 @@ def test_a_streamed_body_is_the_json_httpx_would_send_whole() -> None:
     assert shown == sample_b64("big31mb")[:40] + f"...({len(sample_b64('big31mb'))} chars)"
 
 
-def test_the_stack_process_serves_and_ends_with_the_block() -> None:
-    with stack_process(api_key="k-test") as stack:
-        pid = stack.pid
-        answer = httpx.post(stack.gateway.url + "/v1/images/generations", timeout=60,
-                            headers={"Authorization": "Bearer k-test"},
-                            json={"model": "gpt-image-2", "prompt": "hi", "size": "1024x1024"})  # fmt: skip
-        assert answer.status_code == 200, answer.text[:300]
-        assert (
-            httpx.get(stack.upstream.url + "/__pixelproof/requests", timeout=30).status_code == 200
-        )
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
-
-
 @pytest.mark.parametrize(
     "content",
     [
@@ -297,14 +283,27 @@ def test_a_webp_answer_holds_exactly_the_pixels_drawn(transparent: bool) -> None
         assert ours.convert(reference.mode).tobytes() == reference.tobytes()
 
 
-def test_the_stack_process_is_known_before_it_serves_and_ready_says_when() -> None:
-    """wait=False: the URLs come at once (the sockets are bound here), a request sent before
-    ``ready`` waits in the backlog and is answered once the child serves."""
+def test_the_stack_process_is_known_at_once_serves_once_ready_and_ends_with_the_block() -> None:
+    """wait=False, as a run starts it: the URLs come at once (the sockets are bound here), a
+    request sent before ``ready`` waits in the backlog and is answered once the child serves;
+    then it serves a generation with its key and its recorder, and ends with the block. One
+    process for all of it: each stack process costs ~0.6 CPU-s to start (wait=True, which no
+    caller uses, only calls ``ready`` itself)."""
     with stack_process(api_key="k-test", wait=False) as stack:
+        pid = stack.pid
         answer = httpx.get(stack.upstream.url + "/__pixelproof/health", timeout=60)
         assert answer.status_code == 200
         stack.ready()
         stack.ready()  # once is enough; again is a no-op
+        answer = httpx.post(stack.gateway.url + "/v1/images/generations", timeout=60,
+                            headers={"Authorization": "Bearer k-test"},
+                            json={"model": "gpt-image-2", "prompt": "hi", "size": "1024x1024"})  # fmt: skip
+        assert answer.status_code == 200, answer.text[:300]
+        assert (
+            httpx.get(stack.upstream.url + "/__pixelproof/requests", timeout=30).status_code == 200
+        )
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def test_a_stack_process_that_dies_before_serving_is_a_clear_error() -> None:
