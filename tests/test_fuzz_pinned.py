@@ -104,6 +104,8 @@ def test_hypothesis_random_is_registered_without_a_full_collection(
     assert _full_collections(monkeypatch, pinned_generation) == 0
 
 
+# Hypothesis' own path also warns there (it finds no referrer to the PRNG it keeps per thread)
+@pytest.mark.filterwarnings("ignore:It looks like `register_random`")
 def test_hypothesis_registers_its_random_with_a_full_collection(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
