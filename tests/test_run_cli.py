@@ -132,3 +132,16 @@ def test_example_profiles_validate(
     monkeypatch.setenv("OFFICIAL_CHANNEL_KEY", "x")
     profile = load_profile(REPO / "fixtures" / "targets" / name, catalogue)
     assert profile.surfaces
+
+
+def test_pytests_logging_is_there_when_the_arguments_after_dashes_ask(tmp_path: Path) -> None:
+    """A run leaves pytest's logging plugin out (cli/runner.py per_test_plugins) unless the
+    arguments after `--` ask for it: live logs then show, as with plain pytest."""
+    args = ["run", "--rules", "n.default.zero", "--fuzz", "off", "--report-dir", str(tmp_path)]
+    plain = pixelproof_inprocess(*args, "--run-id", "plain")
+    assert plain.returncode == 0, plain.stdout[-2000:]
+    assert "HTTP Request" not in plain.stdout
+    logged = pixelproof_inprocess(*args, "--run-id", "logged", "--", "--log-cli-level=INFO")
+    assert logged.returncode == 0, logged.stdout[-2000:] + logged.stderr[-2000:]
+    assert "live log" in logged.stdout
+    assert "HTTP Request: POST http://127.0.0.1:" in logged.stdout
