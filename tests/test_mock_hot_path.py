@@ -174,6 +174,71 @@ def test_fast_json_is_taken_for_plain_bodies() -> None:
     assert strict_json._fast_json(bytearray(b'{"n": 18446744073709551616}')) is strict_json._SLOW
 
 
+MORE_BODIES = [
+    *BODIES,
+    b'{"a": 1.0}', b'{"a": 1e5}', b'{"a": 2E-3}', b'{"a": 9223372036854775807}',
+    b'{"a": 12345678901234567890}', b'{"a": -1234567890123456789}', b'{"a": "v1.5 e9"}',
+    b'{"a": [[[[[[1]]]]]]}', b"[" * 200 + b"1" + b"]" * 200, b"[" * 201 + b"1" + b"]" * 201,
+    b'{"a": [' + b"1," * 40_000 + b'1]}',
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("body", MORE_BODIES, ids=lambda b: repr(b[:24]))
+def test_plain_text_never_says_plain_of_a_body_walking_would_refuse(body: bytes) -> None:
+    """The text check only spares the walk: where it says plain, the walk agrees."""
+    import orjson
+
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return
+    if strict_json._plain_text(body):
+        assert strict_json._plain(value)
+
+
+def test_plain_text_spares_the_walk_for_the_usual_body() -> None:
+    assert strict_json._plain_text(json.dumps(GEN).encode())
+    assert not strict_json._plain_text(b'{"a": 1.5}')
+
+
+MARKED = [
+    b'{"prompt": "a [pixelproof-upstream:503] b"}',
+    b'{"x": {"y": ["[pixelproof-upstream:drop]"]}}',
+    b'{"prompt": "a \\u005bpixelproof-upstream:503] b"}',
+    b'{"prompt": "a [pixelproof-upstream\\u003a503] b"}',
+    '{"prompt": "[pixelproof-upstream:503]"}'.encode("utf-16"),
+    '{"prompt": "[pixelproof-upstream:503]"}'.encode("utf-32"),
+    '{"prompt": "[pixelproof-upstream:503]"}'.encode("utf-16-le"),
+    b'{"prompt": "a lighthouse"}',
+    b'{"[pixelproof-upstream:503]": "a key, not a value"}',
+]
+
+
+@pytest.mark.parametrize("body", MARKED, ids=lambda b: repr(b[:30]))
+def test_a_body_said_unmarked_asks_for_no_failure(body: bytes) -> None:
+    """``may_be_marked`` only spares the walk: where it says no, the walk finds no mark."""
+    from pixelproof.mock import failing
+
+    try:
+        value = strict_json.strict_json(bytearray(body))
+    except ApiError:
+        return
+    if not failing.may_be_marked(body):
+        assert failing.requested([value, {}]) is None
+
+
+def test_an_escaped_or_utf16_mark_still_fails_the_request() -> None:
+    app = create_app(MockConfig(role="upstream"))
+    with TestClient(app, base_url=MOCK_BASE_URL) as client:
+        for body in MARKED[2:7]:
+            answer = client.post("/v1/images/generations", content=body,
+                                 headers={"content-type": "application/json"})  # fmt: skip
+            assert answer.status_code == 503, (body, answer.text[:200])
+        plain = client.post("/v1/images/generations", content=MARKED[7][:-1] + b', "model": "gpt-image-2"}',
+                            headers={"content-type": "application/json"})  # fmt: skip
+        assert plain.status_code == 200
+
+
 class _Wire:
     """A transport that records what reaches the socket, one entry per system call."""
 

@@ -183,3 +183,47 @@ def test_buffer_is_bounded(mock_vendor_factory: Callable[..., TestClient]) -> No
     items = recorded(client)
     assert _prompts(items) == [f"prompt {i}" for i in range(7, 12)]
     assert client.get(REQUESTS).json()["last_seq"] == items[-1]["seq"]
+
+
+# ---------------------------------------------------------------- the recorder's flat copy
+
+FLAT_OR_NOT: list[dict[Any, Any]] = [
+    {}, {"a": "b"}, {"a": None, "b": True, "c": 0, "d": 2**80}, {"a": 1.5}, {"a": float("nan")},
+    {"k": "x" * 4096}, {"k": "x" * 4097}, {"x" * 4097: "v"}, {"s": "\udc80"}, {"\ud800": "a"},
+    {"u": "é"}, {"é": "u"}, {1: "a"}, {None: "a"}, {(1, 2): "a"}, {"l": ["a"]}, {"d": {"a": "b"}},
+    {"t": (1, 2)}, {"p": "a [pixelproof-upstream:503] b"}, {"c": "\x00\x1f\"\\"},
+    {"host": "127.0.0.1:8700", "content-type": "application/json", "content-length": "68"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", FLAT_OR_NOT, ids=lambda v: repr(v)[:30])
+def test_the_flat_copy_is_the_walked_value(value: dict[Any, Any]) -> None:
+    """``servable``'s shortcut for flat dicts gives what walking gives, to the type (repr tells
+    1 from True, a tuple from a list), and a copy."""
+    from pixelproof.mock.recorder import _flat, servable, walked
+
+    copied = _flat(value)
+    if copied is not None:
+        assert repr(copied) == repr(walked(value))
+        assert copied is not value
+    assert repr(servable(value)) == repr(walked(value))
+
+
+def test_the_flat_copy_is_taken_for_the_usual_fields() -> None:
+    from pixelproof.mock.recorder import _flat
+
+    for value in ({}, {"host": "h", "content-length": "2"}, {"model": "m", "n": 2, "user": None}):
+        assert _flat(value) == value
+
+
+def test_a_record_is_a_copy_of_the_body() -> None:
+    from pixelproof.mock.recorder import Recorder
+
+    body = {"prompt": "p", "n": 1, "nested": {"a": [1, 2]}}
+    flat = {"prompt": "p"}
+    item = Recorder().add({"time": 0.0, "method": "POST", "path": "/p", "query": {},
+                           "headers": flat, "json": body})  # fmt: skip
+    body["nested"]["a"].append(3)  # a handler changing the body after it was recorded
+    flat["prompt"] = "changed"
+    assert item.json == {"prompt": "p", "n": 1, "nested": {"a": [1, 2]}}
+    assert item.headers == {"prompt": "p"}

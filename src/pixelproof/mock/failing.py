@@ -40,6 +40,17 @@ def requested(value: Any) -> str | None:
     return next((mode for mode in map(requested, items) if mode), None)
 
 
+MARK_START = UPSTREAM_FAILURE.split("{", 1)[0].encode()  # "[pixelproof-upstream:"
+
+
+def may_be_marked(body: bytes | bytearray) -> bool:
+    """Whether a JSON body's strings may carry a mark (then ``requested`` walks them), read off
+    its bytes before they are parsed: UTF-8 text without the mark's start, a backslash (an
+    escape could spell it) or a NUL byte (UTF-16 and UTF-32 text) holds no string with a mark.
+    The mock's usual request has no mark, and walking its parsed body cost more than this."""
+    return MARK_START in body or b"\\" in body or b"\x00" in body
+
+
 class _Dropped(Response):
     """Headers promising a body, a few bytes of it, then the connection closes."""
 

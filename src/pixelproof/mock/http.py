@@ -67,6 +67,7 @@ class Incoming:
     form: dict[str, str] = field(default_factory=dict)
     files: list[UploadedFile] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    marked: bool = True  # may ask its upstream to fail (False: its JSON text settles it cannot)
 
     @property
     def base_url(self) -> str:
@@ -128,6 +129,7 @@ async def _parse(request: Request, ctype: str, body: bytearray, inc: Incoming) -
     if not body:
         return
     if ctype in ("application/json", "") or ctype.endswith("+json"):
+        inc.marked = failing.may_be_marked(body)
         inc.json = strict_json(body)
         return
     request._body = bytes(body)  # let request.form() parse what was already read
@@ -287,7 +289,7 @@ def endpoint(
                     type="authentication_error",
                     code="invalid_api_key",
                 )
-            failure = None if gateway else failing.requested([inc.json, inc.form])
+            failure = None if gateway or not inc.marked else failing.requested([inc.json, inc.form])
             if failure:  # the request asked its upstream to fail (failing.py)
                 inc.notes["injected_failure"] = failure
                 response = failing.answer(failure)

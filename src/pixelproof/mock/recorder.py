@@ -83,18 +83,41 @@ def summary(text: str) -> str:
     return f"[{length} chars, sha256 {digest.hexdigest()[:16]}] {head} ... {tail}"
 
 
+def _flat(value: dict[Any, Any]) -> dict[str, Any] | None:
+    """``servable(value)`` for the usual record field (headers, a query, a form, a small JSON
+    object): a copy of a dict whose keys are strings and values strings, integers, booleans or
+    None, each string ASCII and short (then servable changes nothing); None for anything else."""
+    for key, item in value.items():
+        if type(key) is not str or len(key) > LONG_STRING or not key.isascii():
+            return None
+        kind = type(item)
+        if kind is str:
+            if len(item) > LONG_STRING or not item.isascii():
+                return None
+        elif kind is not int and kind is not bool and item is not None:
+            return None
+    return dict(value)
+
+
 def servable(value: Any) -> Any:
     """``value`` in a form JSON can carry back: long strings summarized, lone surrogates
     escaped, non-finite numbers as strings (they would make every later read a 500)."""
+    if type(value) is dict and (copied := _flat(value)) is not None:
+        return copied
+    return walked(value)
+
+
+def walked(value: Any) -> Any:
+    """``servable``'s value, walked (the reference ``_flat`` is held to)."""
     if isinstance(value, str):
         value = _escaped(value)  # a no-op (no copy) for ASCII, such as a 41 MB base64 reference
         return summary(value) if len(value) > LONG_STRING else value
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, list):
-        return [servable(v) for v in value]
+        return [walked(v) for v in value]
     if isinstance(value, dict):
-        return {servable(str(k)): servable(v) for k, v in value.items()}
+        return {walked(str(k)): walked(v) for k, v in value.items()}
     return value
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from pixelproof.mock.errors import ApiError
@@ -69,6 +70,23 @@ def _plain(value: Any) -> bool:
     return True
 
 
+# a digit before a fraction or an exponent, or an integer of 19 digits or more: where JSON text
+# can hold a float or an integer orjson would read as one (strings that look so only cost a walk)
+_FLOATISH = re.compile(rb"[0-9][.eE]|[0-9]{19}")
+PLAIN_TEXT_BYTES = 64 * 1024  # longer bodies are walked: scanning them could cost more
+
+
+def _plain_text(body: bytes | bytearray) -> bool:
+    """``_plain``'s answer read off the text, where the text settles it: no float can be in a
+    value whose text has no digit before ``.``, ``e`` or ``E`` and no 19-digit run, and no value
+    nests deeper than the text has ``[`` and ``{``. False means "walk it", not "not plain"."""
+    return (
+        len(body) <= PLAIN_TEXT_BYTES
+        and body.count(b"[") + body.count(b"{") <= FAST_DEPTH
+        and _FLOATISH.search(body) is None
+    )
+
+
 def _fast_json(body: bytes | bytearray | str) -> Any:
     """orjson's parse where it is exactly the standard path's value: valid UTF-8 JSON without a
     float anywhere (orjson reads an integer past 64 bits as a float) and not deep (orjson goes
@@ -80,7 +98,7 @@ def _fast_json(body: bytes | bytearray | str) -> Any:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
         return _SLOW
-    if not _plain(value):
+    if not _plain_text(body) and not _plain(value):
         return _SLOW
     if isinstance(body, bytearray):
         body.clear()  # as ``_text`` does: a big body is not held twice
