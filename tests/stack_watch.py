@@ -1,4 +1,4 @@
-"""A pytest plugin for test_run_tail: at the end of the session (before the run's reports are
+"""A pytest plugin for test_reports' faulty run: at the end of the session (before the run's reports are
 written) it records whether the embedded stack's process still runs."""
 
 from __future__ import annotations
