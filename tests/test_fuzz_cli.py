@@ -13,6 +13,7 @@ import yaml
 
 from conftest import pixelproof_inprocess
 from pixelproof.catalogue import Catalogue
+from pixelproof.mock.faults import FAULT_HEADER
 from pixelproof.mock.server import Stack, embedded_stack
 from pixelproof.resources import suites_dir
 from pixelproof.target import embedded_profile
@@ -56,10 +57,17 @@ def test_fuzz_option_decides_what_is_collected(
     assert all(line.endswith("negative]") for line in ids)
 
 
-def test_a_fuzz_finding_fails_a_pixelproof_run_with_its_reproduction(tmp_path: Path) -> None:
+def test_a_fuzz_finding_fails_a_pixelproof_run_with_its_reproduction(
+    tmp_path: Path, catalogue: Catalogue, stack: Stack
+) -> None:
     """The run in this process (the console entry point is covered by test_cli_rules and
-    test_run_cli)."""
-    result = pixelproof_inprocess("run", "--fault", "bad-ratio-500", "--rules", "fuzz.tasks-action.*",
+    test_run_cli), against this module's stack with the fault by header: a stack process of the
+    run's own costs ~1 CPU-s to start, and the default run's is other files' (test_reports)."""
+    profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
+    profile = profile.model_copy(update={"headers": {FAULT_HEADER: "bad-ratio-500"}})
+    target = tmp_path / "target.yaml"
+    target.write_text(yaml.safe_dump(profile.model_dump(mode="json", exclude_none=True)))
+    result = pixelproof_inprocess("run", "--target", str(target), "--rules", "fuzz.tasks-action.*",
                                   "--fuzz", "negative", "--fuzz-budget", "40", "--report-dir",
                                   str(tmp_path), "--run-id", "fz")  # fmt: skip
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
