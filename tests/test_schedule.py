@@ -57,7 +57,7 @@ def start(workers: int, collection: list[str] = COLLECTION) -> tuple[LaneSchedul
 
 def step(sched: LaneScheduling, node: Worker) -> None:
     index = node.queue.pop(0)
-    node.ran.append(COLLECTION[index])
+    node.ran.append(sched.collection[index])
     sched.mark_test_complete(node, index)
 
 
@@ -138,6 +138,24 @@ def test_a_crashed_workers_units_go_to_the_others() -> None:
     assert set(held) <= set(nodes[0].ran)
     assert sorted(nodes[0].ran + nodes[1].ran) == sorted(set(COLLECTION) | set(nodes[0].ran))
     assert sched.tests_finished
+
+
+def test_a_worker_that_crashes_after_finishing_whole_units_does_not_hang_the_run() -> None:
+    """xdist gives a crashed worker's units back whole, finished ones too: each must be dropped,
+    not handed to a worker that would then wait for a test that never comes."""
+    units = [f"suites/test_sizes.py::test_size[{i}]" for i in range(20)]  # one test per unit
+    sched, nodes = start(2, units)
+    for _ in range(6):
+        step(sched, nodes[1])  # six whole units done, then the worker dies
+    step(sched, nodes[0])
+    crashed = sched.remove_node(nodes[1])
+    run_all(sched, nodes[:1])
+    assert crashed == units[8]  # the one it held when it died: xdist reports it and it runs again
+    assert sorted(nodes[0].ran) == sorted(set(units) - set(nodes[1].ran))  # each once, none redone
+    assert nodes[0].shutting_down
+    assert not nodes[0].queue
+    assert sched.tests_finished
+    assert not sched.has_pending
 
 
 def test_other_dist_modes_keep_xdists_own_scheduler() -> None:

@@ -99,12 +99,21 @@ class LaneScheduling(LoadGroupScheduling):
         return next(iter(self.workqueue))
 
     def _assign_work_unit(self, node: Any) -> None:
-        scope = self._next_scope(node)
-        work_unit = self.workqueue.pop(scope)
-        self.assigned_work.setdefault(node, {})[scope] = work_unit
-        indexes = [self.position[nodeid] for nodeid, done in work_unit.items() if not done]
-        self.pending[node] = self.pending.get(node, 0) + len(indexes)
-        node.send_runtest_some(indexes)
+        """The next unit with a test left to run. A crashed worker's units come back whole, the
+        ones it finished too (xdist's ``remove_node``): handed out, such a unit would leave the
+        worker waiting for a test that never comes, and the run hung. Once nothing is left the
+        worker is told to shut down, as ``_reschedule`` would."""
+        while self.workqueue:
+            scope = self._next_scope(node)
+            work_unit = self.workqueue.pop(scope)
+            indexes = [self.position[nodeid] for nodeid, done in work_unit.items() if not done]
+            if not indexes:
+                continue
+            self.assigned_work.setdefault(node, {})[scope] = work_unit
+            self.pending[node] = self.pending.get(node, 0) + len(indexes)
+            node.send_runtest_some(indexes)
+            return
+        node.shutdown()
 
     def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
         nodeid = self.registered_collections[node][item_index]
