@@ -33,7 +33,10 @@ def test_the_quick_exit_keeps_pythons_exit_status(ending: str, tmp_path: Path) -
         "from pixelproof.quick_exit import end_worker_at_once\n"
         f"end_worker_at_once()\n{code}\n"
     )
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    # the timeout only turns a hang into a failure: a right ending takes well under a second
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
+    )
     assert (done.returncode, mark.exists()) == (status, True), done.stderr
 
 
@@ -51,11 +54,12 @@ COMMAND_ENDS = {
 @pytest.mark.parametrize("ending", COMMAND_ENDS)
 def test_the_command_ends_without_teardown_as_python_would(ending: str, tmp_path: Path) -> None:
     """The `pixelproof` command's end (quick_exit.end_command): a thread still writing is waited
-    for, the exit handlers run, and the status is the command's, or Python's 120 when stdout
-    cannot be flushed."""
+    for, an idle executor's workers are stopped (threading's exit hooks, before the join, as
+    Python does: joined first, they wait forever), the exit handlers run, and the status is the
+    command's, or Python's 120 when stdout cannot be flushed."""
     code, returned, status = COMMAND_ENDS[ending]
     program = (
-        "import atexit, pathlib, threading\n"
+        "import atexit, concurrent.futures, pathlib, threading\n"
         "from pixelproof.quick_exit import end_command\n"
         f"atexit.register(pathlib.Path({str(tmp_path / 'handler')!r}).write_text, 'ran')\n"
         "go = threading.Event()\n"
@@ -66,11 +70,16 @@ def test_the_command_ends_without_teardown_as_python_would(ending: str, tmp_path
         "        pass\n"
         "    out.write_text('x')\n"
         "threading.Thread(target=writer).start()\n"
+        "pool = concurrent.futures.ThreadPoolExecutor(2)  # kept, and left idle\n"
+        "pool.submit(int).result()\n"
         "threading.Timer(0, go.set).start()\n"
         f"{code}\n"
         f"end_command({returned})\n"
     )
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    # the timeout only turns a hang into a failure: a right ending takes well under a second
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == status, done.stderr
     assert (tmp_path / "handler").read_text() == "ran"
     assert (tmp_path / "thread").read_text() == "x"

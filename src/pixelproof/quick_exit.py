@@ -52,10 +52,10 @@ def end_command(code: int) -> NoReturn:
     runs the exit handlers and flushes stdio, then exits with ``code``; if stdio cannot be
     flushed, Python's own exit takes over (status 120, as ever). Code calling ``main`` in
     process never comes here."""
-    current = threading.current_thread()
-    for thread in threading.enumerate():
-        if thread is not current and not thread.daemon:
-            thread.join()
+    # Python's own first step at exit: threading's exit hooks (they stop idle
+    # concurrent.futures workers, which would otherwise never end), then a join of every
+    # non-daemon thread.
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     atexit._clear()
     try:
