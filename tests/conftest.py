@@ -364,6 +364,18 @@ STACK_KEY = "pp-task-stack-key-0123456789"
 OFFICIAL_TASK_RULES = ("task.tasks-official.", "size.gpt_image_2_official.")
 
 
+@contextlib.contextmanager
+def stack_keyed_in_env(key_env: str, key: str) -> Iterator[Stack]:
+    """The reference stack at 1000x guarded by ``key``, which the environment variable ``key_env``
+    holds while it runs (a profile's key for one module only)."""
+    with (
+        pytest.MonkeyPatch.context() as env,
+        embedded_stack(time_scale=1000, api_key=key) as running,
+    ):
+        env.setenv(key_env, key)
+        yield running
+
+
 def keyed_stack() -> Iterator[Stack]:
     """The reference stack at 1000x, guarded by STACK_KEY (a module fixture where used)."""
     with embedded_stack(time_scale=1000, api_key=STACK_KEY) as running:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import pixelproof_inprocess
+from conftest import pixelproof_inprocess, stack_keyed_in_env
 from pixelproof.catalogue import Catalogue
 from pixelproof.mock.faults import FAULT_HEADER
-from pixelproof.mock.server import Stack, embedded_stack
+from pixelproof.mock.server import Stack
 from pixelproof.resources import suites_dir
 from pixelproof.target import embedded_profile
 
@@ -25,11 +25,7 @@ KEY = "pp-fuzz-cli-test-key-7d2b4a"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with (
-        pytest.MonkeyPatch.context() as env,
-        embedded_stack(time_scale=1000, api_key=KEY) as running,
-    ):
-        env.setenv(KEY_ENV, KEY)  # the profile's key for this module only
+    with stack_keyed_in_env(KEY_ENV, KEY) as running:
         yield running
 
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from PIL import Image
 
 import hostile
-from conftest import recorded
+from conftest import recorded, stack_keyed_in_env
 from once import once_per_session
 from pixelproof.catalogue import Catalogue
 from pixelproof.fuzz.cases import anchor_kwargs, image_files, required_drops
@@ -26,7 +26,7 @@ from pixelproof.fuzz.runner import FuzzSession
 from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
 from pixelproof.mock import app_state
 from pixelproof.mock.faults import FAULT_HEADER
-from pixelproof.mock.server import FastForward, Stack, embedded_stack
+from pixelproof.mock.server import FastForward, Stack
 from pixelproof.observe import NONCE
 from pixelproof.target import Profile, embedded_profile
 
@@ -37,11 +37,7 @@ DEFAULT_BUDGET = 400
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with (
-        pytest.MonkeyPatch.context() as env,
-        embedded_stack(time_scale=1000, api_key=KEY) as running,
-    ):
-        env.setenv(KEY_ENV, KEY)  # the profile's key for this module only
+    with stack_keyed_in_env(KEY_ENV, KEY) as running:
         yield running
 
 
