@@ -216,6 +216,12 @@ class Scripted:
     def stop(self) -> None:
         self.sock.close()
 
+    def __enter__(self) -> Scripted:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 def _outcome(url: str, hop: bool, calls: int = 1) -> list[Any]:
     """What ``Upstream.post`` made of each of ``calls`` calls (the value, or the error)."""
@@ -249,33 +255,23 @@ def test_the_hop_hears_what_httpx_heard(name: str, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(upstream_module, "MAX_ANSWER_BYTES", 1000)  # the cap cases stay small
     answer, close = ANSWERS[name]
     outcomes, requests = [], []
-    server = Scripted(answer, close)
-    try:
+    with Scripted(answer, close) as server:
         for hop in (True, False):
             outcomes.append(_outcome(server.url, hop, calls=2))
             requests.append(server.requests)
             server.requests = []
-    finally:
-        server.stop()
     assert outcomes[0] == outcomes[1]
     assert requests[0] == requests[1]  # byte for byte: head, header order, JSON
     assert requests[0], "the upstream heard nothing: the comparison would be empty"
 
 
 def test_connections_are_kept_and_an_idle_one_the_upstream_closed_is_replaced() -> None:
-    server = Scripted(_framed(OK), close=False)
-    try:
+    with Scripted(_framed(OK), close=False) as server:
         assert _outcome(server.url, hop=True, calls=3) == [json.loads(OK)] * 3
         assert server.connections == 1  # one keep-alive connection carried all three
-
-        closing = Scripted(_framed(OK, b"connection: close\r\n"), close=True)
-        try:
-            assert _outcome(closing.url, hop=True, calls=3) == [json.loads(OK)] * 3
-            assert closing.connections == 3
-        finally:
-            closing.stop()
-    finally:
-        server.stop()
+    with Scripted(_framed(OK, b"connection: close\r\n"), close=True) as closing:
+        assert _outcome(closing.url, hop=True, calls=3) == [json.loads(OK)] * 3
+        assert closing.connections == 3
 
 
 def test_a_connection_the_upstream_closed_while_idle_is_not_reused() -> None:
@@ -292,11 +288,9 @@ def test_a_connection_the_upstream_closed_while_idle_is_not_reused() -> None:
             await asyncio.sleep(0)  # and the loop has read the end of file it sent
         return out
 
-    try:
+    with server:
         assert asyncio.run(run()) == [json.loads(OK)] * 3
         assert server.connections == 3
-    finally:
-        server.stop()
 
 
 def test_an_unreachable_upstream_is_a_502_naming_httpxs_error() -> None:
@@ -338,11 +332,9 @@ def test_a_connection_closed_after_a_framed_answer_is_not_reused_before_the_loop
         out.append(await up.post("/v1/images/generations", json={"p": 2}))
         return out
 
-    try:
+    with server:
         assert asyncio.run(run()) == [json.loads(OK)] * 2
         assert server.connections == 2
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize("slip", [ValueError, IndexError, UnicodeDecodeError])
@@ -357,10 +349,7 @@ def test_a_parser_slip_is_a_protocol_error_not_a_crash(slip: type[Exception], mo
         raise slip("injected")
 
     monkeypatch.setattr(hop, "_headers", broken)
-    server = Scripted(_framed(OK), close=False)
-    try:
+    with Scripted(_framed(OK), close=False) as server:
         assert _outcome(server.url, hop=True) == [
             (502, "upstream unreachable: RemoteProtocolError")
         ]
-    finally:
-        server.stop()
