@@ -364,6 +364,14 @@ STACK_KEY = "pp-task-stack-key-0123456789"
 OFFICIAL_TASK_RULES = ("task.tasks-official.", "size.gpt_image_2_official.")
 
 
+def answers_json_object(response: httpx.Response) -> bool:
+    """Whether the answer's body is a JSON object (what every error of the mock's dialects is)."""
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False
+
+
 @contextlib.contextmanager
 def stack_keyed_in_env(key_env: str, key: str) -> Iterator[Stack]:
     """The reference stack at 1000x guarded by ``key``, which the environment variable ``key_env``

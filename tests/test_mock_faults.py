@@ -20,6 +20,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from conftest import answers_json_object
 from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size, ratio_matches
 from pixelproof.images import ImageError, b64decode_strict, decode
@@ -497,10 +498,7 @@ def _http_500(run: Run) -> int:
 def _truncated_json(run: Run) -> tuple[int, bool]:
     """The gateway forwards the fault header: its upstream's answer is cut too (a 502 here)."""
     response = run.generate(response_format="b64_json")
-    try:
-        return response.status_code, isinstance(response.json(), dict)
-    except ValueError:
-        return response.status_code, False
+    return response.status_code, answers_json_object(response)
 
 
 @probe("wrong-content-type", "application/json")
