@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, UnidentifiedImageError
 
+from pixelproof.flatjpeg import flat_jpeg
 from pixelproof.flatpng import flat_png
 from pixelproof.geometry import Size
 
@@ -244,14 +245,23 @@ def _layout(
     return mode, fill, rects
 
 
+_JPEG_QUALITY = 90
+_STITCHED_ROWS = 512  # below this, a whole encode costs about what the strips do
+
+
 @functools.lru_cache(maxsize=256)
 def render(spec: RenderSpec) -> bytes:
     """Encoded bytes of a deterministic image; cached, so a warm 4K answer costs no encode.
-    A PNG is written row-run by row-run (``flatpng``); JPEG and WEBP are drawn and encoded by
-    Pillow (``render_pillow``, which also draws the PNG the tests compare with)."""
+    A PNG is written row-run by row-run (``flatpng``), a JPEG of 512 rows or more strip by
+    distinct strip (``flatjpeg``: the same pixels as Pillow's whole encode, 4-30x less CPU);
+    the rest is drawn and encoded by Pillow (``render_pillow``, which also draws the images the
+    tests compare with)."""
     if spec.format == "png":
         _, fill, rects = _layout(spec)
         return flat_png(spec.size.width, spec.size.height, fill, rects)
+    if spec.format == "jpeg" and spec.size.height >= _STITCHED_ROWS:
+        _, fill, rects = _layout(spec)
+        return flat_jpeg(spec.size.width, spec.size.height, fill, rects, _JPEG_QUALITY)
     return render_pillow(spec)
 
 
@@ -267,7 +277,7 @@ def render_pillow(spec: RenderSpec) -> bytes:
     if spec.format == "png":
         options = {"compress_level": 1}
     elif spec.format == "jpeg":
-        options = {"quality": 90}
+        options = {"quality": _JPEG_QUALITY}
     elif spec.format == "webp":  # lossless at the least effort: flat images, 5-10x faster
         options = {"lossless": True, "quality": 0, "method": 0, "exact": True}
     img.save(out, _PIL_FORMAT[spec.format], **options)
