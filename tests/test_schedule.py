@@ -133,10 +133,11 @@ def test_a_crashed_workers_units_go_to_the_others() -> None:
     step(sched, nodes[1])  # one test of g1 done, the worker dies holding the rest
     held = [COLLECTION[i] for i in nodes[1].queue]
     crashed = sched.remove_node(nodes[1])
-    assert crashed == RULES[1]
+    assert crashed == RULES[1]  # xdist reports it as the crashed case (crashed.py: an error)
     run_all(sched, nodes[:1])
-    assert set(held) <= set(nodes[0].ran)
-    assert sorted(nodes[0].ran + nodes[1].ran) == sorted(set(COLLECTION) | set(nodes[0].ran))
+    assert set(held) - {crashed} <= set(nodes[0].ran)
+    assert crashed not in nodes[0].ran  # not run again: its request is not sent twice
+    assert sorted(nodes[0].ran + nodes[1].ran + [crashed]) == sorted(COLLECTION)
     assert sched.tests_finished
 
 
@@ -150,10 +151,32 @@ def test_a_worker_that_crashes_after_finishing_whole_units_does_not_hang_the_run
     step(sched, nodes[0])
     crashed = sched.remove_node(nodes[1])
     run_all(sched, nodes[:1])
-    assert crashed == units[8]  # the one it held when it died: xdist reports it and it runs again
-    assert sorted(nodes[0].ran) == sorted(set(units) - set(nodes[1].ran))  # each once, none redone
+    assert crashed == units[8]  # the one it held when it died: reported (an error), not run again
+    assert sorted(nodes[0].ran) == sorted(set(units) - set(nodes[1].ran) - {crashed})  # each once
     assert nodes[0].shutting_down
     assert not nodes[0].queue
+    assert sched.tests_finished
+    assert not sched.has_pending
+
+
+def test_the_replacement_of_a_crashed_lone_worker_runs_what_is_left_and_ends() -> None:
+    """xdist replaces a crashed worker; the new one is handed work when its collection arrives.
+    It runs a test once it holds the next one or was told to shut down: handed a last unit of
+    one test, and nothing else, it waited for ever and the run hung (`run -n 1`, or the last
+    units of `-n 2`)."""
+    units = [f"suites/test_sizes.py::test_size[{i}]" for i in range(4)]  # one test per unit
+    sched, nodes = start(1, units)
+    step(sched, nodes[0])
+    step(sched, nodes[0])  # two done, it dies holding the third (and the fourth)
+    crashed = sched.remove_node(nodes[0])
+    assert crashed == units[2]
+    replacement = Worker("gw1")
+    sched.add_node(replacement)
+    sched.add_node_collection(replacement, units)
+    sched.schedule()
+    run_all(sched, [replacement])
+    assert replacement.ran == [units[3]]
+    assert replacement.shutting_down
     assert sched.tests_finished
     assert not sched.has_pending
 

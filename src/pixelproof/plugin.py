@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 
 from pixelproof.catalogue import Catalogue, default_catalogue
+from pixelproof.crashed import explain as explain_crash
+from pixelproof.crashed import pytest_testnodedown  # noqa: F401  (a hook: why a worker died)
 from pixelproof.deadline import Guard
 from pixelproof.images import thumbnails
 from pixelproof.judging.evidence import Evidence, NotJudged, observe_case
@@ -36,7 +38,7 @@ from pixelproof.polling import PollClock, RealTime
 from pixelproof.quick_exit import end_worker_at_once
 from pixelproof.report import allure_results
 from pixelproof.report.allure import case_facts, flush_results, label, write_results_in_one_piece
-from pixelproof.report.results import Results
+from pixelproof.report.results import Results, case_properties
 from pixelproof.resources import suites_dir
 from pixelproof.samples import carries_large_sample
 from pixelproof.schedule import pytest_xdist_make_scheduler  # noqa: F401  (a hook: -n N's lanes)
@@ -280,11 +282,7 @@ def pytest_collection_modifyitems(
         if not isinstance(case, Case):
             continue
         rule = case.rule
-        item.user_properties += [
-            ("rule", rule.id), ("case", case.id), ("kind", rule.kind), ("surface", case.surface),
-            ("model", case.model or ""), ("severity", rule.severity), ("source", rule.cite()),
-            ("statement", rule.statement), ("levels", ",".join(rule.levels)), ("level", case.level or ""),
-        ]  # fmt: skip
+        item.user_properties += case_properties(case)
         if not case.claimed:
             item.user_properties.append(("claimed", "no"))
             item.add_marker(pytest.mark.skip(reason=not_claimed_reason(case)))
@@ -382,6 +380,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 ("thumbnails", thumbnails(failure.images)),
             ]  # fmt: skip
     return report
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+    """A worker died in this case: an error naming the case and the worker (crashed.py)."""
+    if (pp := session_of(sched.config)) is not None:
+        explain_crash(report, pp.catalogue, pp.profile)
 
 
 @pytest.hookimpl(trylast=True)

@@ -47,8 +47,22 @@ class LaneScheduling(LoadGroupScheduling):
         self.pending[node] = 0
 
     def remove_node(self, node: Any) -> str | None:
+        """xdist's (a crashed worker's units go back to the workqueue, whole), except that the
+        case it died in is marked done first: it is reported as an error (crashed.py), not run
+        again. Run again, its requests were sent twice, and a case that kills its worker killed
+        each replacement in turn until xdist gave up on the run."""
         self.pending.pop(node, None)
-        return super().remove_node(node)  # a crashed worker's units go back to the workqueue
+        workload = self.assigned_work.pop(node)
+        left = [(unit, nodeid) for unit in workload.values() for nodeid, done in unit.items()
+                if not done]  # fmt: skip
+        if not left:
+            return None
+        unit, crashitem = left[0]  # a worker runs its units, and their tests, in order
+        unit[crashitem] = True
+        self.workqueue.update(workload)
+        for other in self.assigned_work:
+            self._reschedule(other)
+        return crashitem
 
     def schedule(self) -> None:
         """xdist's ``schedule`` (its checks and its order), with the units put in two lanes
@@ -122,14 +136,18 @@ class LaneScheduling(LoadGroupScheduling):
         self._reschedule(node)
 
     def _reschedule(self, node: Any) -> None:
+        """As xdist: one more unit once a worker holds two tests or fewer. And, unlike xdist, more
+        until it holds two, or is told to shut down once nothing is left: a worker runs a test
+        only once it knows the next one, so one handed a last unit of one test (a crashed
+        worker's replacement) waited for ever."""
         if node.shutting_down:
             return
-        if not self.workqueue:
+        if self.workqueue and self.pending[node] <= 2:
+            self._assign_work_unit(node)
+            while self.workqueue and self.pending[node] < 2 and not node.shutting_down:
+                self._assign_work_unit(node)
+        if not self.workqueue and not node.shutting_down:
             node.shutdown()
-            return
-        if self.pending[node] > 2:  # as xdist: a worker runs a test once it knows the next one
-            return
-        self._assign_work_unit(node)
 
     @property
     def tests_finished(self) -> bool:

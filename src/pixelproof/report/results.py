@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pixelproof.plan import Case
 
 # not-claimed: the rule is above the level the target claims (reported, never sent)
 OUTCOMES = ("passed", "failed", "error", "waived", "fixed", "skipped", "not-claimed")
+
+
+def case_properties(case: Case) -> list[tuple[str, Any]]:
+    """What a rule case's reports carry (its test's user properties), for grouping and naming."""
+    rule = case.rule
+    return [
+        ("rule", rule.id), ("case", case.id), ("kind", rule.kind), ("surface", case.surface),
+        ("model", case.model or ""), ("severity", rule.severity), ("source", rule.cite()),
+        ("statement", rule.statement), ("levels", ",".join(rule.levels)), ("level", case.level or ""),
+    ]  # fmt: skip
 
 
 @dataclass

@@ -1,0 +1,85 @@
+"""A `run -n N` whose worker dies in the middle of a case: the case is an error naming the worker,
+the command exits 3 (only errors: the harness could not observe), and run.json, junit.xml and
+summary.md say the same; the case is not run again, so its request is sent once.
+
+The worker really dies (kill_worker.py: ``os._exit`` in the case's call phase, after its request
+was sent and before any report), once: a replacement that ran the case again would see it pass.
+Before crashed.py, xdist's report of the case (failed, no rule attached) made the command exit 1
+while run.json, left without the case, said exit 0 and summary.md "all documented promises kept";
+and xdist's ``loadgroup`` gave the case to the replacement worker, which sent its request again.
+
+The controller runs in this process (conftest.pixelproof_inprocess); ``-n 1`` is the fewest
+workers that crash and get replaced (two interpreters start: the first and its replacement)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import xdist.workermanage
+
+from conftest import pixelproof_inprocess, recorded, stack_keyed_in_env
+from pixelproof.catalogue import Catalogue
+from pixelproof.mock.server import Stack
+from pixelproof.target import embedded_profile
+
+KEY_ENV = "PP_CRASH_KEY"
+KEY = "pp-crash-key-0123456789abcdef"
+KILLED = "size.gpt-image-2.1:1"  # the six size.gpt-image-2.* cases: this one's worker dies
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with stack_keyed_in_env(KEY_ENV, KEY) as running:
+        yield running
+
+
+def test_a_worker_that_dies_in_a_case_makes_it_an_error_everywhere_and_it_is_not_sent_again(
+    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
+    target = tmp_path / "stack.json"
+    target.write_text(profile.model_dump_json(exclude_defaults=True))
+    mark = tmp_path / "killed"
+    monkeypatch.setenv("PP_KILL_WORKER_IN", f"[{KILLED}]")
+    monkeypatch.setenv("PP_KILL_WORKER_MARK", str(mark))
+    # a local worker's sys.path is xdist's copy of the controller's (test_xdist_requests)
+    tests = str(Path(__file__).parent)
+    monkeypatch.setattr(xdist.workermanage, "_sys_path", [tests, *xdist.workermanage._sys_path])
+    done = pixelproof_inprocess(
+        "run", "--target", str(target), "-n", "1", "--rules", "size.gpt-image-2.*",
+        "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "crash", "--", "-p", "kill_worker",
+    )  # fmt: skip
+    assert mark.exists(), "the worker was not killed: the test proves nothing"
+    assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-2000:]
+    run = json.loads((tmp_path / "crash" / "run.json").read_text())
+    assert (run["exit_code"], run["run_exit_code"]) == (3, 3)
+    outcomes = {o["case"]: o for o in run["outcomes"]}
+    assert len(outcomes) == 6
+    assert {c: o["outcome"] for c, o in outcomes.items() if c != KILLED} == dict.fromkeys(
+        set(outcomes) - {KILLED}, "passed"
+    )
+    killed = outcomes[KILLED]
+    assert (killed["outcome"], killed["rule"], killed["surface"]) == ("error", KILLED, "unified")
+    assert "worker gw0 crashed while running this case" in killed["message"]
+    assert "not observed" in killed["message"]
+    # junit.xml: an error for that case, nothing failed
+    suite = ET.parse(tmp_path / "crash" / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("errors"), suite.get("failures")) == ("1", "0")
+    [case] = [c for c in suite.iter("testcase") if f"[{KILLED}]" in (c.get("name") or "")]
+    assert case.find("failure") is None
+    error = case.find("error")
+    assert error is not None
+    assert "crashed" in (error.get("message") or "")
+    summary = (tmp_path / "crash" / "summary.md").read_text()
+    assert "kept" not in summary.splitlines()[0]
+    assert f"**error** `{KILLED}`" in summary
+    # its request (1024x1024) was sent once, by the worker that died; not again by its replacement
+    sent = [
+        r for r in recorded(stack.gateway.url) if (r.get("json") or {}).get("size") == "1024x1024"
+    ]
+    assert len(sent) == 1, sent
