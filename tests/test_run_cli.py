@@ -80,15 +80,29 @@ def test_unknown_fault_exits_2() -> None:
     assert "unknown fault(s): no-such-fault" in result.stderr
 
 
-@pytest.fixture(scope="module")
-def slow_target(catalogue: Catalogue, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A profile of the reference stack with the ``slow`` fault, served here: the child starts
-    no stack process of its own (the test is about the child's exit, not the default stack)."""
-    with embedded_stack(frozenset({"slow"}), time_scale=1000, api_key=KEY) as stack:
+def _served_here(faults: frozenset[str], catalogue: Catalogue, folder: Path) -> Iterator[Path]:
+    """A profile of the reference stack served in this process: a run held to it starts no
+    stack process of its own (~0.6 CPU-s each), where the test is not about the default stack."""
+    with embedded_stack(faults, time_scale=1000, api_key=KEY) as stack:
         profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
-        path = tmp_path_factory.mktemp("slow") / "stack.json"
+        path = folder / "stack.json"
         path.write_text(profile.model_dump_json(exclude_defaults=True))
         yield path
+
+
+@pytest.fixture(scope="module")
+def slow_target(catalogue: Catalogue, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """With the ``slow`` fault (the Ctrl-C test is about the child's exit)."""
+    yield from _served_here(frozenset({"slow"}), catalogue, tmp_path_factory.mktemp("slow"))
+
+
+@pytest.fixture
+def clean_target(
+    catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """Without faults, its key in the environment for the in-process runs."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    yield from _served_here(frozenset(), catalogue, tmp_path)
 
 
 def test_ctrl_c_still_writes_the_report(tmp_path: Path, slow_target: Path) -> None:
@@ -134,10 +148,13 @@ def test_example_profiles_validate(
     assert profile.surfaces
 
 
-def test_pytests_logging_is_there_when_the_arguments_after_dashes_ask(tmp_path: Path) -> None:
+def test_pytests_logging_is_there_when_the_arguments_after_dashes_ask(
+    tmp_path: Path, clean_target: Path
+) -> None:
     """A run leaves pytest's logging plugin out (cli/runner.py per_test_plugins) unless the
     arguments after `--` ask for it: live logs then show, as with plain pytest."""
-    args = ["run", "--rules", "n.default.zero", "--fuzz", "off", "--report-dir", str(tmp_path)]
+    args = ["run", "--target", str(clean_target), "--rules", "n.default.zero", "--fuzz", "off",
+            "--report-dir", str(tmp_path)]  # fmt: skip
     plain = pixelproof_inprocess(*args, "--run-id", "plain")
     assert plain.returncode == 0, plain.stdout[-2000:]
     assert "HTTP Request" not in plain.stdout
