@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 
 import pytest
 from PIL import Image
@@ -56,3 +57,23 @@ def test_strips_that_cannot_be_joined_give_the_whole_encode(
         data = flatjpeg.flat_jpeg(800, 600, fill, rects, 90)
         assert b"\xff\xdd" not in data[: data.index(b"\xff\xda")]
         assert _pixels(data) == _pixels(other(800, 600, fill, rects, 90))
+
+
+def test_strip_keys_shared_across_edges_free_strips_are_each_strips_own() -> None:
+    """The shortcut (a strip with no rect edge between it and the one above shares its key) gives
+    the key every strip has on its own, over rects in and out of the image, empty ones included."""
+    rng = random.Random(15)
+    for _ in range(400):
+        width, height = rng.randint(1, 200), rng.randint(1, 200)
+        rects = [
+            (
+                tuple(rng.randint(-20, side + 20) for side in (width, height, width, height)),
+                (9, 9, 9),
+            )
+            for _ in range(rng.randint(0, 6))
+        ]
+        each = [
+            flatjpeg._strip(top, min(16, height - top), width, rects)  # type: ignore[arg-type]
+            for top in range(0, height, 16)
+        ]
+        assert flatjpeg._strips(width, height, rects, 16) == each, (width, height, rects)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ that differ between strips, an unexpected marker) is encoded whole by Pillow ins
 
 from __future__ import annotations
 
+import bisect
 import io
 import struct
 from collections.abc import Sequence
@@ -48,7 +49,7 @@ def _stitched(
     width: int, height: int, fill: Rgb, rects: Sequence[tuple[Rect, Rgb]], quality: int
 ) -> bytes:
     mcu = 16  # 4:2:0: checked against the strips' frame header below
-    strips = [_strip(top, min(mcu, height - top), width, rects) for top in range(0, height, mcu)]
+    strips = _strips(width, height, rects, mcu)
     pieces: dict[Strip, bytes] = {}
     header = b""
     for strip in dict.fromkeys(strips):
@@ -72,6 +73,24 @@ def _stitched(
     head = _with_rows(header, height)
     sos = _segments(head)[-1][1] - 4
     return head[:sos] + dri + head[sos:] + bytes(body) + _EOI
+
+
+def _strips(width: int, height: int, rects: Sequence[tuple[Rect, Rgb]], mcu: int) -> list[Strip]:
+    """Every strip's key, top to bottom. Where no rect edge lies strictly inside two neighbouring
+    strips, every rect covers both or neither, so the lower one's key is the upper one's: only
+    the strips next to an edge are worked out (a 4K image has ~10 of its 256)."""
+    edges = sorted({y for (_, y0, _, y1), _ in rects for y in (y0, y1) if 0 < y < height})
+    out: list[Strip] = []
+    for top in range(0, height, mcu):
+        rows = min(mcu, height - top)
+        if out and out[-1][0] == rows:
+            above = top - mcu
+            at = bisect.bisect_right(edges, above)
+            if at == len(edges) or edges[at] >= top + rows:
+                out.append(out[-1])
+                continue
+        out.append(_strip(top, rows, width, rects))
+    return out
 
 
 def _strip(top: int, rows: int, width: int, rects: Sequence[tuple[Rect, Rgb]]) -> Strip:
