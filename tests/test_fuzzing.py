@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given, settings
 from PIL import Image
 
-import hostile
 from conftest import recorded, stack_keyed_in_env
 from once import once_per_session
 from pixelproof.catalogue import Catalogue
@@ -267,32 +266,6 @@ def test_finding_speaks_and_redacts(bad_ratio_negative: FuzzResult) -> None:
                  "observed: ", "request: curl -X POST", "Bearer [redacted]"):  # fmt: skip
         assert part in report
     assert KEY not in report
-
-
-def _echo(sock: object) -> None:
-    """Answers 400 with the request head it got as the body."""
-    head = hostile.read_request(sock)  # type: ignore[arg-type]
-    sock.sendall(hostile.answer(400, head))  # type: ignore[attr-defined]
-
-
-def test_fuzz_requests_carry_no_netrc_credentials(
-    catalogue: Catalogue, stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Fuzz cases go out through a ``requests`` session whose adapter hands them to pixelproof's
-    clients (which decide proxies and TLS): the session must not add the user's ~/.netrc login
-    for the host, which no profile asked for and a finding's curl line would then carry."""
-    netrc = tmp_path / "netrc"
-    netrc.write_text("machine 127.0.0.1 login someone password pp-netrc-secret\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
-    session = FuzzSession(catalogue, _profile(catalogue, stack), run_id="netrc")
-    try:
-        with hostile.serve(_echo) as url:
-            head = session.http.get(url + "/v1/models").content.lower()
-    finally:
-        session.close()
-    assert head.startswith(b"get /v1/models"), head
-    assert b"authorization" not in head, head
 
 
 # ---------------------------------------------------------------------- cost and repeatability

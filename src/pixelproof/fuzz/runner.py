@@ -37,7 +37,7 @@ from pixelproof.fuzz.request import Contract, Request
 from pixelproof.fuzz.reuse import reused_strategies
 from pixelproof.fuzz.stateful import run_stateful
 from pixelproof.fuzz.targets import Allowance, BudgetSpent, FuzzResult, FuzzTarget, new_seed
-from pixelproof.fuzz.transport import ClientAdapter
+from pixelproof.fuzz.transport import CaseSender
 from pixelproof.observe import TAG_HEADER, task_id_of
 from pixelproof.polling import Cadence, PollClock, RealTime
 from pixelproof.target import Profile
@@ -75,25 +75,15 @@ class FuzzSession:
         }  # fmt: skip
         self.plain = Client("", None, profile.timeout_s, redactor=self.redactor, guard=guard,
                             surface="image downloads", run=run_id)  # fmt: skip
-        self.http = requests.Session()
-        # the adapter sends through pixelproof's clients, which decide proxies and TLS themselves:
-        # requests' own environment lookups (proxy variables, ~/.netrc credentials, CA bundle
-        # variables) would only be read per request and thrown away, or add a netrc header
-        self.http.trust_env = False
-        self.http.mount("http://", ClientAdapter(clients, self.plain))
-        self.http.mount("https://", ClientAdapter(clients, self.plain))
+        self.sender = CaseSender(clients, self.plain)
         # shown (redacted) in a finding's curl line; the client adds the real ones below requests
         self.auth_shown = {creds.header: f"{creds.scheme} [redacted]".strip()} if auth else {}
         self.secret_headers = (creds.header.lower(),) if creds.header else ()
         self.sent = 0
 
     def close(self) -> None:
-        self.http.close()
+        self.sender.close()
         self.plain.close()
-        for adapter in {id(a): a for a in self.http.adapters.values()}.values():
-            if isinstance(adapter, ClientAdapter):
-                for client in adapter.clients.values():
-                    client.close()
 
     def surface(self, name: str) -> SurfaceSchemas:
         if name not in self.schemas:
@@ -115,8 +105,9 @@ class FuzzSession:
         self.sent += 1
         run.result.requests += 1
         try:
-            return case.call(base_url=self.profile.base_url(run.target.surface), session=self.http,
-                             headers=self.headers(run.target.surface), allow_redirects=False)  # fmt: skip
+            return self.sender.send(
+                case, self.profile.base_url(run.target.surface), self.headers(run.target.surface)
+            )
         except requests.RequestException as exc:
             run.result.errors.append(
                 f"{case.method} {case.formatted_path}: {type(exc).__name__}: {exc}"[:300]
