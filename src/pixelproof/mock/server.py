@@ -17,24 +17,19 @@ from starlette.applications import Starlette
 
 from pixelproof.mock.app import app_state, create_app
 from pixelproof.mock.protocol import MockHttpProtocol
+from pixelproof.mock.sockets import bind, url_of
 from pixelproof.mock.state import MockConfig
 
-
-def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A listening socket (port 0: any free port), so the URL is known before serving starts."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the
-    # listening socket says TCP; with proto 0, Nagle + delayed ACK add ~40 ms to every answer.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    return sock
-
-
-def url_of(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+__all__ = [
+    "FastForward",
+    "Running",
+    "Stack",
+    "bind",
+    "embedded_stack",
+    "serve_forever",
+    "start",
+    "url_of",
+]
 
 
 def _server(app: Starlette, log_level: str, protocol: type[Any] = MockHttpProtocol) -> uvicorn.Server:  # fmt: skip

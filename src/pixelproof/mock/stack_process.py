@@ -59,7 +59,7 @@ def stack_process(
     collecting its tests meanwhile), and ``ready()`` must be called before the first request
     (a connection made earlier waits in the socket's backlog; one to a child that died would
     wait for its timeout, which ``ready`` turns into a clear error instead)."""
-    from pixelproof.mock.server import bind, url_of
+    from pixelproof.mock.sockets import bind, url_of
 
     socks = [bind(host), bind(host)]  # gateway, upstream
     args = [sys.executable, "-c", BOOT, "--time-scale", str(time_scale),

@@ -1,0 +1,47 @@
+"""What `pixelproof run`'s own process loads that it never uses: the mock's web stack (the stack
+serves from a child process) and Pillow's plugins for formats nothing here reads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+STACK = """
+import sys
+import httpx
+from pixelproof.mock.stack_process import stack_process
+with stack_process() as stack:
+    status = httpx.get(stack.gateway.url + "/__pixelproof/health").status_code
+web = sorted(m for m in ("uvicorn", "starlette", "pixelproof.mock.app", "pixelproof.mock.server")
+             if m in sys.modules)
+print(status, ",".join(web) or "-")
+"""
+
+WEBP = """
+import sys
+from pixelproof.geometry import Size
+from pixelproof.images import RenderSpec, decode, render
+image = decode(render(RenderSpec(Size(96, 64), "webp", transparent=True, shade=3)))
+plugins = sorted(m.split(".")[1] for m in sys.modules if m.startswith("PIL.") and m.endswith("ImagePlugin"))
+print(image.format, image.size.width, image.size.height, image.transparent_pixels, ",".join(plugins))
+"""
+
+
+def _run(code: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def test_starting_the_stack_process_loads_no_web_server_in_the_parent() -> None:
+    status, web = _run(STACK)
+    assert status == "200"  # the child serves
+    assert web == "-"
+
+
+def test_a_webp_is_written_and_read_without_loading_every_pillow_plugin() -> None:
+    fmt, width, height, transparent, plugins = _run(WEBP)
+    assert (fmt, width, height, transparent) == ("webp", "96", "64", "True")
+    assert set(plugins.split(",")) <= {
+        "BmpImagePlugin", "GifImagePlugin", "JpegImagePlugin", "PpmImagePlugin",
+        "PngImagePlugin", "WebPImagePlugin",
+    }  # fmt: skip
