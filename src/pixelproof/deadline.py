@@ -25,6 +25,7 @@ import certifi
 import httpcore
 import httpx
 
+HOLD_BYTES = 64 * 1024  # writes up to this size are sent together with what follows them
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "pixelproof_deadline", default=None
 )
@@ -50,16 +51,41 @@ def _left(timeout: float | None, error: type[Exception]) -> float | None:
 
 
 class _Stream(httpcore.NetworkStream):
+    """A connection whose reads and writes end by the exchange deadline.
+
+    A small write (a request head, a small body) is held until the next write or the first read
+    and goes out with what follows: a request is one segment instead of two, so the server
+    wakes once and both ends spend one send/receive less (py-spy of bench/bench_fuzz.py: the
+    client's socket writes were 8% of a fuzz pass). Same bytes, same order. A write error on
+    the held bytes at the read is dropped as httpcore drops one while it writes a request: the
+    read then tells what the server did."""
+
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self.inner = inner
+        self.held, self.held_timeout = b"", None
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self.held:
+            held, self.held = self.held, b""
+            try:
+                self.inner.write(held, _left(self.held_timeout, httpcore.WriteTimeout))
+            except httpcore.WriteError:
+                pass
         return self.inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if self.held and len(self.held) + len(buffer) <= HOLD_BYTES:
+            buffer, self.held = self.held + buffer, b""
+        elif self.held:
+            held, self.held = self.held, b""
+            self.inner.write(held, _left(timeout, httpcore.WriteTimeout))
+        if 0 < len(buffer) <= HOLD_BYTES:
+            self.held, self.held_timeout = buffer, timeout
+            return
         self.inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
+        self.held = b""
         self.inner.close()
 
     def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
