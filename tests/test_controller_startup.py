@@ -45,3 +45,24 @@ def test_a_webp_is_written_and_read_without_loading_every_pillow_plugin() -> Non
         "BmpImagePlugin", "GifImagePlugin", "JpegImagePlugin", "PpmImagePlugin",
         "PngImagePlugin", "WebPImagePlugin",
     }  # fmt: skip
+
+
+CHILD = """
+import sys
+from pixelproof.mock.stack_process import BOOT
+exec(BOOT.split("from pixelproof")[0])  # what the child runs before main: the collector off
+import gc
+assert not gc.isenabled()
+from pixelproof.mock.stack_process import main
+main([])  # serves until its stdin (closed here) ends
+harness = sorted(m for m in ("pixelproof.plan", "pixelproof.target", "pixelproof.samples") if m in sys.modules)
+print(gc.isenabled(), gc.get_freeze_count() > 1000, ",".join(harness) or "-")
+"""
+
+
+def test_the_stack_child_collects_again_once_started_and_loads_no_harness_planning() -> None:
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                          check=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    urls, state = done.stdout.splitlines()
+    assert '"gateway": "http://127.0.0.1:' in urls
+    assert state.split() == ["True", "True", "-"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from pixelproof.catalogue import Catalogue, Rule
 from pixelproof.samples import UNCACHED, sample_b64, sample_streamed
-from pixelproof.surfaces.paths import ARK_PATH, jimeng_path, twin
+from pixelproof.surfaces.paths import ARK_PATH, UPSTREAM_FAILURE, jimeng_path, twin
 from pixelproof.target import Profile
 
 PROMPT_TAG = "[pp:{nonce}]"  # in a prompt: what reached the upstream is found by it
@@ -30,9 +30,6 @@ SAMPLE_PREFIX = "{sample:"
 LOOKALIKE_PREFIX = "{lookalike:"
 LOOKALIKE = re.compile(r"\{lookalike:([A-Za-z0-9.-]+)\}")
 TASK_SURFACES = ("tasks-action", "tasks-official")
-# A prompt carrying this asks the pixelproof mock upstream to fail that one request
-# (mode 503: an HTML 503 page; drop: the connection closes mid-answer). See mock/failing.py.
-UPSTREAM_FAILURE = "[pixelproof-upstream:{mode}]"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from pixelproof.plan import UPSTREAM_FAILURE
+from pixelproof.surfaces.paths import UPSTREAM_FAILURE
 
 MODES = ("503", "drop")
 MARKS = {mode: UPSTREAM_FAILURE.format(mode=mode) for mode in MODES}

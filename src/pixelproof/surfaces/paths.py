@@ -15,6 +15,9 @@ ARK_PATH = "/api/v3/images/generations"
 # A pixelproof mock serves an image URL fetched with this header as if the file were that many
 # seconds old: how a run judges a documented URL lifetime (24 h) without waiting for it.
 FILE_AGE_HEADER = "X-Pixelproof-File-Age"
+# A prompt carrying this asks the pixelproof mock upstream to fail that one request
+# (mode 503: an HTML 503 page; drop: the connection closes mid-answer). See mock/failing.py.
+UPSTREAM_FAILURE = "[pixelproof-upstream:{mode}]"
 
 
 def twin(surface: str) -> str:
