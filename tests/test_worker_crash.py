@@ -14,9 +14,11 @@ workers that crash and get replaced (two interpreters start: the first and its r
 from __future__ import annotations
 
 import json
+import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xdist.workermanage
@@ -37,9 +39,10 @@ def stack() -> Iterator[Stack]:
         yield running
 
 
-def test_a_worker_that_dies_in_a_case_makes_it_an_error_everywhere_and_it_is_not_sent_again(
-    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _run_killing_one_worker(
+    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`run -n 1` of the six size.gpt-image-2.* cases, whose worker dies once in KILLED."""
     profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
     target = tmp_path / "stack.json"
     target.write_text(profile.model_dump_json(exclude_defaults=True))
@@ -50,12 +53,18 @@ def test_a_worker_that_dies_in_a_case_makes_it_an_error_everywhere_and_it_is_not
     tests = str(Path(__file__).parent)
     monkeypatch.setattr(xdist.workermanage, "_sys_path", [tests, *xdist.workermanage._sys_path])
     done = pixelproof_inprocess(
-        "run", "--target", str(target), "-n", "1", "--rules", "size.gpt-image-2.*",
-        "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "crash", "--", "-p", "kill_worker",
+        "run", "--target", str(target), "-n", "1", "--rules", "size.gpt-image-2.*", "--fuzz", "off",
+        "--report-dir", str(tmp_path), "--run-id", "crash", "--", "-p", "kill_worker", *extra,
     )  # fmt: skip
     assert mark.exists(), "the worker was not killed: the test proves nothing"
     assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-2000:]
-    run = json.loads((tmp_path / "crash" / "run.json").read_text())
+    return done, json.loads((tmp_path / "crash" / "run.json").read_text())
+
+
+def test_a_worker_that_dies_in_a_case_makes_it_an_error_everywhere_and_it_is_not_sent_again(
+    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, run = _run_killing_one_worker(stack, catalogue, tmp_path, monkeypatch)
     assert (run["exit_code"], run["run_exit_code"]) == (3, 3)
     outcomes = {o["case"]: o for o in run["outcomes"]}
     assert len(outcomes) == 6
@@ -83,3 +92,24 @@ def test_a_worker_that_dies_in_a_case_makes_it_an_error_everywhere_and_it_is_not
         r for r in recorded(stack.gateway.url) if (r.get("json") or {}).get("size") == "1024x1024"
     ]
     assert len(sent) == 1, sent
+
+
+def test_cases_left_unrun_when_xdist_gives_up_on_crashed_workers_are_errors_too(
+    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no worker restart left (here none: ``--max-worker-restart 0``; by default four per
+    worker) xdist stops handing out work after a crash: the cases it never ran were not observed.
+    They were left out of run.json, which then judged a part of the run as if it were all."""
+    _, run = _run_killing_one_worker(
+        stack, catalogue, tmp_path, monkeypatch, "--max-worker-restart", "0"
+    )
+    assert run["exit_code"] == 3
+    outcomes = {o["case"]: o for o in run["outcomes"]}
+    assert len(outcomes) == 6  # every planned case is in the report
+    assert "crashed while running this case" in outcomes[KILLED]["message"]
+    unrun = {c: o for c, o in outcomes.items() if o["outcome"] != "passed" and c != KILLED}
+    assert unrun, "every other case ran before the crash: the test proves nothing"
+    for case, outcome in unrun.items():
+        assert outcome["outcome"] == "error", case
+        assert outcome["message"].startswith("not run: the run stopped after 1 worker(s) crashed")
+        assert (outcome["rule"], outcome["surface"]) == (case, "unified")

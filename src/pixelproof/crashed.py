@@ -22,15 +22,61 @@ from pixelproof.plan import KINDS, cases_for
 from pixelproof.report.results import case_properties
 from pixelproof.target import Profile
 
-DOWN = pytest.StashKey[dict[str, str]]()  # worker id -> why xdist saw it go down
 NODEID = re.compile(r"::(?P<test>\w+)\[(?P<param>.*)\](?:@[^\]]*)?$")  # a test[case], @its group
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node: Any, error: object | None) -> None:
-    """xdist says why a worker went down before it reports the case it held."""
-    if error is not None:
-        node.config.stash.setdefault(DOWN, {})[node.gateway.id] = str(error).strip()
+class WorkerCrashes:
+    """The controller's side of `run -n N` when workers die (registered by the plugin at the
+    session's start, in the controller only)."""
+
+    def __init__(self, catalogue: Catalogue, profile: Profile) -> None:
+        self.catalogue, self.profile = catalogue, profile
+        self.down: dict[str, str] = {}  # worker id -> why xdist saw it go down
+        self.planned: list[str] = []  # the workers' collection
+        self.reported: set[str] = set()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object | None) -> None:
+        """xdist says why a worker went down (before it reports the case it held); None when
+        the worker ended as it should."""
+        if error is not None:
+            self.down[str(node.gateway.id)] = str(error).strip()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.planned = self.planned or list(ids)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        """The case the worker held: an error naming the worker (see the module's docstring)."""
+        worker = str(getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "?"))
+        report.longrepr = crash_message(worker, self.down.get(worker))
+        report.when = "setup"  # nothing of the case was judged: an error in every report format
+        report.user_properties = planned_properties(
+            report.nodeid, self.catalogue, self.profile, sched.config
+        )
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reported.add(report.nodeid)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """After too many crashed workers xdist stops handing out work (``--max-worker-restart``,
+        by default four per worker): the cases it never ran were not observed either. Each is
+        reported as an error, before junit.xml and the run's outcomes are written, so the run
+        says how much of it was never judged instead of leaving those cases out."""
+        if not self.down or exitstatus == pytest.ExitCode.INTERRUPTED:
+            return
+        why = (f"not run: the run stopped after {len(self.down)} worker(s) crashed "
+               f"({', '.join(sorted(self.down))}); its outcome was not observed")  # fmt: skip
+        for nodeid in self.planned:
+            if nodeid in self.reported or NODEID.search(nodeid) is None:
+                continue
+            fspath = nodeid.split("::")[0]
+            props = planned_properties(nodeid, self.catalogue, self.profile, session.config)
+            report = pytest.TestReport(nodeid, (fspath, None, fspath), {}, "failed", why,
+                                       "setup", user_properties=props)  # fmt: skip
+            session.config.hook.pytest_runtest_logreport(report=report)
 
 
 def crash_message(worker: str, why: str | None) -> str:
@@ -40,18 +86,6 @@ def crash_message(worker: str, why: str | None) -> str:
         "so this is an error, not a verdict; the case was not run again (its requests may "
         "already have been sent)"
     )
-
-
-def explain(report: pytest.TestReport, catalogue: Catalogue, profile: Profile) -> None:
-    """Turn xdist's report of a crashed worker's case into the case's error (in place)."""
-    worker = getattr(report, "node", None)
-    config = getattr(worker, "config", None)
-    name = str(getattr(getattr(worker, "gateway", None), "id", "?"))
-    why = config.stash.get(DOWN, {}).get(name) if config is not None else None
-    report.longrepr = crash_message(name, why)
-    report.when = "setup"  # nothing of the case was judged: an error in every report format
-    if config is not None:
-        report.user_properties = planned_properties(report.nodeid, catalogue, profile, config)
 
 
 def planned_properties(

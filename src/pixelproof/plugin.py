@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 
 from pixelproof.catalogue import Catalogue, default_catalogue
-from pixelproof.crashed import explain as explain_crash
-from pixelproof.crashed import pytest_testnodedown  # noqa: F401  (a hook: why a worker died)
+from pixelproof.crashed import WorkerCrashes
 from pixelproof.deadline import Guard
 from pixelproof.images import thumbnails
 from pixelproof.judging.evidence import Evidence, NotJudged, observe_case
@@ -382,19 +381,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any) -> None:
-    """A worker died in this case: an error naming the case and the worker (crashed.py)."""
-    if (pp := session_of(sched.config)) is not None:
-        explain_crash(report, pp.catalogue, pp.profile)
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     pp = session_of(session.config)
     if pp is None or hasattr(session.config, "workerinput"):
         return
     session.config.pluginmanager.register(_Collector(pp.results), "pixelproof-results")
+    session.config.pluginmanager.register(WorkerCrashes(pp.catalogue, pp.profile), "pp-crashes")
 
 
 class _Collector:
