@@ -236,7 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm", type=int, default=100, help="warm 4K samples")
     parser.add_argument("--cold", type=int, default=16, help="cold 4K samples")
     parser.add_argument("--profile", action="store_true", help="profile the warm 4K path")
-    parser.add_argument("--out", type=Path, default=HERE / "last_mock.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where the figures go (default bench/last_mock.json, with --raw"
+        " bench/last_mock_raw.json)",
+    )
     parser.add_argument("--raw", action="store_true", help="raw-socket client: pixelproof vs Prism")
     parser.add_argument(
         "--concurrency", default="1,10,50", help="--raw: connections, comma-separated"
@@ -250,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         raw["machine"] = machine() | {"load_average": os.getloadavg()}
         raw["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         print(raw_table(raw))
-        (HERE / "last_mock_raw.json").write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+        out = args.out or HERE / "last_mock_raw.json"
+        out.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
         return 0
 
     running = start(create_app(MockConfig(role="upstream")))
@@ -272,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"] = machine()
     results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     print(table(results))
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    out = args.out or HERE / "last_mock.json"
+    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
     if args.profile:
         print(profile_warm_4k(args.warm))
     return 0
