@@ -108,7 +108,8 @@ class CaseSender:
 def _called(case: Any, base_url: str) -> Any:
     """What ``Case.call`` does before its transport sends: the ``before_call`` hooks, the case's
     metadata brought up to date with its containers and then frozen, and the base URL kept (the
-    checks' reproduction reads it)."""
+    checks' reproduction reads it). These are schemathesis 4.32.5's steps and private names,
+    hence pyproject's lower bound."""
     context = HookContext(operation=case.operation)
     case._sync_validated_hashes()
     dispatch_before_call(
