@@ -40,14 +40,22 @@ def stack() -> Iterator[Stack]:
 
 
 def _run_killing_one_worker(
-    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str
+    stack: Stack,
+    catalogue: Catalogue,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *extra: str,
+    kill_in: str = f"[{KILLED}]",
+    level: str | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """`run -n 1` of the six size.gpt-image-2.* cases, whose worker dies once in KILLED."""
+    """`run -n 1` of the six size.gpt-image-2.* cases, whose worker dies once in ``kill_in``."""
     profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
+    if level is not None:
+        profile = profile.model_copy(update={"level": level})
     target = tmp_path / "stack.json"
     target.write_text(profile.model_dump_json(exclude_defaults=True))
     mark = tmp_path / "killed"
-    monkeypatch.setenv("PP_KILL_WORKER_IN", f"[{KILLED}]")
+    monkeypatch.setenv("PP_KILL_WORKER_IN", kill_in)
     monkeypatch.setenv("PP_KILL_WORKER_MARK", str(mark))
     # a local worker's sys.path is xdist's copy of the controller's (test_xdist_requests)
     tests = str(Path(__file__).parent)
@@ -113,3 +121,29 @@ def test_cases_left_unrun_when_xdist_gives_up_on_crashed_workers_are_errors_too(
         assert outcome["outcome"] == "error", case
         assert outcome["message"].startswith("not run: the run stopped after 1 worker(s) crashed")
         assert (outcome["rule"], outcome["surface"]) == (case, "unified")
+
+
+def test_a_crashed_profile_check_is_an_error_and_unrun_unclaimed_cases_stay_not_claimed(
+    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two things a crash must not change. A profile check (the waivers' expiry) is no rule case:
+    its crash was pytest's bare failure, so the command exited 1 ("a profile check failed")
+    while run.json said 0 and summary.md "kept". A case the target does not claim is never sent,
+    whoever runs it: left unrun after the crash it is still not claimed, not an error."""
+    _, run = _run_killing_one_worker(
+        stack, catalogue, tmp_path, monkeypatch, "--max-worker-restart", "0",
+        kill_in="test_waivers_not_expired", level="openai-images",
+    )  # fmt: skip
+    assert (run["exit_code"], run["run_exit_code"]) == (3, 3)
+    outcomes = {o["case"]: o for o in run["outcomes"]}
+    crashed = outcomes["test_waivers_not_expired"]
+    assert crashed["outcome"] == "error", crashed
+    assert "crashed while running this case" in crashed["message"]
+    # the rules table puts these two ratios at the unified-gateway level only
+    unclaimed = {c: outcomes[c] for c in ("size.gpt-image-2.16:9", "size.gpt-image-2.9:16")}
+    assert {c: o["outcome"] for c, o in unclaimed.items()} == dict.fromkeys(
+        unclaimed, "not-claimed"
+    )
+    unrun = [o for o in outcomes.values() if o["message"].startswith("not run: ")]
+    assert len(unrun) == 4, outcomes  # the claimed four: the crash came first (-n 1, profile first)
+    assert "kept" not in (tmp_path / "crash" / "summary.md").read_text().splitlines()[0]

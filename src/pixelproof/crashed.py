@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from pixelproof.catalogue import Catalogue
-from pixelproof.plan import KINDS, cases_for
+from pixelproof.plan import KINDS, cases_for, not_claimed_text
 from pixelproof.report.results import case_properties
 from pixelproof.target import Profile
 
@@ -70,11 +70,17 @@ class WorkerCrashes:
         why = (f"not run: the run stopped after {len(self.down)} worker(s) crashed "
                f"({', '.join(sorted(self.down))}); its outcome was not observed")  # fmt: skip
         for nodeid in self.planned:
-            if nodeid in self.reported or NODEID.search(nodeid) is None:
+            if nodeid in self.reported:
                 continue
             fspath = nodeid.split("::")[0]
             props = planned_properties(nodeid, self.catalogue, self.profile, session.config)
-            report = pytest.TestReport(nodeid, (fspath, None, fspath), {}, "failed", why,
+            outcome, longrepr = "failed", why
+            if ("claimed", "no") in props:  # never sent whoever ran it: its verdict is known
+                known = dict(props)
+                levels = known["levels"].replace(",", ", ")
+                reason = not_claimed_text(known["level"], known["surface"], levels)
+                outcome, longrepr = "skipped", (fspath, None, f"Skipped: {reason}")
+            report = pytest.TestReport(nodeid, (fspath, None, fspath), {}, outcome, longrepr,
                                        "setup", user_properties=props)  # fmt: skip
             session.config.hook.pytest_runtest_logreport(report=report)
 
@@ -92,10 +98,13 @@ def planned_properties(
     nodeid: str, catalogue: Catalogue, profile: Profile, config: pytest.Config
 ) -> list[tuple[str, Any]]:
     """The rule metadata a worker attached to this test when it collected it (the same plan,
-    made again here), or the bare test name where the plan has no such case."""
+    made again here; a case the target does not claim says so), or the bare test
+    name where the plan has no such case. A profile check (no case: the waivers' expiry) gets
+    its name as its rule: its crash is an error of the run like any other, where pytest's bare
+    failure made the command exit 1 ("a profile check failed") under a run.json that said 0."""
     found = NODEID.search(nodeid)
     if found is None:
-        return []  # not a rule case (a profile check): reported as pytest reports it
+        return _unplanned(nodeid.rsplit("::", 1)[-1])
     test, param = found["test"], found["param"]
     if test == "test_fuzz":
         from pixelproof.fuzz.targets import fuzz_level, plan_targets
@@ -107,7 +116,10 @@ def planned_properties(
         return next((t.properties() for t in targets if t.id == param), _unplanned(param))
     kinds = {name for name, kind in KINDS.items() if kind.suite == test}
     cases = cases_for(catalogue, profile, kinds) if kinds else []
-    return next((case_properties(c) for c in cases if c.id == param), _unplanned(param))
+    case = next((c for c in cases if c.id == param), None)
+    if case is None:
+        return _unplanned(param)
+    return case_properties(case) + ([] if case.claimed else [("claimed", "no")])
 
 
 def _unplanned(param: str) -> list[tuple[str, Any]]:

@@ -51,7 +51,7 @@ def _terminal_behaviours(results: Results) -> list[str]:
 VERDICTS = {
     0: "all documented promises kept",
     1: "promises broken",
-    3: "errors only (target unreachable?)",
+    3: "errors only: no promise broken, but cases could not be judged (see the errors)",
 }
 LIST_LIMIT = 50
 JUDGED = ("passed", "failed", "fixed")
