@@ -61,6 +61,9 @@ def test_a_case_carries_the_profiles_key_on_the_wire_only_and_no_netrc_login(
     assert b"pp-netrc-secret" not in wire, wire
     assert b"basic " not in wire, wire
     assert b"x-pixelproof-tag: fuzz-tr" in wire
+    # the headers requests' session added (fuzz traffic carries them as it did through it)
+    for name, value in requests.utils.default_headers().items():
+        assert f"\r\n{name}: {value}\r\n".lower().encode() in wire, (name, wire)
     shown = {k.lower(): v for k, v in response.request.headers.items()}  # what a finding prints
     assert "authorization" not in shown, shown
     assert KEY not in repr(shown) + str(response.request.url)
