@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,30 @@ def _run_killing_one_worker(
     )  # fmt: skip
     assert mark.exists(), "the worker was not killed: the test proves nothing"
     assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-2000:]
+    _allure_agrees_with_junit(tmp_path / "crash")
     return done, json.loads((tmp_path / "crash" / "run.json").read_text())
+
+
+def _allure_agrees_with_junit(run_dir: Path) -> None:
+    """One Allure result per junit test case, with the same status: the crashed case and the
+    cases never run are written by the controller, the dead worker's finished ones before it
+    died (they were lost in its write buffer)."""
+    junit = Counter()
+    for case in ET.parse(run_dir / "junit.xml").getroot().iter("testcase"):
+        found = [c.tag for c in case if c.tag in ("error", "failure", "skipped")]
+        junit[
+            {"error": "broken", "failure": "failed"}.get(found[0], found[0]) if found else "passed"
+        ] += 1
+    results = [
+        json.loads(p.read_text()) for p in (run_dir / "allure-results").glob("*-result.json")
+    ]
+    assert Counter(r["status"] for r in results) == junit, [
+        (r["name"], r["status"]) for r in results
+    ]
+    crashed = [
+        r for r in results if "crashed while running this case" in str(r.get("statusDetails"))
+    ]
+    assert [r["status"] for r in crashed] == ["broken"], crashed
 
 
 def test_a_worker_that_dies_in_a_case_makes_it_an_error_everywhere_and_it_is_not_sent_again(

@@ -19,6 +19,8 @@ import pytest
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.plan import KINDS, cases_for, not_claimed_text
+from pixelproof.report import allure_results
+from pixelproof.report.allure import CaseFacts, case_facts
 from pixelproof.report.results import case_properties
 from pixelproof.target import Profile
 
@@ -52,9 +54,9 @@ class WorkerCrashes:
         worker = str(getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "?"))
         report.longrepr = crash_message(worker, self.down.get(worker))
         report.when = "setup"  # nothing of the case was judged: an error in every report format
-        report.user_properties = planned_properties(
-            report.nodeid, self.catalogue, self.profile, sched.config
-        )
+        props, facts = planned(report.nodeid, self.catalogue, self.profile, sched.config)
+        report.user_properties = props
+        allure_results.unobserved(sched.config, report, facts)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.reported.add(report.nodeid)
@@ -73,7 +75,7 @@ class WorkerCrashes:
             if nodeid in self.reported:
                 continue
             fspath = nodeid.split("::")[0]
-            props = planned_properties(nodeid, self.catalogue, self.profile, session.config)
+            props, facts = planned(nodeid, self.catalogue, self.profile, session.config)
             outcome, longrepr = "failed", why
             if ("claimed", "no") in props:  # never sent whoever ran it: its verdict is known
                 known = dict(props)
@@ -83,6 +85,7 @@ class WorkerCrashes:
             report = pytest.TestReport(nodeid, (fspath, None, fspath), {}, outcome, longrepr,
                                        "setup", user_properties=props)  # fmt: skip
             session.config.hook.pytest_runtest_logreport(report=report)
+            allure_results.unobserved(session.config, report, facts)
 
 
 def crash_message(worker: str, why: str | None) -> str:
@@ -94,17 +97,17 @@ def crash_message(worker: str, why: str | None) -> str:
     )
 
 
-def planned_properties(
+def planned(
     nodeid: str, catalogue: Catalogue, profile: Profile, config: pytest.Config
-) -> list[tuple[str, Any]]:
+) -> tuple[list[tuple[str, Any]], CaseFacts | None]:
     """The rule metadata a worker attached to this test when it collected it (the same plan,
-    made again here; a case the target does not claim says so), or the bare test
-    name where the plan has no such case. A profile check (no case: the waivers' expiry) gets
+    made again here; a case the target does not claim says so) and what Allure shows of a rule
+    case, or the bare test name where the plan has no such case. A profile check (no case: the waivers' expiry) gets
     its name as its rule: its crash is an error of the run like any other, where pytest's bare
     failure made the command exit 1 ("a profile check failed") under a run.json that said 0."""
     found = NODEID.search(nodeid)
     if found is None:
-        return _unplanned(nodeid.rsplit("::", 1)[-1])
+        return _unplanned(nodeid.rsplit("::", 1)[-1]), None
     test, param = found["test"], found["param"]
     if test == "test_fuzz":
         from pixelproof.fuzz.targets import fuzz_level, plan_targets
@@ -113,13 +116,14 @@ def planned_properties(
         level = fuzz_level(option("pixelproof_fuzz"), profile)
         targets = plan_targets(catalogue, profile, level, option("pixelproof_fuzz_budget"),
                                option("pixelproof_rules"))  # fmt: skip
-        return next((t.properties() for t in targets if t.id == param), _unplanned(param))
+        return next((t.properties() for t in targets if t.id == param), _unplanned(param)), None
     kinds = {name for name, kind in KINDS.items() if kind.suite == test}
     cases = cases_for(catalogue, profile, kinds) if kinds else []
     case = next((c for c in cases if c.id == param), None)
     if case is None:
-        return _unplanned(param)
-    return case_properties(case) + ([] if case.claimed else [("claimed", "no")])
+        return _unplanned(param), None
+    props = case_properties(case) + ([] if case.claimed else [("claimed", "no")])
+    return props, case_facts(case)
 
 
 def _unplanned(param: str) -> list[tuple[str, Any]]:

@@ -156,13 +156,17 @@ class _Writer:
                 except OSError as exc:
                     self.errors.append(f"{path.name}: {exc.strerror or exc}")
 
-    def flush(self) -> list[str]:
-        """Waits for the files queued so far; returns (and forgets) the ones that failed."""
+    def wait(self) -> None:
+        """Waits for the files queued so far (what failed stays for ``flush`` to say)."""
         if self.thread is not None:
             self._running()
             done = threading.Event()
             self.queue.put(done)
             done.wait()
+
+    def flush(self) -> list[str]:
+        """Waits for the files queued so far; returns (and forgets) the ones that failed."""
+        self.wait()
         errors, self.errors = self.errors, []
         return errors
 

@@ -40,7 +40,7 @@ from allure_pytest.utils import (
 )
 
 from pixelproof.plan import Case
-from pixelproof.report.allure import FACTS, RESULT_WRITERS, WRITER, case_facts
+from pixelproof.report.allure import FACTS, RESULT_WRITERS, WRITER, CaseFacts, case_facts
 
 BATCH = 64  # files handed to the writer thread at once
 PLUGIN_NAME = "pixelproof-allure"
@@ -133,9 +133,39 @@ class AllureResults:
                 if text:
                     self.attach(name, text.encode("utf-8"), "text/plain", "txt")
         test, self.test = self.test, {"status": None}
-        result = _pruned(self._result(item, test))
+        self._queue_result(self._result(item, test))
+        if hasattr(self.config, "workerinput"):  # a worker that dies loses no finished result
+            self.hand_over()  # waiting costs ~60 us a test over writing in the thread (500-file A/B)
+            WRITER.wait()
+
+    def _queue_result(self, result: dict[str, Any]) -> None:
+        result = _pruned(result)
         name = f"{result['uuid']}-result.json"
         self._queue(self.dir / name, json.dumps(result, ensure_ascii=False).encode("utf-8"))
+
+    def unobserved(self, report: pytest.TestReport, facts: CaseFacts | None) -> None:
+        """A test no worker reported on (its worker crashed in it, or xdist stopped handing out
+        work): the controller, which has no item, writes its result from the report crashed.py
+        made, so Allure shows what run.json and junit.xml show. Names, ids and labels are worked
+        out from the node id and the case's facts as a worker does from its item; markers and
+        captured output, which only a run of the test has, are left out."""
+        path, _, test = report.nodeid.partition("::")
+        test = test.split("@")[0]  # xdist's loadgroup suffix
+        full_name = f"{path.removesuffix('.py').replace('/', '.')}#{test.split('[')[0]}"
+        labels = list(facts.labels) if facts else []
+        params = [(n, represent(v)) for n, v in facts.parameters] if facts else []
+        message = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        self._queue_result({
+            "name": test, "status": "skipped" if report.skipped else "broken",
+            "statusDetails": {"message": str(message)},
+            "description": facts.description if facts else None,
+            "parameters": [{"name": n, "value": v} for n, v in params],
+            "uuid": str(uuid.uuid4()), "testCaseId": md5(full_name), "fullName": full_name,
+            "historyId": get_history_id(full_name, [_Param(n, v) for n, v in params], {}),
+            "labels": [{"name": n, "value": v} for n, v in labels],
+            "titlePath": path.removesuffix(".py").split("/"),
+        })  # fmt: skip
+        self.hand_over()
 
     def close(self) -> None:
         """The session ends: every file goes to the writer thread (report/allure.py flushes it)."""
@@ -208,6 +238,14 @@ def start(config: pytest.Config) -> None:
     directory = config.getoption("pixelproof_allure", None)
     if directory and not config.pluginmanager.has_plugin(PLUGIN_NAME):
         config.pluginmanager.register(AllureResults(Path(directory), config), PLUGIN_NAME)
+
+
+def unobserved(config: pytest.Config, report: pytest.TestReport, facts: CaseFacts | None) -> None:
+    """The controller's result for a test no worker reported on (crashed.py), when Allure
+    results are asked for."""
+    writer = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    if isinstance(writer, AllureResults):
+        writer.unobserved(report, facts)
 
 
 def stop(config: pytest.Config) -> None:
