@@ -55,7 +55,7 @@ class WorkerCrashes:
         report.longrepr = crash_message(worker, self.down.get(worker))
         report.when = "setup"  # nothing of the case was judged: an error in every report format
         props, facts = planned(report.nodeid, self.catalogue, self.profile, sched.config)
-        report.user_properties = props
+        report.user_properties = [*props, ("crashed", worker)]  # its requests went uncounted
         allure_results.unobserved(sched.config, report, facts)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

@@ -114,6 +114,7 @@ def merge_runs(runs: list[dict[str, Any]], run_id: str) -> Merged:
         "shard": None,
         "counts": counts,
         "requests_sent": sum(int(r.get("requests_sent") or 0) for r in runs),
+        "requests_uncounted": sorted(c for r in runs for c in r.get("requests_uncounted") or []),
         "images_bought": sum(int(r.get("images_bought") or 0) for r in runs),
         "exit_code": judged,
         "run_exit_code": next(c for c in (*PRECEDENCE, max(codes)) if c in codes),

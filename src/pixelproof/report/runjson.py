@@ -127,6 +127,10 @@ def build_run_json(
         "levels": scores_by_level(outcomes),
         "counts": {k: counts[k] for k in OUTCOMES},
         "requests_sent": sum(int(o.get("requests") or 0) for o in outcomes),
+        # cases whose worker crashed in them: what they sent is not in requests_sent
+        "requests_uncounted": sorted(
+            str(o.props.get("case")) for o in results.outcomes.values() if o.props.get("crashed")
+        ),
         "images_bought": sum(int(o.get("images") or 0) for o in outcomes),
         "exit_code": results.exit_code(),
         "outcomes": outcomes,

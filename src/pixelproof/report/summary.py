@@ -122,6 +122,14 @@ def first_line(message: Any) -> str:
     return next((line for line in reversed(lines) if "Error" in line), lines[-1] if lines else "")
 
 
+def requests_text(data: dict[str, Any]) -> str:
+    uncounted = data.get("requests_uncounted") or []
+    if not uncounted:
+        return f"{data['requests_sent']} requests"
+    return (f"at least {data['requests_sent']} requests (not counted: those of {len(uncounted)} "
+            "case(s) whose worker crashed)")  # fmt: skip
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     """summary.md: short enough for a CI comment, and says why each failure failed."""
     counts: dict[str, int] = data["counts"]
@@ -129,7 +137,7 @@ def render_markdown(data: dict[str, Any]) -> str:
     lines = [
         f"## pixelproof: {target.get('name')} — {verdict(data)}",
         "",
-        f"Run `{data['run_id']}`, pixelproof {data['pixelproof_version']}, {data['requests_sent']} requests, "
+        f"Run `{data['run_id']}`, pixelproof {data['pixelproof_version']}, {requests_text(data)}, "
         f"{data['images_bought']} images. {totals(data).sentence()}.",
     ]
     notice = filters_text(data)
