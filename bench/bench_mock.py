@@ -230,7 +230,7 @@ def raw_table(raw: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500, help="throughput requests")
     parser.add_argument("--warm", type=int, default=100, help="warm 4K samples")
@@ -249,17 +249,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seconds", type=float, default=3.0, help="--raw: measured seconds per point"
     )
-    args = parser.parse_args(argv)
-    if args.raw:
-        raw = raw_comparison([int(c) for c in args.concurrency.split(",")], args.seconds)
-        raw["machine"] = machine() | {"load_average": os.getloadavg()}
-        raw["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-        print(raw_table(raw))
-        out = args.out or HERE / "last_mock_raw.json"
-        out.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {out}")
-        return 0
+    return parser
 
+
+def _write(figures: dict[str, Any], out: Path) -> None:
+    figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
+def _in_process(args: argparse.Namespace) -> dict[str, Any]:
     running = start(create_app(MockConfig(role="upstream")))
     try:
         with httpx.Client(base_url=running.url, timeout=120) as client:
@@ -277,11 +276,20 @@ def main(argv: list[str] | None = None) -> int:
         "met": warm_p50 <= GOAL_WARM_4K_P50_MS,
     }
     results["machine"] = machine()
-    results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.raw:
+        raw = raw_comparison([int(c) for c in args.concurrency.split(",")], args.seconds)
+        raw["machine"] = machine() | {"load_average": os.getloadavg()}
+        print(raw_table(raw))
+        _write(raw, args.out or HERE / "last_mock_raw.json")
+        return 0
+    results = _in_process(args)
     print(table(results))
-    out = args.out or HERE / "last_mock.json"
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    _write(results, args.out or HERE / "last_mock.json")
     if args.profile:
         print(profile_warm_4k(args.warm))
     return 0
