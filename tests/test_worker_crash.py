@@ -130,34 +130,16 @@ def test_a_worker_that_dies_in_a_case_makes_it_an_error_everywhere_and_it_is_not
     assert len(sent) == 1, sent
 
 
-def test_cases_left_unrun_when_xdist_gives_up_on_crashed_workers_are_errors_too(
+def test_cases_left_unrun_are_errors_unless_unclaimed_and_a_crashed_profile_check_is_one_too(
     stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With no worker restart left (here none: ``--max-worker-restart 0``; by default four per
     worker) xdist stops handing out work after a crash: the cases it never ran were not observed.
-    They were left out of run.json, which then judged a part of the run as if it were all."""
-    _, run = _run_killing_one_worker(
-        stack, catalogue, tmp_path, monkeypatch, "--max-worker-restart", "0"
-    )
-    assert run["exit_code"] == 3
-    outcomes = {o["case"]: o for o in run["outcomes"]}
-    assert len(outcomes) == 6  # every planned case is in the report
-    assert "crashed while running this case" in outcomes[KILLED]["message"]
-    unrun = {c: o for c, o in outcomes.items() if o["outcome"] != "passed" and c != KILLED}
-    assert unrun, "every other case ran before the crash: the test proves nothing"
-    for case, outcome in unrun.items():
-        assert outcome["outcome"] == "error", case
-        assert outcome["message"].startswith("not run: the run stopped after 1 worker(s) crashed")
-        assert (outcome["rule"], outcome["surface"]) == (case, "unified")
-
-
-def test_a_crashed_profile_check_is_an_error_and_unrun_unclaimed_cases_stay_not_claimed(
-    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two things a crash must not change. A profile check (the waivers' expiry) is no rule case:
-    its crash was pytest's bare failure, so the command exited 1 ("a profile check failed")
-    while run.json said 0 and summary.md "kept". A case the target does not claim is never sent,
-    whoever runs it: left unrun after the crash it is still not claimed, not an error."""
+    They were left out of run.json, which then judged a part of the run as if it were all. A case
+    the target does not claim is never sent, whoever runs it: left unrun it is still not claimed.
+    The crash here is in a profile check (the waivers' expiry), no rule case: it was pytest's bare
+    failure, so the command exited 1 ("a profile check failed") while run.json said 0 and
+    summary.md "kept"."""
     _, run = _run_killing_one_worker(
         stack, catalogue, tmp_path, monkeypatch, "--max-worker-restart", "0",
         kill_in="test_waivers_not_expired", level="openai-images",
@@ -172,6 +154,11 @@ def test_a_crashed_profile_check_is_an_error_and_unrun_unclaimed_cases_stay_not_
     assert {c: o["outcome"] for c, o in unclaimed.items()} == dict.fromkeys(
         unclaimed, "not-claimed"
     )
-    unrun = [o for o in outcomes.values() if o["message"].startswith("not run: ")]
+    assert len(outcomes) == 7  # every planned case is in the report, and the check
+    unrun = {c: o for c, o in outcomes.items() if o["message"].startswith("not run: ")}
     assert len(unrun) == 4, outcomes  # the claimed four: the crash came first (-n 1, profile first)
+    for case, outcome in unrun.items():
+        assert outcome["outcome"] == "error", case
+        assert outcome["message"].startswith("not run: the run stopped after 1 worker(s) crashed")
+        assert (outcome["rule"], outcome["surface"]) == (case, "unified")
     assert "kept" not in (tmp_path / "crash" / "summary.md").read_text().splitlines()[0]
