@@ -181,6 +181,44 @@ def test_the_replacement_of_a_crashed_lone_worker_runs_what_is_left_and_ends() -
     assert not sched.has_pending
 
 
+def test_the_fuzz_lane_hands_out_its_costliest_targets_first() -> None:
+    """Longest first: what is left at the end, when one worker may wait for the other, is the
+    cheapest. Negative cases cost about twice a documented one; a GET's only input is its path
+    id; equal costs keep the collection's order."""
+    get, pos, neg_a, stateful, neg_b = fuzz = [
+        "suites/test_fuzz.py::test_fuzz[tasks GET /v1/tasks/{task_id} positive]",
+        "suites/test_fuzz.py::test_fuzz[unified POST /a positive]",
+        "suites/test_fuzz.py::test_fuzz[unified POST /a negative]",
+        "suites/test_fuzz.py::test_fuzz[tasks POST /b -> GET /v1/tasks/{task_id} stateful]",
+        "suites/test_fuzz.py::test_fuzz[unified POST /b negative]",
+    ]
+    sched, nodes = start(1, fuzz)
+    run_all(sched, nodes)
+    assert nodes[0].ran == [neg_a, neg_b, pos, stateful, get]
+
+
+def test_a_rule_worker_stops_rather_than_start_fuzzing_for_a_few_cheap_targets() -> None:
+    """Its first fuzz target would cost it the start-up (schemathesis, Hypothesis, the surface's
+    contract: ~1 CPU-s) that the worker already fuzzing has paid: for two documented targets it
+    stops, and that worker runs them."""
+    sched, nodes = start(2)  # four fuzz targets of one unit each; seven rule tests
+    run_all(sched, nodes, turns=[1] * 7)  # the rule worker is the fast one
+    assert [t for t in nodes[1].ran if "test_fuzz" in t] == []
+    assert nodes[1].shutting_down
+    assert nodes[0].ran[: len(FUZZ)] == FUZZ
+    assert sorted(nodes[0].ran + nodes[1].ran) == sorted(COLLECTION)
+    assert sched.tests_finished
+
+
+def test_a_rule_worker_joins_fuzzing_when_more_is_left_than_its_start_up() -> None:
+    fuzz = [f"suites/test_fuzz.py::test_fuzz[unified POST /op{i} negative]" for i in range(8)]
+    sched, nodes = start(2, [*RULES[:3], *fuzz])
+    run_all(sched, nodes, turns=[1] * 6)
+    assert [t for t in nodes[1].ran if "test_fuzz" in t]
+    assert sorted(nodes[0].ran + nodes[1].ran) == sorted([*RULES[:3], *fuzz])
+    assert sched.tests_finished
+
+
 def test_other_dist_modes_keep_xdists_own_scheduler() -> None:
     assert pytest_xdist_make_scheduler(config(2, "load"), None) is None
     assert isinstance(pytest_xdist_make_scheduler(config(2), None), LaneScheduling)
