@@ -80,8 +80,8 @@ def _shard_exit(run: dict[str, Any]) -> int:
     return int(code if isinstance(code, int) else run.get("exit_code", EXIT_USAGE))
 
 
-def merge_runs(runs: list[dict[str, Any]], run_id: str) -> Merged:
-    problems = _shard_problems(runs)
+def _outcomes(runs: list[dict[str, Any]], problems: list[str]) -> dict[str, dict[str, Any]]:
+    """Every shard's outcomes by test; a test judged in two shards is a problem."""
     outcomes: dict[str, dict[str, Any]] = {}
     for run in runs:
         for outcome in run["outcomes"]:
@@ -89,6 +89,12 @@ def merge_runs(runs: list[dict[str, Any]], run_id: str) -> Merged:
             if key in outcomes:
                 problems.append(f"{key} was judged in more than one shard")
             outcomes[key] = outcome
+    return outcomes
+
+
+def merge_runs(runs: list[dict[str, Any]], run_id: str) -> Merged:
+    problems = _shard_problems(runs)
+    outcomes = _outcomes(runs, problems)
     counts = {o: 0 for o in OUTCOMES}
     for outcome in outcomes.values():
         counts[outcome.get("outcome", "error")] = counts.get(outcome.get("outcome", "error"), 0) + 1
