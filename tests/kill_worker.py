@@ -1,8 +1,11 @@
-"""A pytest plugin for test_worker_crash: the xdist worker that reaches the call phase of the test
-whose id contains $PP_KILL_WORKER_IN dies there at once (``os._exit``: no report, no teardown, as a
-kill or the OOM killer leaves it), once per run: it first creates $PP_KILL_WORKER_MARK, and a
-worker that finds the file runs the test as usual. So a scheduler that ran the case again would
-see it pass, which is what the test must not let through."""
+"""A pytest plugin for test_worker_crash: the xdist worker that reaches a phase of the test whose id
+contains $PP_KILL_WORKER_IN dies there at once (``os._exit``: no report, no teardown, as a kill or
+the OOM killer leaves it), once per run: it first creates $PP_KILL_WORKER_MARK, and a worker that
+finds the file runs the test as usual. So a scheduler that ran the case again would see it pass,
+which is what the test must not let through. $PP_KILL_WORKER_PHASE: ``call`` (the default: after
+the case's setup sent its requests, before any verdict), ``teardown`` (after the call's report
+reached the controller) or ``logfinish`` (after every report of the test, before xdist hears it is
+complete)."""
 
 from __future__ import annotations
 
@@ -12,13 +15,29 @@ from pathlib import Path
 import pytest
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_call(item: pytest.Item) -> None:
+def _die_in(phase: str, nodeid: str) -> None:
     target, mark = os.environ.get("PP_KILL_WORKER_IN"), os.environ.get("PP_KILL_WORKER_MARK")
-    if not (target and mark and os.environ.get("PYTEST_XDIST_WORKER")) or target not in item.nodeid:
+    if os.environ.get("PP_KILL_WORKER_PHASE", "call") != phase:
+        return
+    if not (target and mark and os.environ.get("PYTEST_XDIST_WORKER")) or target not in nodeid:
         return
     try:
         Path(mark).touch(exist_ok=False)
     except FileExistsError:
         return
     os._exit(9)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    _die_in("call", item.nodeid)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    _die_in("teardown", item.nodeid)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logfinish(nodeid: str) -> None:
+    _die_in("logfinish", nodeid)

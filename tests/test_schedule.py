@@ -7,6 +7,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from pixelproof.schedule import LaneScheduling, pytest_xdist_make_scheduler
 
 FUZZ = [f"suites/test_fuzz.py::test_fuzz[target {i}]" for i in range(4)]
@@ -41,7 +43,9 @@ class Worker:
 
 def config(workers: int, dist: str = "loadgroup") -> Any:
     values = {"tx": [f"{workers}*popen"], "dist": dist}
-    return SimpleNamespace(getvalue=values.get, option=SimpleNamespace(loadscopereorder=True))
+    return SimpleNamespace(
+        getvalue=values.get, option=SimpleNamespace(loadscopereorder=True), stash=pytest.Stash()
+    )
 
 
 def start(workers: int, collection: list[str] = COLLECTION) -> tuple[LaneScheduling, list[Worker]]:

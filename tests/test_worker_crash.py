@@ -14,6 +14,7 @@ workers that crash and get replaced (two interpreters start: the first and its r
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -26,11 +27,13 @@ import xdist.workermanage
 
 from conftest import pixelproof_inprocess, recorded, stack_keyed_in_env
 from pixelproof.catalogue import Catalogue
+from pixelproof.mock.faults import FAULT_HEADER
 from pixelproof.mock.server import Stack
 from pixelproof.target import embedded_profile
 
 KEY_ENV = "PP_CRASH_KEY"
 KEY = "pp-crash-key-0123456789abcdef"
+CRASH_WORDS = re.compile(r"crashed (while running this case|in this case's teardown)")
 KILLED = "size.gpt-image-2.1:1"  # the six size.gpt-image-2.* cases: this one's worker dies
 
 
@@ -48,11 +51,19 @@ def _run_killing_one_worker(
     *extra: str,
     kill_in: str = f"[{KILLED}]",
     level: str | None = None,
+    phase: str = "call",
+    fault: str | None = None,
+    rules: str = "size.gpt-image-2.*",
+    code: int = 3,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """`run -n 1` of the six size.gpt-image-2.* cases, whose worker dies once in ``kill_in``."""
+    """`run -n 1` of the six size.gpt-image-2.* cases (or ``rules``), whose worker dies once in
+    ``kill_in`` (in ``phase``, kill_worker.py), the gateway given ``fault`` by header."""
     profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
     if level is not None:
         profile = profile.model_copy(update={"level": level})
+    if fault is not None:
+        profile = profile.model_copy(update={"headers": {FAULT_HEADER: fault}})
+    monkeypatch.setenv("PP_KILL_WORKER_PHASE", phase)
     target = tmp_path / "stack.json"
     target.write_text(profile.model_dump_json(exclude_defaults=True))
     mark = tmp_path / "killed"
@@ -62,16 +73,16 @@ def _run_killing_one_worker(
     tests = str(Path(__file__).parent)
     monkeypatch.setattr(xdist.workermanage, "_sys_path", [tests, *xdist.workermanage._sys_path])
     done = pixelproof_inprocess(
-        "run", "--target", str(target), "-n", "1", "--rules", "size.gpt-image-2.*", "--fuzz", "off",
+        "run", "--target", str(target), "-n", "1", "--rules", rules, "--fuzz", "off",
         "--report-dir", str(tmp_path), "--run-id", "crash", "--", "-p", "kill_worker", *extra,
     )  # fmt: skip
     assert mark.exists(), "the worker was not killed: the test proves nothing"
-    assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-2000:]
-    _allure_agrees_with_junit(tmp_path / "crash")
+    assert done.returncode == code, done.stdout[-3000:] + done.stderr[-2000:]
+    _allure_agrees_with_junit(tmp_path / "crash", crashed=int(phase != "logfinish"))
     return done, json.loads((tmp_path / "crash" / "run.json").read_text())
 
 
-def _allure_agrees_with_junit(run_dir: Path) -> None:
+def _allure_agrees_with_junit(run_dir: Path, crashed: int = 1) -> None:
     """One Allure result per junit test case, with the same status: the crashed case and the
     cases never run are written by the controller, the dead worker's finished ones before it
     died (they were lost in its write buffer)."""
@@ -87,10 +98,10 @@ def _allure_agrees_with_junit(run_dir: Path) -> None:
     assert Counter(r["status"] for r in results) == junit, [
         (r["name"], r["status"]) for r in results
     ]
-    crashed = [
-        r for r in results if "crashed while running this case" in str(r.get("statusDetails"))
-    ]
-    assert [r["status"] for r in crashed] == ["broken"], crashed
+    names = [r["name"] for r in results]
+    assert len(names) == len(set(names)), names  # no test twice
+    by_controller = [r for r in results if CRASH_WORDS.search(str(r.get("statusDetails")))]
+    assert len(by_controller) == crashed, by_controller
 
 
 def test_a_worker_that_dies_in_a_case_makes_it_an_error_everywhere_and_it_is_not_sent_again(
@@ -162,3 +173,39 @@ def test_cases_left_unrun_are_errors_unless_unclaimed_and_a_crashed_profile_chec
         assert outcome["message"].startswith("not run: the run stopped after 1 worker(s) crashed")
         assert (outcome["rule"], outcome["surface"]) == (case, "unified")
     assert "kept" not in (tmp_path / "crash" / "summary.md").read_text().splitlines()[0]
+
+
+def test_a_broken_promise_seen_whole_stays_broken_when_the_worker_dies_in_its_teardown(
+    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call reported the broken promise; the worker died after it. The crash's error replaced
+    the failure: exit 3 and 'errors only: no promise broken' for a promise seen broken."""
+    case = "size.gpt-image-2.4:3"  # the gateway ignores sizes: 1024x1024 for 4:3
+    _, run = _run_killing_one_worker(
+        stack, catalogue, tmp_path, monkeypatch, kill_in=f"[{case}]", phase="teardown",
+        fault="size-ignored", rules=case, code=1,
+    )  # fmt: skip
+    assert (run["exit_code"], run["run_exit_code"]) == (1, 1)
+    [outcome] = [o for o in run["outcomes"] if o["case"] == case]
+    assert outcome["outcome"] == "failed", outcome
+    assert "1024x1024" in outcome["message"], outcome["message"]
+    results = (tmp_path / "crash").glob("allure-results/*-result.json")
+    allure = [json.loads(p.read_text()) for p in results]
+    assert [r["status"] for r in allure if case in r["name"]] == ["failed"], allure
+
+
+def test_a_worker_dying_after_a_test_reported_whole_makes_no_crash_of_it(
+    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every report of the case reached the controller, then the worker died (before xdist heard
+    the case was complete): no error for a case that passed, no second report of it."""
+    _, run = _run_killing_one_worker(
+        stack, catalogue, tmp_path, monkeypatch, phase="logfinish", code=0
+    )
+    assert (run["exit_code"], run["run_exit_code"]) == (0, 0)
+    assert {o["case"]: o["outcome"] for o in run["outcomes"]} == dict.fromkeys(
+        [f"size.gpt-image-2.{r}" for r in ("1:1", "4:3", "3:2", "2:3", "16:9", "9:16")], "passed"
+    )
+    cases = list(ET.parse(tmp_path / "crash" / "junit.xml").getroot().iter("testcase"))
+    names = [(c.get("classname"), c.get("name")) for c in cases]
+    assert len(names) == len(set(names)) == 7, names  # six cases and the profile check, once each

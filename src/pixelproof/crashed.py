@@ -22,6 +22,7 @@ from pixelproof.plan import KINDS, cases_for, not_claimed_text
 from pixelproof.report import allure_results
 from pixelproof.report.allure import CaseFacts, case_facts
 from pixelproof.report.results import case_properties
+from pixelproof.schedule import PHASES_SEEN
 from pixelproof.target import Profile
 
 NODEID = re.compile(r"::(?P<test>\w+)\[(?P<param>.*)\](?:@[^\]]*)?$")  # a test[case], @its group
@@ -31,11 +32,11 @@ class WorkerCrashes:
     """The controller's side of `run -n N` when workers die (registered by the plugin at the
     session's start, in the controller only)."""
 
-    def __init__(self, catalogue: Catalogue, profile: Profile) -> None:
+    def __init__(self, catalogue: Catalogue, profile: Profile, config: pytest.Config) -> None:
         self.catalogue, self.profile = catalogue, profile
         self.down: dict[str, str] = {}  # worker id -> why xdist saw it go down
         self.planned: list[str] = []  # the workers' collection
-        self.reported: set[str] = set()
+        self.seen = config.stash.setdefault(PHASES_SEEN, {})  # nodeid -> {phase: outcome}
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object | None) -> None:
@@ -50,16 +51,20 @@ class WorkerCrashes:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
-        """The case the worker held: an error naming the worker (see the module's docstring)."""
+        """The case the worker held: an error naming the worker (see the module's docstring).
+        Where its call was reported the worker died in its teardown: the verdict stands (a
+        broken promise seen in full stays broken, results.py) and the crash is a teardown error."""
         worker = str(getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "?"))
-        report.longrepr = crash_message(worker, self.down.get(worker))
-        report.when = "setup"  # nothing of the case was judged: an error in every report format
+        call = self.seen.get(report.nodeid, {}).get("call")
+        report.longrepr = crash_message(worker, self.down.get(worker), judged=call is not None)
+        report.when = "setup" if call is None else "teardown"  # an error in every report format
         props, facts = planned(report.nodeid, self.catalogue, self.profile, sched.config)
         report.user_properties = [*props, ("crashed", worker)]  # its requests went uncounted
-        allure_results.unobserved(sched.config, report, facts)
+        status = "failed" if call == "failed" else "broken"
+        allure_results.unobserved(sched.config, report, facts, status)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.reported.add(report.nodeid)
+        self.seen.setdefault(report.nodeid, {})[report.when] = report.outcome
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -72,7 +77,7 @@ class WorkerCrashes:
         why = (f"not run: the run stopped after {len(self.down)} worker(s) crashed "
                f"({', '.join(sorted(self.down))}); its outcome was not observed")  # fmt: skip
         for nodeid in self.planned:
-            if nodeid in self.reported:
+            if nodeid in self.seen:
                 continue
             fspath = nodeid.split("::")[0]
             props, facts = planned(nodeid, self.catalogue, self.profile, session.config)
@@ -85,11 +90,18 @@ class WorkerCrashes:
             report = pytest.TestReport(nodeid, (fspath, None, fspath), {}, outcome, longrepr,
                                        "setup", user_properties=props)  # fmt: skip
             session.config.hook.pytest_runtest_logreport(report=report)
-            allure_results.unobserved(session.config, report, facts)
+            allure_results.unobserved(
+                session.config, report, facts, "skipped" if report.skipped else "broken"
+            )
 
 
-def crash_message(worker: str, why: str | None) -> str:
+def crash_message(worker: str, why: str | None, judged: bool = False) -> str:
     cause = f" ({why})" if why else ""
+    if judged:
+        return (
+            f"worker {worker} crashed in this case's teardown, after its verdict{cause}: the "
+            "verdict stands, the crash is an error of the run; the case was not run again"
+        )
     return (
         f"worker {worker} crashed while running this case{cause}: its outcome was not observed, "
         "so this is an error, not a verdict; the case was not run again (its requests may "

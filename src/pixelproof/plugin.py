@@ -387,7 +387,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if pp is None or hasattr(session.config, "workerinput"):
         return
     session.config.pluginmanager.register(_Collector(pp.results), "pixelproof-results")
-    session.config.pluginmanager.register(WorkerCrashes(pp.catalogue, pp.profile), "pp-crashes")
+    session.config.pluginmanager.register(
+        WorkerCrashes(pp.catalogue, pp.profile, session.config), "pp-crashes"
+    )
 
 
 class _Collector:

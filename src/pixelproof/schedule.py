@@ -26,6 +26,10 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadGroupScheduling
 
+# What the controller got of each test, phase -> outcome (crashed.WorkerCrashes fills it): a
+# worker that dies after its test's teardown report, before xdist hears the test is complete,
+# did not die in that test.
+PHASES_SEEN = pytest.StashKey[dict[str, dict[str, str]]]()
 FUZZ_TEST = "::test_fuzz["  # the suites' fuzz test (suites/test_fuzz.py): one unit per target
 
 
@@ -83,6 +87,8 @@ class LaneScheduling(LoadGroupScheduling):
         self.workqueue.update(workload)
         for other in self.assigned_work:
             self._reschedule(other)
+        if "teardown" in self.config.stash.get(PHASES_SEEN, {}).get(crashitem, {}):
+            return None  # reported whole: the worker died after it (a second, false report)
         return crashitem
 
     def schedule(self) -> None:

@@ -143,7 +143,7 @@ class AllureResults:
         name = f"{result['uuid']}-result.json"
         self._queue(self.dir / name, json.dumps(result, ensure_ascii=False).encode("utf-8"))
 
-    def unobserved(self, report: pytest.TestReport, facts: CaseFacts | None) -> None:
+    def unobserved(self, report: pytest.TestReport, facts: CaseFacts | None, status: str) -> None:
         """A test no worker reported on (its worker crashed in it, or xdist stopped handing out
         work): the controller, which has no item, writes its result from the report crashed.py
         made, so Allure shows what run.json and junit.xml show. Names, ids and labels are worked
@@ -156,7 +156,7 @@ class AllureResults:
         params = [(n, represent(v)) for n, v in facts.parameters] if facts else []
         message = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         self._queue_result({
-            "name": test, "status": "skipped" if report.skipped else "broken",
+            "name": test, "status": status,
             "statusDetails": {"message": str(message)},
             "description": facts.description if facts else None,
             "parameters": [{"name": n, "value": v} for n, v in params],
@@ -240,12 +240,14 @@ def start(config: pytest.Config) -> None:
         config.pluginmanager.register(AllureResults(Path(directory), config), PLUGIN_NAME)
 
 
-def unobserved(config: pytest.Config, report: pytest.TestReport, facts: CaseFacts | None) -> None:
+def unobserved(
+    config: pytest.Config, report: pytest.TestReport, facts: CaseFacts | None, status: str
+) -> None:
     """The controller's result for a test no worker reported on (crashed.py), when Allure
     results are asked for."""
     writer = config.pluginmanager.get_plugin(PLUGIN_NAME)
     if isinstance(writer, AllureResults):
-        writer.unobserved(report, facts)
+        writer.unobserved(report, facts, status)
 
 
 def stop(config: pytest.Config) -> None:

@@ -49,6 +49,15 @@ class Results:
             return
         if outcome == "skipped" and props.get("claimed") == "no":
             outcome = "not-claimed"
+        if (
+            previous is not None
+            and previous.outcome in ("failed", "fixed")
+            and report.when == "teardown"
+        ):
+            previous.duration_s += (
+                report.duration
+            )  # a teardown error leaves a seen verdict as it was
+            return
         if previous is not None and _rank(previous.outcome) >= _rank(outcome):
             previous.duration_s += report.duration
             return
