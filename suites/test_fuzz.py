@@ -19,7 +19,7 @@ import pytest
 from pixelproof.fuzz.targets import FuzzResult, FuzzTarget, fuzz_level, plan_targets, run_target
 from pixelproof.observe import TargetError
 from pixelproof.plugin import PixelproofSession, session_of
-from pixelproof.report.allure import CaseFacts, attach, label
+from pixelproof.report.allure import attach, fuzz_facts, label
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -53,17 +53,11 @@ def fuzz_session(pixelproof: PixelproofSession, pytestconfig: pytest.Config) -> 
     session.close()
 
 
-def _label(node: pytest.Item, target: FuzzTarget) -> None:
-    """Allure: the operation and the mode are parameters, so each target keeps its own history."""
-    labels = (("epic", target.surface), ("feature", "fuzz"), ("story", target.rule_id))
-    label(node, CaseFacts(labels, (("operation", target.label), ("mode", target.mode))), target.id)
-
-
 @pytest.fixture
 def fuzzed(request: pytest.FixtureRequest, fuzz_session: Any) -> FuzzResult:
     """Fuzz one target (setup phase): transport failures are errors, not findings."""
     target: FuzzTarget = request.param
-    _label(request.node, target)
+    label(request.node, fuzz_facts(target), target.id)
     if target.allowance <= 0:
         pytest.skip("the fuzz request budget leaves no request for this target")
     result = run_target(fuzz_session, target)

@@ -100,6 +100,8 @@ def _allure_agrees_with_junit(run_dir: Path, crashed: int = 1) -> None:
     ]
     names = [r["name"] for r in results]
     assert len(names) == len(set(names)), names  # no test twice
+    history = [r["historyId"] for r in results]  # Allure shows a repeated one as a retry
+    assert len(history) == len(set(history)), sorted(zip(history, names, strict=True))
     by_controller = [r for r in results if CRASH_WORDS.search(str(r.get("statusDetails")))]
     assert len(by_controller) == crashed, by_controller
 

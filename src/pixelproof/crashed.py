@@ -20,7 +20,7 @@ import pytest
 from pixelproof.catalogue import Catalogue
 from pixelproof.plan import KINDS, cases_for, not_claimed_text
 from pixelproof.report import allure_results
-from pixelproof.report.allure import CaseFacts, case_facts
+from pixelproof.report.allure import CaseFacts, case_facts, fuzz_facts
 from pixelproof.report.results import case_properties
 from pixelproof.schedule import PHASES_SEEN
 from pixelproof.target import Profile
@@ -58,10 +58,10 @@ class WorkerCrashes:
         call = self.seen.get(report.nodeid, {}).get("call")
         report.longrepr = crash_message(worker, self.down.get(worker), judged=call is not None)
         report.when = "setup" if call is None else "teardown"  # an error in every report format
-        props, facts = planned(report.nodeid, self.catalogue, self.profile, sched.config)
+        props, facts, original = planned(report.nodeid, self.catalogue, self.profile, sched.config)
         report.user_properties = [*props, ("crashed", worker)]  # its requests went uncounted
         status = "failed" if call == "failed" else "broken"
-        allure_results.unobserved(sched.config, report, facts, status)
+        allure_results.unobserved(sched.config, report, status, facts, original)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.seen.setdefault(report.nodeid, {})[report.when] = report.outcome
@@ -80,7 +80,7 @@ class WorkerCrashes:
             if nodeid in self.seen:
                 continue
             fspath = nodeid.split("::")[0]
-            props, facts = planned(nodeid, self.catalogue, self.profile, session.config)
+            props, facts, original = planned(nodeid, self.catalogue, self.profile, session.config)
             outcome, longrepr = "failed", why
             if ("claimed", "no") in props:  # never sent whoever ran it: its verdict is known
                 known = dict(props)
@@ -90,9 +90,8 @@ class WorkerCrashes:
             report = pytest.TestReport(nodeid, (fspath, None, fspath), {}, outcome, longrepr,
                                        "setup", user_properties=props)  # fmt: skip
             session.config.hook.pytest_runtest_logreport(report=report)
-            allure_results.unobserved(
-                session.config, report, facts, "skipped" if report.skipped else "broken"
-            )
+            status = "skipped" if report.skipped else "broken"
+            allure_results.unobserved(session.config, report, status, facts, original)
 
 
 def crash_message(worker: str, why: str | None, judged: bool = False) -> str:
@@ -109,17 +108,19 @@ def crash_message(worker: str, why: str | None, judged: bool = False) -> str:
     )
 
 
-def planned(
-    nodeid: str, catalogue: Catalogue, profile: Profile, config: pytest.Config
-) -> tuple[list[tuple[str, Any]], CaseFacts | None]:
+Planned = tuple[list[tuple[str, Any]], CaseFacts | None, dict[str, Any]]
+
+
+def planned(nodeid: str, catalogue: Catalogue, profile: Profile, config: pytest.Config) -> Planned:
     """The rule metadata a worker attached to this test when it collected it (the same plan,
-    made again here; a case the target does not claim says so) and what Allure shows of a rule
-    case, or the bare test name where the plan has no such case. A profile check (no case: the waivers' expiry) gets
+    made again here; a case the target does not claim says so), what Allure shows of it and
+    its parameter (for Allure's history id, as a worker computes it), or the bare test name
+    where the plan has no such case. A profile check (no case: the waivers' expiry) gets
     its name as its rule: its crash is an error of the run like any other, where pytest's bare
     failure made the command exit 1 ("a profile check failed") under a run.json that said 0."""
     found = NODEID.search(nodeid)
     if found is None:
-        return _unplanned(nodeid.rsplit("::", 1)[-1]), None
+        return _unplanned(nodeid.rsplit("::", 1)[-1]), None, {}
     test, param = found["test"], found["param"]
     if test == "test_fuzz":
         from pixelproof.fuzz.targets import fuzz_level, plan_targets
@@ -128,14 +129,17 @@ def planned(
         level = fuzz_level(option("pixelproof_fuzz"), profile)
         targets = plan_targets(catalogue, profile, level, option("pixelproof_fuzz_budget"),
                                option("pixelproof_rules"))  # fmt: skip
-        return next((t.properties() for t in targets if t.id == param), _unplanned(param)), None
+        target = next((t for t in targets if t.id == param), None)
+        if target is None:
+            return _unplanned(param), None, {}
+        return target.properties(), fuzz_facts(target), {"fuzzed": target}
     kinds = {name for name, kind in KINDS.items() if kind.suite == test}
     cases = cases_for(catalogue, profile, kinds) if kinds else []
     case = next((c for c in cases if c.id == param), None)
     if case is None:
-        return _unplanned(param), None
+        return _unplanned(param), None, {}
     props = case_properties(case) + ([] if case.claimed else [("claimed", "no")])
-    return props, case_facts(case)
+    return props, case_facts(case), {"case": case}
 
 
 def _unplanned(param: str) -> list[tuple[str, Any]]:

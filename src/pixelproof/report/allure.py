@@ -23,6 +23,7 @@ from allure_commons.logger import AllureFileLogger
 from attr import asdict
 
 if TYPE_CHECKING:
+    from pixelproof.fuzz.targets import FuzzTarget
     from pixelproof.judging.failures import RuleFailure
     from pixelproof.plan import Case
 
@@ -54,6 +55,12 @@ def case_facts(case: Case) -> CaseFacts:
         description=f'{rule.statement}\n\nSource: {rule.cite()}: "{rule.source.quote}"',
         link=(f"contracts/sources/{rule.source.doc}", rule.cite()),
     )  # fmt: skip
+
+
+def fuzz_facts(target: FuzzTarget) -> CaseFacts:
+    """The operation and the mode are parameters, so each target keeps its own history."""
+    labels = (("epic", target.surface), ("feature", "fuzz"), ("story", target.rule_id))
+    return CaseFacts(labels, (("operation", target.label), ("mode", target.mode)))
 
 
 def label(node: pytest.Item, facts: CaseFacts, title: str) -> None:

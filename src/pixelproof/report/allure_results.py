@@ -143,7 +143,10 @@ class AllureResults:
         name = f"{result['uuid']}-result.json"
         self._queue(self.dir / name, json.dumps(result, ensure_ascii=False).encode("utf-8"))
 
-    def unobserved(self, report: pytest.TestReport, facts: CaseFacts | None, status: str) -> None:
+    def unobserved(
+        self, report: pytest.TestReport, status: str, facts: CaseFacts | None,
+        original: dict[str, Any],
+    ) -> None:  # fmt: skip
         """A test no worker reported on (its worker crashed in it, or xdist stopped handing out
         work): the controller, which has no item, writes its result from the report crashed.py
         made, so Allure shows what run.json and junit.xml show. Names, ids and labels are worked
@@ -154,6 +157,7 @@ class AllureResults:
         full_name = f"{path.removesuffix('.py').replace('/', '.')}#{test.split('[')[0]}"
         labels = list(facts.labels) if facts else []
         params = [(n, represent(v)) for n, v in facts.parameters] if facts else []
+        params += [(n, represent(v)) for n, v in original.items() if n not in dict(params)]
         message = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         self._queue_result({
             "name": test, "status": status,
@@ -161,7 +165,7 @@ class AllureResults:
             "description": facts.description if facts else None,
             "parameters": [{"name": n, "value": v} for n, v in params],
             "uuid": str(uuid.uuid4()), "testCaseId": md5(full_name), "fullName": full_name,
-            "historyId": get_history_id(full_name, [_Param(n, v) for n, v in params], {}),
+            "historyId": get_history_id(full_name, [_Param(n, v) for n, v in params], original),
             "labels": [{"name": n, "value": v} for n, v in labels],
             "titlePath": path.removesuffix(".py").split("/"),
         })  # fmt: skip
@@ -241,13 +245,14 @@ def start(config: pytest.Config) -> None:
 
 
 def unobserved(
-    config: pytest.Config, report: pytest.TestReport, facts: CaseFacts | None, status: str
-) -> None:
+    config: pytest.Config, report: pytest.TestReport, status: str, facts: CaseFacts | None,
+    original: dict[str, Any],
+) -> None:  # fmt: skip
     """The controller's result for a test no worker reported on (crashed.py), when Allure
-    results are asked for."""
+    results are asked for: ``original`` is the test's parameter, as in the worker's history id."""
     writer = config.pluginmanager.get_plugin(PLUGIN_NAME)
     if isinstance(writer, AllureResults):
-        writer.unobserved(report, facts, status)
+        writer.unobserved(report, status, facts, original)
 
 
 def stop(config: pytest.Config) -> None:
