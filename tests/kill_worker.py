@@ -14,12 +14,18 @@ from pathlib import Path
 
 import pytest
 
+IN_A_WORKER = [False]  # the run's controller calls logfinish too, in the test's own process
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    IN_A_WORKER[0] = hasattr(config, "workerinput")
+
 
 def _die_in(phase: str, nodeid: str) -> None:
     target, mark = os.environ.get("PP_KILL_WORKER_IN"), os.environ.get("PP_KILL_WORKER_MARK")
     if os.environ.get("PP_KILL_WORKER_PHASE", "call") != phase:
         return
-    if not (target and mark and os.environ.get("PYTEST_XDIST_WORKER")) or target not in nodeid:
+    if not (target and mark and IN_A_WORKER[0]) or target not in nodeid:
         return
     try:
         Path(mark).touch(exist_ok=False)
