@@ -134,7 +134,10 @@ def test_a_worker_that_dies_in_a_case_makes_it_an_error_everywhere_and_it_is_not
     # the dead worker's request for the case is nowhere in the counts: the reports say so
     assert run["requests_uncounted"] == [KILLED]
     assert run["requests_sent"] == 5, run["requests_sent"]  # the five other cases, one each
-    assert f"at least {run['requests_sent']} requests (not counted: those of 1 case(s)" in summary
+    assert (
+        f"at least {run['requests_sent']} requests, {run['images_bought']} images (not counted: those of 1 case(s)"
+        in summary
+    )
     assert f"**error** `{KILLED}`" in summary
     # its request (1024x1024) was sent once, by the worker that died; not again by its replacement
     sent = [

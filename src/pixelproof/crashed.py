@@ -85,7 +85,7 @@ class WorkerCrashes:
             if ("claimed", "no") in props:  # never sent whoever ran it: its verdict is known
                 known = dict(props)
                 levels = known["levels"].replace(",", ", ")
-                reason = not_claimed_text(known["level"], known["surface"], levels)
+                reason = not_claimed_text(known["level"] or None, known["surface"], levels)
                 outcome, longrepr = "skipped", (fspath, None, f"Skipped: {reason}")
             report = pytest.TestReport(nodeid, (fspath, None, fspath), {}, outcome, longrepr,
                                        "setup", user_properties=props)  # fmt: skip

@@ -25,12 +25,13 @@ def add_merge(sub: Any) -> None:
 
 def _run_merge(args: argparse.Namespace) -> int:
     from pixelproof.report.merge import merge_dirs
+    from pixelproof.report.summary import spent_text
 
     merged = merge_dirs(args.run_dirs, args.out)
     for problem in merged.problems:
         print(f"pixelproof merge: {problem}", file=sys.stderr)
     counts = merged.data["counts"]
     listing = ", ".join(f"{counts[k]} {k}" for k in counts if counts[k])
-    print(f"pixelproof merge: {len(args.run_dirs)} run dir(s), {merged.data['requests_sent']} requests, "
+    print(f"pixelproof merge: {len(args.run_dirs)} run dir(s), {spent_text(merged.data)}, "
           f"{listing or 'nothing judged'}; written to {args.out}", file=sys.stderr)  # fmt: skip
     return merged.exit_code

@@ -27,7 +27,7 @@ from pixelproof.report.facts import (
     totals,
 )
 from pixelproof.report.results import OUTCOMES
-from pixelproof.report.summary import first_line, verdict
+from pixelproof.report.summary import first_line, spent_text, verdict
 
 WORST = ("error", "failed", "fixed", "waived", "skipped", "not-claimed", "passed")
 BAD = ("error", "failed", "fixed")
@@ -89,8 +89,7 @@ def render_html(data: dict[str, Any], trend_svg: str = "") -> str:
         run_id=data["run_id"],
         started=data["started"],
         version=data["pixelproof_version"],
-        requests=data["requests_sent"],
-        images=data["images_bought"],
+        spent=spent_text(data),
         exit_code=data["exit_code"],
         verdict=verdict(data),
         totals=totals(data),

@@ -122,12 +122,14 @@ def first_line(message: Any) -> str:
     return next((line for line in reversed(lines) if "Error" in line), lines[-1] if lines else "")
 
 
-def requests_text(data: dict[str, Any]) -> str:
+def spent_text(data: dict[str, Any]) -> str:
+    """What the run sent and bought; a lower bound when a worker crashed in a case (run.json's
+    requests_uncounted): what that case sent and bought reached no count."""
+    spent = f"{data['requests_sent']} requests, {data['images_bought']} images"
     uncounted = data.get("requests_uncounted") or []
     if not uncounted:
-        return f"{data['requests_sent']} requests"
-    return (f"at least {data['requests_sent']} requests (not counted: those of {len(uncounted)} "
-            "case(s) whose worker crashed)")  # fmt: skip
+        return spent
+    return f"at least {spent} (not counted: those of {len(uncounted)} case(s) whose worker crashed)"
 
 
 def render_markdown(data: dict[str, Any]) -> str:
@@ -137,8 +139,8 @@ def render_markdown(data: dict[str, Any]) -> str:
     lines = [
         f"## pixelproof: {target.get('name')} — {verdict(data)}",
         "",
-        f"Run `{data['run_id']}`, pixelproof {data['pixelproof_version']}, {requests_text(data)}, "
-        f"{data['images_bought']} images. {totals(data).sentence()}.",
+        f"Run `{data['run_id']}`, pixelproof {data['pixelproof_version']}, {spent_text(data)}. "
+        f"{totals(data).sentence()}.",
     ]
     notice = filters_text(data)
     if notice:
