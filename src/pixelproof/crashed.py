@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from pixelproof.catalogue import Catalogue
-from pixelproof.plan import KINDS, cases_for, not_claimed_text
+from pixelproof.plan import KINDS, cases_for, not_claimed_reason
 from pixelproof.report import allure_results
 from pixelproof.report.allure import CaseFacts, case_facts, fuzz_facts
 from pixelproof.report.results import case_properties
@@ -83,9 +83,7 @@ class WorkerCrashes:
             props, facts, original = planned(nodeid, self.catalogue, self.profile, session.config)
             outcome, longrepr = "failed", why
             if ("claimed", "no") in props:  # never sent whoever ran it: its verdict is known
-                known = dict(props)
-                levels = known["levels"].replace(",", ", ")
-                reason = not_claimed_text(known["level"] or None, known["surface"], levels)
+                reason = not_claimed_reason(original["case"])
                 outcome, longrepr = "skipped", (fspath, None, f"Skipped: {reason}")
             report = pytest.TestReport(nodeid, (fspath, None, fspath), {}, outcome, longrepr,
                                        "setup", user_properties=props)  # fmt: skip

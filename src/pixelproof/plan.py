@@ -461,11 +461,8 @@ def cases_for(catalogue: Catalogue, profile: Profile, kinds: set[str] | None = N
 
 
 def not_claimed_reason(case: Case) -> str:
-    return not_claimed_text(case.level, case.surface, ", ".join(case.rule.levels))
-
-
-def not_claimed_text(level: str | None, surface: str, levels: str) -> str:
-    return f"not claimed: the target claims level {level} on {surface}; this rule is at {levels or 'none'}"
+    levels = ", ".join(case.rule.levels) or "none"
+    return f"not claimed: the target claims level {case.level} on {case.surface}; this rule is at {levels}"
 
 
 def unique_probes(cases: list[Case]) -> dict[str, Probe]:

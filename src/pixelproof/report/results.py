@@ -49,16 +49,11 @@ class Results:
             return
         if outcome == "skipped" and props.get("claimed") == "no":
             outcome = "not-claimed"
-        if (
-            previous is not None
-            and previous.outcome in ("failed", "fixed")
-            and report.when == "teardown"
+        if previous is not None and (
+            _rank(previous.outcome) >= _rank(outcome)
+            # a teardown error leaves a verdict seen in full as it was
+            or (previous.outcome in ("failed", "fixed") and report.when == "teardown")
         ):
-            previous.duration_s += (
-                report.duration
-            )  # a teardown error leaves a seen verdict as it was
-            return
-        if previous is not None and _rank(previous.outcome) >= _rank(outcome):
             previous.duration_s += report.duration
             return
         message = (  # whole: a long fuzz finding's heading is at its start
