@@ -1,6 +1,8 @@
 """The jumping clock runs use against the embedded stack (stack_clock.py, the mock's clock route
-with ``settle``): verdicts are those of real time, the stack's jobs are waited for, and a stack
-that does not answer means real sleeps, never a verdict bent by a clock that did not move."""
+with ``settle``): the stack's jobs are waited for, and a stack that does not answer means real
+sleeps, never a verdict bent by a clock that did not move. That its verdicts are those of the
+FastForward clock, stuck tasks included: test_stuck_tasks.py, beside the FastForward judging it
+is held to."""
 
 from __future__ import annotations
 
@@ -16,50 +18,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from conftest import STACK_KEY, STACK_KEY_ENV, judge_official_tasks, keyed_stack
+from conftest import STACK_KEY
 from pixelproof import stack_clock
-from pixelproof.catalogue import Catalogue
 from pixelproof.mock.app import app_state, create_app
-from pixelproof.mock.server import FastForward, Stack, start
+from pixelproof.mock.server import start
 from pixelproof.mock.state import MockConfig
 from pixelproof.stack_clock import StackClock
 
-stack = pytest.fixture(keyed_stack, scope="module", name="stack")
 KEY = STACK_KEY
-
-
-def _judge(catalogue: Catalogue, stack: Stack, fault: str | None, clock: Any) -> dict[str, str]:
-    outcomes = judge_official_tasks(catalogue, stack, fault, clock)
-    return {case: outcome for case, (outcome, _) in outcomes.items()}
-
-
-@pytest.mark.parametrize("fault", [None, "task-stuck"])
-def test_verdicts_are_those_of_the_fast_forward_clock(
-    stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch, fault: str | None
-) -> None:
-    """The same cases judged on FastForward (the stack finishes its jobs in this process, then
-    time jumps: test_stuck_tasks.py) and on the StackClock (the same, over the clock route) end
-    the same, stuck tasks included; and every wait was a jump the stack answered, none slept.
-    A clock route that did not move the mocks' clocks leaves the tasks queued: deadline errors."""
-    monkeypatch.setenv(STACK_KEY_ENV, KEY)
-    reference = _judge(catalogue, stack, fault, FastForward(stack, 1000))
-    clock = StackClock([stack.gateway.url, stack.upstream.url], 1000, KEY)
-    started = clock.monotonic()
-    try:
-        outcomes = _judge(catalogue, stack, fault, clock)
-    finally:
-        clock.close()
-    assert outcomes == reference
-    assert len(outcomes) >= 21
-    if fault is None:
-        assert set(outcomes.values()) == {"passed"}, outcomes
-    else:
-        failed = [case.split("[")[0] for case, o in outcomes.items() if o == "failed"]
-        assert failed == ["task.tasks-official.deadline"]
-        assert clock.monotonic() - started >= 10, "polled to the (virtual) deadline"
-    assert clock.jumps >= 21, "each task's first wait is a jump the stack answered"
-    health = httpx.get(stack.gateway.url + "/__pixelproof/health").json()
-    assert health["clock"] >= clock.skipped * 1000, "the gateway's clock moved with the jumps"
 
 
 def test_settle_waits_for_a_running_job_before_the_clock_moves() -> None:
