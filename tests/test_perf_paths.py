@@ -171,10 +171,12 @@ def test_a_small_sample_placeholder_is_its_base64_in_the_body() -> None:
     "size", [(1, 1), (2, 3), (7, 5), (63, 30), (65, 29), (512, 512), (1536, 1024), (3840, 2160)]
 )
 def test_the_fast_png_is_pixel_for_pixel_pillows_drawing(size: tuple[int, int]) -> None:
+    """Compared with Pillow's drawing itself (images.drawn), not with a PNG Pillow encoded and
+    decoded again: the same pixels (PNG is lossless), without ~0.2 CPU-s per 4K image."""
     for transparent, watermark, shade in [(False, False, 0), (True, True, 7), (False, True, 15)]:
         spec = RenderSpec(Size(*size), "png", transparent, watermark, shade)
-        fast, drawn = render(spec), images.render_pillow(spec)
-        with Image.open(io.BytesIO(fast)) as ours, Image.open(io.BytesIO(drawn)) as pillows:
+        fast, pillows = render(spec), images.drawn(spec)
+        with Image.open(io.BytesIO(fast)) as ours:
             assert (ours.mode, ours.size) == (pillows.mode, pillows.size)
             assert ours.tobytes() == pillows.tobytes(), (size, transparent, watermark, shade)
         assert decode(fast).size == Size(*size)  # every chunk CRC checked
