@@ -87,8 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
     time; ~200,000 and ~1.2 s with both). Same three files, -n 2, five interleaved runs on a
     loaded machine: median 23.4 -> 21.3 CPU-s (sys 5.2 -> 2.9). A test measuring this process's
     memory hands the free pages back first (hostile.rss_growth), so what it allocates shows.
-    mallopt is not inherited: child processes (test_broken_targets, test_run_bounds,
-    test_perf_paths measure their peak RSS) keep glibc's defaults and the run's 128 KiB."""
+    mallopt is not inherited: child processes (test_perf_paths measures their peak RSS) keep
+    glibc's defaults and the run's 128 KiB."""
     if getattr(config.option, "maxschedchunk", 0) is None:
         config.option.maxschedchunk = 2
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing was fixed either
@@ -266,8 +266,9 @@ def pixelproof_inprocess(*args: str) -> subprocess.CompletedProcess[str]:
     imports the suites' modules under their own names (no module of ``tests/`` shares one, see
     test_import_graph). Keep a child process only where the test is about the process: its exit on
     a signal sent from outside (test_run_cli's Ctrl-C; an interrupt raised at a case boundary
-    nests, test_interrupt), its own peak RSS (test_broken_targets,
-    test_run_bounds), a fresh interpreter (test_import_graph, test_public_api). The console entry
+    nests, test_interrupt), a fresh interpreter (test_import_graph, test_public_api). A run's
+    memory against a huge answer is what this process's RSS rose by during it (hostile.rss_growth,
+    test_broken_targets and test_run_bounds), no child's whole peak. The console entry
     point itself (`python -m pixelproof.cli`) is covered by test_cli_rules' console call,
     test_run_cli's Ctrl-C child (a `run`) and .ci/run's wheel install running `pixelproof rules`
     and `pixelproof run` from outside the checkout; no file needs its own console call. A run with

@@ -233,9 +233,10 @@ def rss_growth() -> Iterator[Callable[[], float]]:
     yield lambda: current_rss_mb("VmHWM") - base
 
 
-def png_bomb(width: int, height: int) -> bytes:
+def png_bomb(width: int, height: int, text: bytes = b"") -> bytes:
     """A valid, fully decodable all-black RGB PNG of ``width`` x ``height``: tiny on the wire,
-    width*height*3 bytes once decoded."""
+    width*height*3 bytes once decoded. ``text``: a tEXt chunk's, to make the bytes unique (what a
+    process decoded is kept by the bytes' digest, images.decode: it would not be decoded again)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (
@@ -246,7 +247,14 @@ def png_bomb(width: int, height: int) -> bytes:
     row = b"\0" * (1 + 3 * width)
     idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    notes = chunk(b"tEXt", b"Comment\0" + text) if text else b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + notes
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
 
 
 def self_signed(directory: str) -> tuple[str, str]:
