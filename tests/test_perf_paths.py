@@ -293,16 +293,19 @@ def test_the_stack_process_is_known_at_once_serves_once_ready_and_ends_with_the_
     caller uses, only calls ``ready`` itself)."""
     with stack_process(api_key="k-test", wait=False) as stack:
         pid = stack.pid
-        answer = httpx.get(stack.upstream.url + "/__pixelproof/health", timeout=60)
+        answer = httpx.get(stack.upstream.url + "/__pixelproof/health", timeout=60, verify=False)
         assert answer.status_code == 200
         stack.ready()
         stack.ready()  # once is enough; again is a no-op
-        answer = httpx.post(stack.gateway.url + "/v1/images/generations", timeout=60,
+        answer = httpx.post(stack.gateway.url + "/v1/images/generations", timeout=60, verify=False,
                             headers={"Authorization": "Bearer k-test"},
                             json={"model": "gpt-image-2", "prompt": "hi", "size": "1024x1024"})  # fmt: skip
         assert answer.status_code == 200, answer.text[:300]
         assert (
-            httpx.get(stack.upstream.url + "/__pixelproof/requests", timeout=30).status_code == 200
+            httpx.get(
+                stack.upstream.url + "/__pixelproof/requests", timeout=30, verify=False
+            ).status_code
+            == 200
         )
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
@@ -315,7 +318,7 @@ def test_a_stack_process_that_dies_before_serving_is_a_clear_error() -> None:
         with pytest.raises(RuntimeError, match=r"ended .* before serving"):
             stack.ready()
         with pytest.raises(httpx.ConnectError):
-            httpx.get(stack.gateway.url + "/__pixelproof/health", timeout=5)
+            httpx.get(stack.gateway.url + "/__pixelproof/health", timeout=5, verify=False)
 
 
 def test_what_lives_for_the_run_is_exempt_from_collection_and_the_rest_is_not() -> None:

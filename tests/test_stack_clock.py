@@ -49,12 +49,12 @@ def test_settle_waits_for_a_running_job_before_the_clock_moves() -> None:
     app.router.routes.append(Route("/hold", hold, methods=["POST"]))
     running = start(app)
     try:
-        assert httpx.post(running.url + "/hold").status_code == 200
+        assert httpx.post(running.url + "/hold", verify=False).status_code == 200
         before = state.clock.now()
         timer = threading.Timer(0.3, lambda: held["loop"].call_soon_threadsafe(held["release"].set))
         timer.start()
         answer = httpx.post(running.url + "/__pixelproof/clock", json={"seconds": 500, "settle": 30},
-                            timeout=60)  # fmt: skip
+                            timeout=60, verify=False)  # fmt: skip
         done_at_answer = held["task"].job.done()  # before the timer's thread is joined
         timer.join()
         assert answer.status_code == 200, answer.text
@@ -69,7 +69,7 @@ def test_settle_out_of_range_is_refused(settle: Any) -> None:
     running = start(create_app(MockConfig(role="upstream", time_scale=1000)))
     try:
         answer = httpx.post(
-            running.url + "/__pixelproof/clock", json={"seconds": 1, "settle": settle}
+            running.url + "/__pixelproof/clock", json={"seconds": 1, "settle": settle}, verify=False
         )
         assert answer.status_code == 400
         assert "settle" in answer.json()["error"]["message"]
