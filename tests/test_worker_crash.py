@@ -9,7 +9,9 @@ while run.json, left without the case, said exit 0 and summary.md "all documente
 and xdist's ``loadgroup`` gave the case to the replacement worker, which sent its request again.
 
 The controller runs in this process (conftest.pixelproof_inprocess); ``-n 1`` is the fewest
-workers that crash and get replaced (two interpreters start: the first and its replacement)."""
+workers that crash and get replaced (two interpreters start: the first and its replacement, and
+one more for each further kill). Each worker costs ~0.75 CPU-s to start: kills whose runs can
+agree on every assertion share a run."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ KEY_ENV = "PP_CRASH_KEY"
 KEY = "pp-crash-key-0123456789abcdef"
 CRASH_WORDS = re.compile(r"crashed (while running this case|in this case's teardown)")
 KILLED = "size.gpt-image-2.1:1"  # the six size.gpt-image-2.* cases: this one's worker dies
+REPORTED = "size.gpt-image-2.9:16"  # ... and this one's after it was reported whole
 
 
 @pytest.fixture(scope="module")
@@ -43,32 +46,32 @@ def stack() -> Iterator[Stack]:
         yield running
 
 
-def _run_killing_one_worker(
+def _run_killing_workers(
     stack: Stack,
     catalogue: Catalogue,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     *extra: str,
-    kill_in: str = f"[{KILLED}]",
+    kills: tuple[tuple[str, str], ...] = (("call", f"[{KILLED}]"),),
     level: str | None = None,
-    phase: str = "call",
     fault: str | None = None,
     rules: str = "size.gpt-image-2.*",
     code: int = 3,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """`run -n 1` of the six size.gpt-image-2.* cases (or ``rules``), whose worker dies once in
-    ``kill_in`` (in ``phase``, kill_worker.py), the gateway given ``fault`` by header."""
+    """`run -n 1` of the six size.gpt-image-2.* cases (or ``rules``), whose worker dies once per
+    ``kills`` entry (phase, a test id's part: kill_worker.py), the gateway given ``fault`` by
+    header."""
     profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
     if level is not None:
         profile = profile.model_copy(update={"level": level})
     if fault is not None:
         profile = profile.model_copy(update={"headers": {FAULT_HEADER: fault}})
-    monkeypatch.setenv("PP_KILL_WORKER_PHASE", phase)
     target = tmp_path / "stack.json"
     target.write_text(profile.model_dump_json(exclude_defaults=True))
-    mark = tmp_path / "killed"
-    monkeypatch.setenv("PP_KILL_WORKER_IN", kill_in)
-    monkeypatch.setenv("PP_KILL_WORKER_MARK", str(mark))
+    marks = tmp_path / "killed"
+    marks.mkdir()
+    monkeypatch.setenv("PP_KILL_WORKER_AT", json.dumps(kills))
+    monkeypatch.setenv("PP_KILL_WORKER_MARKS", str(marks))
     # a local worker's sys.path is xdist's copy of the controller's (test_xdist_requests)
     tests = str(Path(__file__).parent)
     monkeypatch.setattr(xdist.workermanage, "_sys_path", [tests, *xdist.workermanage._sys_path])
@@ -76,9 +79,11 @@ def _run_killing_one_worker(
         "run", "--target", str(target), "-n", "1", "--rules", rules, "--fuzz", "off",
         "--report-dir", str(tmp_path), "--run-id", "crash", "--", "-p", "kill_worker", *extra,
     )  # fmt: skip
-    assert mark.exists(), "the worker was not killed: the test proves nothing"
+    died = sorted(int(p.name) for p in marks.iterdir())
+    assert died == list(range(len(kills))), f"killed {died} of {kills}: the test proves nothing"
     assert done.returncode == code, done.stdout[-3000:] + done.stderr[-2000:]
-    _allure_agrees_with_junit(tmp_path / "crash", crashed=int(phase != "logfinish"))
+    crashed = sum(phase != "logfinish" for phase, _ in kills)
+    _allure_agrees_with_junit(tmp_path / "crash", crashed=crashed)
     return done, json.loads((tmp_path / "crash" / "run.json").read_text())
 
 
@@ -106,10 +111,17 @@ def _allure_agrees_with_junit(run_dir: Path, crashed: int = 1) -> None:
     assert len(by_controller) == crashed, by_controller
 
 
-def test_a_worker_that_dies_in_a_case_makes_it_an_error_everywhere_and_it_is_not_sent_again(
+def test_a_worker_dying_in_a_case_makes_it_an_error_everywhere_and_one_dying_after_a_case_none(
     stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, run = _run_killing_one_worker(stack, catalogue, tmp_path, monkeypatch)
+    """The case whose worker dies in its call is an error everywhere and is not sent again. The
+    replacement worker dies too, after every report of REPORTED reached the controller (before
+    xdist heard the case was complete): no error for a case that passed, no second report of
+    it (one run for both: each `run -n 1` here starts two or three interpreters)."""
+    _, run = _run_killing_workers(
+        stack, catalogue, tmp_path, monkeypatch,
+        kills=(("call", f"[{KILLED}]"), ("logfinish", f"[{REPORTED}]")),
+    )  # fmt: skip
     assert (run["exit_code"], run["run_exit_code"]) == (3, 3)
     outcomes = {o["case"]: o for o in run["outcomes"]}
     assert len(outcomes) == 6
@@ -129,6 +141,8 @@ def test_a_worker_that_dies_in_a_case_makes_it_an_error_everywhere_and_it_is_not
     error = case.find("error")
     assert error is not None
     assert "crashed" in (error.get("message") or "")
+    names = [(c.get("classname"), c.get("name")) for c in suite.iter("testcase")]
+    assert len(names) == len(set(names)) == 7, names  # six cases and the profile check, once each
     summary = (tmp_path / "crash" / "summary.md").read_text()
     assert "kept" not in summary.splitlines()[0]
     # the dead worker's request for the case is nowhere in the counts: the reports say so
@@ -156,9 +170,9 @@ def test_cases_left_unrun_are_errors_unless_unclaimed_and_a_crashed_profile_chec
     The crash here is in a profile check (the waivers' expiry), no rule case: it was pytest's bare
     failure, so the command exited 1 ("a profile check failed") while run.json said 0 and
     summary.md "kept"."""
-    _, run = _run_killing_one_worker(
+    _, run = _run_killing_workers(
         stack, catalogue, tmp_path, monkeypatch, "--max-worker-restart", "0",
-        kill_in="test_waivers_not_expired", level="openai-images",
+        kills=(("call", "test_waivers_not_expired"),), level="openai-images",
     )  # fmt: skip
     assert (run["exit_code"], run["run_exit_code"]) == (3, 3)
     outcomes = {o["case"]: o for o in run["outcomes"]}
@@ -186,8 +200,8 @@ def test_a_broken_promise_seen_whole_stays_broken_when_the_worker_dies_in_its_te
     """The call reported the broken promise; the worker died after it. The crash's error replaced
     the failure: exit 3 and 'errors only: no promise broken' for a promise seen broken."""
     case = "size.gpt-image-2.4:3"  # the gateway ignores sizes: 1024x1024 for 4:3
-    _, run = _run_killing_one_worker(
-        stack, catalogue, tmp_path, monkeypatch, kill_in=f"[{case}]", phase="teardown",
+    _, run = _run_killing_workers(
+        stack, catalogue, tmp_path, monkeypatch, kills=(("teardown", f"[{case}]"),),
         fault="size-ignored", rules=case, code=1,
     )  # fmt: skip
     assert (run["exit_code"], run["run_exit_code"]) == (1, 1)
@@ -197,20 +211,3 @@ def test_a_broken_promise_seen_whole_stays_broken_when_the_worker_dies_in_its_te
     results = (tmp_path / "crash").glob("allure-results/*-result.json")
     allure = [json.loads(p.read_text()) for p in results]
     assert [r["status"] for r in allure if case in r["name"]] == ["failed"], allure
-
-
-def test_a_worker_dying_after_a_test_reported_whole_makes_no_crash_of_it(
-    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every report of the case reached the controller, then the worker died (before xdist heard
-    the case was complete): no error for a case that passed, no second report of it."""
-    _, run = _run_killing_one_worker(
-        stack, catalogue, tmp_path, monkeypatch, phase="logfinish", code=0
-    )
-    assert (run["exit_code"], run["run_exit_code"]) == (0, 0)
-    assert {o["case"]: o["outcome"] for o in run["outcomes"]} == dict.fromkeys(
-        [f"size.gpt-image-2.{r}" for r in ("1:1", "4:3", "3:2", "2:3", "16:9", "9:16")], "passed"
-    )
-    cases = list(ET.parse(tmp_path / "crash" / "junit.xml").getroot().iter("testcase"))
-    names = [(c.get("classname"), c.get("name")) for c in cases]
-    assert len(names) == len(set(names)) == 7, names  # six cases and the profile check, once each
