@@ -56,23 +56,26 @@ def test_the_command_ends_without_teardown_as_python_would(ending: str, tmp_path
     """The `pixelproof` command's end (quick_exit.end_command): a thread still writing is waited
     for, an idle executor's workers are stopped (threading's exit hooks, before the join, as
     Python does: joined first, they wait forever), the exit handlers run, and the status is the
-    command's, or Python's 120 when stdout cannot be flushed."""
+    command's, or Python's 120 when stdout cannot be flushed.
+
+    The writer starts only when threading's exit hooks run (so it is surely still at work when
+    the command ends, however the machine schedules it) and sleeps a while first: an end that
+    did not join it has long exited by then (it was a busy loop: ~0.3 CPU-s a test)."""
     code, returned, status = COMMAND_ENDS[ending]
     program = (
-        "import atexit, concurrent.futures, pathlib, threading\n"
+        "import atexit, concurrent.futures, pathlib, threading, time\n"
         "from pixelproof.quick_exit import end_command\n"
         f"atexit.register(pathlib.Path({str(tmp_path / 'handler')!r}).write_text, 'ran')\n"
         "go = threading.Event()\n"
         f"out = pathlib.Path({str(tmp_path / 'thread')!r})\n"
         "def writer():\n"
         "    go.wait()\n"
-        "    for _ in range(10_000_000):  # busy a while, in Python: the main thread runs on\n"
-        "        pass\n"
+        "    time.sleep(0.3)\n"
         "    out.write_text('x')\n"
         "threading.Thread(target=writer).start()\n"
         "pool = concurrent.futures.ThreadPoolExecutor(2)  # kept, and left idle\n"
         "pool.submit(int).result()\n"
-        "threading.Timer(0, go.set).start()\n"
+        "threading._register_atexit(go.set)  # run by the exit, as Python runs them\n"
         f"{code}\n"
         f"end_command({returned})\n"
     )
