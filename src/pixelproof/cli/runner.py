@@ -9,6 +9,7 @@ import secrets
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,7 @@ def run(opts: RunOptions) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, stop.handler) if in_main_thread else None
     try:
-        code = _pytest_main(args, plugins, stop)
+        code = _workers_forked(opts, lambda: _pytest_main(args, plugins, stop))
     finally:
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)
@@ -162,6 +163,18 @@ def run(opts: RunOptions) -> int:
         )
         print(f"pixelproof: report written to {report_dir}", file=sys.stderr)
     return final
+
+
+def _workers_forked(opts: RunOptions, call: Callable[[], int]) -> int:
+    """With workers, a fork server holding this process's imports gives them (forkworkers.py)."""
+    from pixelproof import forkworkers
+
+    if not opts.workers or opts.workers == "0" or forkworkers.start() is None:
+        return call()
+    try:
+        return call()
+    finally:
+        forkworkers.stop()
 
 
 def _pytest_main(args: list[str], plugins: list[Any], stop: _StopOnInterrupt) -> int:

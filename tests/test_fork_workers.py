@@ -1,0 +1,103 @@
+"""`pixelproof run -n N` forks its xdist workers from a server holding the command's imports
+(pixelproof/forkworkers.py): the server's own promises (a child's exit status, its kill, the
+environment and directory of the moment it was asked for, no descriptor of the command's kept
+open), and a real command whose forked worker dies in a case: the run still says so everywhere.
+
+The server is forked in a child process here (``SERVER``): forking this test process, which
+holds xdist's threads, is what the module refuses to do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+KILLED = "size.gpt-image-2.1:1"  # one of the six size.gpt-image-2.* cases (test_worker_crash)
+SERVER = r"""
+import json, os, select, sys, threading
+from pixelproof import forkworkers
+
+def bootstrap(popen, source):
+    # what execnet sends first: one line, the repr of the code to run (exec(eval(line)))
+    popen.stdin.write((repr(source) + "\n").encode())
+    popen.stdin.flush()
+
+out = {}
+forkworkers.allow()
+held_r, held_w = os.pipe()  # like the embedded stack's stdin: the command's alone
+server = forkworkers.start()
+out["started"] = server is not None
+os.close(held_w)
+out["held_pipe_eof"] = bool(select.select([held_r], [], [], 10)[0]) and os.read(held_r, 1) == b""
+os.environ["PP_FORK_TEST"] = "set after the fork"
+os.chdir(sys.argv[1])
+codes = {}
+for name, source in [("exit", "import sys; sys.exit(5)"), ("os_exit", "import os; os._exit(3)"),
+                     ("raises", "raise ValueError('boom')")]:
+    child = server.spawn()
+    bootstrap(child, source)
+    codes[name] = child.wait(30)
+child = server.spawn()
+bootstrap(child, "import json, os, sys, time; sys.stdout.write(json.dumps([os.environ.get('PP_FORK_TEST'), "
+                 "os.getcwd(), os.getppid()]) + chr(10)); sys.stdout.flush(); time.sleep(60)")
+out["seen"] = json.loads(child.stdout.readline())
+out["running"] = child.poll()
+child.kill()
+codes["killed"] = child.wait(30)
+out["codes"] = codes
+out["server_pid"] = server.pid
+forkworkers.stop()
+out["server_gone"] = not os.path.exists(f"/proc/{server.pid}")
+threading.Thread(target=lambda: select.select([], [], [], 5), daemon=True).start()
+out["with_a_thread"] = forkworkers.start() is None
+print(json.dumps(out))
+"""
+
+
+def test_the_server_reports_exits_kills_and_gives_each_child_the_moment_s_environment(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SERVER, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["started"]
+    assert out["held_pipe_eof"], "the server kept a descriptor of the command's open"
+    assert out["codes"] == {"exit": 5, "os_exit": 3, "raises": 1, "killed": -9}
+    assert "ValueError: boom" in done.stderr  # printed as Python prints an uncaught exception
+    env, cwd, parent = out["seen"]
+    assert (env, cwd, parent) == ("set after the fork", str(tmp_path), out["server_pid"])
+    assert out["running"] is None
+    assert out["server_gone"]
+    assert out["with_a_thread"], "forked while another thread ran"
+
+
+def test_a_forked_worker_dying_in_a_case_is_still_an_error_everywhere(tmp_path: Path) -> None:
+    """The command itself (a child process: only the command forks), one worker, killed in a
+    case by kill_worker.py; its replacement comes from the server too."""
+    probe = tmp_path / "probe.jsonl"
+    tests = str(Path(__file__).parent)
+    env = {**os.environ, "PP_FORK_PROBE": str(probe), "PP_KILL_WORKER_IN": f"[{KILLED}]",
+           "PP_KILL_WORKER_MARK": str(tmp_path / "killed"), "PP_KILL_WORKER_PHASE": "call",
+           "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]),
+           "PIXELPROOF_FORK_WORKERS": "1"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pixelproof.cli", "run", "-n", "1", "--rules", "size.gpt-image-2.*",
+         "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "fork", "--",
+         "-p", "kill_worker", "-p", "fork_probe"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert (tmp_path / "killed").exists(), "the worker was not killed: the test proves nothing"
+    run = json.loads((tmp_path / "fork" / "run.json").read_text())
+    assert (done.returncode, run["exit_code"]) == (3, 3), done.stderr[-3000:]
+    outcomes = {o["case"]: o for o in run["outcomes"]}
+    assert "worker gw0 crashed while running this case" in outcomes[KILLED]["message"]
+    assert {o["outcome"] for c, o in outcomes.items() if c != KILLED} == {"passed"}
+    assert len(outcomes) == 6
+    workers = [json.loads(line) for line in probe.read_text().splitlines()]
+    assert len(workers) == 2  # the one killed and its replacement
+    assert all(w["preloaded"] for w in workers), workers  # forked: the imports came with them
+    assert all(w["parent"] != os.getpid() for w in workers)
