@@ -80,8 +80,10 @@ def test_a_forked_worker_dying_in_a_case_is_still_an_error_everywhere(tmp_path: 
     case by kill_worker.py; its replacement comes from the server too."""
     probe = tmp_path / "probe.jsonl"
     tests = str(Path(__file__).parent)
-    env = {**os.environ, "PP_FORK_PROBE": str(probe), "PP_KILL_WORKER_IN": f"[{KILLED}]",
-           "PP_KILL_WORKER_MARK": str(tmp_path / "killed"), "PP_KILL_WORKER_PHASE": "call",
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {**os.environ, "PP_FORK_PROBE": str(probe), "PP_KILL_WORKER_MARKS": str(marks),
+           "PP_KILL_WORKER_AT": json.dumps([["call", f"[{KILLED}]"]]),
            "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]),
            "PIXELPROOF_FORK_WORKERS": "1"}  # fmt: skip
     done = subprocess.run(
@@ -90,7 +92,7 @@ def test_a_forked_worker_dying_in_a_case_is_still_an_error_everywhere(tmp_path: 
          "-p", "kill_worker", "-p", "fork_probe"],
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
-    assert (tmp_path / "killed").exists(), "the worker was not killed: the test proves nothing"
+    assert (marks / "0").exists(), "the worker was not killed: the test proves nothing"
     run = json.loads((tmp_path / "fork" / "run.json").read_text())
     assert (done.returncode, run["exit_code"]) == (3, 3), done.stderr[-3000:]
     outcomes = {o["case"]: o for o in run["outcomes"]}
