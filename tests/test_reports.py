@@ -55,13 +55,21 @@ def _two_runs(root: Path) -> None:
     assert "cases judged" not in clean.stdout + clean.stderr  # not a terminal: no live line
     # allure-pytest's listener writes its own results of the same tests beside the run's writer
     # stack_watch: the state of the run's stack process once the tests have run (test below)
+    # and every stack process the run starts (test_early_stack's claim, on this default run)
     stack_watch.SEEN.clear()
-    faulty = pixelproof_inprocess("run", *RULES, "--fault", FAULT, "--report-dir", str(root),
-                                  "--run-id", "2-faulty", "--", "--alluredir", str(root / "theirs"),
-                                  "-p", "stack_watch")  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        started = stack_watch.record_stack_starts(patch)
+        faulty = pixelproof_inprocess("run", *RULES, "--fault", FAULT, "--report-dir", str(root),
+                                      "--run-id", "2-faulty", "--", "--alluredir",
+                                      str(root / "theirs"), "-p", "stack_watch")  # fmt: skip
     assert faulty.returncode == 1, faulty.stdout[-2000:]
     (root / "2-faulty.out").write_text(faulty.stdout)  # what the terminal showed
-    (root / "2-faulty.stack").write_text(json.dumps(stack_watch.SEEN))
+    stacks = {
+        **stack_watch.SEEN,
+        "started": started,
+        "gone": [stack_watch.gone(p) for p in started],
+    }
+    (root / "2-faulty.stack").write_text(json.dumps(stacks))
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +149,15 @@ def test_the_embedded_stack_is_stopped_once_the_tests_have_run(runs: Path) -> No
     the session, before the reports, reaped only at unconfigure: its graceful shutdown took
     ~0.4 s of every run's tail, after the JUnit file and before the reports (stack_watch reads its
     state at the end of the session, when the plugin used to stop it only at unconfigure). Here,
-    not in test_run_tail, where it cost a run and a stack process of its own."""
-    assert json.loads((runs / "2-faulty.stack").read_text()) == {"stack": "Z"}
+    not in test_run_tail, where it cost a run and a stack process of its own.
+
+    The run started one stack process, before pytest (mock/stack_process.EarlyStack): its session
+    took that very one, and it was gone once the command returned (test_early_stack's first claim,
+    asserted here on a default run, not on a run and a stack process of its own)."""
+    seen = json.loads((runs / "2-faulty.stack").read_text())
+    assert seen["stack"] == "Z"
+    assert seen["started"] == [seen["pid"]], seen
+    assert seen["gone"] == [True], seen
 
 
 def test_run_json_records_filters_and_profile_identity(runs: Path) -> None:
