@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pixelproof.catalogue import Catalogue
-from pixelproof.client import RUN_HEADER, Client, Exchange
+from pixelproof.client import RUN_HEADER, Client, Clients, Exchange
 from pixelproof.deadline import Guard
 from pixelproof.plan import KINDS, PROMPT_TAG, Probe, cases_for
 from pixelproof.polling import TERMINAL, Cadence, PollClock, PollResult, RealTime, poll
@@ -100,11 +100,9 @@ class Observer:
         self.guard = guard or Guard(profile.run_timeout_s, profile.breaker_after)
         auth, query = profile.credentials.auth()
         redactor = profile.credentials.redactor()
-        self.clients = {
-            s: Client(profile.base_url(s), auth, profile.timeout_s, headers=profile.headers_for(s),
-                      auth_query=query, redactor=redactor, guard=self.guard, surface=s, run=self.run_id)
-            for s in profile.surfaces
-        }  # fmt: skip
+        self.clients = Clients(profile.surfaces, lambda s: Client(
+            profile.base_url(s), auth, profile.timeout_s, headers=profile.headers_for(s),
+            auth_query=query, redactor=redactor, guard=self.guard, surface=s, run=self.run_id))  # fmt: skip
         self.plain = Client("", None, profile.timeout_s, redactor=redactor, guard=self.guard,
                             surface="image downloads", run=self.run_id)  # fmt: skip
         self.recorder = (
