@@ -35,6 +35,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 ENV = "PIXELPROOF_FORK_WORKERS"  # "0": xdist starts its workers itself
@@ -150,9 +151,10 @@ def wanted() -> bool:
     )
 
 
-def start() -> ForkServer | None:
+def start(warm: Callable[[], object] | None = None) -> ForkServer | None:
     """Forks the server (see the module's docstring) and routes execnet's local workers to it;
-    None where that is not safe (then nothing changed)."""
+    None where that is not safe (then nothing changed). ``warm`` runs in the server before any
+    worker is forked: what every worker would compute the same way, computed once."""
     if _SERVER or not wanted():
         return None
     ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one request a message
@@ -162,7 +164,7 @@ def start() -> ForkServer | None:
     if pid == 0:  # the server: never returns into the command's frames
         try:
             ours.close()
-            _serve(its)
+            _serve(its, warm)
         finally:
             os._exit(1)
     its.close()
@@ -203,7 +205,7 @@ def _route_execnet() -> None:
     gateway_io.create_io = create_io
 
 
-def _serve(sock: socket.socket) -> NoReturn:
+def _serve(sock: socket.socket, warm: Callable[[], object] | None) -> NoReturn:
     """The server's loop: fork a worker per request, report each one's exit; end when the
     command closes its socket (or dies). Ctrl-C is the command's and its workers' to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -211,6 +213,9 @@ def _serve(sock: socket.socket) -> NoReturn:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     _preload_pytest_plugins()
+    if warm is not None:
+        with contextlib.suppress(Exception):  # a worker computes it itself then, as ever
+            warm()
     gc.collect()  # garbage of the command's goes now, while the descriptors it holds are valid
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
