@@ -229,6 +229,13 @@ class InlineClient:
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", url, **kwargs)
 
+    def settle(self, timeout_s: float = 60) -> None:
+        """Run the loop until the jobs the app started in the background are done (what
+        TestClient's loop does between requests, here all of it, before the test reads on)."""
+        pending = asyncio.all_tasks(self.loop)
+        if pending:
+            self.loop.run_until_complete(asyncio.wait(pending, timeout=timeout_s))
+
     def close(self) -> None:
         pending = asyncio.all_tasks(self.loop)
         for task in pending:
