@@ -51,6 +51,12 @@ out["codes"] = codes
 out["server_pid"] = server.pid
 forkworkers.stop()
 out["server_gone"] = not os.path.exists(f"/proc/{server.pid}")
+real_fork = os.fork
+def no_fork():
+    raise BlockingIOError(11, "Resource temporarily unavailable")
+os.fork = no_fork
+out["fork_fails"] = forkworkers.start() is None
+os.fork = real_fork
 threading.Thread(target=lambda: select.select([], [], [], 5), daemon=True).start()
 out["with_a_thread"] = forkworkers.start() is None
 print(json.dumps(out))
@@ -74,6 +80,7 @@ def test_the_server_reports_exits_kills_and_gives_each_child_the_moment_s_enviro
     assert warmed == out["server_pid"]  # ``warm`` ran once, in the server, before the fork
     assert out["running"] is None
     assert out["server_gone"]
+    assert out["fork_fails"], "no fallback when the fork itself fails"
     assert out["with_a_thread"], "forked while another thread ran"
 
 

@@ -160,7 +160,12 @@ def start(warm: Callable[[], object] | None = None) -> ForkServer | None:
     ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one request a message
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # no process to spare: xdist starts its workers itself
+        ours.close()
+        its.close()
+        return None
     if pid == 0:  # the server: never returns into the command's frames
         try:
             ours.close()
