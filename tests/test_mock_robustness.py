@@ -7,7 +7,6 @@ of every route, then schemathesis' negative mode against the vendor contract ove
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -15,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
-from starlette.testclient import TestClient
 
-from conftest import InlineClient, answers_json_object, mock_apps, new_mock_pair
+from conftest import InlineClient, answers_json_object, mock_apps
 from pixelproof.catalogue import contracts_dir
 from pixelproof.geometry import Size
 from pixelproof.images import b64decode_strict, decode
@@ -34,12 +32,18 @@ NOT_AN_IMAGE = base64.b64encode(b"plain text, certainly not an image").decode("a
 
 
 @pytest.fixture(scope="module")
-def clients() -> Iterator[dict[str, TestClient]]:
+def clients() -> Iterator[dict[str, InlineClient]]:
     """One pair for the module: every test using it sends input that must be refused, and checks
-    the mock is still healthy after it (so each also checks what the earlier refusals left)."""
-    with contextlib.ExitStack() as stack:
-        pair = new_mock_pair(stack, time_scale=1e-6, max_body_bytes=BODY_LIMIT)
-        yield {"upstream": pair.upstream, "gateway": pair.gateway}
+    the mock is still healthy after it (so each also checks what the earlier refusals left). A
+    refusal starts no job, so each answer is all there is: sent on this thread's own loop
+    (conftest.InlineClient), not through TestClient's portal thread."""
+    gateway_app, upstream_app = mock_apps(time_scale=1e-6, max_body_bytes=BODY_LIMIT)
+    pair = {"upstream": InlineClient(upstream_app), "gateway": InlineClient(gateway_app)}
+    try:
+        yield pair
+    finally:
+        for client in pair.values():
+            client.close()
 
 
 def assert_json_4xx(response: httpx.Response) -> dict[str, Any]:
@@ -123,21 +127,21 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_is_a_4xx_json_error(
-    clients: dict[str, TestClient], role: str, case: str
+    clients: dict[str, InlineClient], role: str, case: str
 ) -> None:
     path, kwargs = CASES[case]
     assert_openai_4xx(clients[role].post(path, **kwargs))
     assert clients[role].get("/__pixelproof/health").json()["status"] == "ok"
 
 
-def test_vendor_rejects_absurd_sizes(clients: dict[str, TestClient]) -> None:
+def test_vendor_rejects_absurd_sizes(clients: dict[str, InlineClient]) -> None:
     """DOMAIN.md: at most 3840x2160 and sides divisible by 16 for gpt-image-2."""
     for size in ("99999x99999", "4000x1000", "16x99999"):
         assert_openai_4xx(clients["upstream"].post(GENERATIONS, **_gen(size=size)))
 
 
 def test_gateway_rejects_absurd_sizes_where_the_channel_has_a_fixed_list(
-    clients: dict[str, TestClient],
+    clients: dict[str, InlineClient],
 ) -> None:
     assert_openai_4xx(
         clients["gateway"].post(GENERATIONS, **_gen(model="dall-e-3", size="99999x99999"))
@@ -169,7 +173,7 @@ def test_vendor_rejects_unknown_fields_and_the_gateway_does_not_forward_them(
     assert "pixelproof_extra" not in forwarded["json"]
 
 
-def test_control_api_refuses_bad_input(clients: dict[str, TestClient]) -> None:
+def test_control_api_refuses_bad_input(clients: dict[str, InlineClient]) -> None:
     for client in clients.values():
         assert_json_4xx(client.post("/__pixelproof/clock", content=b"nope", headers=RAW_JSON))
         assert_json_4xx(client.post("/__pixelproof/clock", json={"seconds": "soon"}))
@@ -304,7 +308,7 @@ def test_schemathesis_negative_cases_never_get_a_server_error(vendor_server: Run
 
 
 def test_a_malformed_form_is_refused_without_a_warning_line(
-    clients: dict[str, TestClient], caplog: pytest.LogCaptureFixture
+    clients: dict[str, InlineClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     """A part header python-multipart cannot read (fuzzing sends such forms on purpose) is a 4xx,
     and no warning line: the stack shares the run's console."""
