@@ -83,10 +83,11 @@ def test_a_large_sample_is_a_placeholder_in_the_probe_and_whole_on_the_wire() ->
     assert len(probe.body) < 200
     sent = probe.json_body("n1")
     assert sent["prompt"] == "p n1"
-    assert sent["image_urls"][0].text() == sample_b64("big31mb")
-    assert len(sent["image_urls"][0]) == len(sample_b64("big31mb"))
-    assert len(sample_bytes("big31mb")) > 31 * 1024 * 1024
-    assert decode(sample_bytes("big31mb")).size == Size(64, 64)
+    b64, raw = sample_b64("big31mb"), sample_bytes("big31mb")  # made afresh at each call: once
+    assert sent["image_urls"][0].text() == b64
+    assert len(sent["image_urls"][0]) == len(b64)
+    assert len(raw) > 31 * 1024 * 1024
+    assert decode(raw).size == Size(64, 64)
 
 
 def test_a_streamed_body_is_the_json_httpx_would_send_whole() -> None:
@@ -100,12 +101,13 @@ def test_a_streamed_body_is_the_json_httpx_would_send_whole() -> None:
     body = {"prompt": 'un chat — 猫 "q"', "image_urls": [sample_streamed("big31mb")], "n": 1}
     exchange = client.send("POST", "/v1/images/generations", json_body=body)
     assert exchange.status == 200, exchange.error
-    whole = {**body, "image_urls": [sample_b64("big31mb")]}
+    b64 = sample_b64("big31mb")  # made afresh at each call (41 MB): once here
+    whole = {**body, "image_urls": [b64]}
     assert seen["body"] == httpx.Request("POST", "http://x", json=whole).content
     assert seen["headers"]["content-length"] == str(len(seen["body"]))
     assert seen["headers"]["content-type"] == "application/json"
     shown = exchange.request_json["image_urls"][0]
-    assert shown == sample_b64("big31mb")[:40] + f"...({len(sample_b64('big31mb'))} chars)"
+    assert shown == b64[:40] + f"...({len(b64)} chars)"
 
 
 @pytest.mark.parametrize(
