@@ -27,7 +27,9 @@ def bootstrap(popen, source):
 out = {}
 forkworkers.allow()
 held_r, held_w = os.pipe()  # like the embedded stack's stdin: the command's alone
+sys.setprofile(lambda *args: None)  # as under cProfile: the command's, not its workers'
 server = forkworkers.start(warm=lambda: setattr(forkworkers, "WARMED", os.getpid()))
+sys.setprofile(None)
 out["started"] = server is not None
 os.close(held_w)
 out["held_pipe_eof"] = bool(select.select([held_r], [], [], 10)[0]) and os.read(held_r, 1) == b""
@@ -41,7 +43,8 @@ for name, source in [("exit", "import sys; sys.exit(5)"), ("os_exit", "import os
     codes[name] = child.wait(30)
 child = server.spawn()
 bootstrap(child, "import json, os, sys, time; from pixelproof import forkworkers as f; sys.stdout.write(json.dumps("
-                 "[os.environ.get('PP_FORK_TEST'), os.getcwd(), os.getppid(), getattr(f, 'WARMED', None)]) "
+                 "[os.environ.get('PP_FORK_TEST'), os.getcwd(), os.getppid(), getattr(f, 'WARMED', None), "
+                 "sys.getprofile() is None]) "
                  "+ chr(10)); sys.stdout.flush(); time.sleep(60)")
 out["seen"] = json.loads(child.stdout.readline())
 out["running"] = child.poll()
@@ -75,7 +78,8 @@ def test_the_server_reports_exits_kills_and_gives_each_child_the_moment_s_enviro
     assert out["held_pipe_eof"], "the server kept a descriptor of the command's open"
     assert out["codes"] == {"exit": 5, "os_exit": 3, "raises": 1, "killed": -9}
     assert "ValueError: boom" in done.stderr  # printed as Python prints an uncaught exception
-    env, cwd, parent, warmed = out["seen"]
+    env, cwd, parent, warmed, unprofiled = out["seen"]
+    assert unprofiled, "a worker ran under the command's profiler"
     assert (env, cwd, parent) == ("set after the fork", str(tmp_path), out["server_pid"])
     assert warmed == out["server_pid"]  # ``warm`` ran once, in the server, before the fork
     assert out["running"] is None

@@ -309,6 +309,8 @@ def _become_worker(state: dict[str, Any], pipes: tuple[int, int], close: list[in
         for fd in (*pipes, *close):
             os.close(fd)
         atexit._clear()
+        sys.settrace(None)  # a tracer or profiler the command ran under stays the command's
+        sys.setprofile(None)
         os.environ.clear()
         os.environ.update(state["env"])
         os.chdir(state["cwd"])
