@@ -5,7 +5,9 @@ input is validated, and the gateway's upstream key goes only to the upstream's o
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -198,3 +200,24 @@ def test_the_recorder_keeps_no_key_by_name_or_by_value(
     assert "other-secret" not in text
     assert "t-123456" not in text
     assert "leaked [redacted] here" in text
+
+
+@pytest.mark.parametrize("role", ["gateway", "upstream"])
+def test_a_big_multipart_upload_leaves_no_file_open(role: str) -> None:
+    """Starlette's parser spools a part over 1 MB to a temporary file; the mock closes it once
+    read, answered or refused. Left to garbage collection, each big upload held an open file
+    (a ResourceWarning when collected)."""
+    gateway, upstream = mock_apps()
+    client = InlineClient(gateway if role == "gateway" else upstream)
+    big = ("a.png", hostile.png_bomb(64, 64) + b"\0" * (2 << 20), "image/png")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for data in ({"model": "gpt-image-2", "prompt": "x"}, {"n": "not a number"}):
+                client.post("/v1/images/edits", data=data, files={"image": big})
+            client.settle()
+            gc.collect()
+    finally:
+        client.close()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert unclosed == [], unclosed

@@ -142,12 +142,15 @@ async def _parse(request: Request, ctype: str, body: bytearray, inc: Incoming) -
             form = await request.form(max_files=64, max_fields=256, max_part_size=64 * 1024 * 1024)
         except Exception as exc:  # python-multipart raises several types on bad input
             raise ApiError(400, f"malformed multipart body: {exc}") from None
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                data = await value.read()
-                inc.files.append(UploadedFile(key, value.filename, value.content_type, data))
-            else:
-                inc.form[key] = value
+        try:
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    data = await value.read()
+                    inc.files.append(UploadedFile(key, value.filename, value.content_type, data))
+                else:
+                    inc.form[key] = value
+        finally:  # a part over 1 MB was spooled to a temporary file: closed now, not at GC
+            await form.close()
     elif ctype == "application/x-www-form-urlencoded":
         form = await request.form()
         inc.form = {k: v for k, v in form.items() if isinstance(v, str)}
