@@ -10,7 +10,7 @@ import allure_commons
 from allure_commons import model2
 from allure_commons.logger import AllureFileLogger
 
-from pixelproof.report.allure import flush_results, write_results_in_one_piece
+from pixelproof.report.allure import _Writer, flush_results, write_results_in_one_piece
 
 
 def _result() -> model2.TestResult:
@@ -52,3 +52,17 @@ def test_a_result_that_cannot_be_written_is_named_when_the_session_flushes(tmp_p
     assert len(problems) == 1
     assert problems[0].endswith("-result.json: No such file or directory")
     assert flush_results() == []  # reported once
+
+
+def test_write_now_writes_in_the_calling_thread_and_keeps_failures_for_flush(
+    tmp_path: Path,
+) -> None:
+    """What an xdist worker does after each test (allure_results): no thread started for it,
+    the file whole on disk when the call returns, a failure named by ``flush`` as a thread's."""
+    writer = _Writer()
+    writer.write_now([(tmp_path / "a-result.json", b'{"a": 1}')])
+    assert (tmp_path / "a-result.json").read_bytes() == b'{"a": 1}'
+    assert not list(tmp_path.glob("*.tmp"))
+    assert writer.thread is None
+    writer.write_now([(tmp_path / "gone" / "b-result.json", b"{}")])
+    assert writer.flush() == ["b-result.json: No such file or directory"]

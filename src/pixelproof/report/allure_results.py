@@ -135,8 +135,9 @@ class AllureResults:
         test, self.test = self.test, {"status": None}
         self._queue_result(self._result(item, test))
         if hasattr(self.config, "workerinput"):  # a worker that dies loses no finished result
-            self.hand_over()  # waiting costs ~60 us a test over writing in the thread (500-file A/B)
-            WRITER.wait()
+            files, self.pending = self.pending, []
+            WRITER.write_now(files)  # here: it would wait for the writer thread anyway
+            WRITER.wait()  # and for anything handed to that thread before (a no-op without)
 
     def _queue_result(self, result: dict[str, Any]) -> None:
         result = _pruned(result)
