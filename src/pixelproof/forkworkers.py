@@ -225,8 +225,7 @@ def _serve(sock: socket.socket, warm: Callable[[], object] | None) -> NoReturn:
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
-    os.closerange(3, sock.fileno())
-    os.closerange(sock.fileno() + 1, _max_fd())
+    _close_all_but(sock.fileno())
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -253,8 +252,21 @@ def _preload_pytest_plugins() -> None:
             importlib.import_module(f"_pytest.{name}")
 
 
-def _max_fd() -> int:
-    return os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024
+def _close_all_but(keep: int) -> None:
+    """Every descriptor above stderr but ``keep``: the ones open (Linux lists them), else the
+    whole range (``closerange``: one call where the kernel has close_range, one per number
+    up to the limit where it has not)."""
+    try:
+        open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        limit = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024
+        os.closerange(3, keep)
+        os.closerange(keep + 1, limit)
+        return
+    for fd in open_fds:
+        if fd > 2 and fd != keep:
+            with contextlib.suppress(OSError):  # the listing's own, closed by now
+                os.close(fd)
 
 
 def _reap(children: dict[int, socket.socket]) -> None:
