@@ -16,7 +16,7 @@ from pathlib import Path
 
 KILLED = "size.gpt-image-2.1:1"  # one of the six size.gpt-image-2.* cases (test_worker_crash)
 SERVER = r"""
-import json, os, select, sys, threading
+import json, os, select, sys, threading, weakref
 from pixelproof import forkworkers
 
 def bootstrap(popen, source):
@@ -28,8 +28,12 @@ out = {}
 forkworkers.allow()
 held_r, held_w = os.pipe()  # like the embedded stack's stdin: the command's alone
 sys.setprofile(lambda *args: None)  # as under cProfile: the command's, not its workers'
+threading.setprofile(lambda *args: None)  # ... and for the threads it starts
+held = type("Held", (), {})()  # the command's, finalized at its exit, never at a worker's
+weakref.finalize(held, lambda: open(os.path.join(sys.argv[1], "command-finalized"), "a").write("x"))
 server = forkworkers.start(warm=lambda: setattr(forkworkers, "WARMED", os.getpid()))
 sys.setprofile(None)
+threading.setprofile(None)
 out["started"] = server is not None
 os.close(held_w)
 out["held_pipe_eof"] = bool(select.select([held_r], [], [], 10)[0]) and os.read(held_r, 1) == b""
@@ -50,6 +54,16 @@ out["seen"] = json.loads(child.stdout.readline())
 out["running"] = child.poll()
 child.kill()
 codes["killed"] = child.wait(30)
+child = server.spawn()  # exits as Python does: logging flushed, its own finalizers run
+bootstrap(child, "import logging.handlers, sys, threading, weakref; "
+                 "h = logging.handlers.MemoryHandler(99, target=logging.FileHandler('worker-log')); "
+                 "logging.getLogger('pp').addHandler(h); logging.getLogger('pp').warning('at exit'); "
+                 "mine = type('Mine', (), {})(); "
+                 "weakref.finalize(mine, lambda: open('worker-finalized', 'w').write('x')); "
+                 "sys.exit(0 if threading.getprofile() is None else 7)")
+codes["at_exit"] = child.wait(30)
+out["worker_exit"] = [os.path.exists(name) and open(name).read()
+                      for name in ("worker-log", "worker-finalized", "command-finalized")]
 out["codes"] = codes
 out["server_pid"] = server.pid
 forkworkers.stop()
@@ -76,7 +90,10 @@ def test_the_server_reports_exits_kills_and_gives_each_child_the_moment_s_enviro
     out = json.loads(done.stdout.splitlines()[-1])
     assert out["started"]
     assert out["held_pipe_eof"], "the server kept a descriptor of the command's open"
-    assert out["codes"] == {"exit": 5, "os_exit": 3, "raises": 1, "killed": -9}
+    assert out["codes"] == {"exit": 5, "os_exit": 3, "raises": 1, "killed": -9, "at_exit": 0}
+    # 7: new threads ran under the command's profiler; then logging's flush at exit, the
+    # worker's own finalizer, and none of the command's
+    assert out["worker_exit"] == ["at exit\n", "x", False]
     assert "ValueError: boom" in done.stderr  # printed as Python prints an uncaught exception
     env, cwd, parent, warmed, unprofiled = out["seen"]
     assert unprofiled, "a worker ran under the command's profiler"
@@ -116,3 +133,23 @@ def test_a_forked_worker_dying_in_a_case_is_still_an_error_everywhere(tmp_path: 
     assert len(workers) == 2  # the one killed and its replacement
     assert all(w["preloaded"] for w in workers), workers  # forked: the imports came with them
     assert all(w["parent"] != os.getpid() for w in workers)
+
+
+def test_a_ctrl_c_while_the_server_forks_is_an_interrupted_run_everywhere(tmp_path: Path) -> None:
+    """SIGINT arrives in the fork of the server (tests/interrupt_at_fork/sitecustomize.py).
+    Raised inside the fork's hooks, the KeyboardInterrupt was discarded and the run went on
+    (pytest then ended on its own terms: exit 0 or 2, run.json not "interrupted")."""
+    here = Path(__file__).parent
+    env = {**os.environ, "PP_INTERRUPT_AT_FORK": "1", "PIXELPROOF_FORK_WORKERS": "1",
+           "PYTHONPATH": os.pathsep.join([str(here / "interrupt_at_fork"),
+                                          os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pixelproof.cli", "run", "-n", "1", "--rules", KILLED,
+         "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "int"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    run = json.loads((tmp_path / "int" / "run.json").read_text())
+    assert (done.returncode, run["exit_code"]) == (130, 130), done.stderr[-3000:]
+    assert run["interrupted"], run
+    headline = (tmp_path / "int" / "summary.md").read_text().splitlines()[0]
+    assert "interrupted" in headline, headline  # (pytest never started: no junit.xml)

@@ -16,7 +16,7 @@ The worker's pid is its own (xdist and Ctrl-C signal it directly); its exit stat
 through the server, which reaps it.
 
 Only where that is safe: the ``pixelproof`` command itself (not ``main`` called in another
-program), POSIX, a single thread at the fork (the child copies no other thread's locks), and
+program), Linux, a single thread at the fork (the child copies no other thread's locks), and
 xdist's plain local workers (``popen`` with no ``python=``, ``via`` or ``chdir``). Otherwise, or
 with PIXELPROOF_FORK_WORKERS=0, xdist starts its workers as ever.
 """
@@ -35,6 +35,7 @@ import signal
 import socket
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -145,6 +146,8 @@ def wanted() -> bool:
     return (
         _COMMAND[0]
         and os.environ.get(ENV, "1") != "0"
+        and sys.platform == "linux"  # macOS' system libraries are not fork-safe (CPython's own
+        # default there is spawn); elsewhere untested
         and hasattr(os, "fork")
         and hasattr(socket, "send_fds")
         and threading.active_count() == 1
@@ -160,23 +163,29 @@ def start(warm: Callable[[], object] | None = None) -> ForkServer | None:
     ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one request a message
     sys.stdout.flush()
     sys.stderr.flush()
+    # Ctrl-C waits until the fork is done and the server known: raised inside the fork's
+    # hooks, its KeyboardInterrupt was discarded ("Exception ignored") and the run went on
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        pid = os.fork()
-    except OSError:  # no process to spare: xdist starts its workers itself
-        ours.close()
-        its.close()
-        return None
-    if pid == 0:  # the server: never returns into the command's frames
         try:
+            pid = os.fork()
+        except OSError:  # no process to spare: xdist starts its workers itself
             ours.close()
-            _serve(its, warm)
-        finally:
-            os._exit(1)
-    its.close()
-    server = ForkServer(pid, ours)
-    _SERVER.append(server)
-    _route_execnet()
-    return server
+            its.close()
+            return None
+        if pid == 0:  # the server: never returns into the command's frames
+            try:
+                ours.close()
+                _serve(its, warm)
+            finally:
+                os._exit(1)
+        its.close()
+        server = ForkServer(pid, ours)
+        _SERVER.append(server)
+        _route_execnet()
+        return server
+    finally:  # (the server's ``_serve`` ignores SIGINT, then takes this mask back)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def stop() -> None:
@@ -214,6 +223,7 @@ def _serve(sock: socket.socket, warm: Callable[[], object] | None) -> NoReturn:
     """The server's loop: fork a worker per request, report each one's exit; end when the
     command closes its socket (or dies). Ctrl-C is the command's and its workers' to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by ``start``
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
@@ -320,9 +330,7 @@ def _become_worker(state: dict[str, Any], pipes: tuple[int, int], close: list[in
         os.dup2(pipes[1], 1)
         for fd in (*pipes, *close):
             os.close(fd)
-        atexit._clear()
-        sys.settrace(None)  # a tracer or profiler the command ran under stays the command's
-        sys.setprofile(None)
+        _fresh_exit_and_tracing()
         os.environ.clear()
         os.environ.update(state["env"])
         os.chdir(state["cwd"])
@@ -332,6 +340,29 @@ def _become_worker(state: dict[str, Any], pipes: tuple[int, int], close: list[in
         code = _run_bootstrap()
     finally:
         os._exit(code)
+
+
+def _fresh_exit_and_tracing() -> None:
+    """What a fresh interpreter would have at exit and for tracing. The command's exit handlers
+    and ``weakref.finalize`` objects are the command's (its stack, its temporary directories):
+    none runs in a worker, but logging's flush at exit does, as in any Python, and a finalizer
+    the worker makes registers its exit hook again. A tracer or profiler the command ran under
+    (coverage, cProfile) stays the command's: this thread's, new threads' (threading's hooks)
+    and, from Python 3.12, ``sys.monitoring`` tools."""
+    atexit._clear()
+    if "logging" in sys.modules:
+        atexit.register(sys.modules["logging"].shutdown)
+    weakref.finalize._registry.clear()  # type: ignore[attr-defined]
+    weakref.finalize._registered_with_atexit = False  # type: ignore[attr-defined]
+    sys.settrace(None)
+    sys.setprofile(None)
+    threading.settrace(None)  # type: ignore[arg-type]
+    threading.setprofile(None)  # type: ignore[arg-type]
+    monitoring = getattr(sys, "monitoring", None)
+    for tool in range(6) if monitoring is not None else ():
+        if monitoring.get_tool(tool) is not None:
+            monitoring.set_events(tool, 0)
+            monitoring.free_tool_id(tool)
 
 
 def _run_bootstrap() -> int:

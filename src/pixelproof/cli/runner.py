@@ -149,9 +149,14 @@ def run(opts: RunOptions) -> int:
     previous = signal.signal(signal.SIGINT, stop.handler) if in_main_thread else None
     try:
         code = _workers_forked(opts, lambda: _pytest_main(args, plugins, stop))
+    except KeyboardInterrupt:  # outside pytest's session (its configuration, the fork server)
+        code = pytest.ExitCode.INTERRUPTED
+        raise
     finally:
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)
+        if stop.requested:  # whatever pytest made of it (a stack the same Ctrl-C ended: exit 2)
+            code = pytest.ExitCode.INTERRUPTED
         results = capture.session.results if capture.session is not None else Results()
         final = exit_code(int(code), results, opts.shard)
         interrupted = None
@@ -169,13 +174,13 @@ def _workers_forked(opts: RunOptions, call: Callable[[], int]) -> int:
     """With workers, a fork server holding this process's imports gives them (forkworkers.py)."""
     from pixelproof import forkworkers
 
-    warm = _fuzz_documents if opts.fuzz != "off" else None
-    if not opts.workers or opts.workers == "0" or forkworkers.start(warm) is None:
+    if not opts.workers or opts.workers == "0":
         return call()
     try:
+        forkworkers.start(_fuzz_documents if opts.fuzz != "off" else None)
         return call()
     finally:
-        forkworkers.stop()
+        forkworkers.stop()  # (none started: nothing to stop)
 
 
 def _fuzz_documents() -> None:
