@@ -215,3 +215,18 @@ def test_a_broken_promise_seen_whole_stays_broken_when_the_worker_dies_in_its_te
     results = (tmp_path / "crash").glob("allure-results/*-result.json")
     allure = [json.loads(p.read_text()) for p in results]
     assert [r["status"] for r in allure if case in r["name"]] == ["failed"], allure
+
+
+def test_a_worker_dying_after_its_only_case_was_reported_whole_leaves_the_run_kept(
+    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every report of the case reached the controller, then the worker died: nothing of the
+    run is missing, so the run is kept, exit 0 (the first test's run exits 3 for its other kill,
+    and could not show a crash that turned a kept run into a failed or errored one)."""
+    _, run = _run_killing_workers(
+        stack, catalogue, tmp_path, monkeypatch, "--max-worker-restart", "0",
+        kills=(("logfinish", f"[{REPORTED}]"),), rules=REPORTED, code=0,
+    )  # fmt: skip
+    assert (run["exit_code"], run["run_exit_code"]) == (0, 0)
+    assert [o["outcome"] for o in run["outcomes"] if o["case"] == REPORTED] == ["passed"]
+    assert "kept" in (tmp_path / "crash" / "summary.md").read_text().splitlines()[0]
