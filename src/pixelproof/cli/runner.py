@@ -149,13 +149,12 @@ def run(opts: RunOptions) -> int:
     previous = signal.signal(signal.SIGINT, stop.handler) if in_main_thread else None
     try:
         code = _workers_forked(opts, lambda: _pytest_main(args, plugins, stop))
-    except KeyboardInterrupt:  # outside pytest's session (its configuration, the fork server)
-        code = pytest.ExitCode.INTERRUPTED
-        raise
     finally:
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)
-        if stop.requested:  # whatever pytest made of it (a stack the same Ctrl-C ended: exit 2)
+        # a Ctrl-C is an interrupted run whatever pytest made of it (a stack the same Ctrl-C
+        # ended: exit 2), and wherever it landed (outside pytest's session: the fork server)
+        if stop.requested:
             code = pytest.ExitCode.INTERRUPTED
         results = capture.session.results if capture.session is not None else Results()
         final = exit_code(int(code), results, opts.shard)
