@@ -29,6 +29,7 @@ from pixelproof.client import Client, Exchange
 from pixelproof.deadline import Guard
 from pixelproof.fuzz.cases import anchor_kwargs, image_media_types, required_drops, targeted
 from pixelproof.fuzz.checks import ACTIVE, BUDGET_NOTE, CHECKS, Judging, PixelproofFailure
+from pixelproof.fuzz.codec_tables import one_pass_codec_tables
 from pixelproof.fuzz.contracts import SurfaceSchemas, load_surface
 from pixelproof.fuzz.findings import Finding, curl_of
 from pixelproof.fuzz.oracle import Expectation, Oracle
@@ -197,7 +198,7 @@ class FuzzSession:
         judging = Judging(self.oracle, target.surface, lambda url: self.download(state, url))
         state = _Run(target, judging, new_seed(self.mode))
         schemas = self.surface(target.surface)
-        with image_media_types(), pinned_generation(), reused_strategies():
+        with image_media_types(), pinned_generation(), reused_strategies(), one_pass_codec_tables():
             if target.mode == "stateful":
                 run_stateful(self, state, schemas)
             else:
