@@ -215,7 +215,11 @@ class OpenAIVendor:
                                  "input_tokens_details": {"text_tokens": len(prompt) // 4 + 1, "image_tokens": 0}})  # fmt: skip
         if partials is not None:
             return event_stream(prefix, answer, partials)
-        return JSONResponse(answer)
+        response = JSONResponse(answer)
+        # base64 answers come from the image cache and leave no state behind (url ones store a
+        # file): the same request gets the same bytes, until the clock's second moves (replay.py)
+        inc.replayable = kind == "b64_json"
+        return response
 
     async def generations(self, inc: Incoming) -> Response:
         body = inc.json_object()
