@@ -20,8 +20,8 @@ An answer is replayed only when nothing it was made from can have changed:
 
 A replayed request is recorded as the first one was (the same fields passed through the same
 ``Recorder.add``, with its own sequence number and time), then answered with the same bytes.
-Small requests only, a few entries, forgotten when the clock's second moves on: the memo never
-holds more than a few answers.
+Small requests only, a few entries, kept from a request's second sighting on and forgotten when
+the clock's second moves on: the memo never holds more than a few answers.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from pixelproof.mock.state import MockConfig
 MAX_REQUEST_BYTES = 8 * 1024  # raw headers and body of a request the memo may key on
 MAX_ANSWER_BYTES = 256 * 1024  # a larger answer is made anew each time
 MAX_ENTRIES = 16
+MAX_SEEN = 1024
 RECORDED_FIELDS = ("method", "path", "query", "headers", "json", "form", "body_size")
 
 
@@ -67,26 +68,39 @@ def request_key(scope: Any, body: bytes | bytearray, config: MockConfig) -> tupl
         hash(headers)
     except TypeError:  # an ASGI server that gives headers as lists: no memo
         return None
-    if sum(len(k) + len(v) for k, v in headers) + len(body) > MAX_REQUEST_BYTES:
-        return None
-    return (
-        scope["method"], scope.get("root_path", ""), scope["path"], scope.get("query_string", b""),
-        headers, bytes(body), config.api_key, config.upstream_key, config.max_body_bytes,
-    )  # fmt: skip
+    return (  # keep() reads the headers and the body as key[4] and key[5]
+        scope["method"],
+        scope.get("root_path", ""),
+        scope["path"],
+        scope.get("query_string", b""),
+        headers,
+        bytes(body),
+        config.api_key,
+        config.upstream_key,
+        config.max_body_bytes,
+    )
 
 
 class Memo:
-    """One endpoint's kept answers, all of one second of its mock's clock."""
+    """One endpoint's kept answers, all of one second of its mock's clock. An answer is kept the
+    second time its request is seen in that second: a stream of distinct requests (a run's,
+    each with its own nonce) costs a key and a hash per request, and keeps nothing."""
 
     def __init__(self) -> None:
         self._wall: int | None = None
         self._entries: dict[tuple[Any, ...], Replay] = {}
+        self._seen: set[int] = set()  # hashes of the keys answered once in this second
+
+    def _second(self, wall: int) -> None:
+        if wall != self._wall:
+            self._entries.clear()
+            self._seen.clear()
+            self._wall = wall
 
     def get(self, key: tuple[Any, ...], clock: Clock) -> Replay | None:
         wall = clock.wall()
         if wall != self._wall:
-            self._entries.clear()
-            self._wall = wall
+            self._second(wall)
             return None
         return self._entries.get(key)
 
@@ -104,9 +118,14 @@ class Memo:
             or clock.wall() != wall
         ):
             return
-        if wall != self._wall:
-            self._entries.clear()
-            self._wall = wall
+        self._second(wall)
+        if (seen := hash(key)) not in self._seen:
+            if len(self._seen) >= MAX_SEEN:
+                self._seen.clear()
+            self._seen.add(seen)
+            return
+        if sum(len(k) + len(v) for k, v in key[4]) + len(key[5]) > MAX_REQUEST_BYTES:
+            return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         fields = {name: getattr(recorded, name) for name in RECORDED_FIELDS}
