@@ -25,6 +25,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+import pixelproof
+import warm_caches
 from pixelproof.catalogue import Catalogue, contracts_dir, default_catalogue
 from pixelproof.cli.main import main as pixelproof_main
 from pixelproof.judging.evaluate import evaluate
@@ -35,6 +37,7 @@ from pixelproof.mock.server import Running, Stack, embedded_stack, start
 from pixelproof.observe import Observer
 from pixelproof.plan import Case, cases_for
 from pixelproof.polling import PollClock
+from pixelproof.resources import suites_dir
 from pixelproof.target import Profile, embedded_profile
 
 # Longest tests first. pytest-xdist hands tests out in collection order (two at a time, see
@@ -97,6 +100,16 @@ def pytest_configure(config: pytest.Config) -> None:
         libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)
         libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
         libc.mallopt(M_ARENA_MAX, 1)
+
+
+def pytest_xdist_setupnodes(config: pytest.Config) -> None:
+    """The controller of an xdist run, before any worker starts: bytecode for what every worker
+    and the tests' subprocesses import, written once (warm_caches; a fresh clone's first run)."""
+    here = config.invocation_params.dir
+    tests = [Path(os.path.abspath(here / arg.split("::")[0])) for arg in config.args]
+    warm_caches.warm(
+        config, [Path(pixelproof.__file__).parent, suites_dir()], [*tests, suites_dir()]
+    )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
