@@ -176,6 +176,13 @@ class Guard:
         self._open: dict[str, str] = {}
         self._lock = threading.Lock()
 
+    def lane(self) -> Guard:
+        """A guard for requests sent beside this one's, as from another xdist worker: the same run
+        deadline, breakers of its own."""
+        lane = Guard(self.run_timeout_s, self.breaker_after, self.clock)
+        lane.ends = self.ends
+        return lane
+
     def refusal(self, surface: str) -> str | None:
         """Why nothing may be sent to ``surface`` now, or None."""
         if self.ends is not None and self.clock() >= self.ends:

@@ -22,11 +22,13 @@ from typing import Any
 
 import pytest
 
+from pixelproof.ahead import Ahead, observed
+from pixelproof.ahead import start as observe_ahead
 from pixelproof.catalogue import Catalogue, default_catalogue
 from pixelproof.crashed import WorkerCrashes
 from pixelproof.deadline import Guard
 from pixelproof.images import thumbnails
-from pixelproof.judging.evidence import Evidence, NotJudged, observe_case
+from pixelproof.judging.evidence import Evidence, NotJudged
 from pixelproof.judging.failures import RuleFailure
 from pixelproof.memory import keep_for_the_run, release_after_the_run, return_big_buffers
 from pixelproof.mock.stack_process import EMBEDDED_KEY_ENV, run_stack
@@ -40,7 +42,10 @@ from pixelproof.report.allure import case_facts, flush_results, label, write_res
 from pixelproof.report.results import Results, case_properties
 from pixelproof.resources import suites_dir
 from pixelproof.samples import carries_large_sample
-from pixelproof.schedule import pytest_xdist_make_scheduler  # noqa: F401  (a hook: -n N's lanes)
+from pixelproof.schedule import (
+    probe_groups,
+    pytest_xdist_make_scheduler,  # noqa: F401  (a hook: -n N's lanes)
+)
 from pixelproof.shard import ShardError, parse_shard, select
 from pixelproof.stack_clock import StackClock
 from pixelproof.target import Profile, embedded_profile, load_profile
@@ -54,6 +59,7 @@ class PixelproofSession:
     stack: Any = None
     stack_pid: int | None = None  # the embedded stack's process (stopped once the tests are done)
     observer: Observer | None = None
+    ahead: Ahead | None = None  # a serial run's rule cases observed ahead of their tests
     results: Results = field(default_factory=Results)
     guard: Guard | None = None
     planned: int | None = None  # cases collected: "interrupted after N of M cases"
@@ -70,27 +76,9 @@ class PixelproofSession:
         return self.guard
 
     def probe_groups(self) -> dict[str, str]:
-        """Probe key -> its xdist group, so each distinct request is sent once per run.
-
-        Cases that share any probe must run on one worker: a group is a connected component of
-        the cases-share-a-probe graph over every case the profile claims (the same on every
-        worker, and set as a mark when tests are generated, before xdist reads it)."""
+        """Probe key -> its xdist group (``schedule.probe_groups``), worked out once."""
         if self.groups is None:
-            parent: dict[str, str] = {}
-
-            def root(key: str) -> str:
-                while parent.setdefault(key, key) != key:
-                    key = parent[key]
-                return key
-
-            for case in cases_for(self.catalogue, self.profile):
-                keys = sorted(p.key for p in case.probes)
-                for key in keys[1:]:
-                    a, b = root(keys[0]), root(key)
-                    parent[max(a, b)] = min(a, b)
-                for key in keys:
-                    root(key)
-            self.groups = {key: root(key) for key in parent}
+            self.groups = probe_groups(self.catalogue, self.profile)
         return self.groups
 
     def get_clock(self) -> PollClock:
@@ -205,11 +193,16 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
     """Once every test has run (here, or on every xdist worker), nothing asks the embedded stack
     anything: it is stopped at once, while pytest writes the JUnit file, the workers end and the
     reports are written, not after them (its graceful shutdown took ~0.4 s of the run's tail;
-    unconfigure reaps it). It holds no file and nothing of it is read afterwards."""
+    unconfigure reaps it). It holds no file and nothing of it is read afterwards. A serial run's
+    rule cases are observed ahead of their tests meanwhile (ahead.py)."""
+    pp = session_of(session.config)
     try:
+        if pp is not None:
+            pp.ahead = observe_ahead(session, pp)
         return (yield)
     finally:
-        pp = session_of(session.config)
+        if pp is not None and pp.ahead is not None:
+            pp.ahead.close()
         if pp is not None and pp.stack_pid is not None:
             with contextlib.suppress(OSError):
                 os.kill(pp.stack_pid, signal.SIGTERM)
@@ -342,17 +335,16 @@ def pixelproof(request: pytest.FixtureRequest) -> PixelproofSession:
 def case(request: pytest.FixtureRequest, pixelproof: PixelproofSession) -> Evidence:
     """Observe the case's probes (setup phase): infrastructure problems are errors here."""
     label(request.node, case_facts(request.param), request.param.id)
-    observer = pixelproof.get_observer()
-    before = (observer.requests_sent, observer.images_sent)
-    try:
-        return observe_case(observer, request.param)
-    except NotJudged as exc:
-        pytest.skip(str(exc))
-    finally:
-        request.node.user_properties += [
-            ("requests", observer.requests_sent - before[0]),
-            ("images", observer.images_sent - before[1]),
-        ]
+    if pixelproof.ahead is not None:
+        result, requests, images = pixelproof.ahead.take(request.param)
+    else:
+        result, requests, images = observed(pixelproof.get_observer(), request.param)
+    request.node.user_properties += [("requests", requests), ("images", images)]
+    if isinstance(result, NotJudged):
+        pytest.skip(str(result))
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,0 +1,160 @@
+"""A serial run's rule cases observed ahead of the tests that judge them, in a thread of their own.
+
+A serial run against the embedded stack spent ~3 s of its ~12 s with the controller waiting: on
+the stack's answers (its CPU, on the other core) and on jobs that take real time there (a Jimeng
+generation polls its upstream: ~27 ms a request; task polls wait for the stack's jobs), while the
+controller's own work (fuzzing, judging) waited on nothing. Here one thread observes the rule
+cases (``observe_case``: probes sent, tasks polled, images fetched and decoded, the recorder
+read) in the run's order, one case at a time, from the start of the test loop; each case's test
+takes its evidence (or the error or skip observing raised) when its setup reaches it, and judges
+it on the main thread as before. Its waits now overlap the fuzz targets, which run on the main
+thread as before (Hypothesis never runs in another thread of the pytest process, bench/README.md),
+and the judging of the cases before it.
+
+What is sent does not change: the same probes, in the same order, by one observer. What runs
+beside them does: the fuzz targets send their cases while rule cases are observed, as from two
+xdist workers under ``-n``, so this observer gets what a second worker has: a polling clock of its
+own (the jumps fuzzing asks for are not its own polls' waits) and breakers of its own (the run's
+deadline shared). Only against the embedded stack (a real target may limit its rate or bill
+requests sent side by side; a serial run against one stays one request at a time), only when
+nothing can stop the run early on a failure (``-x``, ``--maxfail``, ``--stepwise``: cases after
+it would have been sent for nothing), and ``PIXELPROOF_OBSERVE_AHEAD=0`` turns it off. A run
+stopped early (Ctrl-C) may have observed cases it never reports: at most those ahead of it.
+
+The thread imports nothing while it runs: pytest rewrites pixelproof's and Hypothesis' modules
+on import with ``ast``, whose converter is not thread-safe in CPython 3.11 (``observe_case``'s
+modules are all imported at the plugin's import).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from pixelproof.judging.evidence import Evidence, observe_case
+from pixelproof.observe import Observer
+from pixelproof.plan import Case
+
+SWITCH = "PIXELPROOF_OBSERVE_AHEAD"
+THREAD = "pixelproof-ahead"
+Observed = tuple[
+    "Evidence | BaseException", int, int
+]  # evidence or what stopped it, requests, images
+
+
+def observed(observer: Observer, case: Case) -> Observed:
+    """``observe_case``'s evidence, or the exception it raised, and the requests and images the
+    observation sent (none for a probe observed before: each is sent once per session)."""
+    before = (observer.requests_sent, observer.images_sent)
+    result: Evidence | BaseException
+    try:
+        result = observe_case(observer, case)
+    except BaseException as exc:
+        result = exc
+    return result, observer.requests_sent - before[0], observer.images_sent - before[1]
+
+
+class Ahead:
+    """Observes ``cases`` in order with ``observer`` in a thread; ``take`` hands each one over."""
+
+    def __init__(self, observer: Observer, cases: Sequence[Case], clock: Any = None) -> None:
+        self.observer, self.clock = observer, clock
+        self._cases = list(cases)
+        self._planned = {id(c) for c in self._cases}
+        self._done: dict[int, Observed] = {}
+        self._ready = threading.Condition()
+        self._stop = self._finished = False
+        self._thread = threading.Thread(target=self._run, name=THREAD, daemon=True)
+
+    def start(self) -> Ahead:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            for case in self._cases:
+                if self._stop:
+                    break
+                result = observed(self.observer, case)
+                with self._ready:
+                    self._done[id(case)] = result
+                    self._ready.notify_all()
+        finally:
+            with self._ready:
+                self._finished = True
+                self._ready.notify_all()
+
+    def take(self, case: Case) -> Observed:
+        """The case's observation, once observed; one it was not given (or did not reach, being
+        stopped) is observed here, once it is done (one observer, never two threads in it)."""
+        if id(case) in self._planned:
+            with self._ready:
+                while id(case) not in self._done and not self._finished:
+                    self._ready.wait()
+                found = self._done.pop(id(case), None)
+            if found is not None:
+                return found
+        self.stop()
+        return observed(self.observer, case)
+
+    def halt(self) -> None:
+        """No case after the one being observed."""
+        with self._ready:
+            self._stop = True
+
+    def stop(self) -> None:
+        """``halt``, and return once the case being observed is done."""
+        self.halt()
+        if self._thread.ident is not None:
+            self._thread.join()
+
+    def close(self) -> None:
+        self.stop()
+        if self.clock is not None:
+            self.clock.close()
+
+
+def start(session: pytest.Session, pp: Any) -> Ahead | None:
+    """An ``Ahead`` observing the session's rule cases with ``pp``'s observer (made here), started;
+    None where the run sends one request at a time (see the module's docstring)."""
+    config, option = session.config, session.config.option
+    if os.environ.get(SWITCH, "1") == "0" or not pp.clock_urls or pp.observer is not None:
+        return None  # switched off; not the embedded stack; observing began already
+    if hasattr(config, "workerinput") or config.pluginmanager.has_plugin("dsession"):
+        return None  # -n N: each worker observes its own cases as they come
+    if option.maxfail or getattr(option, "stepwise", False) or option.collectonly:
+        return None
+    if getattr(option, "setupplan", False) or (
+        session.testsfailed and not option.continue_on_collection_errors
+    ):
+        return None  # pytest runs no fixture, or no test at all
+    cases = [c for item in session.items if (c := _case_of(item)) is not None]
+    if len(cases) < 2:
+        return None
+    pp.observer, clock = lane_of(pp)
+    return Ahead(pp.observer, cases, clock).start()
+
+
+def _case_of(item: pytest.Item) -> Case | None:
+    """The case an item's setup observes (None: no case, or an unclaimed one, skipped unsent)."""
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("case") if callspec else None
+    if not isinstance(case, Case) or item.get_closest_marker("skip"):
+        return None
+    return case
+
+
+def lane_of(session: Any) -> tuple[Observer, Any]:
+    """The observer of the ahead thread: the session's catalogue, profile, run id and deadline,
+    with breakers and a polling clock of its own (as a second xdist worker has)."""
+    from pixelproof.stack_clock import StackClock
+
+    profile = session.profile
+    key = os.environ.get(profile.credentials.env or "")
+    clock = StackClock(session.clock_urls, profile.time_scale, key)
+    guard = session.get_guard().lane()
+    return Observer(session.catalogue, profile, session.run_id, guard, clock), clock

@@ -1,0 +1,193 @@
+"""A serial run's rule cases observed ahead of their tests, in a thread of their own (ahead.py):
+each test judges its own case's observation, sent in the run's order, exactly as one at a time."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from _pytest.assertion.rewrite import AssertionRewritingHook
+
+from conftest import pixelproof_inprocess
+from pixelproof import ahead
+from pixelproof.deadline import Guard
+
+# tasks polled (a fault hides their failures: 7 cases fail), Jimeng's slow generations, and one
+# fuzz target, which runs on the main thread meanwhile (schemathesis drawing with Hypothesis)
+RULES = ["task.tasks-action.*", "ratio.jimeng-4.0.1:1*", "upstream.failure.tasks-action.*",
+         "fuzz.tasks-action.getTask.positive"]  # fmt: skip
+FIELDS = ("outcome", "requests", "images", "expected", "observed", "message")
+# task ids, clock readings, request nonces, the stack's ports: new in each run
+FRESH = re.compile(r'task_[0-9a-f]+|"created": \d+|pp:\S+-[0-9a-f]{6}\b|127\.0\.0\.1:\d+')
+
+
+def _outcomes(report_dir: Path) -> dict[str, tuple[Any, ...]]:
+    (run_json,) = report_dir.glob("*/run.json")
+    data = json.loads(run_json.read_text())
+    return {
+        o["case"]: tuple(FRESH.sub("-", str(o[f])) for f in FIELDS) for o in data["outcomes"]
+    } | {"requests_sent": data["requests_sent"]}
+
+
+def test_cases_observed_ahead_are_judged_as_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    observing: list[str] = []  # the thread each case was observed in
+    real_observe = ahead.observe_case
+
+    def observe_case(observer: Any, case: Any) -> Any:
+        observing.append(threading.current_thread().name)
+        return real_observe(observer, case)
+
+    rewritten: list[tuple[str, str]] = []  # modules pytest rewrote with ast: in which thread
+    real_exec = AssertionRewritingHook.exec_module
+
+    def exec_module(self: AssertionRewritingHook, module: Any) -> None:
+        rewritten.append((threading.current_thread().name, module.__name__))
+        real_exec(self, module)
+
+    monkeypatch.setattr(ahead, "observe_case", observe_case)
+    monkeypatch.setattr(AssertionRewritingHook, "exec_module", exec_module)
+    runs, threads = {}, {}
+    for switch in ("0", "1"):
+        monkeypatch.setenv(ahead.SWITCH, switch)
+        observing.clear()
+        args = [a for r in RULES for a in ("--rules", r)]
+        result = pixelproof_inprocess("run", *args, "--fault", "task-failure-hidden",
+                                      "--report-dir", str(tmp_path / switch), "--run-id", "ahead",
+                                      "--", "--pixelproof-fuzz-budget", "12")  # fmt: skip
+        assert result.returncode == 1, result.stdout[-2000:]
+        runs[switch], threads[switch] = _outcomes(tmp_path / switch), set(observing)
+    assert threads == {"0": {"MainThread"}, "1": {ahead.THREAD}}
+    assert runs["1"] == runs["0"]
+    assert sum(o[0] == "failed" for k, o in runs["1"].items() if k != "requests_sent") == 7
+    assert not [m for t, m in rewritten if t == ahead.THREAD]
+
+
+class _Counting:
+    requests_sent = images_sent = 0
+
+
+def _fake_observation(monkeypatch: pytest.MonkeyPatch, script: dict[str, Any]) -> list[str]:
+    """observe_case replaced: each case ``name`` sends len(name) requests and one image, then
+    returns or raises what ``script`` says (a callable is called first)."""
+    seen: list[str] = []
+
+    def observe_case(observer: _Counting, case: SimpleNamespace) -> Any:
+        seen.append(f"{case.name}@{threading.current_thread().name}")
+        observer.requests_sent += len(case.name)
+        observer.images_sent += 1
+        outcome = script[case.name]
+        if callable(outcome):
+            outcome = outcome()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(ahead, "observe_case", observe_case)
+    return seen
+
+
+def test_each_case_gets_its_own_observation_made_ahead_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    last_done = threading.Event()
+    broken = RuntimeError("target gone")
+    seen = _fake_observation(monkeypatch, {"a": "ev-a", "bb": broken,
+                                           "ccc": lambda: last_done.set() or "ev-ccc", "x": "ev-x"})  # fmt: skip
+    a, bb, ccc, x = (SimpleNamespace(name=n) for n in ("a", "bb", "ccc", "x"))
+    observer = _Counting()
+    running = ahead.Ahead(observer, [a, bb, ccc]).start()  # type: ignore[arg-type]
+    assert last_done.wait(30)  # all three observed before any test asked
+    assert seen == [f"{n}@{ahead.THREAD}" for n in ("a", "bb", "ccc")]
+    assert running.take(ccc) == ("ev-ccc", 3, 1)  # type: ignore[arg-type]
+    assert running.take(a) == ("ev-a", 1, 1)  # type: ignore[arg-type]
+    assert running.take(bb) == (broken, 2, 1)  # type: ignore[arg-type]
+    assert running.take(x) == ("ev-x", 1, 1)  # type: ignore[arg-type]  (not given: here)
+    assert seen[-1] == "x@MainThread"
+    running.close()
+
+
+def test_a_halted_ahead_leaves_the_rest_to_their_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    cases = [SimpleNamespace(name=n) for n in ("a", "bb", "ccc")]
+    running: list[ahead.Ahead] = []
+    seen = _fake_observation(monkeypatch, {"a": lambda: running[0].halt() or "ev-a",
+                                           "bb": "ev-bb", "ccc": "ev-ccc"})  # fmt: skip
+    running.append(ahead.Ahead(_Counting(), cases))  # type: ignore[arg-type]
+    running[0].start().stop()
+    assert seen == [f"a@{ahead.THREAD}"]  # halted while observing "a": nothing after it
+    assert [running[0].take(c)[0] for c in cases] == ["ev-a", "ev-bb", "ev-ccc"]  # type: ignore[arg-type]
+    assert seen[1:] == ["bb@MainThread", "ccc@MainThread"]
+
+
+def _session(option: dict[str, Any], worker: bool = False, xdist: bool = False) -> Any:
+    defaults = {"maxfail": 0, "stepwise": False, "collectonly": False, "setupplan": False,
+                "continue_on_collection_errors": False}  # fmt: skip
+    config = SimpleNamespace(option=SimpleNamespace(**(defaults | option)),
+                             pluginmanager=SimpleNamespace(has_plugin=lambda name: xdist))  # fmt: skip
+    if worker:
+        config.workerinput = {}
+    return SimpleNamespace(config=config, items=[], testsfailed=0)
+
+
+@pytest.mark.parametrize(
+    ("option", "worker", "xdist", "clock_urls", "switch"),
+    [
+        ({"maxfail": 1}, False, False, ("http://127.0.0.1:1",), "1"),  # -x: later cases unsent
+        ({"stepwise": True}, False, False, ("http://127.0.0.1:1",), "1"),
+        ({"collectonly": True}, False, False, ("http://127.0.0.1:1",), "1"),
+        ({"setupplan": True}, False, False, ("http://127.0.0.1:1",), "1"),
+        ({}, True, False, ("http://127.0.0.1:1",), "1"),  # an xdist worker
+        ({}, False, True, ("http://127.0.0.1:1",), "1"),  # the xdist controller
+        ({}, False, False, (), "1"),  # a real target: one request at a time
+        ({}, False, False, ("http://127.0.0.1:1",), "0"),  # switched off
+    ],
+)
+def test_no_observing_ahead_where_the_run_is_not_plainly_serial(
+    monkeypatch: pytest.MonkeyPatch, option: dict[str, Any], worker: bool, xdist: bool,
+    clock_urls: tuple[str, ...], switch: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv(ahead.SWITCH, switch)
+    session = _session(option, worker, xdist)
+    pp = SimpleNamespace(clock_urls=clock_urls, observer=None)
+    cases = [SimpleNamespace(name=n) for n in ("a", "b")]
+    monkeypatch.setattr(ahead, "_case_of", lambda item: item)
+    session.items = cases
+    monkeypatch.setattr(ahead, "lane_of", lambda pp: pytest.fail("an observer was made"))
+    assert ahead.start(session, pp) is None
+
+
+def test_a_lane_guard_shares_the_run_deadline_not_the_breakers() -> None:
+    now = [100.0]
+    guard = Guard(run_timeout_s=50, breaker_after=2, clock=lambda: now[0])
+    lane = guard.lane()
+    for _ in range(2):
+        guard.record("unified", "refused")
+    assert guard.refusal("unified") is not None
+    assert lane.refusal("unified") is None  # its own breakers: still closed
+    now[0] = 151.0
+    assert lane.refusal("unified") is not None  # the same run deadline
+    assert "deadline" in str(lane.refusal("unified"))
+
+
+def test_a_plain_serial_run_on_the_embedded_stack_observes_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(ahead.SWITCH, raising=False)
+    _fake_observation(monkeypatch, {"a": "ev-a", "b": "ev-b"})
+    session = _session({})
+    session.items = [SimpleNamespace(name=n) for n in ("a", "b")]
+    monkeypatch.setattr(ahead, "_case_of", lambda item: item)
+    observer = _Counting()
+    monkeypatch.setattr(ahead, "lane_of", lambda pp: (observer, None))
+    pp = SimpleNamespace(clock_urls=("http://127.0.0.1:1",), observer=None)
+    running = ahead.start(session, pp)
+    assert running is not None
+    assert pp.observer is observer  # the session's observer is the lane's: one observer
+    assert running.take(session.items[1]) == ("ev-b", 1, 1)
+    running.close()
