@@ -75,3 +75,14 @@ def test_nothing_is_written_where_python_writes_no_bytecode(
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     warm_caches.warm(pytestconfig, [module], [test])
     assert not (test.parent / "__pycache__").exists()
+
+
+def test_test_files_are_rewritten_and_their_helpers_compiled_plainly(
+    pytestconfig: pytest.Config, files: tuple[Path, Path]
+) -> None:
+    """pytest rewrites test files and conftests; a helper they import is imported plainly."""
+    test, module = files
+    (test.parent / "conftest.py").write_text("")
+    rewritten = set(warm_caches.test_modules(pytestconfig, [test.parent], tests=True))
+    assert rewritten == {test, test.parent / "conftest.py"}
+    assert set(warm_caches.test_modules(pytestconfig, [test.parent], tests=False)) == {module}

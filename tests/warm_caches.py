@@ -72,12 +72,13 @@ def marked_modules(config: pytest.Config) -> Iterator[Path]:
                 yield Path(spec.origin)
 
 
-def rewritten_tests(config: pytest.Config, roots: Iterable[Path]) -> Iterator[Path]:
-    """The files pytest rewrites as tests under ``roots``: conftests and ``python_files``."""
+def test_modules(config: pytest.Config, roots: Iterable[Path], *, tests: bool) -> Iterator[Path]:
+    """Under ``roots``, the files pytest rewrites as tests (conftests and ``python_files``), or,
+    with ``tests=False``, the others (helpers the tests import plainly)."""
     patterns = [*config.getini("python_files"), "conftest.py"]
     for root in roots:
         for path in python_files(root):
-            if any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns):
+            if any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns) == tests:
                 yield path
 
 
@@ -138,8 +139,10 @@ def warm(config: pytest.Config, plain_roots: Iterable[Path], test_roots: Iterabl
     if sys.dont_write_bytecode or config.getoption("assertmode", "rewrite") != "rewrite":
         return
     try:
+        test_roots = list(test_roots)
         plain = [p for root in plain_roots for p in python_files(root)]
-        rewritten = [*rewritten_tests(config, test_roots), *marked_modules(config)]
+        plain += test_modules(config, test_roots, tests=False)
+        rewritten = [*test_modules(config, test_roots, tests=True), *marked_modules(config)]
         work = stale(config, plain, rewritten)
     except (ImportError, AttributeError, KeyError, OSError):
         return
