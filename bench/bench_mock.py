@@ -17,13 +17,17 @@ Stoplight Prism's mock (through ``npx``, when node is installed) answering the v
 pixelproof mock answered, from a one-operation OpenAPI document. Prints requests/second of each
 and the ratio, each server's CPU per request (its process tree, from /proc) and the client's own
 (it shares the machine's cores with the server it measures); writes bench/last_mock_raw.json.
+Both servers are up at once and measured in alternating slices (``--slices``, the order swapped
+each slice), so the machine's drift and other jobs fall on both alike; the ratio of each pair of
+slices is printed too (its minimum and median).
 
-    python bench/bench_mock.py --raw [--concurrency 1,10,50] [--seconds 3]
+    python bench/bench_mock.py --raw [--concurrency 1,10,50] [--seconds 3] [--slices 6]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
@@ -177,37 +181,80 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def raw_comparison(concurrency: list[int], seconds: float) -> dict[str, Any]:
-    """pixelproof's mock vs Prism's, same answer, same raw keep-alive client, separate processes."""
+def _measured(url: str, pid: int, c: int, seconds: float, warmup: float) -> dict[str, Any]:
+    """One load of ``seconds`` on one server: its requests, the server's and the client's CPU."""
+    from rawload import run_load
+    from servers import tree_cpu_s
+
+    before, client_before = tree_cpu_s(pid), time.process_time()
+    load = run_load(url, GENERATIONS, SMALL, c, seconds, warmup)
+    return {"load": load, "server_cpu_s": tree_cpu_s(pid) - before,
+            "client_cpu_s": time.process_time() - client_before}  # fmt: skip
+
+
+def _summed(slices: list[dict[str, Any]], c: int) -> dict[str, Any]:
+    """Slices of one server at one concurrency as one figure: rate over the summed time, CPU over
+    the summed requests (warm-up ones included), the median slice's p50 and p95."""
+    loads = [s["load"] for s in slices]
+    total = max(sum(load.total for load in loads), 1)
+    seconds = sum(load.seconds for load in loads)
+    return {"concurrency": c, "requests": sum(load.requests for load in loads),
+            "rps": round(sum(load.requests for load in loads) / seconds, 1),
+            "response_bytes": loads[0].response_bytes,
+            "p50_ms": statistics.median(load.p50_ms for load in loads),
+            "p95_ms": statistics.median(load.p95_ms for load in loads),
+            "server_cpu_us_per_request": round(sum(s["server_cpu_s"] for s in slices) / total * 1e6, 1),
+            "client_cpu_us_per_request": round(sum(s["client_cpu_s"] for s in slices) / total * 1e6, 1)}  # fmt: skip
+
+
+def _alternated(servers: dict[str, tuple[str, int]], c: int, seconds: float, slices: int) -> dict[str, Any]:  # fmt: skip
+    """Each server in turn, ``slices`` times (the order swapped every slice), ``seconds`` in all
+    each: both see the machine's same moments, so its drift (other jobs, the VM) moves both."""
+    for url, pid in servers.values():
+        _measured(url, pid, c, 0.5, 0.5)  # warm: connections, caches, node's JIT
+    got: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+    for i in range(slices):
+        for name in list(servers)[:: 1 if i % 2 == 0 else -1]:
+            url, pid = servers[name]
+            got[name].append(_measured(url, pid, c, seconds / slices, 0.2))
+    out = {name: _summed(got[name], c) for name in servers}
+    if len(servers) == 2:
+        ratios = sorted(a["load"].rps / b["load"].rps for a, b in zip(*got.values(), strict=True)
+                        if b["load"].rps)  # fmt: skip
+        out["slice_ratios"] = [round(r, 2) for r in ratios]
+    return out
+
+
+def raw_comparison(concurrency: list[int], seconds: float, slices: int = 6) -> dict[str, Any]:
+    """pixelproof's mock vs Prism's, same answer, same raw keep-alive client, separate processes,
+    both up at once and measured in alternating slices."""
     import tempfile
 
-    from rawload import run_load
-    from servers import PRISM, pixelproof_mock, prism_mock, prism_unavailable, tree_cpu_s
+    from servers import PRISM, pixelproof_mock, prism_mock, prism_unavailable
 
-    def measured(url: str, pid: int, c: int) -> dict[str, Any]:
-        before, client_before = tree_cpu_s(pid), time.process_time()
-        load = run_load(url, GENERATIONS, SMALL, c, seconds)
-        cpu_us = (tree_cpu_s(pid) - before) / max(load.total, 1) * 1e6
-        client_us = (time.process_time() - client_before) / max(load.total, 1) * 1e6
-        return load.as_dict() | {"server_cpu_us_per_request": round(cpu_us, 1),
-                                 "client_cpu_us_per_request": round(client_us, 1)}  # fmt: skip
-
-    out: dict[str, Any] = {"request": SMALL, "pixelproof": {}, "prism": {}, "prism_package": PRISM}
+    out: dict[str, Any] = {"request": SMALL, "pixelproof": {}, "prism": {}, "prism_package": PRISM,
+                           "slices": slices, "slice_ratios": {}}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp, pixelproof_mock(GENERATIONS, SMALL) as (url, pid):
         answer = httpx.post(url + GENERATIONS, json=SMALL, timeout=60).content
         out["answer_bytes"] = len(answer)
-        for c in concurrency:
-            out["pixelproof"][c] = measured(url, pid, c)
+        servers = {"pixelproof": (url, pid)}
         why = prism_unavailable()
-        if why is None:
-            try:
-                with prism_mock(GENERATIONS, SMALL, answer, Path(tmp)) as (prism_url, prism_pid):
-                    for c in concurrency:
-                        out["prism"][c] = measured(prism_url, prism_pid, c)
-            except RuntimeError as exc:
-                log = Path(tmp) / "prism.log"
-                tail = log.read_text(errors="replace")[-400:] if log.exists() else ""
-                why = f"Prism did not serve: {exc}; its log ends: {tail!r}"
+        with contextlib.ExitStack() as stack:
+            if why is None:
+                try:
+                    servers["prism"] = stack.enter_context(
+                        prism_mock(GENERATIONS, SMALL, answer, Path(tmp))
+                    )
+                except RuntimeError as exc:
+                    log = Path(tmp) / "prism.log"
+                    tail = log.read_text(errors="replace")[-400:] if log.exists() else ""
+                    why = f"Prism did not serve: {exc}; its log ends: {tail!r}"
+            for c in concurrency:
+                got = _alternated(servers, c, seconds, slices)
+                for name in servers:
+                    out[name][c] = got[name]
+                if "slice_ratios" in got:
+                    out["slice_ratios"][c] = got["slice_ratios"]
         out["prism_unavailable"] = why
     return out
 
@@ -215,7 +262,8 @@ def raw_comparison(concurrency: list[int], seconds: float) -> dict[str, Any]:
 def raw_table(raw: dict[str, Any]) -> str:
     lines = [f"same {raw['answer_bytes']:,}-byte answer, raw keep-alive client, servers in their own processes",
              f"{'c':>4}{'pixelproof req/s':>18}{'prism req/s':>14}{'ratio':>8}{'pp p50 ms':>11}{'prism p50 ms':>14}"
-             f"{'pp cpu us/req':>15}{'prism cpu us/req':>18}{'prism/pp cpu':>14}{'client us/req pp/prism':>24}"]  # fmt: skip
+             f"{'pp cpu us/req':>15}{'prism cpu us/req':>18}{'prism/pp cpu':>14}{'client us/req pp/prism':>24}"
+             f"{'slice ratios min/median':>25}"]  # fmt: skip
     for c, mine in raw["pixelproof"].items():
         theirs = raw["prism"].get(c)
         ratio = f"{mine['rps'] / theirs['rps']:.2f}x" if theirs and theirs["rps"] else "-"
@@ -224,10 +272,17 @@ def raw_table(raw: dict[str, Any]) -> str:
         lines.append(f"{c:>4}{mine['rps']:>18.0f}{(theirs or {}).get('rps', float('nan')):>14.0f}{ratio:>8}"
                      f"{mine['p50_ms']:>11.2f}{(theirs or {}).get('p50_ms', float('nan')):>14.2f}"
                      f"{mine['server_cpu_us_per_request']:>15.0f}{their_cpu:>18.0f}{cpu_ratio:>14}"
-                     f"{mine['client_cpu_us_per_request']:>18.0f} / {(theirs or {}).get('client_cpu_us_per_request', float('nan')):<4.0f}")  # fmt: skip
+                     f"{mine['client_cpu_us_per_request']:>18.0f} / {(theirs or {}).get('client_cpu_us_per_request', float('nan')):<4.0f}"
+                     f"{_slice_ratios(raw.get('slice_ratios', {}).get(c)):>25}")  # fmt: skip
     if raw.get("prism_unavailable"):
         lines.append(f"Prism not measured: {raw['prism_unavailable']}")
     return "\n".join(lines)
+
+
+def _slice_ratios(ratios: list[float] | None) -> str:
+    if not ratios:
+        return "-"
+    return f"{min(ratios):.2f}x / {statistics.median(ratios):.2f}x"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -247,7 +302,10 @@ def _parser() -> argparse.ArgumentParser:
         "--concurrency", default="1,10,50", help="--raw: connections, comma-separated"
     )
     parser.add_argument(
-        "--seconds", type=float, default=3.0, help="--raw: measured seconds per point"
+        "--seconds", type=float, default=3.0, help="--raw: measured seconds per point and server"
+    )
+    parser.add_argument(
+        "--slices", type=int, default=6, help="--raw: alternations of the two servers per point"
     )
     return parser
 
@@ -282,7 +340,9 @@ def _in_process(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.raw:
-        raw = raw_comparison([int(c) for c in args.concurrency.split(",")], args.seconds)
+        raw = raw_comparison(
+            [int(c) for c in args.concurrency.split(",")], args.seconds, args.slices
+        )
         raw["machine"] = machine() | {"load_average": os.getloadavg()}
         print(raw_table(raw))
         _write(raw, args.out or HERE / "last_mock_raw.json")
