@@ -102,7 +102,8 @@ class Memo:
         if wall != self._wall:
             self._second(wall)
             return None
-        return self._entries.get(key)
+        replay = self._entries.get(key)
+        return replay if replay is not None and replay.wall == wall else None  # made this second
 
     def keep(self, key: tuple[Any, ...], wall: int, clock: Clock, recorded: Recorded,
              notes: dict[str, Any], response: Response) -> None:  # fmt: skip
