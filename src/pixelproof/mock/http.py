@@ -32,7 +32,6 @@ from pixelproof.mock.errors import (
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.lean import pipeline
 from pixelproof.mock.recorder import summarize_file
-from pixelproof.mock.replay import Memo, Replay, request_key
 from pixelproof.mock.state import MockState
 from pixelproof.mock.strict_json import strict_json
 from pixelproof.redact import Redactor
@@ -73,7 +72,6 @@ class Incoming:
     files: list[UploadedFile] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     marked: bool = True  # may ask its upstream to fail (False: its JSON text settles it cannot)
-    replayable: bool = False  # the handler's answer is a function of the request alone (replay.py)
 
     @property
     def base_url(self) -> str:
@@ -258,7 +256,6 @@ def endpoint(
 ) -> Callable[[Request], Awaitable[Response]]:
     """Wrap ``handler`` in the shared pipeline, rendering errors in ``dialect``."""
     render_error = DIALECTS[dialect]
-    memo = Memo()  # this route's answers to identical requests (replay.py)
 
     async def run(request: Request) -> Response:
         scope = request.scope  # not request.url nor request.headers: each parsed anew per request
@@ -274,31 +271,49 @@ def endpoint(
             query=dict(request.query_params) if scope.get("query_string") else {},
             headers=headers,
         )
-        recorded = replay = key = None
+        recorded = None
+        gateway = state.config.role == "gateway"
         try:
             size = 0
             try:
                 limit = state.config.max_body_bytes
                 body = await _read_body(request, first.get("content-length"), limit)
                 size = len(body)
-                key = request_key(scope, body, state.config)
-                replay = memo.get(key, state.clock) if key is not None else None
-                if replay is None:
-                    await _parse(request, first.get("content-type", ""), body, inc)
+                await _parse(request, first.get("content-type", ""), body, inc)
                 del body
             finally:
-                if replay is None:
-                    recorded = _record(inc, size)
-            if replay is not None:
-                return _replayed(replay, state)
-            wall = state.clock.wall()
-            response = await _answer(inc, handler, auth)
-            if key is not None and inc.replayable and not faults.request_faults():
-                memo.keep(key, wall, state.clock, recorded, inc.notes, response)  # type: ignore[arg-type]
+                recorded = _record(inc, size)
+            if (
+                auth
+                and state.config.api_key
+                and not faults.active("auth-open")
+                and not (gateway and faults.active("auth-forwarded"))
+                and not authorized(inc.headers, inc.query, state.config.api_key)
+            ):
+                raise ApiError(
+                    403 if gateway and faults.active("auth-403") else 401,
+                    "invalid or missing API key",
+                    type="authentication_error",
+                    code="invalid_api_key",
+                )
+            failure = None if gateway or not inc.marked else failing.requested([inc.json, inc.form])
+            if failure:  # the request asked its upstream to fail (failing.py)
+                inc.notes["injected_failure"] = failure
+                response = failing.answer(failure)
+            else:
+                if faults.active("http-500"):
+                    raise ApiError(500, "injected fault: http-500", type="server_error")
+                response = await handler(inc)
+                if faults.request_faults():  # none on: nothing to change, no await spent
+                    response = await _infrastructure_faults(response)
         except Relayed as relayed:
             response = Response(relayed.body, relayed.status, media_type=relayed.media_type)
         except ApiError as err:
-            response = _error(err, render_error, dialect, state.config.role == "gateway")
+            response = render_error(err)
+            if faults.active("error-shape-plain") and dialect == "openai" and gateway:
+                response = Response(err.message, status_code=err.status, media_type="text/plain")
+            elif faults.active("error-json-plain") and dialect == "openai" and gateway:
+                response = JSONResponse({"message": err.message}, status_code=err.status)
         except Exception:  # a bug in the mock: say so, keep serving
             log.exception("mock handler failed on %s %s", inc.method, inc.path)
             response = render_error(
@@ -317,51 +332,3 @@ def endpoint(
         return response
 
     return pipeline(run)
-
-
-def _replayed(replay: Replay, state: MockState) -> Response:
-    """An identical request's kept answer, recorded as the first one was (replay.py)."""
-    replay.record(state.recorder, state.clock)
-    return replay.response
-
-
-async def _answer(inc: Incoming, handler: Handler, auth: bool) -> Response:
-    """The answer to a recorded request: its key checked, an asked-for failure, an injected
-    outage, or the handler's (with the infrastructure faults applied to it)."""
-    state = inc.state
-    gateway = state.config.role == "gateway"
-    if (
-        auth
-        and state.config.api_key
-        and not faults.active("auth-open")
-        and not (gateway and faults.active("auth-forwarded"))
-        and not authorized(inc.headers, inc.query, state.config.api_key)
-    ):
-        raise ApiError(
-            403 if gateway and faults.active("auth-403") else 401,
-            "invalid or missing API key",
-            type="authentication_error",
-            code="invalid_api_key",
-        )
-    failure = None if gateway or not inc.marked else failing.requested([inc.json, inc.form])
-    if failure:  # the request asked its upstream to fail (failing.py)
-        inc.notes["injected_failure"] = failure
-        return failing.answer(failure)
-    if faults.active("http-500"):
-        raise ApiError(500, "injected fault: http-500", type="server_error")
-    response = await handler(inc)
-    if faults.request_faults():  # none on: nothing to change, no await spent
-        response = await _infrastructure_faults(response)
-    return response
-
-
-def _error(
-    err: ApiError, render_error: Callable[[ApiError], JSONResponse], dialect: str, gateway: bool
-) -> Response:
-    """An ApiError in the route's dialect (or, under the gateway's error-shape faults, not)."""
-    response: Response = render_error(err)
-    if faults.active("error-shape-plain") and dialect == "openai" and gateway:
-        response = Response(err.message, status_code=err.status, media_type="text/plain")
-    elif faults.active("error-json-plain") and dialect == "openai" and gateway:
-        response = JSONResponse({"message": err.message}, status_code=err.status)
-    return response

@@ -215,11 +215,7 @@ class OpenAIVendor:
                                  "input_tokens_details": {"text_tokens": len(prompt) // 4 + 1, "image_tokens": 0}})  # fmt: skip
         if partials is not None:
             return event_stream(prefix, answer, partials)
-        response = JSONResponse(answer)
-        # base64 answers come from the image cache and leave no state behind (url ones store a
-        # file): the same request gets the same bytes, until the clock's second moves (replay.py)
-        inc.replayable = kind == "b64_json"
-        return response
+        return JSONResponse(answer)
 
     async def generations(self, inc: Incoming) -> Response:
         body = inc.json_object()
