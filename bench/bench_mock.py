@@ -14,7 +14,11 @@ the server's time goes.
 ``--raw`` compares servers instead, each in its own process, driven by the raw-socket client of
 rawload.py at several concurrencies (``--concurrency 1,10,50``): the pixelproof vendor mock, and
 Stoplight Prism's mock (through ``npx``, when node is installed) answering the very bytes the
-pixelproof mock answered, from a one-operation OpenAPI document. Prints requests/second of each
+pixelproof mock answered, from a one-operation OpenAPI document. The requests are distinct, as a
+run's are: each prompt ends in its own 10-digit counter (rawload's ``NONCE``; same length every
+time, so every body and every answer has the same size), which a mock that kept answers of
+identical requests could not serve from memory; Prism answers its static example to each, so the
+comparison stays the same answer against the same answer. Prints requests/second of each
 and the ratio, each server's CPU per request (its process tree, from /proc) and the client's own
 (it shares the machine's cores with the server it measures); writes bench/last_mock_raw.json.
 Both servers are up at once and measured in alternating slices (``--slices``, the order swapped
@@ -57,6 +61,8 @@ GENERATIONS = "/v1/images/generations"
 SMALL = {"model": "gpt-image-2", "prompt": "bench small", "size": "1024x1024"}
 FOUR_K = {"model": "gpt-image-2", "prompt": "bench 4k", "size": "3840x2160"}
 GOAL_WARM_4K_P50_MS = 5.0
+# --raw: the prompt's last 10 characters are rawload's NONCE, numbered anew on every send
+RAW = SMALL | {"prompt": "bench small ##########"}
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
@@ -187,7 +193,7 @@ def _measured(url: str, pid: int, c: int, seconds: float, warmup: float) -> dict
     from servers import tree_cpu_s
 
     before, client_before = tree_cpu_s(pid), time.process_time()
-    load = run_load(url, GENERATIONS, SMALL, c, seconds, warmup)
+    load = run_load(url, GENERATIONS, RAW, c, seconds, warmup)
     return {"load": load, "server_cpu_s": tree_cpu_s(pid) - before,
             "client_cpu_s": time.process_time() - client_before}  # fmt: skip
 
@@ -230,12 +236,16 @@ def raw_comparison(concurrency: list[int], seconds: float, slices: int = 6) -> d
     both up at once and measured in alternating slices."""
     import tempfile
 
+    from rawload import NONCE, numbered
     from servers import PRISM, pixelproof_mock, prism_mock, prism_unavailable
 
-    out: dict[str, Any] = {"request": SMALL, "pixelproof": {}, "prism": {}, "prism_package": PRISM,
-                           "slices": slices, "slice_ratios": {}}  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp, pixelproof_mock(GENERATIONS, SMALL) as (url, pid):
-        answer = httpx.post(url + GENERATIONS, json=SMALL, timeout=60).content
+    assert RAW["prompt"].endswith(NONCE)
+    first = numbered(RAW, 0)  # the answer to a numbered request: the size every answer has
+    out: dict[str, Any] = {"request": RAW, "distinct_requests": True, "pixelproof": {},
+                           "prism": {}, "prism_package": PRISM, "slices": slices,
+                           "slice_ratios": {}}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp, pixelproof_mock(GENERATIONS, first) as (url, pid):
+        answer = httpx.post(url + GENERATIONS, json=first, timeout=60).content
         out["answer_bytes"] = len(answer)
         servers = {"pixelproof": (url, pid)}
         why = prism_unavailable()
@@ -243,7 +253,7 @@ def raw_comparison(concurrency: list[int], seconds: float, slices: int = 6) -> d
             if why is None:
                 try:
                     servers["prism"] = stack.enter_context(
-                        prism_mock(GENERATIONS, SMALL, answer, Path(tmp))
+                        prism_mock(GENERATIONS, first, answer, Path(tmp))
                     )
                 except RuntimeError as exc:
                     log = Path(tmp) / "prism.log"
@@ -260,7 +270,8 @@ def raw_comparison(concurrency: list[int], seconds: float, slices: int = 6) -> d
 
 
 def raw_table(raw: dict[str, Any]) -> str:
-    lines = [f"same {raw['answer_bytes']:,}-byte answer, raw keep-alive client, servers in their own processes",
+    lines = [f"same {raw['answer_bytes']:,}-byte answer to distinct requests (a counter in each prompt), raw keep-alive"
+             " client, servers in their own processes",
              f"{'c':>4}{'pixelproof req/s':>18}{'prism req/s':>14}{'ratio':>8}{'pp p50 ms':>11}{'prism p50 ms':>14}"
              f"{'pp cpu us/req':>15}{'prism cpu us/req':>18}{'prism/pp cpu':>14}{'client us/req pp/prism':>24}"
              f"{'slice ratios min/median':>25}"]  # fmt: skip
