@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from jsonschema import Draft202012Validator
 from schemathesis.core.result import Ok
 
+from pixelproof.fuzz.pinned import pinned_generation
 from pixelproof.fuzz.reuse import reused_strategies
 from pixelproof.resources import contracts_dir
 
@@ -380,7 +381,7 @@ def test_generated_bodies_match_the_contract(contract: Path) -> None:
     cases fresh strategies draw (test_fuzz_reuse), without validating a strategy per draw."""
     document = _load(contract)
     problems: set[str] = set()
-    with reused_strategies():
+    with reused_strategies(), pinned_generation():
         for result in schemathesis.openapi.from_path(contract).get_all_operations():
             if not result.ok().body:
                 continue
