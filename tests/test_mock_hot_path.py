@@ -180,6 +180,8 @@ MORE_BODIES = [
     b'{"a": 12345678901234567890}', b'{"a": -1234567890123456789}', b'{"a": "v1.5 e9"}',
     b'{"a": [[[[[[1]]]]]]}', b"[" * 200 + b"1" + b"]" * 200, b"[" * 201 + b"1" + b"]" * 201,
     b'{"a": [' + b"1," * 40_000 + b'1]}',
+    b'{"a": "x", "n": 1.5}', b'{"a": "x", "n": 18446744073709551616}', b'{"n": 18446744073709551615}',
+    b'{"a": null, "b": true, "c": -3, "d": {"e": 1.0}}', b'{"a": [1.0]}', b'[1, "x", null]',
 ]  # fmt: skip
 
 
@@ -194,11 +196,15 @@ def test_plain_text_never_says_plain_of_a_body_walking_would_refuse(body: bytes)
         return
     if strict_json._plain_text(body):
         assert strict_json._plain(value)
+    if strict_json._flat_plain(value):  # the same for the one-level object's check
+        assert strict_json._plain(value)
 
 
 def test_plain_text_spares_the_walk_for_the_usual_body() -> None:
     assert strict_json._plain_text(json.dumps(GEN).encode())
     assert not strict_json._plain_text(b'{"a": 1.5}')
+    assert strict_json._flat_plain(GEN | {"n": 2, "stream": False, "user": None})
+    assert not strict_json._flat_plain({"n": 2.0})
 
 
 MARKED = [

@@ -56,6 +56,19 @@ _SLOW = object()
 FAST_DEPTH = 200  # deeper values take the standard path, which decides "nested too deep"
 
 
+def _flat_plain(value: Any) -> bool:
+    """``_plain``'s answer for the usual request body, an object whose values are strings,
+    integers, booleans or null (one level, no float): read off its values' types in one pass,
+    cheaper than the text scan or the walk. False means "not settled here", not "not plain"."""
+    if type(value) is not dict:
+        return False
+    for item in value.values():
+        kind = type(item)
+        if kind is not str and kind is not int and kind is not bool and item is not None:
+            return False
+    return True
+
+
 def _plain(value: Any) -> bool:
     """No float anywhere and at most FAST_DEPTH levels deep (walked without recursion)."""
     todo = [(value, 0)]
@@ -98,7 +111,7 @@ def _fast_json(body: bytes | bytearray | str) -> Any:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
         return _SLOW
-    if not _plain_text(body) and not _plain(value):
+    if not _flat_plain(value) and not _plain_text(body) and not _plain(value):
         return _SLOW
     if isinstance(body, bytearray):
         body.clear()  # as ``_text`` does: a big body is not held twice
