@@ -37,6 +37,7 @@ GPT_ONLY = ("output_format", "output_compression", "background", "moderation", "
 QUALITY_USED = {"auto": "medium", "standard": "medium", "hd": "high"}
 XAI_FIELDS = {"model", "prompt", "n", "response_format", "user", "aspect_ratio"}
 URL_TTL_S = 3600.0
+DEFAULT_SIZE = Size(1024, 1024)  # frozen: one instance (a frozen dataclass is slow to build)
 
 
 def _int(body: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
@@ -130,9 +131,8 @@ class OpenAIVendor:
         )
 
     def _size(self, model: str, vendor: Any, value: Any) -> Size:
-        default = Size(1024, 1024)
         if value in (None, "auto"):
-            return default
+            return DEFAULT_SIZE
         if not is_size(value):
             raise ApiError(
                 400, f"Invalid size {value!r}: expected WxH", param="size", code="invalid_size"
