@@ -171,26 +171,28 @@ def authorized(headers: dict[str, str], query: dict[str, str], key: str) -> bool
 
 
 @functools.lru_cache(maxsize=64)
-def _redactor(values: tuple[str, ...]) -> Redactor:
-    return Redactor(values=values)
+def _redactor(api_key: str | None, upstream_key: str | None) -> Redactor:
+    """The redactor of a configuration's keys (a config's keys can change at run time: the
+    keys themselves are the cache's key)."""
+    return Redactor(values=tuple(k for k in (api_key, upstream_key) if k and len(k) >= 6))
 
 
 def _record(inc: Incoming, body_size: int) -> Any:
     """Secrets by name (the usual headers and parameters) and by value (the mock's own keys,
-    wherever a client put them) never enter the recorder."""
+    wherever a client put them) never enter the recorder. Empty fields are new empty dicts
+    (the recorder copies what it keeps: the form is not copied twice)."""
     config = inc.state.config
-    values = tuple(k for k in (config.api_key, config.upstream_key) if k and len(k) >= 6)
-    redactor = _redactor(values)
+    redactor = _redactor(config.api_key, config.upstream_key)
     return inc.state.recorder.add(
         {
             "time": inc.state.clock.now(),
             "method": inc.method,
             "path": inc.path,
-            "query": redactor.query_map(inc.query),
+            "query": redactor.query_map(inc.query) if inc.query else {},
             "headers": redactor.header_map(inc.headers),
             "json": redactor.data(inc.json),
-            "form": redactor.data(dict(inc.form)),
-            "files": _file_summary(inc.files),
+            "form": redactor.data(inc.form) if inc.form else {},
+            "files": _file_summary(inc.files) if inc.files else {},
             "body_size": body_size,
         }
     )

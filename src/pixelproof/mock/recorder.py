@@ -134,6 +134,9 @@ def _weight(item: Recorded) -> int:
     return len(json.dumps(fields, default=str))
 
 
+SERVED = ("json", "form", "query", "headers")  # the fields ``servable`` makes JSON-safe
+
+
 class Recorder:
     """A thread-safe ring buffer of ``Recorded`` requests, capped by count and by bytes."""
 
@@ -145,8 +148,10 @@ class Recorder:
         self._lock = threading.Lock()
 
     def add(self, item_fields: dict[str, Any]) -> Recorded:
-        fields = {k: servable(v) if k in ("json", "form", "query", "headers") else v
-                  for k, v in item_fields.items()}  # fmt: skip
+        fields = dict(item_fields)
+        for name in SERVED:  # copied or walked: the record never shares the caller's objects
+            if name in fields:
+                fields[name] = servable(fields[name])
         with self._lock:
             item = Recorded(seq=next(self._seq), **fields)
             weight = _weight(item)
