@@ -88,6 +88,8 @@ def _prompt(body: dict[str, Any]) -> str:
 
 def _reject_unknown(body: dict[str, Any], allowed: set[str], message: str, code: str) -> None:
     """Vendors refuse parameters they do not know; each words it its own way."""
+    if allowed.issuperset(body):  # the usual request: no set built, nothing sorted
+        return
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise ApiError(400, message.format(unknown[0]), param=unknown[0], code=code)
@@ -117,12 +119,20 @@ class OpenAIVendor:
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
+        # per model the catalogue knows (bounded by it), and per vendor object: found once
+        self._found: dict[str, tuple[str, Any]] = {}
+        self._native: dict[int, tuple[Any, Any]] = {}
 
     def _vendor(self, model: Any) -> tuple[str, Any]:
+        if type(model) is str and (found := self._found.get(model)) is not None:
+            return found
         for prefix in ("openai/", "xai/"):
             key = f"{prefix}{model}"
             if isinstance(model, str) and key in self.catalogue.vendors:
-                return prefix[:-1], self.catalogue.vendors[key]
+                found = prefix[:-1], self.catalogue.vendors[key]
+                if type(model) is str:
+                    self._found[model] = found
+                return found
         raise ApiError(
             404,
             f"The model '{model}' does not exist or you do not have access to it.",
@@ -145,7 +155,7 @@ class OpenAIVendor:
                 param="size",
                 code="invalid_size",
             )
-        native = vendor.native_sizes()
+        native = self._native_sizes(vendor)
         if (
             native is not None
             and not native.accepts(size)
@@ -158,6 +168,14 @@ class OpenAIVendor:
                 code="invalid_size",
             )
         return size
+
+    def _native_sizes(self, vendor: Any) -> Any:
+        """``vendor.native_sizes()``, looked up by the vendor object's identity (its own cache
+        hashes the pydantic size table, field by field, on every call)."""
+        hit = self._native.get(id(vendor))
+        if hit is None or hit[0] is not vendor:
+            hit = self._native[id(vendor)] = (vendor, vendor.native_sizes())
+        return hit[1]
 
     def _answer(self, inc: Incoming, body: dict[str, Any], model: str, vendor: Any, size: Size,
                 n: int, prefix: str = "image_generation") -> Response:  # fmt: skip
