@@ -218,6 +218,21 @@ def test_a_plain_answer_is_written_as_uvicorns_send_writes_it(name: str, keep_al
     assert _sent(response, keep_alive, plain=True) == _sent(response, keep_alive, plain=False)
 
 
+def test_remembered_header_checks_still_refuse_a_bad_header() -> None:
+    """``write_plain`` remembers header pairs that passed uvicorn's checks: each answer again,
+    after every other has been written (the memory warm), is still written as uvicorn writes it,
+    and the memory stays bounded."""
+    from pixelproof.mock import protocol
+
+    for name in [*PLAIN, *PLAIN]:
+        assert _sent(PLAIN[name], True, plain=True) == _sent(PLAIN[name], True, plain=False), name
+    assert (b"bad name", b"x") not in protocol._VALID
+    assert (b"x-a", b"1\n2") not in protocol._VALID
+    for i in range(protocol.VALID_KEPT + 5):
+        _sent(_odd(**{"content-length": "2", "x-n": str(i)}), True, plain=True)
+    assert len(protocol._VALID) <= protocol.VALID_KEPT
+
+
 class _Clock:
     """An event loop's timer side, on a clock the test moves."""
 

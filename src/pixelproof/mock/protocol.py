@@ -72,6 +72,21 @@ def _plain(cycle: RequestResponseCycle, response: Response) -> bool:
     )
 
 
+_VALID: set[tuple[bytes, bytes]] = set()  # header pairs already checked (the same every answer)
+VALID_KEPT = 512  # pairs remembered at most: the date header is new each second
+
+
+def _check_header(name: bytes, value: bytes) -> None:
+    """uvicorn's checks of one header, remembered once passed: they depend on its bytes alone."""
+    if HEADER_RE.search(name):
+        raise RuntimeError("Invalid HTTP header name.")
+    if HEADER_VALUE_RE.search(value):
+        raise RuntimeError("Invalid HTTP header value.")
+    if len(_VALID) >= VALID_KEPT:
+        _VALID.clear()
+    _VALID.add((name, value))
+
+
 def write_plain(cycle: RequestResponseCycle, response: Response) -> bool:
     """Send ``response`` as uvicorn's ``send`` sends its start and body messages (same bytes,
     same checks, same state), in one write; False (nothing done) if it is not a plain answer."""
@@ -87,10 +102,8 @@ def write_plain(cycle: RequestResponseCycle, response: Response) -> bool:
     content = [STATUS_LINE[status]]
     close = False
     for name, value in cycle.default_headers + response.raw_headers:
-        if HEADER_RE.search(name):
-            raise RuntimeError("Invalid HTTP header name.")
-        if HEADER_VALUE_RE.search(value):
-            raise RuntimeError("Invalid HTTP header value.")
+        if (name, value) not in _VALID:
+            _check_header(name, value)
         name = name.lower()
         if name == b"content-length" and cycle.chunked_encoding is None:
             cycle.expected_content_length = int(value.decode())
