@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 STACK = """
 import sys
@@ -27,13 +28,20 @@ print(image.format, image.size.width, image.size.height, image.transparent_pixel
 """
 
 
-def _run(code: str) -> list[str]:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+def _run(code: str, cwd: Path | None = None) -> list[str]:
+    """``code`` run as the ``pixelproof`` console script runs (``-P``: its directory, not the
+    working one, is first on the path)."""
+    done = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                          check=True, cwd=cwd)  # fmt: skip
     return done.stdout.split()
 
 
-def test_starting_the_stack_process_loads_no_web_server_in_the_parent() -> None:
-    status, web = _run(STACK)
+def test_starting_the_stack_process_loads_no_web_server_in_the_parent(tmp_path: Path) -> None:
+    """From a directory holding a file named like a module of the standard library (a user's
+    ``http.py``), which the stack child once imported instead (``python -c`` puts the working
+    directory first): uvicorn then failed to import, and the run ended in an INTERNALERROR."""
+    (tmp_path / "http.py").write_text("raise SystemExit('the working directory shadowed http')\n")
+    status, web = _run(STACK, cwd=tmp_path)
     assert status == "200"  # the child serves
     assert web == "-"
 

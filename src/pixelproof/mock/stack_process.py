@@ -66,7 +66,9 @@ def stack_process(
     from pixelproof.mock.sockets import bind, url_of
 
     socks = [bind(host), bind(host)]  # gateway, upstream
-    args = [sys.executable, "-c", BOOT, "--time-scale", str(time_scale),
+    # -P: ``python -c`` would put the working directory first on the path, and a user's
+    # ``http.py`` (or ``random.py``...) there would be imported in place of the standard library's
+    args = [sys.executable, "-P", "-c", BOOT, "--time-scale", str(time_scale),
             "--host", host, "--fds", ",".join(str(s.fileno()) for s in socks)]  # fmt: skip
     args += [a for f in sorted(faults) for a in ("--fault", f)]
     env = {**os.environ, KEY_ENV: api_key or ""}
