@@ -53,6 +53,7 @@ HEAVY_FIRST = (
 )  # fmt: skip
 
 
+@pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs the suite serially
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto`` for this suite: half again as many workers as usable cores (3 on 2). Many tests
     wait on a socket or a child process (a run's embedded stack, a server that never answers),
@@ -102,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
         libc.mallopt(M_ARENA_MAX, 1)
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_setupnodes(config: pytest.Config) -> None:
     """The controller of an xdist run, before any worker starts: bytecode for what every worker
     and the tests' subprocesses import, written once (warm_caches; a fresh clone's first run)."""

@@ -54,7 +54,7 @@ def test_cases_observed_ahead_are_judged_as_one_at_a_time(
     monkeypatch.setattr(ahead, "observe_case", observe_case)
     monkeypatch.setattr(AssertionRewritingHook, "exec_module", exec_module)
     runs, threads = {}, {}
-    for switch in ("0", "1"):
+    for switch in ("1", "0"):  # ahead first: nothing observing imports is imported yet
         monkeypatch.setenv(ahead.SWITCH, switch)
         observing.clear()
         args = [a for r in RULES for a in ("--rules", r)]
@@ -116,10 +116,13 @@ def test_each_case_gets_its_own_observation_made_ahead_in_order(
 def test_a_halted_ahead_leaves_the_rest_to_their_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     cases = [SimpleNamespace(name=n) for n in ("a", "bb", "ccc")]
     running: list[ahead.Ahead] = []
-    seen = _fake_observation(monkeypatch, {"a": lambda: running[0].halt() or "ev-a",
+    in_a = threading.Event()
+    seen = _fake_observation(monkeypatch, {"a": lambda: running[0].halt() or in_a.set() or "ev-a",
                                            "bb": "ev-bb", "ccc": "ev-ccc"})  # fmt: skip
     running.append(ahead.Ahead(_Counting(), cases))  # type: ignore[arg-type]
-    running[0].start().stop()
+    running[0].start()
+    assert in_a.wait(30)  # (a stop before the thread's first case would leave it nothing to do)
+    running[0].stop()
     assert seen == [f"a@{ahead.THREAD}"]  # halted while observing "a": nothing after it
     assert [running[0].take(c)[0] for c in cases] == ["ev-a", "ev-bb", "ev-ccc"]  # type: ignore[arg-type]
     assert seen[1:] == ["bb@MainThread", "ccc@MainThread"]
@@ -191,3 +194,26 @@ def test_a_plain_serial_run_on_the_embedded_stack_observes_ahead(
     assert pp.observer is observer  # the session's observer is the lane's: one observer
     assert running.take(session.items[1]) == ("ev-b", 1, 1)
     running.close()
+
+
+def _item(case: Any, *marks: pytest.Mark) -> Any:
+    """What ``_case_of`` reads of a pytest item: its parameters and its marks."""
+    config = SimpleNamespace(getini=lambda name: False)  # xfail_strict
+    return SimpleNamespace(callspec=SimpleNamespace(params={"case": case}), config=config,
+                           iter_markers=lambda name: [m for m in marks if m.name == name])  # fmt: skip
+
+
+def test_only_cases_pytest_will_run_are_observed_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A case pytest skips (skip, a true skipif) or does not run (xfail run=False) is never taken
+    by its setup: observed ahead, its requests would count for no case (seen: requests_sent 6 -> 0
+    with a plugin adding skipif(True) to the first of cases that share their probes)."""
+    monkeypatch.setattr(ahead, "Case", SimpleNamespace)
+    case = SimpleNamespace(name="c")
+    run = [_item(case), _item(case, pytest.mark.xfail(reason="waived", raises=AssertionError).mark),
+           _item(case, pytest.mark.skipif(False, reason="no").mark)]  # fmt: skip
+    unrun = [_item(case, pytest.mark.skip(reason="unclaimed").mark),
+             _item(case, pytest.mark.skipif(True, reason="by a plugin").mark),
+             _item(case, pytest.mark.xfail(run=False, reason="not run").mark),
+             _item("not a case")]  # fmt: skip
+    assert [ahead._case_of(i) for i in run] == [case, case, case]
+    assert [ahead._case_of(i) for i in unrun] == [None, None, None, None]

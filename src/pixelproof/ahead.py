@@ -21,9 +21,15 @@ nothing can stop the run early on a failure (``-x``, ``--maxfail``, ``--stepwise
 it would have been sent for nothing), and ``PIXELPROOF_OBSERVE_AHEAD=0`` turns it off. A run
 stopped early (Ctrl-C) may have observed cases it never reports: at most those ahead of it.
 
-The thread imports nothing while it runs: pytest rewrites pixelproof's and Hypothesis' modules
-on import with ``ast``, whose converter is not thread-safe in CPython 3.11 (``observe_case``'s
-modules are all imported at the plugin's import).
+The thread imports none of the modules pytest rewrites on import with ``ast`` (whose converter
+is not thread-safe in CPython 3.11: pixelproof's, Hypothesis'): ``observe_case``'s are all
+imported at the plugin's import. Pillow's format plugins may load in it on a first decode; pytest
+never rewrites them.
+
+Only the items pytest will run are observed: not those a ``skip`` or a true ``skipif`` mark skips,
+nor an ``xfail(run=False)`` (their setup never takes an observation, so the requests it sent would
+count for no case, and a later case sharing its probes would count none). A skip raised by
+another fixture before ``case`` cannot be foreseen: its observation is left untaken.
 """
 
 from __future__ import annotations
@@ -140,12 +146,16 @@ def start(session: pytest.Session, pp: Any) -> Ahead | None:
 
 
 def _case_of(item: pytest.Item) -> Case | None:
-    """The case an item's setup observes (None: no case, or an unclaimed one, skipped unsent)."""
+    """The case an item's setup observes (None: no case, or one pytest will not run: skipped,
+    unclaimed cases included, or an ``xfail(run=False)``), by pytest's own reading of the marks."""
+    from _pytest.skipping import evaluate_skip_marks, evaluate_xfail_marks
+
     callspec = getattr(item, "callspec", None)
     case = callspec.params.get("case") if callspec else None
-    if not isinstance(case, Case) or item.get_closest_marker("skip"):
+    if not isinstance(case, Case) or evaluate_skip_marks(item) is not None:
         return None
-    return case
+    xfail = evaluate_xfail_marks(item)
+    return None if xfail is not None and not xfail.run else case
 
 
 def lane_of(session: Any) -> tuple[Observer, Any]:

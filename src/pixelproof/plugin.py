@@ -202,10 +202,12 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
         return (yield)
     finally:
         if pp is not None and pp.ahead is not None:
-            pp.ahead.close()
+            pp.ahead.halt()  # (a Ctrl-C: no case after the one in flight, which the stack's end cuts)
         if pp is not None and pp.stack_pid is not None:
             with contextlib.suppress(OSError):
                 os.kill(pp.stack_pid, signal.SIGTERM)
+        if pp is not None and pp.ahead is not None:
+            pp.ahead.close()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
