@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -123,7 +124,7 @@ def test_ctrl_c_still_writes_the_report(tmp_path: Path, slow_target: Path) -> No
         deadline = time.monotonic() + 120
         for line in proc.stdout:  # wait until tests are running, then interrupt
             seen.append(line)
-            if "suites/" in line or time.monotonic() > deadline:
+            if ".py::" in line or time.monotonic() > deadline:
                 break
         proc.send_signal(signal.SIGINT)
         seen.append(proc.communicate(timeout=60)[0])
@@ -162,3 +163,29 @@ def test_pytests_logging_is_there_when_the_arguments_after_dashes_ask(
     assert logged.returncode == 0, logged.stdout[-2000:] + logged.stderr[-2000:]
     assert "live log" in logged.stdout
     assert "HTTP Request: POST http://127.0.0.1:" in logged.stdout
+
+
+def test_a_run_reads_no_pytest_configuration_of_the_project_around_it(tmp_path: Path) -> None:
+    """The package installed in a project's own virtual environment (``./.venv`` beside the
+    project's pyproject.toml, a common layout): pytest looked for its configuration upwards from
+    the suites, found the project's, and took its addopts and its conftest.py; the run ended in a
+    traceback with exit 1, the code for broken promises. The suites now bring their own (-c)."""
+    import pixelproof
+
+    project = tmp_path / "project"
+    site = project / ".venv" / "site-packages"
+    shutil.copytree(Path(pixelproof.__file__).parent, site / "pixelproof")  # links followed
+    (project / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\naddopts = "-p a_plugin_of_the_project"\n'
+    )
+    (project / "conftest.py").write_text("raise RuntimeError('the project conftest ran')\n")
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "pixelproof.cli", "run", "--rules", "size.gpt-image-2.*",
+         "--fuzz", "off", "--report-dir", str(tmp_path / "reports"), "--run-id", "r"],
+        cwd=project, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(site)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run = json.loads((tmp_path / "reports" / "r" / "run.json").read_text())
+    assert run["counts"]["passed"] > 0
+    assert str(site / "pixelproof") in done.stdout  # this copy's suites ran, not the checkout's

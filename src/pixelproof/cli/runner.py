@@ -85,7 +85,8 @@ class _Capture:
 
 
 def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:
-    args = [str(suites_dir()), "-p", "no:cacheprovider", "--junitxml", str(report_dir / "junit.xml"),
+    suites = suites_dir().resolve()  # (a checkout links it into the package: one spelling)
+    args = [str(suites), "-c", str(suites / "pytest.ini"), "-p", "no:cacheprovider", "--junitxml", str(report_dir / "junit.xml"),
             "-o", "junit_family=xunit2", "-o", "junit_logging=no", "--pixelproof-run-id", run_id,
             "--pixelproof-time-scale", str(opts.time_scale), "--pixelproof-allure", str(report_dir / "allure-results"), "--tb=short", "--assert=plain", "-rfE", "-W", "ignore::pytest.PytestAssertRewriteWarning",
             *NOT_NEEDED]  # fmt: skip
