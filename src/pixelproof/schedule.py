@@ -28,6 +28,7 @@ from xdist.scheduler import LoadGroupScheduling
 
 from pixelproof.catalogue import Catalogue
 from pixelproof.plan import cases_for
+from pixelproof.shard import key_components
 from pixelproof.target import Profile
 
 # What the controller got of each test, phase -> outcome (crashed.WorkerCrashes fills it): a
@@ -229,18 +230,4 @@ def probe_groups(catalogue: Catalogue, profile: Profile) -> dict[str, str]:
     Cases that share any probe must run on one worker: a group is a connected component of
     the cases-share-a-probe graph over every case the profile claims (the same on every
     worker, and set as a mark when tests are generated, before xdist reads it)."""
-    parent: dict[str, str] = {}
-
-    def root(key: str) -> str:
-        while parent.setdefault(key, key) != key:
-            key = parent[key]
-        return key
-
-    for case in cases_for(catalogue, profile):
-        keys = sorted(p.key for p in case.probes)
-        for key in keys[1:]:
-            a, b = root(keys[0]), root(key)
-            parent[max(a, b)] = min(a, b)
-        for key in keys:
-            root(key)
-    return {key: root(key) for key in parent}
+    return key_components([p.key for p in case.probes] for case in cases_for(catalogue, profile))

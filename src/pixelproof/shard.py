@@ -11,6 +11,7 @@ the same tests and so computes the same split, with no coordination between runn
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,26 +54,35 @@ def _cost(item: Any, keys: list[str]) -> int:
     return int(allowance) if isinstance(allowance, int) and allowance > 0 else max(len(keys), 1)
 
 
+def key_components(key_lists: Iterable[Iterable[str]]) -> dict[str, str]:
+    """Each key -> the smallest key of its component, keys joined when they appear in one list
+    (union-find). One request group of a run: the xdist group of its cases (schedule.py), the
+    unit a shard takes whole (below)."""
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    for keys in key_lists:
+        ordered = sorted(keys)
+        for key in ordered[1:]:
+            a, b = root(ordered[0]), root(key)
+            parent[max(a, b)] = min(a, b)
+        for key in ordered:
+            root(key)
+    return {key: root(key) for key in parent}
+
+
 def request_groups(items: list[Any]) -> list[list[Any]]:
-    """Items joined when they share a probe key (union-find), in a stable order."""
-    parent = list(range(len(items)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    owner: dict[str, int] = {}
+    """Items joined when they share a probe key, in a stable order (an item without probes is a
+    group of its own)."""
+    keys = [_probe_keys(item) for item in items]
+    roots = key_components(keys)
+    groups: dict[Any, list[Any]] = {}
     for i, item in enumerate(items):
-        for key in _probe_keys(item):
-            if key in owner:
-                parent[find(i)] = find(owner[key])
-            else:
-                owner[key] = i
-    groups: dict[int, list[Any]] = {}
-    for i, item in enumerate(items):
-        groups.setdefault(find(i), []).append(item)
+        groups.setdefault(roots[keys[i][0]] if keys[i] else i, []).append(item)
     return sorted(groups.values(), key=lambda g: min(it.nodeid for it in g))
 
 
