@@ -2,9 +2,9 @@
 
 In a fresh clone no module of ours has bytecode yet (an editable install compiles nothing), nor
 does any module pytest rewrites for its assertions: the test files, the conftests, the suites a
-``pixelproof run`` collects, and every module of the distributions that declare a pytest plugin
-(schemathesis, hypothesis, anyio, xdist, allure: pip's bytecode is not the rewritten kind). The
-workers start together, so each compiled all of it from source, and so did every CLI subprocess
+``pixelproof run`` collects, and the plugins pytest marks for rewriting (those named with ``-p``;
+with plugin autoloading, which the suite now turns off, every module of every distribution that
+declares one: pip's bytecode is not the rewritten kind). The workers start together, so each compiled all of it from source, and so did every CLI subprocess
 and nested run the tests started until the first writer's file landed. A fresh clone's first
 run of the whole suite cost ~24 CPU-s more than its second (119.8 against 95.8; each worker's
 collection 4.6-5.1 CPU-s against 1.2). Here the controller writes that bytecode first, split
@@ -58,8 +58,8 @@ def python_files(root: Path) -> Iterator[Path]:
 
 
 def marked_modules(config: pytest.Config) -> Iterator[Path]:
-    """The source files of the packages pytest rewrites on import: those of every distribution
-    declaring a pytest plugin, and plugins named with ``-p``."""
+    """The source files of the modules pytest marked for rewriting on import: plugins named with
+    ``-p`` (and, when plugins autoload, every distribution declaring one)."""
     hook = getattr(config.pluginmanager, "rewrite_hook", None)
     for name in sorted(getattr(hook, "_must_rewrite", ())):
         with contextlib.suppress(ImportError, ValueError, AttributeError):
