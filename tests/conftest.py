@@ -478,6 +478,23 @@ def stack_keyed_in_env(key_env: str, key: str) -> Iterator[Stack]:
         yield running
 
 
+@contextlib.contextmanager
+def served_profile(
+    folder: Path, key_env: str, key: str, faults: frozenset[str] = frozenset()
+) -> Iterator[Path]:
+    """A profile (``folder``/stack.json) of the reference stack at 1000x served in this process,
+    guarded by ``key``, read from ``key_env`` (the caller sets it, in a child's environment too).
+    A `run --target` held to it starts no stack process of its own (~0.45 CPU-s each): for runs
+    whose test is not about the default stack's process."""
+    with embedded_stack(faults, time_scale=1000, api_key=key) as stack:
+        profile = embedded_profile(
+            default_catalogue(), stack.gateway.url, stack.upstream.url, key_env, 1000
+        )
+        path = folder / "stack.json"
+        path.write_text(profile.model_dump_json(exclude_defaults=True))
+        yield path
+
+
 def keyed_stack() -> Iterator[Stack]:
     """The reference stack at 1000x, guarded by STACK_KEY (a module fixture where used)."""
     with embedded_stack(time_scale=1000, api_key=STACK_KEY) as running:

@@ -14,6 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import served_profile
+
+KEY_ENV, KEY = "PP_FORK_WORKERS_KEY", "pp-fork-workers-key-0123456789"
 KILLED = "size.gpt-image-2.1:1"  # one of the six size.gpt-image-2.* cases (test_worker_crash)
 SERVER = r"""
 import json, os, select, sys, threading, weakref
@@ -107,7 +110,13 @@ def test_the_server_reports_exits_kills_and_gives_each_child_the_moment_s_enviro
 
 def test_a_forked_worker_dying_in_a_case_is_still_an_error_everywhere(tmp_path: Path) -> None:
     """The command itself (a child process: only the command forks), one worker, killed in a
-    case by kill_worker.py; its replacement comes from the server too."""
+    case by kill_worker.py; its replacement comes from the server too. Held to a stack served
+    here (the workers are the point; the default stack's process is test_early_stack's)."""
+    with served_profile(tmp_path, KEY_ENV, KEY) as profile:
+        _run_killing_a_forked_worker(tmp_path, profile)
+
+
+def _run_killing_a_forked_worker(tmp_path: Path, profile: Path) -> None:
     probe = tmp_path / "probe.jsonl"
     tests = str(Path(__file__).parent)
     marks = tmp_path / "marks"
@@ -115,11 +124,11 @@ def test_a_forked_worker_dying_in_a_case_is_still_an_error_everywhere(tmp_path: 
     env = {**os.environ, "PP_FORK_PROBE": str(probe), "PP_KILL_WORKER_MARKS": str(marks),
            "PP_KILL_WORKER_AT": json.dumps([["call", f"[{KILLED}]"]]),
            "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]),
-           "PIXELPROOF_FORK_WORKERS": "1"}  # fmt: skip
+           "PIXELPROOF_FORK_WORKERS": "1", KEY_ENV: KEY}  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli", "run", "-n", "1", "--rules", "size.gpt-image-2.*",
-         "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "fork", "--",
-         "-p", "kill_worker", "-p", "fork_probe"],
+        [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(profile), "-n", "1",
+         "--rules", "size.gpt-image-2.*", "--fuzz", "off", "--report-dir", str(tmp_path),
+         "--run-id", "fork", "--", "-p", "kill_worker", "-p", "fork_probe"],
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert (marks / "0").exists(), "the worker was not killed: the test proves nothing"
@@ -138,16 +147,18 @@ def test_a_forked_worker_dying_in_a_case_is_still_an_error_everywhere(tmp_path: 
 def test_a_ctrl_c_while_the_server_forks_is_an_interrupted_run_everywhere(tmp_path: Path) -> None:
     """SIGINT arrives in the fork of the server (tests/interrupt_at_fork/sitecustomize.py).
     Raised inside the fork's hooks, the KeyboardInterrupt was discarded and the run went on
-    (pytest then ended on its own terms: exit 0 or 2, run.json not "interrupted")."""
+    (pytest then ended on its own terms: exit 0 or 2, run.json not "interrupted"). Held to a
+    stack served here: no stack process to start and stop around it."""
     here = Path(__file__).parent
-    env = {**os.environ, "PP_INTERRUPT_AT_FORK": "1", "PIXELPROOF_FORK_WORKERS": "1",
+    env = {**os.environ, "PP_INTERRUPT_AT_FORK": "1", "PIXELPROOF_FORK_WORKERS": "1", KEY_ENV: KEY,
            "PYTHONPATH": os.pathsep.join([str(here / "interrupt_at_fork"),
                                           os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli", "run", "-n", "1", "--rules", KILLED,
-         "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "int"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+    with served_profile(tmp_path, KEY_ENV, KEY) as profile:
+        done = subprocess.run(
+            [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(profile), "-n", "1",
+             "--rules", KILLED, "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "int"],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
     run = json.loads((tmp_path / "int" / "run.json").read_text())
     assert (done.returncode, run["exit_code"]) == (130, 130), done.stderr[-3000:]
     assert run["interrupted"], run

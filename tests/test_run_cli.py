@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pixelproof_inprocess
+from conftest import pixelproof_inprocess, served_profile
 from pixelproof.catalogue import Catalogue
-from pixelproof.mock.server import embedded_stack
-from pixelproof.target import embedded_profile, load_profile
+from pixelproof.target import load_profile
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_ENV, KEY = "PP_RUN_CLI_KEY", "pp-run-cli-key-0123456789"
@@ -81,29 +80,22 @@ def test_unknown_fault_exits_2() -> None:
     assert "unknown fault(s): no-such-fault" in result.stderr
 
 
-def _served_here(faults: frozenset[str], catalogue: Catalogue, folder: Path) -> Iterator[Path]:
-    """A profile of the reference stack served in this process: a run held to it starts no
-    stack process of its own (~0.6 CPU-s each), where the test is not about the default stack."""
-    with embedded_stack(faults, time_scale=1000, api_key=KEY) as stack:
-        profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
-        path = folder / "stack.json"
-        path.write_text(profile.model_dump_json(exclude_defaults=True))
+def _served_here(faults: frozenset[str], folder: Path) -> Iterator[Path]:
+    with served_profile(folder, KEY_ENV, KEY, faults) as path:
         yield path
 
 
 @pytest.fixture(scope="module")
-def slow_target(catalogue: Catalogue, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def slow_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """With the ``slow`` fault (the Ctrl-C test is about the child's exit)."""
-    yield from _served_here(frozenset({"slow"}), catalogue, tmp_path_factory.mktemp("slow"))
+    yield from _served_here(frozenset({"slow"}), tmp_path_factory.mktemp("slow"))
 
 
 @pytest.fixture
-def clean_target(
-    catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+def clean_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Without faults, its key in the environment for the in-process runs."""
     monkeypatch.setenv(KEY_ENV, KEY)
-    yield from _served_here(frozenset(), catalogue, tmp_path)
+    yield from _served_here(frozenset(), tmp_path)
 
 
 def test_ctrl_c_still_writes_the_report(tmp_path: Path, slow_target: Path) -> None:
@@ -165,11 +157,14 @@ def test_pytests_logging_is_there_when_the_arguments_after_dashes_ask(
     assert "HTTP Request: POST http://127.0.0.1:" in logged.stdout
 
 
-def test_a_run_reads_no_pytest_configuration_of_the_project_around_it(tmp_path: Path) -> None:
+def test_a_run_reads_no_pytest_configuration_of_the_project_around_it(
+    tmp_path: Path, clean_target: Path
+) -> None:
     """The package installed in a project's own virtual environment (``./.venv`` beside the
     project's pyproject.toml, a common layout): pytest looked for its configuration upwards from
     the suites, found the project's, and took its addopts and its conftest.py; the run ended in a
-    traceback with exit 1, the code for broken promises. The suites now bring their own (-c)."""
+    traceback with exit 1, the code for broken promises. The suites now bring their own (-c).
+    Held to a stack served here: where pytest looks is the point, not the default stack."""
     import pixelproof
 
     project = tmp_path / "project"
@@ -180,8 +175,9 @@ def test_a_run_reads_no_pytest_configuration_of_the_project_around_it(tmp_path: 
     )
     (project / "conftest.py").write_text("raise RuntimeError('the project conftest ran')\n")
     done = subprocess.run(
-        [sys.executable, "-P", "-m", "pixelproof.cli", "run", "--rules", "size.gpt-image-2.*",
-         "--fuzz", "off", "--report-dir", str(tmp_path / "reports"), "--run-id", "r"],
+        [sys.executable, "-P", "-m", "pixelproof.cli", "run", "--target", str(clean_target),
+         "--rules", "size.gpt-image-2.*", "--fuzz", "off", "--report-dir", str(tmp_path / "reports"),
+         "--run-id", "r"],
         cwd=project, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": str(site)},
     )  # fmt: skip

@@ -7,6 +7,7 @@ tests have run, before the reports (test_reports' faulty run, stack_watch)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -14,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import served_profile
+
+KEY_ENV, KEY = "PP_RUN_TAIL_KEY", "pp-run-tail-key-0123456789"
 EXITS = {
     "ends": ("", 0),
     "raises": ("raise RuntimeError('boom')", 1),
@@ -89,11 +93,14 @@ def test_the_command_ends_without_teardown_as_python_would(ending: str, tmp_path
 
 
 def test_the_console_command_writes_whole_reports_and_its_exit_code(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pixelproof.cli", "run", "--rules", "size.gpt-image-2.4:3", "--fuzz",
-         "off", "--report-dir", str(tmp_path), "--run-id", "t", "--fault", "size-ignored"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    """Held to a stack served here, with the fault (the command's end is the point; the default
+    stack's process is test_early_stack's and test_reports')."""
+    with served_profile(tmp_path, KEY_ENV, KEY, frozenset({"size-ignored"})) as profile:
+        done = subprocess.run(
+            [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(profile), "--rules",
+             "size.gpt-image-2.4:3", "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "t"],
+            capture_output=True, text=True, env={**os.environ, KEY_ENV: KEY},
+        )  # fmt: skip
     assert done.returncode == 1, done.stderr[-2000:]
     run = json.loads((tmp_path / "t" / "run.json").read_text())
     assert run["counts"]["failed"] >= 1
