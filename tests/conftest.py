@@ -30,7 +30,7 @@ import warm_caches
 from pixelproof.catalogue import Catalogue, contracts_dir, default_catalogue
 from pixelproof.cli.main import main as pixelproof_main
 from pixelproof.judging.evaluate import evaluate
-from pixelproof.memory import M_MMAP_THRESHOLD, keep_for_the_run
+from pixelproof.memory import M_MMAP_THRESHOLD, freeze, frozen, keep_for_the_run
 from pixelproof.mock import MockConfig, app_state, create_app
 from pixelproof.mock.faults import FAULT_HEADER
 from pixelproof.mock.server import Running, Stack, embedded_stack, start
@@ -358,8 +358,8 @@ def pixelproof_inprocess(*args: str) -> subprocess.CompletedProcess[str]:
             code = exc.code if isinstance(exc.code, int) else 2
         finally:
             gc.collect()
-            if gc.get_freeze_count():
-                gc.freeze()
+            if frozen():  # not gc.get_freeze_count(): it walks every frozen object (memory.frozen)
+                freeze()
             sys.unraisablehook = outer_hook
     return subprocess.CompletedProcess(["pixelproof", *args], code, out.getvalue(), err.getvalue())
 

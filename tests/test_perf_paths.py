@@ -329,7 +329,7 @@ def test_what_lives_for_the_run_is_exempt_from_collection_and_the_rest_is_not() 
     import gc
     import weakref
 
-    from pixelproof.memory import GEN0_THRESHOLD, keep_for_the_run
+    from pixelproof.memory import GEN0_THRESHOLD, keep_for_the_run, unfreeze
 
     class Node:
         ref: Any = None
@@ -350,8 +350,33 @@ def test_what_lives_for_the_run_is_exempt_from_collection_and_the_rest_is_not() 
         assert new_ref() is None, "a cycle made after the freeze is collected"
         assert old_ref() is not None, "a frozen one is not"
     finally:
-        gc.unfreeze()
+        unfreeze()
         gc.set_threshold(*before_threshold)
+
+
+def test_whether_objects_are_frozen_is_known_without_walking_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """memory.frozen: what went through memory.freeze is remembered (gc.get_freeze_count walks
+    every frozen object, twice per nested run, ~20 ms each in a worker); what nobody froze
+    through it is asked of gc, so a foreign gc.freeze is seen, and an unfreeze is too."""
+    import gc
+
+    from pixelproof import memory
+
+    memory.unfreeze()  # this worker's own freeze (conftest), given back below
+    try:
+        assert memory.frozen() is False
+        gc.freeze()  # not through memory: found by asking gc
+        assert memory.frozen() is True
+        memory.unfreeze()
+        assert memory.frozen() is False
+        memory.freeze()
+        with monkeypatch.context() as patch:
+            patch.setattr(gc, "get_freeze_count", lambda: pytest.fail("walked the frozen objects"))
+            assert memory.frozen() is True
+    finally:
+        memory.freeze()
 
 
 def test_a_run_in_process_leaves_the_collector_as_it_found_it(
@@ -376,7 +401,9 @@ def test_a_run_in_process_leaves_the_collector_as_it_found_it(
 def _run_and_check_the_collector(tmp_path: Path, target: Path) -> None:
     import gc
 
-    gc.unfreeze()  # this worker's own freeze (conftest): a process that froze nothing
+    from pixelproof.memory import freeze, unfreeze
+
+    unfreeze()  # this worker's own freeze (conftest): a process that froze nothing
     before = gc.get_threshold()
     try:
         done = pixelproof_inprocess("run", "--target", str(target), "--rules", "size.gpt-image-2.1:1",
@@ -385,4 +412,4 @@ def _run_and_check_the_collector(tmp_path: Path, target: Path) -> None:
         assert gc.get_freeze_count() == 0
         assert gc.get_threshold() == before
     finally:
-        gc.freeze()
+        freeze()

@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from pixelproof.memory import freeze
 from pixelproof.mock.app import app_state, create_app
 from pixelproof.mock.protocol import MockHttpProtocol
 from pixelproof.mock.sockets import bind, url_of
@@ -163,5 +164,5 @@ def serve_forever(app: Starlette, host: str, port: int, log_level: str = "info")
     server = _server(app, log_level)
     server.config.load()
     gc.collect()
-    gc.freeze()
+    freeze()
     server.run(sockets=[sock])
