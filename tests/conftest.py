@@ -27,6 +27,7 @@ from starlette.testclient import TestClient
 
 import pixelproof
 import warm_caches
+import worker_server
 from pixelproof.catalogue import Catalogue, contracts_dir, default_catalogue
 from pixelproof.cli.main import main as pixelproof_main
 from pixelproof.judging.evaluate import evaluate
@@ -112,6 +113,10 @@ def pytest_xdist_setupnodes(config: pytest.Config) -> None:
     warm_caches.warm(
         config, [Path(pixelproof.__file__).parent, suites_dir()], [*tests, suites_dir()]
     )
+
+
+def pytest_sessionfinish() -> None:
+    worker_server.finish()  # the forked workers' server, if a test started one
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -9,12 +9,15 @@ while run.json, left without the case, said exit 0 and summary.md "all documente
 and xdist's ``loadgroup`` gave the case to the replacement worker, which sent its request again.
 
 The controller runs in this process (conftest.pixelproof_inprocess); ``-n 1`` is the fewest
-workers that crash and get replaced (two interpreters start: the first and its replacement, and
-one more for each further kill). Each worker costs ~0.75 CPU-s to start: kills whose runs can
-agree on every assertion share a run."""
+workers that crash and get replaced (two workers start: the first and its replacement, and one
+more for each further kill). The workers are forked from the session's server, as the command
+forks its own (worker_server.py: ~0.2 CPU-s a worker, a fresh one ~0.7), but for the last
+test's, which xdist starts as fresh interpreters: a crash is judged alike however the worker
+started. Kills whose runs can agree on every assertion share a run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -32,6 +35,7 @@ from pixelproof.catalogue import Catalogue
 from pixelproof.mock.faults import FAULT_HEADER
 from pixelproof.mock.server import Stack
 from pixelproof.target import embedded_profile
+from worker_server import workers_forked
 
 KEY_ENV = "PP_CRASH_KEY"
 KEY = "pp-crash-key-0123456789abcdef"
@@ -57,10 +61,12 @@ def _run_killing_workers(
     fault: str | None = None,
     rules: str = "size.gpt-image-2.*",
     code: int = 3,
+    forked: bool = True,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """`run -n 1` of the six size.gpt-image-2.* cases (or ``rules``), whose worker dies once per
     ``kills`` entry (phase, a test id's part: kill_worker.py), the gateway given ``fault`` by
-    header."""
+    header; its workers forked from the session's server (worker_server.py), or, not ``forked``,
+    fresh interpreters xdist starts (fork_probe.py tells which each was)."""
     profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
     if level is not None:
         profile = profile.model_copy(update={"level": level})
@@ -72,15 +78,21 @@ def _run_killing_workers(
     marks.mkdir()
     monkeypatch.setenv("PP_KILL_WORKER_AT", json.dumps(kills))
     monkeypatch.setenv("PP_KILL_WORKER_MARKS", str(marks))
+    probe = tmp_path / "workers.jsonl"
+    monkeypatch.setenv("PP_FORK_PROBE", str(probe))
     # a local worker's sys.path is xdist's copy of the controller's (test_xdist_requests)
     tests = str(Path(__file__).parent)
     monkeypatch.setattr(xdist.workermanage, "_sys_path", [tests, *xdist.workermanage._sys_path])
-    done = pixelproof_inprocess(
-        "run", "--target", str(target), "-n", "1", "--rules", rules, "--fuzz", "off",
-        "--report-dir", str(tmp_path), "--run-id", "crash", "--", "-p", "kill_worker", *extra,
-    )  # fmt: skip
+    with workers_forked() if forked else contextlib.nullcontext():
+        done = pixelproof_inprocess(
+            "run", "--target", str(target), "-n", "1", "--rules", rules, "--fuzz", "off",
+            "--report-dir", str(tmp_path), "--run-id", "crash", "--",
+            "-p", "kill_worker", "-p", "fork_probe", *extra,
+        )  # fmt: skip
     died = sorted(int(p.name) for p in marks.iterdir())
     assert died == list(range(len(kills))), f"killed {died} of {kills}: the test proves nothing"
+    workers = [json.loads(line) for line in probe.read_text().splitlines()]
+    assert [w["preloaded"] for w in workers] == [forked] * len(workers), workers
     assert done.returncode == code, done.stdout[-3000:] + done.stderr[-2000:]
     crashed = sum(phase != "logfinish" for phase, _ in kills)
     _allure_agrees_with_junit(tmp_path / "crash", crashed=crashed)
@@ -225,7 +237,7 @@ def test_a_worker_dying_after_its_only_case_was_reported_whole_leaves_the_run_ke
     and could not show a crash that turned a kept run into a failed or errored one)."""
     _, run = _run_killing_workers(
         stack, catalogue, tmp_path, monkeypatch, "--max-worker-restart", "0",
-        kills=(("logfinish", f"[{REPORTED}]"),), rules=REPORTED, code=0,
+        kills=(("logfinish", f"[{REPORTED}]"),), rules=REPORTED, code=0, forked=False,
     )  # fmt: skip
     assert (run["exit_code"], run["run_exit_code"]) == (0, 0)
     assert [o["outcome"] for o in run["outcomes"] if o["case"] == REPORTED] == ["passed"]
