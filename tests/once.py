@@ -10,6 +10,25 @@ from pathlib import Path
 
 import pytest
 
+# name -> (the session's factory, what was made): without xdist, for the session's life.
+MADE: dict[str, tuple[pytest.TempPathFactory, Path]] = {}
+
+
+def _made_in_this_process(
+    factory: pytest.TempPathFactory, name: str, produce: Callable[[Path], None]
+) -> Path:
+    """Without xdist the session has one process, so what it made is remembered here. The
+    readers of made data run last (conftest.MADE_ONCE), after other files' tests, so pytest had
+    torn the module fixture down in between and set it up again: a serial run (-p no:xdist)
+    made the clean fuzz run and the report runs twice. A nested session (its own factory)
+    makes its own."""
+    made = MADE.get(name)
+    if made is None or made[0] is not factory:
+        target = factory.mktemp(name)
+        produce(target)
+        MADE[name] = made = (factory, target)
+    return made[1]
+
 
 def once_per_session(
     factory: pytest.TempPathFactory, name: str, produce: Callable[[Path], None]
@@ -22,9 +41,7 @@ def once_per_session(
     If ``produce`` fails, nothing is marked done and the next worker to ask tries (and fails)
     itself. Readers must not change what is there."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        target = factory.mktemp(name)
-        produce(target)
-        return target
+        return _made_in_this_process(factory, name, produce)
     shared = factory.getbasetemp().parent  # pytest-N/, the parent of every worker's popen-gwK/
     target, done = shared / name, shared / f"{name}.done"
     with (shared / f"{name}.lock").open("w") as lock:
