@@ -13,17 +13,19 @@ requests may already have been sent, and a case that kills its worker would kill
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.plan import KINDS, cases_for, not_claimed_reason
 from pixelproof.report import allure_results
 from pixelproof.report.allure import CaseFacts, case_facts, fuzz_facts
 from pixelproof.report.results import case_properties
 from pixelproof.schedule import PHASES_SEEN
-from pixelproof.target import Profile
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.target import Profile
 
 NODEID = re.compile(r"::(?P<test>\w+)\[(?P<param>.*)\](?:@[^\]]*)?$")  # a test[case], @its group
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.catalogue import Catalogue
-from pixelproof.client import Client, Exchange
 from pixelproof.surfaces.paths import ARK_PATH, jimeng_path
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.client import Client, Exchange
 
 PROMPT = "pixelproof discover: a red cube on a wooden table"
 SUBMIT = {"Action": "CVSync2AsyncSubmitTask", "Version": "2022-08-31"}

@@ -13,9 +13,8 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.client import RUN_HEADER, Client, Clients, Exchange
 from pixelproof.deadline import Guard
 from pixelproof.plan import KINDS, PROMPT_TAG, Probe, cases_for
@@ -23,7 +22,10 @@ from pixelproof.polling import TERMINAL, Cadence, PollClock, PollResult, RealTim
 from pixelproof.samples import sample_bytes
 from pixelproof.surfaces import dialect
 from pixelproof.surfaces.paths import FILE_AGE_HEADER
-from pixelproof.target import Profile
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.target import Profile
 
 IMAGE_PATH_PREFIXES = ("/v1/images/", "/v1/edits", "/api/v3/images/", "/v1beta/models/")
 MIME = {"png512": "image/png", "mask512": "image/png", "gif64": "image/gif"}

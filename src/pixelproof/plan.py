@@ -14,12 +14,14 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.catalogue import Catalogue, Rule
 from pixelproof.samples import UNCACHED, sample_b64, sample_streamed
 from pixelproof.surfaces.paths import ARK_PATH, UPSTREAM_FAILURE, jimeng_path, twin
-from pixelproof.target import Profile
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue, Rule
+    from pixelproof.target import Profile
 
 PROMPT_TAG = "[pp:{nonce}]"  # in a prompt: what reached the upstream is found by it
 PROMPT = f"pixelproof probe {PROMPT_TAG}: a red cube on a wooden table"

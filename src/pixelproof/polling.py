@@ -13,11 +13,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.surfaces.paths import twin
-from pixelproof.target import Profile
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.target import Profile
 
 TERMINAL = frozenset({"completed", "failed", "done", "not_found", "expired"})
 FLOOR_S = 0.05  # never query a task faster than this, whatever the time scale

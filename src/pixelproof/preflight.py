@@ -9,10 +9,13 @@ forwarding rule depends on it. Nothing billable is sent and no credentials go ou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pixelproof.client import Client, Exchange
 from pixelproof.deadline import Guard
-from pixelproof.target import Profile
+
+if TYPE_CHECKING:
+    from pixelproof.target import Profile
 
 CONNECT_S = 3.0
 READ_S = 5.0

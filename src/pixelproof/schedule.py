@@ -21,15 +21,17 @@ assigned, after every report: quadratic in the run's size, ~5% of the controller
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from xdist.scheduler import LoadGroupScheduling
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.plan import cases_for
 from pixelproof.shard import key_components
-from pixelproof.target import Profile
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.target import Profile
 
 # What the controller got of each test, phase -> outcome (crashed.WorkerCrashes fills it): a
 # worker that dies after its test's teardown report, before xdist hears the test is complete,

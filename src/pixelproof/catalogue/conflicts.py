@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from pixelproof.catalogue import Catalogue, Rule
 from pixelproof.geometry import Size
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue, Rule
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,9 @@ import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pixelproof.catalogue.schema import LevelsFile, SurfacesFile
-
 if TYPE_CHECKING:
     from pixelproof.catalogue.rule import Rule
+    from pixelproof.catalogue.schema import LevelsFile, SurfacesFile
 
 
 def _closure(levels: LevelsFile, names: set[str]) -> tuple[str, ...]:

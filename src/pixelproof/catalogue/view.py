@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pixelproof.catalogue import Catalogue, Rule
 from pixelproof.catalogue.conflicts import find_conflicts
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue, Rule
 
 
 def _expected(rule: Rule) -> str:

@@ -12,9 +12,10 @@ import fnmatch
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.plan import Case
+if TYPE_CHECKING:
+    from pixelproof.plan import Case
 
 
 class UsageProblem(Exception):

@@ -25,19 +25,21 @@ import io
 import random
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import schemathesis
 from hypothesis import strategies as st
 from PIL import Image
 from schemathesis.core.media_types import MEDIA_TYPE_STRATEGIES
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.fuzz.contracts import SurfaceSchemas, references
 from pixelproof.fuzz.request import RATIO_FIELDS, resolve_ref
 from pixelproof.plan import Context
 from pixelproof.samples import sample_b64
-from pixelproof.target import Profile
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.target import Profile
 
 IMAGE_SIDE = 64
 ANCHOR_PROMPT = "a red cube on a wooden table"

@@ -12,18 +12,20 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import schemathesis
 from schemathesis.core.failures import Failure, Severity
 
 from pixelproof.client import Exchange, redact
-from pixelproof.fuzz.oracle import Expectation, Oracle
 from pixelproof.fuzz.request import Request
 from pixelproof.geometry import Size, ratio_matches
 from pixelproof.judging.failures import images_in, json_error, openai_error_shape
 from pixelproof.observe import Observation, task_status_of
 from pixelproof.plan import Probe
+
+if TYPE_CHECKING:
+    from pixelproof.fuzz.oracle import Expectation, Oracle
 
 BUDGET_NOTE = "the fuzz request budget is spent"  # an image not fetched is not judged
 LIFECYCLE = {

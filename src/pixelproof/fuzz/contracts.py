@@ -24,10 +24,11 @@ import yaml
 
 from pixelproof.catalogue import Catalogue, contracts_dir
 from pixelproof.samples import sample_b64
-from pixelproof.target import Profile
 
 if TYPE_CHECKING:  # imported where the schemas load: planning targets needs only the documents,
     import schemathesis  # and an xdist worker that never fuzzes never imports it (~0.4 CPU-s)
+
+    from pixelproof.target import Profile
 
 Doc = dict[str, Any]
 PROMPT = {

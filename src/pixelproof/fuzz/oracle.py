@@ -17,12 +17,14 @@ The fuzzer does not keep a second copy of the rules. For each request it asks, i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.catalogue import Catalogue, Rule
-from pixelproof.fuzz.request import Contract, Request, Violation
 from pixelproof.images import ImageError, b64decode_strict, sniff
-from pixelproof.target import Profile
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue, Rule
+    from pixelproof.fuzz.request import Contract, Request, Violation
+    from pixelproof.target import Profile
 
 ALL = None  # every keyword of the field's schema is judged
 SHAPE = frozenset({"type", "required", "minLength", "maxItems"})

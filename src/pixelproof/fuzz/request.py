@@ -9,11 +9,12 @@ values as the strings they become.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator, validators
 
-from pixelproof.fuzz.contracts import Doc
+if TYPE_CHECKING:
+    from pixelproof.fuzz.contracts import Doc
 
 RATIO_FIELDS = {
     "unified": (),

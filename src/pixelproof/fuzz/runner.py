@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hypothesis
 import requests
@@ -24,7 +24,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.client import Client, Exchange
 from pixelproof.deadline import Guard
 from pixelproof.fuzz.cases import anchor_kwargs, image_media_types, required_drops, targeted
@@ -41,7 +40,10 @@ from pixelproof.fuzz.targets import Allowance, BudgetSpent, FuzzResult, FuzzTarg
 from pixelproof.fuzz.transport import CaseSender
 from pixelproof.observe import TAG_HEADER, task_id_of
 from pixelproof.polling import Cadence, PollClock, RealTime
-from pixelproof.target import Profile
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.target import Profile
 
 BUILTIN = [status_code_conformance, content_type_conformance, response_schema_conformance]
 SUBMIT_SHARE = 0.6  # of a negative target's allowance, for the targeted families (the rest: random)

@@ -26,11 +26,13 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.fuzz.findings import Finding, curl_of
-from pixelproof.target import Profile
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.target import Profile
 
 MODES = ("negative", "positive", "stateful")
 LEVELS = {"off": (), "negative": ("negative",), "full": MODES}

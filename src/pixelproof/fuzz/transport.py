@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.hooks import default_hooks
@@ -32,7 +32,8 @@ from schemathesis.hooks import (
     dispatch_before_call,
 )
 
-from pixelproof.client import Client
+if TYPE_CHECKING:
+    from pixelproof.client import Client
 
 # What the requests.Session that schemathesis sent through added to every case (its user agent,
 # Accept, Accept-Encoding, Connection): kept, so the wire carries the same headers as before

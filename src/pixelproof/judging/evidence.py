@@ -12,12 +12,14 @@ problem (a dead recorder, an image URL that gives no answer) can never look like
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.judging.failures import ImageResult, aged_images_in, images_in
 from pixelproof.observe import Observation, Observer, TargetError, unobservable
 from pixelproof.plan import KINDS, Case
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
 
 
 class NotJudged(Exception):

@@ -7,9 +7,10 @@ value. These helpers keep that reading in one place so verdicts stay one line pe
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.geometry import Size
+if TYPE_CHECKING:
+    from pixelproof.geometry import Size
 
 ABSENT = "absent"
 TIERS = {"1K": 1024, "2K": 2048, "4K": 4096}

@@ -6,13 +6,15 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.client import Exchange
 from pixelproof.images import DecodedImage, ImageError, decode
-from pixelproof.observe import Observation, Observer
-from pixelproof.plan import Case
 from pixelproof.surfaces import ImageRef, dialect
+
+if TYPE_CHECKING:
+    from pixelproof.client import Exchange
+    from pixelproof.observe import Observation, Observer
+    from pixelproof.plan import Case
 
 
 class RuleFailure(AssertionError):

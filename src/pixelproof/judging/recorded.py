@@ -9,9 +9,8 @@ Request bodies are shortened (a verdict never reads them); answers and images ar
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.client import Exchange
 from pixelproof.images import ImageError, decode
 from pixelproof.judging.evidence import Evidence
@@ -20,6 +19,9 @@ from pixelproof.observe import Observation
 from pixelproof.plan import Case, cases_for
 from pixelproof.polling import PollResult
 from pixelproof.target import embedded_profile
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
 
 FORMAT = "pixelproof.evidence/1"
 EXCHANGE_FIELDS = ("method", "url", "request_headers", "request_json", "request_files", "status",

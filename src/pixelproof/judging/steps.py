@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.judging.evidence import Evidence
 from pixelproof.judging.failures import (
     ImageResult,
     check,
@@ -13,7 +12,10 @@ from pixelproof.judging.failures import (
     openai_error_shape,
     status_text,
 )
-from pixelproof.observe import Observation
+
+if TYPE_CHECKING:
+    from pixelproof.judging.evidence import Evidence
+    from pixelproof.observe import Observation
 
 
 def raw_images(img: ImageResult) -> list[bytes]:

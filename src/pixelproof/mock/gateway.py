@@ -6,13 +6,12 @@ restates a table. Faults are checked at the one place each documented behaviour 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.images import ImageError, decode, sniff
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
@@ -23,13 +22,16 @@ from pixelproof.mock.gateway_faults import (
     lenient_model,
 )
 from pixelproof.mock.http import Incoming, endpoint
-from pixelproof.mock.jobs import (
-    Produced,
-)
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import b64_of, store_bytes
-from pixelproof.mock.state import MockState
 from pixelproof.mock.upstream import Upstream
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.mock.jobs import (
+        Produced,
+    )
+    from pixelproof.mock.state import MockState
 
 URL_TTL_S = 86400.0
 

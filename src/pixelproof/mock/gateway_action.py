@@ -10,11 +10,11 @@ from starlette.responses import Response
 from pixelproof.geometry import Size
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
-from pixelproof.mock.http import Incoming
 from pixelproof.mock.jsonresp import JSONResponse
 
 if TYPE_CHECKING:
     from pixelproof.mock.gateway_surfaces import Surfaces
+    from pixelproof.mock.http import Incoming
 
 ACTIONS = ("generate", "image2image", "edit", "reference", "inpaint")
 

@@ -7,9 +7,8 @@ still comes from the catalogue.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size, is_size
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
@@ -23,6 +22,9 @@ from pixelproof.mock.jobs import (
 )
 from pixelproof.mock.produce import check_image_b64
 from pixelproof.mock.upstream import Upstream, image_bytes
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
 
 PASSTHROUGH = (
     "quality",

@@ -3,12 +3,11 @@ async task APIs (action-style, seed 002; official channel, seed 004)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size
 from pixelproof.images import ImageError, b64_measure, measure, render, sniff
 from pixelproof.mock import faults
@@ -17,9 +16,12 @@ from pixelproof.mock.gateway_action import ActionApi
 from pixelproof.mock.http import Incoming, endpoint
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import spec, store_bytes
-from pixelproof.mock.state import MockState
-from pixelproof.mock.tasks import Task
 from pixelproof.mock.upstream import Upstream, image_bytes
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.mock.state import MockState
+    from pixelproof.mock.tasks import Task
 
 ACTION_PREFIX, OFFICIAL_PREFIX = "/action", "/official"
 REF_FORMATS = ("png", "jpeg", "webp")

@@ -13,7 +13,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect, Request
@@ -32,9 +32,11 @@ from pixelproof.mock.errors import (
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.lean import pipeline
 from pixelproof.mock.recorder import summarize_file
-from pixelproof.mock.state import MockState
 from pixelproof.mock.strict_json import strict_json
 from pixelproof.redact import Redactor
+
+if TYPE_CHECKING:
+    from pixelproof.mock.state import MockState
 
 log = logging.getLogger("pixelproof.mock")
 # python-multipart logs a warning for each malformed form it then refuses (the client gets its

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelproof.geometry import Size
 from pixelproof.mock.errors import ApiError
-from pixelproof.mock.upstream import Upstream
+
+if TYPE_CHECKING:
+    from pixelproof.mock.upstream import Upstream
 
 
 @dataclass

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.geometry import Size
 from pixelproof.images import (
     MIME,
     ImageError,
@@ -18,7 +17,10 @@ from pixelproof.images import (
     shade_for,
 )
 from pixelproof.mock.errors import ApiError
-from pixelproof.mock.http import Incoming
+
+if TYPE_CHECKING:
+    from pixelproof.geometry import Size
+    from pixelproof.mock.http import Incoming
 
 FILES_PREFIX = "/__pixelproof/files/"
 EXT = {"png": "png", "jpeg": "jpg", "webp": "webp"}

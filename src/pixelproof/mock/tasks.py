@@ -11,10 +11,12 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.mock.clock import Clock
 from pixelproof.mock.errors import ApiError
+
+if TYPE_CHECKING:
+    from pixelproof.mock.clock import Clock
 
 Work = Callable[[], Awaitable[dict[str, Any]]]
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.plan import Case, cases_for
 from pixelproof.polling import Cadence
-from pixelproof.target import Profile
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.target import Profile
 
 TYPICAL_JOB_S = 20.0  # documented: 10-20 s before the first useful query
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelproof.report.facts import (
     behaviours,
@@ -14,7 +14,9 @@ from pixelproof.report.facts import (
     totals,
 )
 from pixelproof.report.results import OUTCOMES, Results
-from pixelproof.target import Profile
+
+if TYPE_CHECKING:
+    from pixelproof.target import Profile
 
 
 def render_terminal(results: Results, profile: Profile) -> list[str]:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size, is_size
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
-from pixelproof.mock.http import Incoming
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import as_b64, as_url, check_image_b64, spec
 from pixelproof.mock.vendors.common import required_prompt
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.mock.http import Incoming
 
 ARK_TIERS = {"1K": 1024, "2K": 2048, "4K": 4096}
 TTL_24H = 86400.0

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.responses import Response
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size
 from pixelproof.images import MIME
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
-from pixelproof.mock.http import Incoming
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import as_b64, check_image_b64, spec
 from pixelproof.mock.vendors.common import ratio_size
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.mock.http import Incoming
 
 
 class GeminiVendor:

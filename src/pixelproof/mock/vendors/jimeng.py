@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import math
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
-from pixelproof.mock.http import Incoming
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import as_b64, as_url, spec
-from pixelproof.mock.tasks import TaskStore
 from pixelproof.mock.vendors.common import required_prompt
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.mock.http import Incoming
+    from pixelproof.mock.tasks import TaskStore
 
 JIMENG_ACTIONS = ("CVSync2AsyncSubmitTask", "CVSync2AsyncGetResult")
 JIMENG_VERSION = "2022-08-31"

@@ -9,18 +9,20 @@ optional with the published defaults, `stream` answered as events.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.geometry import Size, is_size, parse_ratio, ratio_distance
 from pixelproof.mock import faults
 from pixelproof.mock.errors import ApiError
-from pixelproof.mock.http import Incoming
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.produce import as_b64, as_url, check_image_b64, check_image_bytes, spec
 from pixelproof.mock.vendors.openai_stream import event_stream, wants_stream
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
+    from pixelproof.mock.http import Incoming
 
 OPENAI_FIELDS = {
     "model", "prompt", "n", "size", "quality", "output_format", "output_compression", "background",
