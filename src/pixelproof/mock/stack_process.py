@@ -31,6 +31,13 @@ EMBEDDED_KEY_ENV = "PIXELPROOF_EMBEDDED_KEY"  # the run's key for its embedded s
 # The collector is off while the child starts (imports, the catalogue, the apps: objects that live
 # until it ends), then those are frozen out of its walks (``main``): it ran ~150 young and one full
 # collection over them, ~0.08 of the child's CPU-s, and found next to nothing.
+# The gateway and the upstream each serve in a thread of the child; each hop between them (a
+# gateway request forwarded upstream, a Jimeng poll) hands the GIL over, and a thread whose socket
+# is ready waited up to the switch interval (5 ms by default) while the other ran. `run -n N`
+# sends from several workers at once, so the other thread was often busy: 0.5 ms lets a hop
+# through ten times sooner (a `-n auto` fuzz-full run 8.2 -> 7.5 s wall over 8 interleaved pairs,
+# CPU not higher; bench/README.md, session 10).
+SWITCH_INTERVAL_S = 0.0005
 BOOT = ("import gc; gc.disable(); import sys; sys.modules.setdefault('httpx._main', None); "
         "from pixelproof.mock.stack_process import main; sys.exit(main())")  # fmt: skip
 
@@ -154,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pixelproof.mock.server import embedded_stack
 
     return_big_buffers()  # a 41 MB body or a 4K image, once answered, does not stay resident
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # (this process is the stack's alone)
 
     parser = argparse.ArgumentParser(prog="pixelproof.mock.stack_process")
     parser.add_argument("--time-scale", type=float, default=1000.0)
