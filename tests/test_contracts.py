@@ -446,6 +446,29 @@ def test_generated_bodies_match_the_contract(contract: Path) -> None:
     assert not problems, "\n".join(_naming_the_alike(problems, alike)[:10])
 
 
+def test_only_operations_defined_alike_share_their_generated_bodies() -> None:
+    """The key test_generated_bodies draws once per: unified's alias matches its original (path
+    text, names and citations aside), and any difference in what a case is drawn from (a
+    parameter, the body, security, the method) makes another key."""
+    unified = _load(OPENAPI_DIR / "unified.yaml")
+    original = _request_definition(unified, "POST", "/v1/images/edits")
+    assert _request_definition(unified, "POST", "/v1/edits") == original
+    edits = unified["paths"]["/v1/images/edits"]["post"]
+    changed = {
+        "parameter": {"parameters": [{"name": "n", "in": "query", "schema": {"type": "integer"}}]},
+        "body": {"requestBody": {**edits["requestBody"], "required": False}},
+        "security": {"security": []},
+    }
+    for what, change in changed.items():
+        document = {"paths": {"/x": {"post": {**edits, **change}}}}
+        assert _request_definition(document, "POST", "/x") != original, what
+    path_level = {"/x": {"post": edits, "parameters": changed["parameter"]["parameters"]}}
+    assert _request_definition({"paths": path_level}, "POST", "/x") != original
+    assert _request_definition({"paths": {"/x": {"put": edits}}}, "PUT", "/x") != original
+    renamed = {**edits, "operationId": "other", "summary": "other", "x-pixelproof-source": "x"}
+    assert _request_definition({"paths": {"/y": {"post": renamed}}}, "POST", "/y") == original
+
+
 @pytest.mark.parametrize("name", sorted(LINKED))
 def test_schemathesis_follows_task_links(name: str) -> None:
     """The submit answer links to the task query, so the stateful phase can poll real tasks."""
