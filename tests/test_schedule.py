@@ -226,3 +226,14 @@ def test_a_rule_worker_joins_fuzzing_when_more_is_left_than_its_start_up() -> No
 def test_other_dist_modes_keep_xdists_own_scheduler() -> None:
     assert pytest_xdist_make_scheduler(config(2, "load"), None) is None
     assert isinstance(pytest_xdist_make_scheduler(config(2), None), LaneScheduling)
+
+
+def test_the_unit_collected_first_is_handed_out_first_in_its_lane() -> None:
+    """The plugin collects first the case sending the large sample (while the processes are
+    small); among the largest units first, it came after every larger unit."""
+    large_sample = RULES[6]  # g3: a unit of one test, collected first
+    sched, nodes = start(2, [large_sample, *FUZZ, *RULES[:6]])
+    assert sched.collection[nodes[1].queue[0]] == large_sample
+    assert [sched.collection[i] for i in nodes[0].queue] == FUZZ[:2]
+    run_all(sched, nodes)
+    assert sorted(t for n in nodes for t in n.ran) == sorted([large_sample, *FUZZ, *RULES[:6]])
