@@ -128,7 +128,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 # Data once_per_session makes for the tests of a file that read it: (file, fixture).
-MADE_ONCE = (("test_fuzzing.py", "clean"), ("test_reports.py", "runs"))
+MADE_ONCE = (
+    ("test_fuzzing.py", "clean"),
+    ("test_fuzzing.py", "bad_ratio_negative"),
+    ("test_reports.py", "runs"),
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
