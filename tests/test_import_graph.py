@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -98,18 +99,20 @@ def test_no_import_cycles() -> None:
 
 
 # Run in a fresh interpreter by the test below. Importing ``a.b.c`` alone imports package ``a.b``
-# alone first, whole, and only then runs c's body: so a process that has imported ``a.b`` alone
-# is exactly where every module of ``a.b`` starts from, and a child forked from it (os.fork: the
-# memory as it is, no re-import) imports one of them alone. The tree follows the packages, each
-# child forking its own submodules' children, so a package's own imports run once, not once per
-# module in it. Third-party packages load once before the tree (every module imported, then every
-# pixelproof module forgotten), as the loop this replaces left them loaded from module to module.
-# The top package's own modules share nothing a fork would save (its __init__ imports nothing of
-# ours), so they are imported in turn, every pixelproof module (the package too) forgotten before
-# each, as the loop did; a fork costs ~14 ms of system time.
+# alone first, whole, and only then runs c's body. Third-party packages load once, first (every
+# module imported, then every pixelproof module forgotten), as the loop this replaces left them
+# loaded from module to module. Then each module is imported in one of two ways:
+# - in turn, every pixelproof module (the packages too) forgotten before each, as the loop did:
+#   the modules of a package whose __init__ imports nothing of ours at run time (the top package,
+#   fuzz, judging, mock, report...), where a fork would save nothing and cost ~12 ms of CPU
+#   (its own system time, and the pages its imports then copy);
+# - in a child forked from a process that has imported its package alone (os.fork: the memory as
+#   it is, no re-import): the modules of a package whose own imports are worth sharing (_shared:
+#   catalogue, cli, surfaces), which then run once, not once per module in it. Such a package
+#   is itself imported alone in a child forked from a process holding nothing of ours.
 IMPORT_ALONE = """
-import gc, importlib, os, sys
-names = sys.argv[1:]
+import gc, importlib, json, os, sys
+names, shared = json.loads(sys.argv[1])
 
 def forget():
     for loaded in [k for k in sys.modules if k == "pixelproof" or k.startswith("pixelproof.")]:
@@ -125,45 +128,83 @@ for name in names:
     inside.setdefault(name.rpartition(".")[0], []).append(name)
 read, write = os.pipe()
 
-def alone(package):
-    # packages first: each is forked while this process holds ``package`` alone, untouched
-    for name in sorted(inside.get(package, []), key=lambda n: n not in inside):
-        if package == "pixelproof" and name not in inside:  # a plain module of the top package
-            forget()
-            try:
-                importlib.import_module(name)
-            except BaseException as exc:
-                os.write(write, f"{name}: {exc!r}\\n".encode())
-            continue
-        pid = os.fork()
-        if pid == 0:
-            try:
-                importlib.import_module(name)
-                alone(name)
-            except BaseException as exc:
-                os.write(write, f"{name}: {exc!r}\\n".encode())
-                os._exit(1)
-            os._exit(0)
-        if os.waitpid(pid, 0)[1] != 0:
-            os.write(write, f"{name}: its child exited with an error\\n".encode())
+def imported(name):
+    try:
+        importlib.import_module(name)
+        return True
+    except BaseException as exc:
+        os.write(write, f"{name}: {exc!r}\\n".encode())
+        return False
 
-alone("")
+def in_a_child(name, then=None):
+    # ``name`` imported alone in a child of this process (which holds its package alone), then
+    # ``then`` there
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            if imported(name):
+                if then is not None:
+                    then()
+                code = 0
+        except BaseException as exc:
+            os.write(write, f"{name}: {exc!r}\\n".encode())
+        finally:
+            os._exit(code)
+    if os.waitpid(pid, 0)[1] != 0:
+        os.write(write, f"{name}: its child exited with an error\\n".encode())
+
+def forked(package):
+    # a shared package alone in a child, and each of its modules in a child of that one
+    def members():
+        for name in sorted(inside.get(package, []), key=lambda n: n not in shared):
+            if name in shared:
+                forked(name)  # forked while this process still holds ``package`` alone
+            else:
+                in_a_child(name)
+        for name in inside.get(package, []):  # subpackages' modules in turn: no fork after
+            if name not in shared:
+                in_turn(inside.get(name, []))
+    in_a_child(package, members)
+
+def in_turn(members):
+    # each alone: after every module of ours is forgotten, or in a child if a shared package
+    for name in members:
+        forget()
+        if name in shared:
+            forked(name)
+        else:
+            imported(name)
+            in_turn(inside.get(name, []))
+
+in_turn(inside[""])
 os.close(write)
 with os.fdopen(read) as problems:
     print(problems.read(), end="")
 """
 
 
+def _shared(edges: dict[str, set[str]]) -> list[str]:
+    """Packages whose __init__ imports modules of ours at run time (not its own submodules):
+    their modules are forked from a process holding the package (IMPORT_ALONE)."""
+    return sorted(
+        name for name, path in _modules().items()
+        if path.name == "__init__.py" and edges[name] - {name.rpartition(".")[0]}
+    )  # fmt: skip
+
+
 def test_every_module_imports_alone_in_a_fresh_interpreter() -> None:
     """Each module is imported with no other module of ours loaded but the packages it sits in
-    (which importing it alone loads first), in a process forked for it, or for a plain module of
-    the top package after every module of ours is forgotten (IMPORT_ALONE). The loop
+    (which importing it alone loads first): in turn after every module of ours is forgotten, or
+    in a process forked for it from one holding its package alone (IMPORT_ALONE). The loop
     this replaces dropped every pixelproof module and imported the next one afresh: each of the
     108 re-ran its packages and their pydantic models, ~5.5 CPU-s."""
     names = sorted(n for n in graph() if not n.endswith("__main__"))  # __main__ runs the CLI
+    shared = _shared(graph())
     done = subprocess.run(
-        [sys.executable, "-c", IMPORT_ALONE, *names], capture_output=True, text=True, check=False
-    )
+        [sys.executable, "-c", IMPORT_ALONE, json.dumps([names, shared])],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", done.stdout
 
