@@ -242,10 +242,21 @@ class InlineClient:
 
     def __init__(self, app: Starlette, base_url: str = MOCK_BASE_URL) -> None:
         self.loop = asyncio.new_event_loop()
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+        self.transport = httpx.ASGITransport(app=app)
+        self.http = httpx.AsyncClient(transport=self.transport, base_url=base_url)
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        return self.loop.run_until_complete(self.http.request(method, url, **kwargs))
+        request = self.http.build_request(method, url, **kwargs)
+        return self.loop.run_until_complete(self._exchange(request))
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """The client's request, built as it builds it, handed to the app's transport directly:
+        the client's send adds auth, redirects, cookies and event hooks, none of which these
+        exchanges have (the mock sets no cookie), for ~110 us of CPU of ~480 a request."""
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        await response.aread()
+        return response
 
     def post(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", url, **kwargs)
