@@ -20,7 +20,6 @@ move between releases.
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -63,13 +62,24 @@ _WHERE = {
     "load_profile": "pixelproof.target",
 }
 
-try:
-    __version__ = version("pixelproof")
-except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
-    __version__ = "0+unknown"
+
+def _version() -> str:
+    """The installed distribution's version, read on first use like the names above: importing
+    importlib.metadata (email, zipfile, csv...) costs ~40 ms of CPU, which every process that
+    imports pixelproof paid; one that builds no pydantic model (whose plugin lookup imports it
+    too) never needs it: the quick-exit and Pillow checks' children, `python -c` tools."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pixelproof")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "0+unknown"
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     if name not in _WHERE:
         raise AttributeError(f"module 'pixelproof' has no attribute {name!r}")
     value = getattr(import_module(_WHERE[name]), name)
