@@ -64,6 +64,7 @@ class PixelproofSession:
     guard: Guard | None = None
     planned: int | None = None  # cases collected: "interrupted after N of M cases"
     groups: dict[str, str] | None = None
+    plan: list[Case] | None = None  # every case the profile makes (``cases``)
     clock_urls: tuple[str, ...] = ()  # the embedded stack's servers: task polling jumps its clock
     clock: PollClock | None = None
     stack_ready: Callable[[], None] = lambda: None  # the embedded stack serves once this returns
@@ -75,10 +76,17 @@ class PixelproofSession:
             self.guard = Guard(self.profile.run_timeout_s, self.profile.breaker_after)
         return self.guard
 
+    def cases(self, kinds: set[str] | None = None) -> list[Case]:
+        """``cases_for`` of the session's catalogue and profile, planned once: each suite
+        function's tests and the xdist groups had each planned theirs (~10 ms a run)."""
+        if self.plan is None:
+            self.plan = cases_for(self.catalogue, self.profile)
+        return self.plan if kinds is None else [c for c in self.plan if c.rule.kind in kinds]
+
     def probe_groups(self) -> dict[str, str]:
         """Probe key -> its xdist group (``schedule.probe_groups``), worked out once."""
         if self.groups is None:
-            self.groups = probe_groups(self.catalogue, self.profile)
+            self.groups = probe_groups(self.cases())
         return self.groups
 
     def get_clock(self) -> PollClock:
@@ -239,7 +247,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     patterns = metafunc.config.getoption("pixelproof_rules")
     kinds = {name for name, kind in KINDS.items() if kind.suite == metafunc.function.__name__}
     cases = [
-        c for c in cases_for(session.catalogue, session.profile, kinds)
+        c for c in session.cases(kinds)
         if not patterns or any(fnmatch.fnmatchcase(c.rule.id, p) or fnmatch.fnmatchcase(c.id, p) for p in patterns)
     ]  # fmt: skip
     groups = session.probe_groups()

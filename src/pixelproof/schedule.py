@@ -34,12 +34,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from xdist.scheduler import LoadGroupScheduling
 
-from pixelproof.plan import cases_for
 from pixelproof.shard import key_components
 
 if TYPE_CHECKING:
-    from pixelproof.catalogue import Catalogue
-    from pixelproof.target import Profile
+    from pixelproof.plan import Case
 
 # What the controller got of each test, phase -> outcome (crashed.WorkerCrashes fills it): a
 # worker that dies after its test's teardown report, before xdist hears the test is complete,
@@ -235,10 +233,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LaneScheduli
     return LaneScheduling(config, log)
 
 
-def probe_groups(catalogue: Catalogue, profile: Profile) -> dict[str, str]:
+def probe_groups(cases: list[Case]) -> dict[str, str]:
     """Probe key -> its xdist group, so each distinct request is sent once per run.
 
     Cases that share any probe must run on one worker: a group is a connected component of
-    the cases-share-a-probe graph over every case the profile claims (the same on every
-    worker, and set as a mark when tests are generated, before xdist reads it)."""
-    return key_components([p.key for p in case.probes] for case in cases_for(catalogue, profile))
+    the cases-share-a-probe graph over ``cases``, every case the profile makes (the session's
+    plan: the same on every worker, set as a mark when tests are generated, before xdist reads
+    it)."""
+    return key_components([p.key for p in case.probes] for case in cases)
