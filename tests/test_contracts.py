@@ -396,7 +396,10 @@ def test_schemathesis_generates_every_operation(contract: Path) -> None:
         strategy = operation.as_strategy()
         media_types = [body.media_type for body in operation.body] or [None]
         for media_type in media_types:
-            case = find(strategy, lambda c, mt=media_type: c.media_type == mt, settings=GENERATION)
+            with pinned_generation():  # no constants from whichever local modules are loaded yet
+                case = find(
+                    strategy, lambda c, mt=media_type: c.media_type == mt, settings=GENERATION
+                )
             assert case.operation.label == operation.label
             for parameter in operation.path_parameters:
                 assert parameter.name in (case.path_parameters or {}), parameter.name
