@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import (
@@ -22,9 +22,11 @@ from pydantic import (
     model_validator,
 )
 
-from pixelproof.catalogue import Catalogue
 from pixelproof.catalogue.levels import claimable
 from pixelproof.redact import Redactor
+
+if TYPE_CHECKING:
+    from pixelproof.catalogue import Catalogue
 
 WAIVER_REASONS = (
     "upstream-limitation",  # the vendor behind the gateway cannot do it
