@@ -83,6 +83,13 @@ def test_a_waived_failure_is_waived_not_failed(tmp_path: Path, stack: Stack) -> 
     code, out, data = run(tmp_path, profile, "--rules", "n.default.zero")
     assert code == 0, out[-2000:]
     assert outcome_of(data, "n.default.zero[gpt-image-2]") == "waived"
+    # Allure shows the waived failure's own message, not a traceback pytest was told to hide
+    results = [
+        json.loads(p.read_text()) for p in (tmp_path / "r").glob("allure-results/*-result.json")
+    ]
+    waived = next(r for r in results if "gpt-image-2" in r["name"])
+    assert waived["status"] == "skipped"
+    assert waived["statusDetails"]["trace"].startswith("RuleFailure: rule n.default.zero"), waived
 
 
 def test_a_waived_rule_that_now_passes_is_reported_fixed(tmp_path: Path, stack: Stack) -> None:

@@ -368,13 +368,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # runs nested in the test suite); pytest then writes the exception's message alone
         excinfo.traceback = excinfo.traceback[:0]
     report = yield
-    if (
-        excinfo is not None
-        and isinstance(excinfo.value, (RuleFailure, TargetError))
-        and report.failed
-    ):
+    if excinfo is None or not isinstance(excinfo.value, (RuleFailure, TargetError)):
+        return report
+    if report.failed or hasattr(report, "wasxfail"):  # failed, or waived (allure shows its text)
         report.longrepr = f"{type(excinfo.value).__name__}: {excinfo.value}"
-        if isinstance(excinfo.value, RuleFailure):
+        if report.failed and isinstance(excinfo.value, RuleFailure):
             failure = excinfo.value
             report.user_properties += [
                 ("expected", failure.expected), ("observed", failure.observed),
