@@ -39,8 +39,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from pixelproof import memory
-
 ENV = "PIXELPROOF_FORK_WORKERS"  # "0": xdist starts its workers itself
 _SERVER: list[ForkServer] = []  # the command's server while its run lasts
 _COMMAND = [False]  # this process is the `pixelproof` command (``allow``), not a program using main
@@ -242,6 +240,8 @@ def _serve(sock: socket.socket, warm: Callable[[], object] | None) -> NoReturn:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    from pixelproof import memory  # ctypes: not for every command that imports this module
+
     memory.freeze()  # what the workers inherit is never walked again (no page copied for it)
     children: dict[int, socket.socket] = {}
     while True:

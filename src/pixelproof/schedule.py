@@ -14,9 +14,10 @@ splits: each distinct request is still sent once per run), in xdist's order with
 (largest first; the large-sample case first of all, as the plugin collects it). Which worker runs
 a test never changes its verdict, only when it runs.
 
-The unit collected first stays first in its lane, before the larger ones: the plugin collects
-first the case that sends the 41 MB sample (plugin._carries_large_sample), so that the stack
-parses that body while the processes are small, and xdist's sort by size had moved it behind
+The unit collected first stays first in the rule lane, before the larger ones (the fuzz lane is
+sorted by cost afterwards): the plugin collects first the case that sends the 41 MB sample
+(plugin._carries_large_sample), so that the stack parses that body while the processes are
+small, and xdist's sort by size had moved it behind
 every larger unit. Handed out first, the stack's ~0.5 CPU-s on that body also fall while the
 fuzzing worker imports its libraries and builds its first strategies (no request to wait for),
 not later, while fuzzing waited behind it for the stack's answers (the two cores ~1.3 busy for

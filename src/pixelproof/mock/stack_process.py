@@ -36,7 +36,7 @@ EMBEDDED_KEY_ENV = "PIXELPROOF_EMBEDDED_KEY"  # the run's key for its embedded s
 # gateway request forwarded upstream, a Jimeng poll) hands the GIL over, and a thread whose socket
 # is ready waited up to the switch interval (5 ms by default) while the other ran. `run -n N`
 # sends from several workers at once, so the other thread was often busy: 0.5 ms lets a hop
-# through ten times sooner (a `-n auto` fuzz-full run 8.2 -> 7.5 s wall over 8 interleaved pairs,
+# through ten times sooner (a `-n auto` fuzz-full run: medians 7.93 / 7.89 -> 7.50 / 7.22 s wall,
 # CPU not higher; bench/README.md, session 10).
 SWITCH_INTERVAL_S = 0.0005
 BOOT = ("import gc; gc.disable(); import sys; sys.modules.setdefault('httpx._main', None); "
