@@ -15,27 +15,23 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pixelproof.ahead import Ahead, observed
+from pixelproof.ahead import observed
 from pixelproof.ahead import start as observe_ahead
-from pixelproof.catalogue import Catalogue, default_catalogue
+from pixelproof.catalogue import default_catalogue
 from pixelproof.crashed import WorkerCrashes
-from pixelproof.deadline import Guard
 from pixelproof.images import thumbnails
 from pixelproof.judging.evidence import Evidence, NotJudged
 from pixelproof.judging.failures import RuleFailure
 from pixelproof.memory import keep_for_the_run, release_after_the_run, return_big_buffers
 from pixelproof.mock.stack_process import EMBEDDED_KEY_ENV, run_stack
-from pixelproof.observe import Observer, TargetError
+from pixelproof.observe import TargetError
 from pixelproof.options import pytest_addoption  # noqa: F401  (a hook of this plugin)
-from pixelproof.plan import KINDS, Case, cases_for, not_claimed_reason
-from pixelproof.polling import PollClock, RealTime
+from pixelproof.plan import KINDS, Case, not_claimed_reason
 from pixelproof.quick_exit import end_worker_at_once
 from pixelproof.report import allure_results
 from pixelproof.report.allure import case_facts, flush_results, label, write_results_in_one_piece
@@ -43,76 +39,12 @@ from pixelproof.report.results import Results, case_properties
 from pixelproof.resources import suites_dir
 from pixelproof.samples import carries_large_sample
 from pixelproof.schedule import (
-    probe_groups,
     pytest_xdist_make_scheduler,  # noqa: F401  (a hook: -n N's lanes)
 )
+from pixelproof.session import SESSION, PixelproofSession, session_of
 from pixelproof.shard import ShardError, parse_shard, select
 from pixelproof.stack_clock import StackClock
 from pixelproof.target import Profile, embedded_profile, load_profile
-
-
-@dataclass
-class PixelproofSession:
-    catalogue: Catalogue
-    profile: Profile
-    run_id: str
-    stack: Any = None
-    stack_pid: int | None = None  # the embedded stack's process (stopped once the tests are done)
-    observer: Observer | None = None
-    ahead: Ahead | None = None  # a serial run's rule cases observed ahead of their tests
-    results: Results = field(default_factory=Results)
-    guard: Guard | None = None
-    planned: int | None = None  # cases collected: "interrupted after N of M cases"
-    groups: dict[str, str] | None = None
-    plan: list[Case] | None = None  # every case the profile makes (``cases``)
-    clock_urls: tuple[str, ...] = ()  # the embedded stack's servers: task polling jumps its clock
-    clock: PollClock | None = None
-    stack_ready: Callable[[], None] = lambda: None  # the embedded stack serves once this returns
-    gc_before: tuple[tuple[int, ...], bool] | None = None  # for release_after_the_run
-
-    def get_guard(self) -> Guard:
-        """The run deadline and breakers, shared by the observer and fuzzing."""
-        if self.guard is None:
-            self.guard = Guard(self.profile.run_timeout_s, self.profile.breaker_after)
-        return self.guard
-
-    def cases(self, kinds: set[str] | None = None) -> list[Case]:
-        """``cases_for`` of the session's catalogue and profile, planned once: each suite
-        function's tests and the xdist groups had each planned theirs (~10 ms a run)."""
-        if self.plan is None:
-            self.plan = cases_for(self.catalogue, self.profile)
-        return self.plan if kinds is None else [c for c in self.plan if c.rule.kind in kinds]
-
-    def probe_groups(self) -> dict[str, str]:
-        """Probe key -> its xdist group (``schedule.probe_groups``), worked out once."""
-        if self.groups is None:
-            self.groups = probe_groups(self.cases())
-        return self.groups
-
-    def get_clock(self) -> PollClock:
-        """What task polling (observer and fuzzing) waits with: real time, or against the
-        embedded stack a clock that jumps once the stack's jobs are done (stack_clock.py)."""
-        if self.clock is None:
-            self.clock = RealTime()
-            if self.clock_urls:
-                key = os.environ.get(self.profile.credentials.env or "")
-                self.clock = StackClock(self.clock_urls, self.profile.time_scale, key)
-        return self.clock
-
-    def get_observer(self) -> Observer:
-        if self.observer is None:
-            self.observer = Observer(
-                self.catalogue, self.profile, self.run_id, self.get_guard(), self.get_clock()
-            )
-        return self.observer
-
-
-SESSION = pytest.StashKey["PixelproofSession"]()
-
-
-def session_of(config: pytest.Config) -> PixelproofSession | None:
-    """The run's pixelproof session (None when no suite runs: e.g. the project's own tests)."""
-    return config.stash.get(SESSION, None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
