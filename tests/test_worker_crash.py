@@ -67,15 +67,8 @@ def _run_killing_workers(
     ``kills`` entry (phase, a test id's part: kill_worker.py), the gateway given ``fault`` by
     header; its workers forked from the session's server (worker_server.py), or, not ``forked``,
     fresh interpreters xdist starts (fork_probe.py tells which each was)."""
-    profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
-    if level is not None:
-        profile = profile.model_copy(update={"level": level})
-    if fault is not None:
-        profile = profile.model_copy(update={"headers": {FAULT_HEADER: fault}})
-    target = tmp_path / "stack.json"
-    target.write_text(profile.model_dump_json(exclude_defaults=True))
-    marks = tmp_path / "killed"
-    marks.mkdir()
+    target = _target(stack, catalogue, tmp_path / "stack.json", level, fault)
+    (marks := tmp_path / "killed").mkdir()
     monkeypatch.setenv("PP_KILL_WORKER_AT", json.dumps(kills))
     monkeypatch.setenv("PP_KILL_WORKER_MARKS", str(marks))
     probe = tmp_path / "workers.jsonl"
@@ -97,6 +90,19 @@ def _run_killing_workers(
     crashed = sum(phase != "logfinish" for phase, _ in kills)
     _allure_agrees_with_junit(tmp_path / "crash", crashed=crashed)
     return done, json.loads((tmp_path / "crash" / "run.json").read_text())
+
+
+def _target(
+    stack: Stack, catalogue: Catalogue, path: Path, level: str | None, fault: str | None
+) -> Path:
+    """The stack's profile at ``level``, the gateway given ``fault`` by header, written to ``path``."""
+    profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
+    if level is not None:
+        profile = profile.model_copy(update={"level": level})
+    if fault is not None:
+        profile = profile.model_copy(update={"headers": {FAULT_HEADER: fault}})
+    path.write_text(profile.model_dump_json(exclude_defaults=True))
+    return path
 
 
 def _allure_agrees_with_junit(run_dir: Path, crashed: int = 1) -> None:
