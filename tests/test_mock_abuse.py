@@ -16,13 +16,14 @@ import pytest
 from starlette.testclient import TestClient
 
 import hostile
-from conftest import InlineClient, answers_json_object, mock_apps
+from conftest import answers_json_object
+from mock_pairs import InlineClient, mock_apps
 from pixelproof.mock.recorder import Recorder
 from pixelproof.mock.upstream import Upstream
 from test_mock_robustness import ROUTES
 
 if TYPE_CHECKING:
-    from conftest import MockPair
+    from mock_pairs import MockPair
 
 DEEP = "[" * 100_000 + "]" * 100_000
 # raw JSON tokens that json.loads would take (or choke on) but no API may

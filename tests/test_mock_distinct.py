@@ -15,7 +15,7 @@ import pytest
 from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse as StarletteJSON
 
-from conftest import InlineClient
+from mock_pairs import InlineClient
 from pixelproof.images import b64decode_strict, decode
 from pixelproof.mock import MockConfig, create_app
 from pixelproof.mock.jsonresp import JSONResponse, dumps

@@ -32,7 +32,7 @@ from pixelproof.mock.faults import FAULT_HEADER
 from pixelproof.surfaces.paths import FILE_AGE_HEADER
 
 if TYPE_CHECKING:
-    from conftest import MockPair
+    from mock_pairs import MockPair
 
 KEY = "pp-faults-key"
 ABSENT = "<absent>"

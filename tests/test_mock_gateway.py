@@ -18,7 +18,7 @@ from pixelproof.images import DecodedImage, b64decode_strict, decode
 from pixelproof.judging.expect import nearest_tier
 
 if TYPE_CHECKING:
-    from conftest import MockPair
+    from mock_pairs import MockPair
 
 GENERATIONS = "/v1/images/generations"
 ACTION = "/action/v1/images/generations"

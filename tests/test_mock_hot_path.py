@@ -23,7 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from conftest import MOCK_BASE_URL, new_mock_pair
+from mock_pairs import MOCK_BASE_URL, new_mock_pair
 from pixelproof.images import ImageError, b64decode_strict
 from pixelproof.mock import MockConfig, create_app, strict_json
 from pixelproof.mock.corked import HOLD_BYTES, Corked

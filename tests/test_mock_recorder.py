@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 if TYPE_CHECKING:
-    from conftest import MockPair
+    from mock_pairs import MockPair
 
 SENTINEL = "sk-pixelproof-SENTINEL-7f3a9c"  # must never appear in anything the recorder serves
 REQUESTS = "/__pixelproof/requests"

@@ -15,7 +15,8 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from conftest import InlineClient, answers_json_object, mock_apps
+from conftest import answers_json_object
+from mock_pairs import InlineClient, mock_apps
 from pixelproof.catalogue import contracts_dir
 from pixelproof.fuzz.pinned import pinned_generation
 from pixelproof.geometry import Size
@@ -23,7 +24,7 @@ from pixelproof.images import b64decode_strict, decode
 from pixelproof.mock.server import Running
 
 if TYPE_CHECKING:
-    from conftest import MockPair
+    from mock_pairs import MockPair
 
 GENERATIONS = "/v1/images/generations"
 EDITS = "/v1/images/edits"

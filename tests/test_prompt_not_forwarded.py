@@ -18,7 +18,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from conftest import VENDOR_KEY, ForeignRun, MockPair, Outcomes, by_rule, foreign_gateway
+from conftest import VENDOR_KEY, ForeignRun, Outcomes, by_rule, foreign_gateway
+from mock_pairs import MockPair
 from pixelproof.client import RUN_HEADER
 from pixelproof.mock.server import Running
 from pixelproof.observe import WINDOW_TRIES
