@@ -18,7 +18,7 @@ import pytest
 
 import hostile
 from conftest import pixelproof_inprocess
-from pixelproof import plugin
+from pixelproof import session
 from pixelproof.deadline import Guard
 from test_broken_targets import PEAK_GROWTH_MB
 
@@ -155,7 +155,7 @@ def test_run_deadline_turns_the_remaining_cases_into_errors(
     so the deadline passes after exactly two answered calls however loaded the machine is."""
     jumped[0] = 0.0
     clock = lambda: time.monotonic() + jumped[0]  # noqa: E731
-    monkeypatch.setattr(plugin, "Guard", functools.partial(Guard, clock=clock))
+    monkeypatch.setattr(session, "Guard", functools.partial(Guard, clock=clock))
     with hostile.serve(_jumping_answer) as url:
         profile = _profile(tmp_path, url, run_timeout_s=RUN_TIMEOUT_S, timeout_s=30)
         code, wall, run, text = _run(tmp_path, profile, "--rules", "size.gpt-image-2.*",
