@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from pixelproof.mock.stack_process import SWITCH_INTERVAL_S, several_senders
+
 STACK = """
 import sys
 import httpx
@@ -62,19 +66,33 @@ exec(BOOT.split("from pixelproof")[0])  # what the child runs before main: the c
 import gc
 assert not gc.isenabled()
 from pixelproof.mock.stack_process import main
-main([])  # serves until its stdin (closed here) ends
+main(sys.argv[1:])  # serves until its stdin (closed here) ends
 harness = sorted(m for m in ("pixelproof.plan", "pixelproof.target", "pixelproof.samples") if m in sys.modules)
 print(gc.isenabled(), gc.get_freeze_count() > 1000, ",".join(harness) or "-", sys.getswitchinterval())
 """
 
 
 def test_the_stack_child_collects_again_once_started_and_loads_no_harness_planning() -> None:
-    """... and hands the GIL between its two servers' threads at a short interval (a gateway's
-    hop upstream waited up to 5 ms while the other thread ran)."""
-    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
-                          check=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    """... and, told several processes send to it, hands the GIL between its two servers'
+    threads at a short interval (a gateway's hop upstream waited up to 5 ms while the other
+    thread ran; test_perf_paths: ``stack_process(parallel=True)`` tells it)."""
+    interval = ["--switch-interval", str(SWITCH_INTERVAL_S)]
+    done = subprocess.run([sys.executable, "-c", CHILD, *interval], capture_output=True,
+                          text=True, check=True, stdin=subprocess.DEVNULL)  # fmt: skip
     urls, state = done.stdout.splitlines()
     assert '"gateway": "http://127.0.0.1:' in urls
     *collected, switch = state.split()
     assert collected == ["True", "True", "-"]
     assert float(switch) <= 0.001  # Python's default is 0.005
+
+
+@pytest.mark.parametrize(
+    ("workers", "several"),
+    [(None, False), ("1", False), (1, False), ("2", True), (2, True), ("auto", True),
+     ("logical", True)],
+)  # fmt: skip
+def test_only_a_run_with_several_workers_shortens_the_stack_switch_interval(
+    workers: object, several: bool
+) -> None:
+    """A serial run is one sender: the short interval only cost it (fuzz full ~+0.8 CPU-s)."""
+    assert several_senders(workers) is several

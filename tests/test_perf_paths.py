@@ -26,7 +26,7 @@ from pixelproof.images import ImageError, RenderSpec, decode, render
 from pixelproof.mock.errors import ApiError
 from pixelproof.mock.jsonresp import JSONResponse
 from pixelproof.mock.recorder import servable
-from pixelproof.mock.stack_process import stack_process
+from pixelproof.mock.stack_process import SWITCH_INTERVAL_S, stack_process
 from pixelproof.mock.strict_json import strict_json
 from pixelproof.plan import Probe, _sample_ref
 from pixelproof.resources import suites_dir
@@ -258,8 +258,11 @@ def test_the_stack_process_is_known_at_once_serves_once_ready_and_ends_with_the_
     then it serves a generation with its key and its recorder, and ends with the block. One
     process for all of it: each stack process costs ~0.6 CPU-s to start (wait=True, which no
     caller uses, only calls ``ready`` itself)."""
-    with stack_process(api_key="k-test", wait=False) as stack:
+    with stack_process(api_key="k-test", wait=False, parallel=True) as stack:
         pid = stack.pid
+        if os.path.exists(f"/proc/{pid}/cmdline"):  # several senders: the short switch interval
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            assert argv[argv.index(b"--switch-interval") + 1] == str(SWITCH_INTERVAL_S).encode()
         answer = httpx.get(stack.upstream.url + "/__pixelproof/health", timeout=60, verify=False)
         assert answer.status_code == 200
         stack.ready()

@@ -28,7 +28,7 @@ from pixelproof.images import thumbnails
 from pixelproof.judging.evidence import Evidence, NotJudged
 from pixelproof.judging.failures import RuleFailure
 from pixelproof.memory import keep_for_the_run, release_after_the_run, return_big_buffers
-from pixelproof.mock.stack_process import EMBEDDED_KEY_ENV, run_stack
+from pixelproof.mock.stack_process import EMBEDDED_KEY_ENV, run_stack, several_senders
 from pixelproof.observe import TargetError
 from pixelproof.options import pytest_addoption  # noqa: F401  (a hook of this plugin)
 from pixelproof.plan import KINDS, Case, not_claimed_reason
@@ -82,7 +82,8 @@ def pytest_configure(config: pytest.Config) -> None:
     scale = config.getoption("pixelproof_time_scale")
     # started by `pixelproof run` before it imported pytest, or now: it serves once imported
     # (meanwhile pytest collects), and ready() is called before any test
-    context, stack = run_stack(config.pluginmanager.get_plugins(), faults, scale)
+    parallel = several_senders(getattr(config.option, "numprocesses", None))
+    context, stack = run_stack(config.pluginmanager.get_plugins(), faults, scale, parallel)
     profile = _with_budget(
         config,
         embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, EMBEDDED_KEY_ENV, scale),

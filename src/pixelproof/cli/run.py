@@ -100,9 +100,9 @@ def _run_run(args: argparse.Namespace) -> int:
     early = None
     if not args.target:  # the embedded stack starts before pytest is imported (EarlyStack)
         from pixelproof.mock.faults import validate
-        from pixelproof.mock.stack_process import EarlyStack
+        from pixelproof.mock.stack_process import EarlyStack, several_senders
 
-        early = EarlyStack(validate(args.fault), args.time_scale)
+        early = EarlyStack(validate(args.fault), args.time_scale, several_senders(args.workers))
     try:
         from pixelproof.cli.runner import RunOptions, run
 

@@ -37,8 +37,20 @@ EMBEDDED_KEY_ENV = "PIXELPROOF_EMBEDDED_KEY"  # the run's key for its embedded s
 # is ready waited up to the switch interval (5 ms by default) while the other ran. `run -n N`
 # sends from several workers at once, so the other thread was often busy: 0.5 ms lets a hop
 # through ten times sooner (a `-n auto` fuzz-full run: medians 7.93 / 7.89 -> 7.50 / 7.22 s wall,
-# CPU not higher; bench/README.md, session 10).
-SWITCH_INTERVAL_S = 0.0005
+# CPU not higher; bench/README.md, session 10). A serial run is one sender (its ahead thread
+# overlaps the waits already) and lost by it: fuzz full 10.85 -> 11.8 s, 11.9 -> 12.7 CPU-s
+# (two interleaved pairs); it keeps CPython's default.
+SWITCH_INTERVAL_S = 0.0005  # a stack that several workers send to (``parallel``)
+
+
+def several_senders(workers: object) -> bool:
+    """Whether a run given xdist's ``-n`` value ``workers`` (the command's string, or the count
+    xdist made of it) sends to its stack from several processes at once."""
+    if isinstance(workers, str):
+        return workers in ("auto", "logical") or (workers.isdigit() and int(workers) > 1)
+    return isinstance(workers, int) and workers > 1
+
+
 BOOT = ("import gc; gc.disable(); import sys; sys.modules.setdefault('httpx._main', None); "
         "from pixelproof.mock.stack_process import main; sys.exit(main())")  # fmt: skip
 
@@ -63,6 +75,7 @@ def stack_process(
     api_key: str | None = None,
     host: str = "127.0.0.1",
     wait: bool = True,
+    parallel: bool = False,
 ) -> Iterator[RemoteStack]:
     """Start the stack in a child process; stop it (by its pid) when the block ends.
 
@@ -70,7 +83,8 @@ def stack_process(
     with ``wait=False`` the block starts while the child still imports (~1 s that a run spends
     collecting its tests meanwhile), and ``ready()`` must be called before the first request
     (a connection made earlier waits in the socket's backlog; one to a child that died would
-    wait for its timeout, which ``ready`` turns into a clear error instead)."""
+    wait for its timeout, which ``ready`` turns into a clear error instead). ``parallel``: several
+    processes will send to it at once (SWITCH_INTERVAL_S)."""
     from pixelproof.mock.sockets import bind, url_of
 
     socks = [bind(host), bind(host)]  # gateway, upstream
@@ -79,6 +93,7 @@ def stack_process(
     args = [sys.executable, "-P", "-c", BOOT, "--time-scale", str(time_scale),
             "--host", host, "--fds", ",".join(str(s.fileno()) for s in socks)]  # fmt: skip
     args += [a for f in sorted(faults) for a in ("--fault", f)]
+    args += ["--switch-interval", str(SWITCH_INTERVAL_S)] if parallel else []
     env = {**os.environ, KEY_ENV: api_key or ""}
     fds = tuple(s.fileno() for s in socks)
     proc = subprocess.Popen(
@@ -124,10 +139,12 @@ class EarlyStack:
     as its own. ``close`` stops one that no session took (pytest never configured, another
     fault set given through pytest's options): always called by the command that started it."""
 
-    def __init__(self, faults: frozenset[str], time_scale: float) -> None:
+    def __init__(self, faults: frozenset[str], time_scale: float, parallel: bool = False) -> None:
         os.environ.setdefault(EMBEDDED_KEY_ENV, "pp-embedded-" + secrets.token_hex(12))
         self.key = (faults, time_scale, os.environ[EMBEDDED_KEY_ENV])
-        self.context = stack_process(faults, time_scale, api_key=self.key[2], wait=False)
+        self.context = stack_process(
+            faults, time_scale, api_key=self.key[2], wait=False, parallel=parallel
+        )
         self.stack = self.context.__enter__()
         self.taken = False
 
@@ -149,7 +166,9 @@ class EarlyStack:
             self.context.__exit__(None, None, None)
 
 
-def run_stack(plugins: Iterable[object], faults: frozenset[str], scale: float) -> Any:
+def run_stack(
+    plugins: Iterable[object], faults: frozenset[str], scale: float, parallel: bool = False
+) -> Any:
     """(context, stack) for a run's session: the EarlyStack among ``plugins`` when it is this
     very stack, else one started now (with the run's key, made here if the run has none)."""
     os.environ.setdefault(EMBEDDED_KEY_ENV, "pp-embedded-" + secrets.token_hex(12))
@@ -162,7 +181,7 @@ def run_stack(plugins: Iterable[object], faults: frozenset[str], scale: float) -
     for plugin in early:  # not this run's stack (another fault set): one session a run, none
         plugin.close()  # will take it
 
-    context = stack_process(faults, scale, api_key=key, wait=False)
+    context = stack_process(faults, scale, api_key=key, wait=False, parallel=parallel)
     return context, context.__enter__()
 
 
@@ -171,14 +190,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pixelproof.mock.server import embedded_stack
 
     return_big_buffers()  # a 41 MB body or a 4K image, once answered, does not stay resident
-    sys.setswitchinterval(SWITCH_INTERVAL_S)  # (this process is the stack's alone)
-
     parser = argparse.ArgumentParser(prog="pixelproof.mock.stack_process")
     parser.add_argument("--time-scale", type=float, default=1000.0)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--fault", action="append", default=[])
     parser.add_argument("--fds", default="", help="listening sockets bound by the parent")
+    parser.add_argument("--switch-interval", type=float, help="seconds (sys.setswitchinterval)")
     args = parser.parse_args(argv)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)  # (this process is the stack's alone)
     key = os.environ.pop(KEY_ENV, "") or None
     socks = [socket.socket(fileno=int(fd)) for fd in args.fds.split(",") if fd] or None
     faults = frozenset(args.fault)
