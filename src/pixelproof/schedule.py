@@ -17,11 +17,10 @@ a test never changes its verdict, only when it runs.
 The unit collected first stays first in the rule lane, before the larger ones (the fuzz lane is
 sorted by cost afterwards): the plugin collects first the case that sends the 41 MB sample
 (plugin._carries_large_sample), so that the stack parses that body while the processes are
-small, and xdist's sort by size had moved it behind
-every larger unit. Handed out first, the stack's ~0.5 CPU-s on that body also fall while the
-fuzzing worker imports its libraries and builds its first strategies (no request to wait for),
-not later, while fuzzing waited behind it for the stack's answers (the two cores ~1.3 busy for
-~1 s of a `-n auto` run, measured).
+small, and xdist's sort by size had moved it behind every larger unit. Handed out first, the
+stack's ~0.5 CPU-s on that body also fall while the fuzzing worker imports its libraries and
+builds its first strategies (no request to wait for), not later, while fuzzing waited behind it
+for the stack's answers (the two cores ~1.3 busy for ~1 s of a `-n auto` run, measured).
 
 The bookkeeping is per worker (a count of its pending tests) where xdist's summed every unit ever
 assigned, after every report: quadratic in the run's size, ~5% of the controller's samples.
