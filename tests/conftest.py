@@ -414,12 +414,19 @@ def served_profile(
     A `run --target` held to it starts no stack process of its own (~0.45 CPU-s each): for runs
     whose test is not about the default stack's process."""
     with embedded_stack(faults, time_scale=1000, api_key=key) as stack:
-        profile = embedded_profile(
-            default_catalogue(), stack.gateway.url, stack.upstream.url, key_env, 1000
-        )
-        path = folder / "stack.json"
-        path.write_text(profile.model_dump_json(exclude_defaults=True))
-        yield path
+        yield stack_profile_file(stack, key_env, folder / "stack.json")
+
+
+def stack_profile_file(stack: Stack, key_env: str, path: Path, **update: Any) -> Path:
+    """The embedded profile of ``stack`` (1000x, its key read from ``key_env``), with ``update``
+    applied to its fields, written to ``path`` for `run --target`."""
+    profile = embedded_profile(
+        default_catalogue(), stack.gateway.url, stack.upstream.url, key_env, 1000
+    )
+    if update:
+        profile = profile.model_copy(update=update)
+    path.write_text(profile.model_dump_json(exclude_defaults=True))
+    return path
 
 
 def keyed_stack() -> Iterator[Stack]:

@@ -20,10 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pixelproof_inprocess
-from pixelproof.catalogue import Catalogue
-from pixelproof.mock.server import embedded_stack
-from pixelproof.target import embedded_profile
+from conftest import pixelproof_inprocess, served_profile
 
 KEY_ENV = "PIXELPROOF_INTERRUPT_KEY"
 KEY = "pp-interrupt-key-0123456789"
@@ -31,12 +28,9 @@ RunCut = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="module")
-def target(catalogue: Catalogue, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A profile of the reference stack (as a run without --target builds), served here."""
-    with embedded_stack(time_scale=1000, api_key=KEY) as stack:
-        profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
-        path = tmp_path_factory.mktemp("interrupt") / "stack.json"
-        path.write_text(profile.model_dump_json(exclude_defaults=True))
+    with served_profile(tmp_path_factory.mktemp("interrupt"), KEY_ENV, KEY) as path:
         yield path
 
 

@@ -11,10 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import pixelproof_inprocess
-from pixelproof.catalogue import Catalogue
-from pixelproof.mock.server import embedded_stack
-from pixelproof.target import embedded_profile
+from conftest import pixelproof_inprocess, served_profile
 
 _BIG_BUFFERS = """
 import sys
@@ -104,21 +101,16 @@ def test_whether_objects_are_frozen_is_known_without_walking_them(
 
 
 def test_a_run_in_process_leaves_the_collector_as_it_found_it(
-    tmp_path: Path, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run nested in a process that goes on (a test, code calling the runner) unfreezes what it
     froze and gives the collector its threshold back when its session ends: each nested run's
     objects stayed frozen for the rest of the process before, and later code ran on the run's
     threshold."""
     monkeypatch.setenv("PP_GC_KEY", "pp-gc-key-0123456789")
-    with embedded_stack(time_scale=1000, api_key="pp-gc-key-0123456789") as stack:
-        # the reference stack served here (--target): the run's own stack process is no part of
-        # what it leaves in this one (test_reports' runs start theirs)
-        profile = embedded_profile(
-            catalogue, stack.gateway.url, stack.upstream.url, "PP_GC_KEY", 1000
-        )
-        target = tmp_path / "target.json"
-        target.write_text(profile.model_dump_json(exclude_defaults=True))
+    # the reference stack served here (--target): the run's own stack process is no part of
+    # what it leaves in this one (test_reports' runs start theirs)
+    with served_profile(tmp_path, "PP_GC_KEY", "pp-gc-key-0123456789") as target:
         _run_and_check_the_collector(tmp_path, target)
 
 

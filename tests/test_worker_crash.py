@@ -30,11 +30,9 @@ from typing import Any
 import pytest
 import xdist.workermanage
 
-from conftest import pixelproof_inprocess, recorded, stack_keyed_in_env
-from pixelproof.catalogue import Catalogue
+from conftest import pixelproof_inprocess, recorded, stack_keyed_in_env, stack_profile_file
 from pixelproof.mock.faults import FAULT_HEADER
 from pixelproof.mock.server import Stack
-from pixelproof.target import embedded_profile
 from worker_server import workers_forked
 
 KEY_ENV = "PP_CRASH_KEY"
@@ -52,7 +50,6 @@ def stack() -> Iterator[Stack]:
 
 def _run_killing_workers(
     stack: Stack,
-    catalogue: Catalogue,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     *extra: str,
@@ -67,7 +64,9 @@ def _run_killing_workers(
     ``kills`` entry (phase, a test id's part: kill_worker.py), the gateway given ``fault`` by
     header; its workers forked from the session's server (worker_server.py), or, not ``forked``,
     fresh interpreters xdist starts (fork_probe.py tells which each was)."""
-    target = _target(stack, catalogue, tmp_path / "stack.json", level, fault)
+    update = {"level": level} if level is not None else {}
+    update |= {"headers": {FAULT_HEADER: fault}} if fault is not None else {}
+    target = stack_profile_file(stack, KEY_ENV, tmp_path / "stack.json", **update)
     (marks := tmp_path / "killed").mkdir()
     monkeypatch.setenv("PP_KILL_WORKER_AT", json.dumps(kills))
     monkeypatch.setenv("PP_KILL_WORKER_MARKS", str(marks))
@@ -90,19 +89,6 @@ def _run_killing_workers(
     crashed = sum(phase != "logfinish" for phase, _ in kills)
     _allure_agrees_with_junit(tmp_path / "crash", crashed=crashed)
     return done, json.loads((tmp_path / "crash" / "run.json").read_text())
-
-
-def _target(
-    stack: Stack, catalogue: Catalogue, path: Path, level: str | None, fault: str | None
-) -> Path:
-    """The stack's profile at ``level``, the gateway given ``fault`` by header, written to ``path``."""
-    profile = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
-    if level is not None:
-        profile = profile.model_copy(update={"level": level})
-    if fault is not None:
-        profile = profile.model_copy(update={"headers": {FAULT_HEADER: fault}})
-    path.write_text(profile.model_dump_json(exclude_defaults=True))
-    return path
 
 
 def _allure_agrees_with_junit(run_dir: Path, crashed: int = 1) -> None:
@@ -130,14 +116,14 @@ def _allure_agrees_with_junit(run_dir: Path, crashed: int = 1) -> None:
 
 
 def test_a_worker_dying_in_a_case_makes_it_an_error_everywhere_and_one_dying_after_a_case_none(
-    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The case whose worker dies in its call is an error everywhere and is not sent again. The
     replacement worker dies too, after every report of REPORTED reached the controller (before
     xdist heard the case was complete): no error for a case that passed, no second report of
     it (one run for both: each `run -n 1` here starts two or three interpreters)."""
     _, run = _run_killing_workers(
-        stack, catalogue, tmp_path, monkeypatch,
+        stack, tmp_path, monkeypatch,
         kills=(("call", f"[{KILLED}]"), ("logfinish", f"[{REPORTED}]")),
     )  # fmt: skip
     assert (run["exit_code"], run["run_exit_code"]) == (3, 3)
@@ -179,7 +165,7 @@ def test_a_worker_dying_in_a_case_makes_it_an_error_everywhere_and_one_dying_aft
 
 
 def test_cases_left_unrun_are_errors_unless_unclaimed_and_a_crashed_profile_check_is_one_too(
-    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With no worker restart left (here none: ``--max-worker-restart 0``; by default four per
     worker) xdist stops handing out work after a crash: the cases it never ran were not observed.
@@ -189,7 +175,7 @@ def test_cases_left_unrun_are_errors_unless_unclaimed_and_a_crashed_profile_chec
     failure, so the command exited 1 ("a profile check failed") while run.json said 0 and
     summary.md "kept"."""
     _, run = _run_killing_workers(
-        stack, catalogue, tmp_path, monkeypatch, "--max-worker-restart", "0",
+        stack, tmp_path, monkeypatch, "--max-worker-restart", "0",
         kills=(("call", "test_waivers_not_expired"),), level="openai-images",
     )  # fmt: skip
     assert (run["exit_code"], run["run_exit_code"]) == (3, 3)
@@ -213,7 +199,7 @@ def test_cases_left_unrun_are_errors_unless_unclaimed_and_a_crashed_profile_chec
 
 
 def test_a_broken_promise_seen_whole_stays_broken_when_the_worker_dies_in_its_teardown(
-    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The call reported the broken promise; the worker died after it. The crash's error replaced
     the failure: exit 3 and 'errors only: no promise broken' for a promise seen broken. The case
@@ -223,7 +209,7 @@ def test_a_broken_promise_seen_whole_stays_broken_when_the_worker_dies_in_its_te
     is the first test's logfinish kill."""
     case = "size.gpt-image-2.4:3"  # the gateway ignores sizes: 1024x1024 for 4:3
     _, run = _run_killing_workers(
-        stack, catalogue, tmp_path, monkeypatch, "--max-worker-restart", "0",
+        stack, tmp_path, monkeypatch, "--max-worker-restart", "0",
         kills=(("teardown", f"[{case}]"),), fault="size-ignored", rules=case, code=1,
     )  # fmt: skip
     assert (run["exit_code"], run["run_exit_code"]) == (1, 1)
@@ -236,13 +222,13 @@ def test_a_broken_promise_seen_whole_stays_broken_when_the_worker_dies_in_its_te
 
 
 def test_a_worker_dying_after_its_only_case_was_reported_whole_leaves_the_run_kept(
-    stack: Stack, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every report of the case reached the controller, then the worker died: nothing of the
     run is missing, so the run is kept, exit 0 (the first test's run exits 3 for its other kill,
     and could not show a crash that turned a kept run into a failed or errored one)."""
     _, run = _run_killing_workers(
-        stack, catalogue, tmp_path, monkeypatch, "--max-worker-restart", "0",
+        stack, tmp_path, monkeypatch, "--max-worker-restart", "0",
         kills=(("logfinish", f"[{REPORTED}]"),), rules=REPORTED, code=0, forked=False,
     )  # fmt: skip
     assert (run["exit_code"], run["run_exit_code"]) == (0, 0)
