@@ -32,7 +32,9 @@ NODEID = re.compile(r"::(?P<test>\w+)\[(?P<param>.*)\](?:@[^\]]*)?$")  # a test[
 
 class WorkerCrashes:
     """The controller's side of `run -n N` when workers die (registered by the plugin at the
-    session's start, in the controller only)."""
+    session's start, in the controller only; lanes.py's workers drop it)."""
+
+    pixelproof_controller_only = True
 
     def __init__(self, catalogue: Catalogue, profile: Profile, config: pytest.Config) -> None:
         self.catalogue, self.profile = catalogue, profile
@@ -57,13 +59,18 @@ class WorkerCrashes:
         Where its call was reported the worker died in its teardown: the verdict stands (a
         broken promise seen in full stays broken, results.py) and the crash is a teardown error."""
         worker = str(getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "?"))
+        self.report_crash(report, worker, sched.config)
+
+    def report_crash(self, report: pytest.TestReport, worker: str, config: pytest.Config) -> None:
+        """``report`` (of the case ``worker`` died in) made an error of the run, and its Allure
+        result written (xdist's crash item above; lanes.py's workers)."""
         call = self.seen.get(report.nodeid, {}).get("call")
         report.longrepr = crash_message(worker, self.down.get(worker), judged=call is not None)
         report.when = "setup" if call is None else "teardown"  # an error in every report format
-        props, facts, original = planned(report.nodeid, self.catalogue, self.profile, sched.config)
+        props, facts, original = planned(report.nodeid, self.catalogue, self.profile, config)
         report.user_properties = [*props, ("crashed", worker)]  # its requests went uncounted
         status = "failed" if call == "failed" else "broken"
-        allure_results.unobserved(sched.config, report, status, facts, original)
+        allure_results.unobserved(config, report, status, facts, original)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.seen.setdefault(report.nodeid, {})[report.when] = report.outcome

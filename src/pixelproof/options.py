@@ -69,6 +69,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only shard K of N: a deterministic split by request group (see pixelproof.shard)",
     )
     group.addoption(
+        "--pixelproof-workers",
+        default=None,
+        metavar="N",
+        help="run the tests on N worker processes forked from this session, or auto: one per "
+        "CPU (what `pixelproof run -n` uses; see pixelproof.lanes)",
+    )
+    group.addoption(
         "--pixelproof-allure",
         default=None,
         metavar="DIR",

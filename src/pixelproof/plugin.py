@@ -69,6 +69,10 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if not _wants_suites(config):
         return
+    if config.getoption("pixelproof_workers"):
+        from pixelproof import lanes
+
+        config.pluginmanager.register(lanes, "pixelproof-lanes")  # its pytest_runtestloop
     catalogue = default_catalogue()
     run_id = config.getoption("pixelproof_run_id") or secrets.token_hex(4)
     target = config.getoption("pixelproof_target")
@@ -82,7 +86,8 @@ def pytest_configure(config: pytest.Config) -> None:
     scale = config.getoption("pixelproof_time_scale")
     # started by `pixelproof run` before it imported pytest, or now: it serves once imported
     # (meanwhile pytest collects), and ready() is called before any test
-    parallel = several_senders(getattr(config.option, "numprocesses", None))
+    workers = config.getoption("pixelproof_workers") or getattr(config.option, "numprocesses", None)
+    parallel = several_senders(workers)
     context, stack = run_stack(config.pluginmanager.get_plugins(), faults, scale, parallel)
     profile = _with_budget(
         config,
@@ -327,6 +332,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 class _Collector:
+    pixelproof_controller_only = True  # (lanes.py: a worker's reports reach the command's)
+
     def __init__(self, results: Results) -> None:
         self.results = results
 

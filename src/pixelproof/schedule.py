@@ -70,6 +70,27 @@ def fuzz_cost(scope: str) -> float:
 FUZZ_START_UP = 5.0
 
 
+def lanes_of(sizes: dict[str, int], reorder: bool = True) -> tuple[deque[str], deque[str]]:
+    """The fuzz lane and the rule lane of a run's units (scope -> its test count, in collection
+    order). Rule units in xdist's ``loadgroup`` order: largest first where ``reorder`` (xdist's
+    default), but the first collected first of all (see the module's docstring). Fuzz targets
+    longest first (LPT): what is left for the end, where one worker may wait on the other, is
+    the cheapest targets (sorted is stable: equal costs keep the plan's order)."""
+    order = list(sizes)
+    if reorder and order:
+        first = order[0]
+        order.sort(key=lambda scope: (scope != first, -sizes[scope]))
+    fuzz = sorted((s for s in order if is_fuzz(s)), key=lambda s: -fuzz_cost(s))
+    return deque(fuzz), deque(s for s in order if not is_fuzz(s))
+
+
+def joins_fuzzing(fuzzed: bool, others_fuzzing: bool, cost_left: float) -> bool:
+    """Whether a worker takes a fuzz target: one that fuzzed already does; one that has not, only
+    where that ends the run sooner: when no other worker is fuzzing, or when the targets left
+    (``fuzz_cost`` summed) cost more than its start-up (FUZZ_START_UP)."""
+    return fuzzed or not others_fuzzing or cost_left > FUZZ_START_UP
+
+
 class LaneScheduling(LoadGroupScheduling):
     """``loadgroup`` with a fuzz lane and a rule lane (see the module's docstring)."""
 
@@ -122,16 +143,10 @@ class LaneScheduling(LoadGroupScheduling):
         found: dict[str, dict[str, bool]] = {}
         for nodeid in self.collection:
             found.setdefault(self._split_scope(nodeid), {})[nodeid] = False
-        order = list(found)
-        if self.config.option.loadscopereorder:  # xdist's default: largest units first
-            first = order[0]  # ... but the first collected first (see the module's docstring)
-            order.sort(key=lambda scope: (scope != first, -len(found[scope])))
-        for scope in order:
+        sizes = {scope: len(tests) for scope, tests in found.items()}
+        self.lanes = lanes_of(sizes, self.config.option.loadscopereorder)
+        for scope in (*self.lanes[0], *self.lanes[1]):
             self.workqueue[scope] = found[scope]
-            self.lanes[0 if is_fuzz(scope) else 1].append(scope)
-        # longest first (LPT): what is left for the end, where one worker may wait on the other,
-        # is the cheapest targets (sorted is stable: equal costs keep the plan's order)
-        self.lanes = (deque(sorted(self.lanes[0], key=lambda s: -fuzz_cost(s))), self.lanes[1])
         for _ in range(len(self.nodes) - len(self.workqueue)):  # more workers than units
             unused, _work = self.assigned_work.popitem()
             self.pending.pop(unused, None)
@@ -164,13 +179,9 @@ class LaneScheduling(LoadGroupScheduling):
         start-up (FUZZ_START_UP). Otherwise the worker already fuzzing runs them while this one
         stops: a rule worker that took the last few small targets spent longer starting to fuzz
         than the targets took (~1 CPU-s more in each `-n auto` run on 2 cores)."""
-        if node in self.fuzzed:
-            return True
         others = [n for n in self.fuzzed if n is not node and n in self.assigned_work]
-        if not any(not n.shutting_down for n in others):
-            return True
         left = sum(fuzz_cost(s) for s in self.lanes[0] if s in self.workqueue)
-        return left > FUZZ_START_UP
+        return joins_fuzzing(node in self.fuzzed, any(not n.shutting_down for n in others), left)
 
     def _assign_work_unit(self, node: Any) -> None:
         """The next unit with a test left to run. A crashed worker's units come back whole, the

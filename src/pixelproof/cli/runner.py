@@ -9,7 +9,6 @@ import secrets
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +104,7 @@ def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:
     if opts.shard:
         args += ["--pixelproof-shard", opts.shard]
     if opts.workers and opts.workers != "0":
-        args += ["-n", opts.workers, "--dist", "loadgroup"]
+        args += ["--pixelproof-workers", opts.workers]  # forked from the session (lanes.py)
     return args + per_test_plugins(opts.pytest_args) + opts.pytest_args
 
 
@@ -149,7 +148,7 @@ def run(opts: RunOptions) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, stop.handler) if in_main_thread else None
     try:
-        code = _workers_forked(opts, lambda: _pytest_main(args, plugins, stop))
+        code = _pytest_main(args, plugins, stop)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)
@@ -168,30 +167,6 @@ def run(opts: RunOptions) -> int:
         )
         print(f"pixelproof: report written to {report_dir}", file=sys.stderr)
     return final
-
-
-def _workers_forked(opts: RunOptions, call: Callable[[], int]) -> int:
-    """With workers, a fork server holding this process's imports gives them (forkworkers.py)."""
-    from pixelproof import forkworkers
-
-    if not opts.workers or opts.workers == "0":
-        return call()
-    try:
-        forkworkers.start(_fuzz_documents if opts.fuzz != "off" else None)
-        return call()
-    finally:
-        forkworkers.stop()  # (none started: nothing to stop)
-
-
-def _fuzz_documents() -> None:
-    """The contracts every worker parses to plan the fuzz targets it collects (0.05 CPU-s
-    each), parsed once in the fork server instead (forkworkers.start's ``warm``)."""
-    from pixelproof.catalogue import default_catalogue
-    from pixelproof.fuzz.contracts import TAILORS, fuzz_document
-
-    catalogue = default_catalogue()
-    for surface in TAILORS:
-        fuzz_document(catalogue, surface)
 
 
 def _pytest_main(args: list[str], plugins: list[Any], stop: _StopOnInterrupt) -> int:

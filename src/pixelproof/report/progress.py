@@ -35,6 +35,8 @@ def _elapsed(seconds: float) -> str:
 class LiveProgress:
     """A pytest plugin (controller side; with xdist, workers' reports arrive here too)."""
 
+    pixelproof_controller_only = True  # (lanes.py's workers drop it)
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.started = clock()
@@ -116,11 +118,14 @@ class LiveProgress:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.total = self.total or len(session.items)
-        self.start_ticking()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.total = max(self.total, len(ids))
+
+    def pytest_runtest_logstart(self) -> None:
+        """Ticking from the first test on: `-n N` forks its workers before it (lanes.py), from
+        a process that must have no other thread then."""
         self.start_ticking()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

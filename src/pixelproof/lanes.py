@@ -1,0 +1,530 @@
+"""`pixelproof run -n N`: N worker processes forked from the collected session, no xdist.
+
+xdist starts each worker as a new interpreter that configures pytest and collects again, and
+sends every report (three a test) through execnet to a controller that does nothing else: on
+the 2-core CI machine that cost ~1.1 CPU-s in the controller, ~15 % of the rule worker and
+~0.2 CPU-s of start-up a worker, beside a run of ~11 CPU-s (bench/README.md, sessions 8-11).
+Here the command collects and plans once; just before the first test it forks N workers from
+that session (nothing to import, configure or collect again) and coordinates them itself:
+
+- **Work** is handed out as xdist's ``loadgroup`` units (a request group never splits: each
+  distinct request is still sent once per run), in two lanes (schedule.py): worker 0 takes the
+  fuzz targets first, the others the rule cases, each taking from the other lane once its own
+  is empty. A worker asks for its next unit before it runs the last test of the one it holds,
+  so it always knows the test after the current one (pytest keeps fixtures that the next test
+  shares) and never waits on the coordinator between units.
+- **Reports**: a worker runs each test with pytest's own protocol (the suites' fixtures,
+  makereport hooks, Allure's result files are written there, as on an xdist worker) and sends
+  the test's reports, serialized by pytest's own hooks, as each is made (a worker that dies in
+  a teardown has sent its verdict); the command replays them through
+  ``pytest_runtest_logreport``, so the terminal, junit.xml, run.json and the live progress line
+  see what a serial run's would. The command's reporters are removed from each worker
+  (``REPORTERS``, ``CONTROLLER_ONLY``); a worker has ``config.workerinput`` as an xdist worker
+  does, so plugins that tell the two apart still can.
+- **A worker that dies** (killed, out of memory, ``os._exit`` in a library) is as under xdist
+  (crashed.py): the case it was running is an error naming it, not run again; the tests it held
+  and had not begun go back to the lanes; a new worker is forked in its place, at most
+  ``RESTARTS_PER_WORKER`` times per worker, after which the cases never run are errors too.
+- **Ctrl-C** reaches the workers (one process group; the command passes it on too): each ends
+  after the phase in flight, the command replays what they sent, stops them, and the run is
+  reported as interrupted (exit 130), never as kept.
+
+Only where forking is safe: ``os.fork`` exists and the command runs no other thread at that
+moment (a thread holding a lock would leave it held in the child). Otherwise the run says why
+on stderr and runs its tests in one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import selectors
+import signal
+import struct
+import sys
+import threading
+import time
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+from pixelproof.schedule import is_fuzz, joins_fuzzing, lanes_of
+
+if TYPE_CHECKING:
+    from pixelproof.crashed import WorkerCrashes
+
+HEADER = struct.Struct(">I")  # each message: its length, then a pickle
+RESTARTS_PER_WORKER = 4  # as xdist's default --max-worker-restart (4 per worker)
+STOP_GRACE_S = 2.0  # after a Ctrl-C, how long workers get to send what they finished
+# the command's own reporters (by name; pixelproof's own say so with CONTROLLER_ONLY): a
+# worker's reports reach them through the command instead
+REPORTERS = ("terminalreporter",)
+CONTROLLER_ONLY = "pixelproof_controller_only"
+
+
+def worker_count(value: object) -> int:
+    """``-n`` as a number of workers: ``auto`` (or ``logical``) is the CPUs this process may use."""
+    if value in ("auto", "logical"):
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
+    return int(str(value))
+
+
+def unsafe_reason() -> str | None:
+    """Why this process must not fork its workers now (None: it may)."""
+    if not hasattr(os, "fork"):
+        return "this platform has no fork()"
+    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    if others:
+        return f"other threads are running ({', '.join(sorted(others))})"
+    return None
+
+
+def scope_of(item: pytest.Item) -> str:
+    """An item's unit: its xdist group (cases that share a request), else the test alone."""
+    for mark in item.iter_markers("xdist_group"):
+        name = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+        return f"@{name}"
+    return item.nodeid
+
+
+class Dispatcher:
+    """Which unit each worker runs next (the lanes and their policy: schedule.py)."""
+
+    def __init__(self, items: list[pytest.Item], workers: int) -> None:
+        self.units: dict[str, list[int]] = {}
+        for index, item in enumerate(items):
+            self.units.setdefault(scope_of(item), []).append(index)
+        sizes = {scope: len(indexes) for scope, indexes in self.units.items()}
+        self.fuzz, self.rules = lanes_of(sizes)
+        self.fuzz_first = workers > 1  # worker 0, where another carries the rule cases
+        self.returned: deque[list[int]] = deque()  # a dead worker's tests it had not begun
+        self.fuzzing: set[int] = set()  # workers that took a fuzz target
+        self.stopped = False
+
+    def take(self, worker: int, alive: set[int]) -> list[int]:
+        """The next unit's test indexes for ``worker`` (empty: it is done)."""
+        if self.stopped:
+            return []
+        lanes = (
+            (self.fuzz, self.rules) if self.fuzz_first and worker == 0 else (self.rules, self.fuzz)
+        )
+        for lane in lanes:
+            if not lane:
+                continue
+            if lane is self.fuzz:
+                others = any(w in alive for w in self.fuzzing if w != worker)
+                left = sum(_fuzz_cost(scope) for scope in lane)
+                if not joins_fuzzing(worker in self.fuzzing, others, left):
+                    return []  # the worker already fuzzing runs them (schedule.joins_fuzzing)
+                self.fuzzing.add(worker)
+            return self.units[lane.popleft()]
+        return self.returned.popleft() if self.returned else []
+
+    def left(self) -> bool:
+        return not self.stopped and bool(self.fuzz or self.rules or self.returned)
+
+
+def _fuzz_cost(scope: str) -> float:
+    from pixelproof.schedule import fuzz_cost
+
+    return fuzz_cost(scope) if is_fuzz(scope) else 0.0
+
+
+def _frame(message: object) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(data)) + data
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    chunks, got = [], 0
+    while got < size:
+        chunk = os.read(fd, size - got)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+@dataclass
+class Worker:
+    """The command's view of one forked worker."""
+
+    number: int  # its xdist-style id is gw<number>
+    pid: int
+    reads: int  # the worker's messages
+    writes: int  # the units sent to it
+    held: deque[int] = field(default_factory=deque)  # tests handed to it and not finished
+    current: int | None = None  # the test it began (logstart) and has not finished
+    buffer: bytearray = field(default_factory=bytearray)
+    done: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"gw{self.number}"
+
+
+class Lanes:
+    """The command's side: forks the workers, hands out units, replays reports, reaps."""
+
+    def __init__(self, session: pytest.Session, count: int, crashes: WorkerCrashes | None) -> None:
+        self.session, self.config = session, session.config
+        self.items = session.items
+        self.count = count
+        self.dispatcher = Dispatcher(self.items, count)
+        self.crashes = crashes
+        self.workers: dict[int, Worker] = {}  # by the fd its messages arrive on
+        self.selector = selectors.DefaultSelector()
+        self.next_number = 0
+        self.restarts_left = RESTARTS_PER_WORKER * count
+        self.testrunuid = os.urandom(8).hex()
+        self.interrupted = False
+
+    # ---- the command's loop
+    def run(self) -> None:
+        if self.crashes is not None:
+            self.crashes.planned = [item.nodeid for item in self.items]
+        try:
+            for _ in range(min(self.count, len(self.dispatcher.units))):
+                self._fork()
+            while self.workers:
+                for key, _events in self.selector.select(timeout=1.0):
+                    if key.fd in self.workers:  # (not one that ended in this round)
+                        self._receive(self.workers[key.fd])
+                if self.session.shouldfail or self.session.shouldstop:
+                    self.dispatcher.stopped = True
+        except BaseException:
+            self.interrupted = True
+            self._stop_all()
+            raise
+        finally:
+            self.selector.close()
+
+    def _alive(self) -> set[int]:
+        return {w.number for w in self.workers.values() if not w.done}
+
+    def _fork(self) -> None:
+        to_worker_r, to_worker_w = os.pipe()
+        from_worker_r, from_worker_w = os.pipe()
+        number = self.next_number
+        self.next_number += 1
+        ours = [fd for w in self.workers.values() for fd in (w.reads, w.writes)]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker: it never returns into the command's code
+            for fd in (*ours, to_worker_w, from_worker_r):
+                os.close(fd)
+            self.selector.close()
+            _worker_main(
+                self.session, number, self.count, self.testrunuid, to_worker_r, from_worker_w
+            )
+        os.close(to_worker_r)
+        os.close(from_worker_w)
+        os.set_blocking(from_worker_r, False)  # (a stale readiness never blocks the command)
+        worker = Worker(number, pid, from_worker_r, to_worker_w)
+        self.workers[from_worker_r] = worker
+        self.selector.register(from_worker_r, selectors.EVENT_READ)
+
+    def _receive(self, worker: Worker, answer: bool = True) -> None:
+        """Handle what the worker sent (``answer``: its requests for work too); at its end,
+        ``_ended``."""
+        try:
+            chunk = os.read(worker.reads, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._ended(worker) if answer else self._forget(worker)
+            return
+        worker.buffer += chunk
+        while len(worker.buffer) >= HEADER.size:
+            (size,) = HEADER.unpack_from(worker.buffer)
+            if len(worker.buffer) < HEADER.size + size:
+                break
+            message = pickle.loads(bytes(worker.buffer[HEADER.size : HEADER.size + size]))
+            del worker.buffer[: HEADER.size + size]
+            if answer or message[0] != "next":
+                self._handle(worker, message)
+
+    def _handle(self, worker: Worker, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        hook = self.config.hook
+        if kind == "next":
+            unit = self.dispatcher.take(worker.number, self._alive())
+            worker.held.extend(unit)
+            with contextlib.suppress(OSError):  # (a dead worker: its end is read next)
+                _write_all(worker.writes, _frame(unit))
+        elif kind == "start":
+            item = self.items[message[1]]
+            worker.current = message[1]
+            hook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        elif kind == "report":
+            report = hook.pytest_report_from_serializable(config=self.config, data=message[1])
+            hook.pytest_runtest_logreport(report=report)
+        elif kind == "finish":
+            item = self.items[message[1]]
+            worker.current = None
+            with contextlib.suppress(ValueError):
+                worker.held.remove(message[1])
+            hook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        elif kind == "warning":
+            text, when, nodeid, location = message[1:]
+            record = warnings.WarningMessage(
+                UserWarning(text), UserWarning, location[0] if location else "", 0
+            )
+            hook.pytest_warning_recorded.call_historic(
+                kwargs={
+                    "warning_message": record,
+                    "when": when,
+                    "nodeid": nodeid,
+                    "location": location,
+                }
+            )
+        elif kind == "done":
+            worker.done = True
+
+    def _ended(self, worker: Worker) -> None:
+        """A worker's messages ended: it finished, or it died (then as crashed.py says)."""
+        self.selector.unregister(worker.reads)
+        os.close(worker.reads)
+        os.close(worker.writes)
+        del self.workers[worker.reads]
+        status = _reap(worker.pid)
+        if worker.done and status == 0:
+            return
+        why = _why(status)
+        if self.crashes is not None:
+            self.crashes.down[worker.name] = why
+        if worker.current is not None:
+            self._crashed_in(worker, worker.current, why)
+        left = [index for index in worker.held if index != worker.current]
+        if left:
+            self.dispatcher.returned.append(left)
+        if self.dispatcher.left() and self.restarts_left > 0 and not self.interrupted:
+            self.restarts_left -= 1
+            self._fork()
+        elif self.dispatcher.left() and not self._alive():
+            self.dispatcher.stopped = True  # crashed.py reports the cases never run as errors
+
+    def _crashed_in(self, worker: Worker, index: int, why: str) -> None:
+        item = self.items[index]
+        seen = self.crashes.seen.get(item.nodeid, {}) if self.crashes is not None else {}
+        if "teardown" not in seen:  # else reported whole: it died after the test, not in it
+            report = pytest.TestReport(item.nodeid, item.location, {}, "failed", None, "setup")
+            if self.crashes is not None:
+                self.crashes.report_crash(report, worker.name, self.config)
+            else:
+                report.longrepr = f"worker {worker.name} crashed while running this case ({why})"
+            self.config.hook.pytest_runtest_logreport(report=report)
+        self.config.hook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+    def _stop_all(self) -> None:
+        """After a Ctrl-C (or an error of the command's own): each worker gets the Ctrl-C too,
+        has STOP_GRACE_S to send what it finished (replayed, so the report has it), then is
+        killed."""
+        for worker in self.workers.values():
+            with contextlib.suppress(OSError):
+                os.kill(worker.pid, signal.SIGINT)
+        deadline = time.monotonic() + STOP_GRACE_S
+        with contextlib.suppress(BaseException):
+            while self.workers and time.monotonic() < deadline:
+                for key, _events in self.selector.select(timeout=0.1):
+                    if key.fd in self.workers:
+                        self._receive(self.workers[key.fd], answer=False)
+        for worker in list(self.workers.values()):
+            with contextlib.suppress(OSError):
+                os.kill(worker.pid, signal.SIGKILL)
+            self._forget(worker)
+
+    def _forget(self, worker: Worker) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(worker.reads)
+        for fd in (worker.reads, worker.writes):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.workers.pop(worker.reads, None)
+        _reap(worker.pid)
+
+
+def _reap(pid: int) -> int:
+    """The worker's exit status, as ``subprocess`` gives it (negative: the signal)."""
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return 0
+    return os.waitstatus_to_exitcode(status)
+
+
+def _why(status: int) -> str:
+    if status < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-status).name}"
+        return f"killed by signal {-status}"
+    return f"exited with status {status} before its work was done"
+
+
+# ---- the worker's side
+class _Forward:
+    """A worker's plugin: what the command's reporters would have seen, sent to the command as
+    it happens (what a worker sent before it died is the command's)."""
+
+    def __init__(self, config: pytest.Config, writes: int) -> None:
+        self.config, self.writes = config, writes
+        self.index = -1  # the test being run
+
+    def send(self, *message: Any) -> None:
+        _write_all(self.writes, _frame(message))
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.send("start", self.index)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.send(
+            "report",
+            self.config.hook.pytest_report_to_serializable(config=self.config, report=report),
+        )
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.send("finish", self.index)
+
+    def pytest_warning_recorded(
+        self, warning_message: warnings.WarningMessage, when: str, nodeid: str, location: Any
+    ) -> None:
+        text = f"{warning_message.category.__name__}: {warning_message.message}"
+        self.send("warning", text, when, nodeid, location)
+
+
+def _worker_main(
+    session: pytest.Session, number: int, count: int, testrunuid: str, reads: int, writes: int
+) -> NoReturn:
+    code = 0
+    try:
+        code = _work(session, number, count, testrunuid, reads, writes)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException as exc:
+        with contextlib.suppress(BaseException):
+            print(f"pixelproof: worker gw{number} failed: {exc!r}", file=sys.__stderr__)
+        code = 1
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+    os._exit(code)
+
+
+def _work(
+    session: pytest.Session, number: int, count: int, testrunuid: str, reads: int, writes: int
+) -> int:
+    config = session.config
+    name = f"gw{number}"
+    config.workerinput = {"workerid": name, "workercount": count, "testrunuid": testrunuid}  # type: ignore[attr-defined]
+    os.environ.update(
+        PYTEST_XDIST_WORKER=name,
+        PYTEST_XDIST_WORKER_COUNT=str(count),
+        PYTEST_XDIST_TESTRUNUID=testrunuid,
+    )
+    _drop_controller_plugins(config)
+    forward = _Forward(config, writes)
+    config.pluginmanager.register(forward, "pixelproof-lanes-forward")
+
+    def ask() -> list[int]:
+        forward.send("next")
+        header = _read_exactly(reads, HEADER.size)
+        if header is None:
+            return []  # the command is gone: stop
+        body = _read_exactly(reads, HEADER.unpack(header)[0])
+        return [] if body is None else pickle.loads(body)
+
+    items = session.items
+    queue: deque[int] = deque(ask())
+    while queue:
+        index = queue.popleft()
+        if not queue:  # the next unit before this test: pytest needs the test after it
+            queue.extend(ask())
+        forward.index = index
+        nextitem = items[queue[0]] if queue else None
+        config.hook.pytest_runtest_protocol(item=items[index], nextitem=nextitem)
+        if session.shouldfail or session.shouldstop:
+            break
+    with contextlib.suppress(Exception):
+        config.hook.pytest_sessionfinish(session=session, exitstatus=0)
+    _close_worker(session)
+    forward.send("done")
+    return 0
+
+
+def _drop_controller_plugins(config: pytest.Config) -> None:
+    from _pytest.junitxml import xml_key
+
+    from pixelproof.report.allure_results import PLUGIN_NAME
+
+    manager = config.pluginmanager
+    dropped = [manager.get_plugin(name) for name in REPORTERS]
+    dropped += [p for p in manager.get_plugins() if getattr(p, CONTROLLER_ONLY, False)]
+    dropped.append(config.stash.get(xml_key, None))
+    for plugin in dropped:
+        if plugin is not None and manager.is_registered(plugin):
+            manager.unregister(plugin)
+    allure = manager.get_plugin(PLUGIN_NAME)
+    if allure is not None:  # Allure's "thread" label names the process that ran the test
+        from allure_commons.utils import thread_tag
+
+        allure.thread = thread_tag()
+
+
+def _close_worker(session: pytest.Session) -> None:
+    """What the command's unconfigure does for its own process: Allure's files written, the
+    observer's connections closed (the embedded stack is the command's: left alone)."""
+    from pixelproof.report.allure import flush_results
+    from pixelproof.session import session_of
+    from pixelproof.stack_clock import StackClock
+
+    for problem in flush_results():
+        print(f"pixelproof: allure result not written: {problem}", file=sys.__stderr__)
+    pp = session_of(session.config)
+    if pp is not None and pp.observer is not None:
+        pp.observer.close()
+    if pp is not None and isinstance(pp.clock, StackClock):
+        pp.clock.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """The tests on ``--pixelproof-workers`` forked workers (this module is registered as a
+    plugin for that option); None: pytest's own loop (nothing to run, a collection error, or
+    forking unsafe here)."""
+    workers = session.config.getoption("pixelproof_workers", None)
+    if not workers or session.config.option.collectonly or not session.items:
+        return None
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        return None  # pytest's loop stops the run on collection errors
+    return True if run(session, worker_count(workers)) else None
+
+
+def run(session: pytest.Session, count: int) -> bool:
+    """Run the session's tests on ``count`` forked workers; False where that is not safe here
+    (the reason printed), and the caller runs them in this process."""
+    reason = unsafe_reason()
+    if reason is not None:
+        print(f"pixelproof: -n {count}: running in one process: {reason}", file=sys.stderr)
+        return False
+    crashes = session.config.pluginmanager.get_plugin("pp-crashes")
+    Lanes(session, count, crashes).run()
+    return True
