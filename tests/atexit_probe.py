@@ -1,7 +1,9 @@
-"""A pytest plugin for test_xdist_requests' run: in an xdist worker of the run it registers, at
-import (before pixelproof's own plugin is configured, as coverage or a user's plugin would), an
-exit handler writing one marker file per worker into $PP_ATEXIT_PROBE_DIR; its file shows the
-handler ran. The test's own process ($PP_ATEXIT_PROBE_PARENT, the run's controller) registers
+"""A pytest plugin for test_xdist_requests' runs: in each worker of the run it registers an exit
+handler writing one marker file per worker into $PP_ATEXIT_PROBE_DIR; its file shows the handler
+ran. An xdist worker registers it at import (before pixelproof's own plugin is configured, as
+coverage or a user's plugin would); a worker `run -n N` forks (pixelproof.lanes) imported it in
+the command, before the fork, and registers it at its first test (as a library would, once
+running). The test's own process ($PP_ATEXIT_PROBE_PARENT, the run's command) registers
 nothing."""
 
 from __future__ import annotations
@@ -10,13 +12,26 @@ import atexit
 import os
 from pathlib import Path
 
+import pytest
+
 _DIR = os.environ.get("PP_ATEXIT_PROBE_DIR")
-_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+_REGISTERED: set[int] = set()  # the processes that registered it
 
 
 def _mark() -> None:
-    Path(str(_DIR), f"{_WORKER}.{os.getpid()}").write_text("ran")
+    Path(str(_DIR), f"{os.environ['PYTEST_XDIST_WORKER']}.{os.getpid()}").write_text("ran")
 
 
-if _DIR and _WORKER and os.environ.get("PP_ATEXIT_PROBE_PARENT") != str(os.getpid()):
-    atexit.register(_mark)
+def _register() -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    parent = os.environ.get("PP_ATEXIT_PROBE_PARENT") == str(os.getpid())
+    if _DIR and worker and not parent and os.getpid() not in _REGISTERED:
+        _REGISTERED.add(os.getpid())
+        atexit.register(_mark)
+
+
+_register()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _register()

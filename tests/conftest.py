@@ -26,7 +26,6 @@ from starlette.testclient import TestClient
 
 import pixelproof
 import warm_caches
-import worker_server
 from mock_pairs import MOCK_BASE_URL, MockPair, new_mock_pair
 from pixelproof.catalogue import Catalogue, contracts_dir, default_catalogue
 from pixelproof.cli.main import main as pixelproof_main
@@ -113,10 +112,6 @@ def pytest_xdist_setupnodes(config: pytest.Config) -> None:
     warm_caches.warm(
         config, [Path(pixelproof.__file__).parent, suites_dir()], [*tests, suites_dir()]
     )
-
-
-def pytest_sessionfinish() -> None:
-    worker_server.finish()  # the forked workers' server, if a test started one
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

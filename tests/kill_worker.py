@@ -19,16 +19,17 @@ from pathlib import Path
 
 import pytest
 
-IN_A_WORKER = [False]  # the run's controller calls logfinish too, in the test's own process
+CONFIG: list[pytest.Config] = []  # the run's; its controller calls logfinish too, in its process
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    IN_A_WORKER[0] = hasattr(config, "workerinput")
+    CONFIG[:] = [config]
 
 
 def _die_in(phase: str, nodeid: str) -> None:
     marks = os.environ.get("PP_KILL_WORKER_MARKS")
-    if not (marks and IN_A_WORKER[0]):
+    # (a worker's ``workerinput`` is set once it is forked: pixelproof.lanes)
+    if not (marks and CONFIG and hasattr(CONFIG[0], "workerinput")):
         return
     for index, (when, target) in enumerate(json.loads(os.environ.get("PP_KILL_WORKER_AT", "[]"))):
         if when != phase or target not in nodeid:

@@ -7,17 +7,15 @@ was sent and before any report), once: a replacement that ran the case again wou
 Before crashed.py, xdist's report of the case (failed, no rule attached) made the command exit 1
 while run.json, left without the case, said exit 0 and summary.md "all documented promises kept";
 and xdist's ``loadgroup`` gave the case to the replacement worker, which sent its request again.
+The run's workers are forked from its session now (pixelproof/lanes.py), with the same promises.
 
-The controller runs in this process (conftest.pixelproof_inprocess); ``-n 1`` is the fewest
-workers that crash and get replaced (two workers start: the first and its replacement, and one
-more for each further kill). The workers are forked from the session's server, as the command
-forks its own (worker_server.py: ~0.2 CPU-s a worker, a fresh one ~0.7), but for the last
-test's, which xdist starts as fresh interpreters: a crash is judged alike however the worker
-started. Kills whose runs can agree on every assertion share a run."""
+The command runs in this process (conftest.pixelproof_inprocess), its workers are forked from it;
+``-n 1`` is the fewest workers that crash and get replaced (two workers start: the first and its
+replacement, and one more for each further kill). Kills whose runs can agree on every assertion
+share a run."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import subprocess
@@ -28,12 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import xdist.workermanage
 
 from conftest import pixelproof_inprocess, recorded, stack_keyed_in_env, stack_profile_file
 from pixelproof.mock.faults import FAULT_HEADER
 from pixelproof.mock.server import Stack
-from worker_server import workers_forked
 
 KEY_ENV = "PP_CRASH_KEY"
 KEY = "pp-crash-key-0123456789abcdef"
@@ -58,33 +54,22 @@ def _run_killing_workers(
     fault: str | None = None,
     rules: str = "size.gpt-image-2.*",
     code: int = 3,
-    forked: bool = True,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """`run -n 1` of the six size.gpt-image-2.* cases (or ``rules``), whose worker dies once per
     ``kills`` entry (phase, a test id's part: kill_worker.py), the gateway given ``fault`` by
-    header; its workers forked from the session's server (worker_server.py), or, not ``forked``,
-    fresh interpreters xdist starts (fork_probe.py tells which each was)."""
+    header."""
     update = {"level": level} if level is not None else {}
     update |= {"headers": {FAULT_HEADER: fault}} if fault is not None else {}
     target = stack_profile_file(stack, KEY_ENV, tmp_path / "stack.json", **update)
     (marks := tmp_path / "killed").mkdir()
     monkeypatch.setenv("PP_KILL_WORKER_AT", json.dumps(kills))
     monkeypatch.setenv("PP_KILL_WORKER_MARKS", str(marks))
-    probe = tmp_path / "workers.jsonl"
-    monkeypatch.setenv("PP_FORK_PROBE", str(probe))
-    # a local worker's sys.path is xdist's copy of the controller's (test_xdist_requests)
-    tests = str(Path(__file__).parent)
-    monkeypatch.setattr(xdist.workermanage, "_sys_path", [tests, *xdist.workermanage._sys_path])
-    with workers_forked() if forked else contextlib.nullcontext():
-        done = pixelproof_inprocess(
-            "run", "--target", str(target), "-n", "1", "--rules", rules, "--fuzz", "off",
-            "--report-dir", str(tmp_path), "--run-id", "crash", "--",
-            "-p", "kill_worker", "-p", "fork_probe", *extra,
-        )  # fmt: skip
+    done = pixelproof_inprocess(
+        "run", "--target", str(target), "-n", "1", "--rules", rules, "--fuzz", "off",
+        "--report-dir", str(tmp_path), "--run-id", "crash", "--", "-p", "kill_worker", *extra,
+    )  # fmt: skip
     died = sorted(int(p.name) for p in marks.iterdir())
     assert died == list(range(len(kills))), f"killed {died} of {kills}: the test proves nothing"
-    workers = [json.loads(line) for line in probe.read_text().splitlines()]
-    assert [w["preloaded"] for w in workers] == [forked] * len(workers), workers
     assert done.returncode == code, done.stdout[-3000:] + done.stderr[-2000:]
     crashed = sum(phase != "logfinish" for phase, _ in kills)
     _allure_agrees_with_junit(tmp_path / "crash", crashed=crashed)
@@ -119,9 +104,9 @@ def test_a_worker_dying_in_a_case_makes_it_an_error_everywhere_and_one_dying_aft
     stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The case whose worker dies in its call is an error everywhere and is not sent again. The
-    replacement worker dies too, after every report of REPORTED reached the controller (before
-    xdist heard the case was complete): no error for a case that passed, no second report of
-    it (one run for both: each `run -n 1` here starts two or three interpreters)."""
+    replacement worker dies too, after every report of REPORTED reached the command (in the
+    test's last hook): no error for a case that passed, no second report of it (one run for
+    both)."""
     _, run = _run_killing_workers(
         stack, tmp_path, monkeypatch,
         kills=(("call", f"[{KILLED}]"), ("logfinish", f"[{REPORTED}]")),
@@ -168,7 +153,7 @@ def test_cases_left_unrun_are_errors_unless_unclaimed_and_a_crashed_profile_chec
     stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With no worker restart left (here none: ``--max-worker-restart 0``; by default four per
-    worker) xdist stops handing out work after a crash: the cases it never ran were not observed.
+    worker) the run stops handing out work after a crash: the cases it never ran were not observed.
     They were left out of run.json, which then judged a part of the run as if it were all. A case
     the target does not claim is never sent, whoever runs it: left unrun it is still not claimed.
     The crash here is in a profile check (the waivers' expiry), no rule case: it was pytest's bare
@@ -204,8 +189,7 @@ def test_a_broken_promise_seen_whole_stays_broken_when_the_worker_dies_in_its_te
     """The call reported the broken promise; the worker died after it. The crash's error replaced
     the failure: exit 3 and 'errors only: no promise broken' for a promise seen broken. The case
     is the run's last (its only one): no worker replaces the dead one (``--max-worker-restart
-    0``, ~0.75 CPU-s saved), as none has anything left to run; xdist hands the controller the
-    crash the same way either way. That a case reported whole is not run again by a replacement
+    0``), as none has anything left to run. That a case reported whole is not run again by a replacement
     is the first test's logfinish kill."""
     case = "size.gpt-image-2.4:3"  # the gateway ignores sizes: 1024x1024 for 4:3
     _, run = _run_killing_workers(
@@ -229,7 +213,7 @@ def test_a_worker_dying_after_its_only_case_was_reported_whole_leaves_the_run_ke
     and could not show a crash that turned a kept run into a failed or errored one)."""
     _, run = _run_killing_workers(
         stack, tmp_path, monkeypatch, "--max-worker-restart", "0",
-        kills=(("logfinish", f"[{REPORTED}]"),), rules=REPORTED, code=0, forked=False,
+        kills=(("logfinish", f"[{REPORTED}]"),), rules=REPORTED, code=0,
     )  # fmt: skip
     assert (run["exit_code"], run["run_exit_code"]) == (0, 0)
     assert [o["outcome"] for o in run["outcomes"] if o["case"] == REPORTED] == ["passed"]

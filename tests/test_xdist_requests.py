@@ -1,6 +1,8 @@
-"""The end-to-end run through xdist: a `pixelproof run -n 2` (its controller in this process, its
-two workers child processes) with fuzzing wired in keeps every promise, leaks no key, sends each
-distinct request once, exactly as planned, and its workers still run their other exit handlers.
+"""The end-to-end parallel run: a `pixelproof run -n 2` (its command in this process, its two
+workers forked from it: pixelproof.lanes) with fuzzing wired in keeps every promise, leaks no key,
+sends each distinct request once, exactly as planned, and its workers still run their other exit
+handlers. The same through xdist (`run -- -n 2 --dist loadgroup`: what `pytest suites -n 2`
+does, its workers fresh interpreters and its scheduler schedule.py's).
 
 Both mocks record every request that reaches them; each probe carries a nonce naming its probe
 key and a per-send token. A run with `-n 2` must send every planned probe once: no probe twice
@@ -20,12 +22,13 @@ other worker's fuzzing, and what reaches the reports. That the clean stack keeps
 the whole catalogue is test_selfcheck.py's test_clean_stack_keeps_every_promise, judged in
 process by the same observe-then-judge steps; a whole-catalogue child cost ~23 CPU-s of the suite.
 
-The controller runs through the same `main` in this process (conftest's pixelproof_inprocess): a
+The command runs through the same `main` in this process (conftest's pixelproof_inprocess): a
 child for it cost an interpreter start and every import (~1 CPU-s), and the console entry point
 of `run` is test_run_cli's Ctrl-C child. The workers are real child processes either way: how
-they end is part of the test (a worker skips its interpreter's teardown, quick_exit.py, but not
-the exit handlers registered before pixelproof's), which test_run_tail proved with a second
-`run -n 2` of its own (~2 CPU-s) until it was asserted here.
+they end is part of the test (an xdist worker skips its interpreter's teardown, quick_exit.py,
+but not the exit handlers registered before pixelproof's; a forked one runs those registered in
+it), which test_run_tail proved with a second `run -n 2` of its own (~2 CPU-s) until it was
+asserted here.
 """
 
 from __future__ import annotations
@@ -96,8 +99,14 @@ def _last_seq(base_url: str) -> int:
     return int(httpx.get(f"{base_url}/__pixelproof/requests?limit=1").json()["last_seq"])
 
 
+@pytest.mark.parametrize("workers", [["-n", "2"], ["--", "-n", "2", "--dist", "loadgroup"]],
+                         ids=["forked", "xdist"])  # fmt: skip
 def test_clean_run_keeps_every_promise_sends_each_planned_request_once_and_leaks_no_key(
-    tmp_path: Path, stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    stack: Stack,
+    catalogue: Catalogue,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: list[str],
 ) -> None:
     profile_path = _profile(tmp_path, stack, catalogue)
     monkeypatch.setenv(KEY_ENV, SENTINEL)  # the workers' and load_profile's
@@ -111,9 +120,10 @@ def test_clean_run_keeps_every_promise_sends_each_planned_request_once_and_leaks
     monkeypatch.setattr(xdist.workermanage, "_sys_path", [tests, *xdist.workermanage._sys_path])
     since = {url: _last_seq(url) for url in (stack.gateway.url, stack.upstream.url)}
     rules = [arg for glob in SELECTION for arg in ("--rules", glob)]
-    done = pixelproof_inprocess("run", "--target", str(profile_path), "-n", "2", *rules,
+    after = ["-p", "atexit_probe"] if "--" in workers else ["--", "-p", "atexit_probe"]
+    done = pixelproof_inprocess("run", "--target", str(profile_path), *rules,
                                 "--fuzz", "negative", "--fuzz-budget", "8", "--report-dir", str(tmp_path),
-                                "--run-id", RUN_ID, "--", "-p", "atexit_probe")  # fmt: skip
+                                "--run-id", RUN_ID, *workers, *after)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     # each worker skipped its interpreter's teardown, yet ran the exit handler registered before
     assert sorted(p.name.split(".")[0] for p in marks.iterdir()) == ["gw0", "gw1"]

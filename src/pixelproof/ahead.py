@@ -132,7 +132,7 @@ def start(session: pytest.Session, pp: Any) -> Ahead | None:
         return None  # switched off; not the embedded stack; observing began already
     if hasattr(config, "workerinput") or config.pluginmanager.has_plugin("dsession"):
         return None  # -n N: each worker observes its own cases as they come
-    if config.getoption("pixelproof_workers", None):
+    if getattr(option, "pixelproof_workers", None):
         return None  # the same with lanes.py's workers
     if option.maxfail or getattr(option, "stepwise", False) or option.collectonly:
         return None

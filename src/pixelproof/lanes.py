@@ -29,13 +29,18 @@ that session (nothing to import, configure or collect again) and coordinates the
   after the phase in flight, the command replays what they sent, stops them, and the run is
   reported as interrupted (exit 130), never as kept.
 
-Only where forking is safe: ``os.fork`` exists and the command runs no other thread at that
-moment (a thread holding a lock would leave it held in the child). Otherwise the run says why
-on stderr and runs its tests in one process.
+A worker is a copy of the command's process: the command runs no thread of its own when it
+forks (the live progress line starts ticking at the first test). A program that calls
+``pixelproof.cli.main`` in process with threads of its own running gets workers forked beside
+them: a worker touches none of those threads' objects (it runs pytest's protocol for its tests
+and ends with ``os._exit``). The exit handlers a worker inherits are the command's and are
+dropped; those registered while it runs (a plugin's, a library's) run at its end, as they would
+at an interpreter's. Without ``os.fork`` the run says so on stderr and runs in one process.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pickle
@@ -43,7 +48,6 @@ import selectors
 import signal
 import struct
 import sys
-import threading
 import time
 import warnings
 from collections import deque
@@ -75,16 +79,6 @@ def worker_count(value: object) -> int:
             else os.cpu_count() or 1
         )
     return int(str(value))
-
-
-def unsafe_reason() -> str | None:
-    """Why this process must not fork its workers now (None: it may)."""
-    if not hasattr(os, "fork"):
-        return "this platform has no fork()"
-    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
-    if others:
-        return f"other threads are running ({', '.join(sorted(others))})"
-    return None
 
 
 def scope_of(item: pytest.Item) -> str:
@@ -190,7 +184,8 @@ class Lanes:
         self.workers: dict[int, Worker] = {}  # by the fd its messages arrive on
         self.selector = selectors.DefaultSelector()
         self.next_number = 0
-        self.restarts_left = RESTARTS_PER_WORKER * count
+        restarts = session.config.getoption("maxworkerrestart", None)  # xdist's option, if given
+        self.restarts_left = RESTARTS_PER_WORKER * count if restarts is None else int(restarts)
         self.testrunuid = os.urandom(8).hex()
         self.interrupted = False
 
@@ -384,8 +379,8 @@ class _Forward:
     """A worker's plugin: what the command's reporters would have seen, sent to the command as
     it happens (what a worker sent before it died is the command's)."""
 
-    def __init__(self, config: pytest.Config, writes: int) -> None:
-        self.config, self.writes = config, writes
+    def __init__(self, config: pytest.Config, writes: int, name: str) -> None:
+        self.config, self.writes, self.name = config, writes, name
         self.index = -1  # the test being run
 
     def send(self, *message: Any) -> None:
@@ -395,10 +390,10 @@ class _Forward:
         self.send("start", self.index)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.send(
-            "report",
-            self.config.hook.pytest_report_to_serializable(config=self.config, report=report),
-        )
+        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        # as xdist's: junit.xml tells a worker's reports of a test from the command's (a crash)
+        data["item_index"], data["worker_id"] = self.index, self.name
+        self.send("report", data)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.send("finish", self.index)
@@ -424,6 +419,8 @@ def _worker_main(
         code = 1
     finally:
         with contextlib.suppress(BaseException):
+            atexit._run_exitfuncs()  # those registered in this worker (see the module's docstring)
+        with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()
     os._exit(code)
@@ -432,6 +429,7 @@ def _worker_main(
 def _work(
     session: pytest.Session, number: int, count: int, testrunuid: str, reads: int, writes: int
 ) -> int:
+    atexit._clear()  # the command's handlers: not this worker's to run
     config = session.config
     name = f"gw{number}"
     config.workerinput = {"workerid": name, "workercount": count, "testrunuid": testrunuid}  # type: ignore[attr-defined]
@@ -441,7 +439,7 @@ def _work(
         PYTEST_XDIST_TESTRUNUID=testrunuid,
     )
     _drop_controller_plugins(config)
-    forward = _Forward(config, writes)
+    forward = _Forward(config, writes, name)
     config.pluginmanager.register(forward, "pixelproof-lanes-forward")
 
     def ask() -> list[int]:
@@ -521,9 +519,8 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
 def run(session: pytest.Session, count: int) -> bool:
     """Run the session's tests on ``count`` forked workers; False where that is not safe here
     (the reason printed), and the caller runs them in this process."""
-    reason = unsafe_reason()
-    if reason is not None:
-        print(f"pixelproof: -n {count}: running in one process: {reason}", file=sys.stderr)
+    if not hasattr(os, "fork"):
+        print(f"pixelproof: -n {count}: running in one process: no fork() here", file=sys.stderr)
         return False
     crashes = session.config.pluginmanager.get_plugin("pp-crashes")
     Lanes(session, count, crashes).run()

@@ -10,8 +10,6 @@ __all__ = ["console", "main"]
 
 def console() -> None:
     """The console script's entry: ``main``, then the process ends without its teardown."""
-    from pixelproof.forkworkers import allow
     from pixelproof.quick_exit import end_command
 
-    allow()  # `run -n N` may fork its xdist workers from this process (forkworkers.py)
     end_command(main())

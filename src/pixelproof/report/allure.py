@@ -134,6 +134,12 @@ class _Writer:
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
+    def forget(self) -> None:
+        """A forked child's writer (`run -n N`'s workers, pixelproof.lanes): nothing queued, no
+        thread, fresh locks. What the parent queued is the parent's to write, and a lock or
+        queue its thread held at the fork would stay held here for ever."""
+        self.__init__()  # type: ignore[misc]
+
     def _running(self) -> None:
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
@@ -186,6 +192,7 @@ class _Writer:
 
 
 WRITER = _Writer()
+os.register_at_fork(after_in_child=WRITER.forget)
 
 
 def flush_results() -> list[str]:
