@@ -38,19 +38,25 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def run_cut(target: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunCut:
     """``pixelproof run`` of the six size.gpt-image-2.* cases with interrupt_after, in process."""
 
-    def run(run_id: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def run(run_id: str, *workers: str, **env: str) -> subprocess.CompletedProcess[str]:
         for name, value in {**env, KEY_ENV: KEY}.items():
             monkeypatch.setenv(name, value)
         return pixelproof_inprocess(
             "run", "--target", str(target), "--rules", "size.gpt-image-2.*", "--fuzz", "off",
-            "--report-dir", str(tmp_path), "--run-id", run_id, "--", "-p", "interrupt_after",
+            "--report-dir", str(tmp_path), "--run-id", run_id, *workers,
+            "--", "-p", "interrupt_after",
         )  # fmt: skip
 
     return run
 
 
-def test_interrupted_run_says_so_everywhere_and_exits_130(run_cut: RunCut, tmp_path: Path) -> None:
-    done = run_cut("cut", PIXELPROOF_TEST_INTERRUPT_AFTER="3")
+@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["serial", "forked-worker"])
+def test_interrupted_run_says_so_everywhere_and_exits_130(
+    run_cut: RunCut, tmp_path: Path, workers: list[str]
+) -> None:
+    """With a forked worker the Ctrl-C lands in the worker's third case (the command replays
+    the worker's reports, and counts its own three a moment later)."""
+    done = run_cut("cut", *workers, PIXELPROOF_TEST_INTERRUPT_AFTER="3")
     assert done.returncode == 130, done.stderr[-2000:]
     run = json.loads((tmp_path / "cut" / "run.json").read_text())
     assert run["exit_code"] == 130

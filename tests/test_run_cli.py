@@ -98,15 +98,18 @@ def clean_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     yield from _served_here(frozenset(), tmp_path)
 
 
-def test_ctrl_c_still_writes_the_report(tmp_path: Path, slow_target: Path) -> None:
-    # A real SIGINT. Not timing-dependent: output is unbuffered and verbose, so the first suite
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "forked-workers"])
+def test_ctrl_c_still_writes_the_report(
+    tmp_path: Path, slow_target: Path, workers: list[str]
+) -> None:
+    # A real SIGINT, to the command alone (with -n 2 it passes it on to its workers). Not timing-dependent: output is unbuffered and verbose, so the first suite
     # line arrives as the first case ends (without -v a file's line ends only when its last case
     # does, and the order of files is not fixed: once the one-case file came last and the signal
     # landed in the run's final case), and every answer of the `slow` fault takes 2 s, so the run
     # cannot have finished before the signal lands.
     proc = subprocess.Popen(
         [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(slow_target), "--rules", "size.*",
-         "--fuzz", "off", "-v", "--report-dir", str(tmp_path), "--run-id", "stopped"],
+         "--fuzz", "off", "-v", "--report-dir", str(tmp_path), "--run-id", "stopped", *workers],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", KEY_ENV: KEY},
     )  # fmt: skip
@@ -118,6 +121,9 @@ def test_ctrl_c_still_writes_the_report(tmp_path: Path, slow_target: Path) -> No
             seen.append(line)
             if ".py::" in line or time.monotonic() > deadline:
                 break
+        # the workers (the command's only children with --target) run: the Ctrl-C is theirs too
+        kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(kids) == (2 if workers else 0), kids
         proc.send_signal(signal.SIGINT)
         seen.append(proc.communicate(timeout=60)[0])
     finally:
@@ -129,6 +135,17 @@ def test_ctrl_c_still_writes_the_report(tmp_path: Path, slow_target: Path) -> No
     assert (tmp_path / "stopped" / "summary.md").is_file()
     run = json.loads((tmp_path / "stopped" / "run.json").read_text())
     assert run["interrupted"], "an interrupted run says so"
+    assert run["exit_code"] == 130
+    # no worker outlives the command (a worker's command line is the command's: a fork)
+    left = [p for p in Path("/proc").glob("[0-9]*") if _cmdline_has(p, str(tmp_path))]
+    assert left == [], [(p.name, (p / "cmdline").read_bytes()) for p in left]
+
+
+def _cmdline_has(proc: Path, text: str) -> bool:
+    try:
+        return text.encode() in (proc / "cmdline").read_bytes()
+    except OSError:  # it ended meanwhile
+        return False
 
 
 @pytest.mark.parametrize("name", ["local-gateway.yaml", "official-channel.yaml"])

@@ -254,7 +254,7 @@ class Lanes:
                 break
             message = pickle.loads(bytes(worker.buffer[HEADER.size : HEADER.size + size]))
             del worker.buffer[: HEADER.size + size]
-            if answer or message[0] != "next":
+            if answer or message[0] not in ("next", "interrupted"):
                 self._handle(worker, message)
 
     def _handle(self, worker: Worker, message: tuple[Any, ...]) -> None:
@@ -293,6 +293,8 @@ class Lanes:
             )
         elif kind == "done":
             worker.done = True
+        elif kind == "interrupted":  # a Ctrl-C reached the worker: the run is interrupted
+            raise KeyboardInterrupt
 
     def _ended(self, worker: Worker) -> None:
         """A worker's messages ended: it finished, or it died (then as crashed.py says)."""
@@ -451,16 +453,21 @@ def _work(
         return [] if body is None else pickle.loads(body)
 
     items = session.items
-    queue: deque[int] = deque(ask())
-    while queue:
-        index = queue.popleft()
-        if not queue:  # the next unit before this test: pytest needs the test after it
-            queue.extend(ask())
-        forward.index = index
-        nextitem = items[queue[0]] if queue else None
-        config.hook.pytest_runtest_protocol(item=items[index], nextitem=nextitem)
-        if session.shouldfail or session.shouldstop:
-            break
+    try:
+        queue: deque[int] = deque(ask())
+        while queue:
+            index = queue.popleft()
+            if not queue:  # the next unit before this test: pytest needs the test after it
+                queue.extend(ask())
+            forward.index = index
+            nextitem = items[queue[0]] if queue else None
+            config.hook.pytest_runtest_protocol(item=items[index], nextitem=nextitem)
+            if session.shouldfail or session.shouldstop:
+                break
+    except KeyboardInterrupt:
+        with contextlib.suppress(OSError):
+            forward.send("interrupted")
+        raise
     with contextlib.suppress(Exception):
         config.hook.pytest_sessionfinish(session=session, exitstatus=0)
     _close_worker(session)

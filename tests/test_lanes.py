@@ -1,0 +1,104 @@
+"""Which unit each of `pixelproof run -n N`'s forked workers runs next (lanes.Dispatcher): the
+same lanes and policy as the xdist scheduler (test_schedule.py), over pytest items. No process:
+the order of requests is the test's own. The workers themselves (forking, reports, crashes,
+Ctrl-C) are test_worker_crash's, test_xdist_requests' and test_run_cli's."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from pixelproof.lanes import Dispatcher, scope_of, worker_count
+
+
+class Item:
+    """What the dispatcher reads of a pytest item: its id and its xdist_group mark."""
+
+    def __init__(self, nodeid: str, group: str | None = None) -> None:
+        self.nodeid = nodeid
+        self.marks = [SimpleNamespace(args=(group,), kwargs={})] if group else []
+
+    def iter_markers(self, name: str) -> Any:
+        return iter(self.marks if name == "xdist_group" else [])
+
+
+def fuzz(target: str) -> Item:
+    return Item(f"suites/test_fuzz.py::test_fuzz[{target}]")
+
+
+# collected order: a rule group first (the large sample's), fuzz targets among the rule cases
+ITEMS = [
+    Item("suites/test_references.py::test_ref[big]", "g0"),
+    fuzz("unified POST /v1/images/generations negative"),  # cost 2
+    Item("suites/test_sizes.py::test_size[a]", "g1"),
+    Item("suites/test_sizes.py::test_size[b]", "g1"),
+    fuzz("unified GET /v1/tasks/{id}"),  # cost 0.5
+    Item("suites/test_sizes.py::test_size[c]", "g1"),
+    Item("suites/test_profile.py::test_waivers"),
+    fuzz("unified POST /v1/images/edits"),  # cost 1
+]
+
+
+def ids(dispatcher: Dispatcher, unit: list[int]) -> list[str]:
+    return [ITEMS[i].nodeid.split("::")[1] for i in unit]
+
+
+def test_the_first_worker_fuzzes_costliest_first_while_the_other_takes_rule_units_whole() -> None:
+    d = Dispatcher(ITEMS, 2)  # type: ignore[arg-type]
+    alive = {0, 1}
+    assert ids(d, d.take(0, alive)) == ["test_fuzz[unified POST /v1/images/generations negative]"]
+    # the unit collected first first, then the largest; a group's tests together, in order
+    assert ids(d, d.take(1, alive)) == ["test_ref[big]"]
+    assert ids(d, d.take(1, alive)) == ["test_size[a]", "test_size[b]", "test_size[c]"]
+    assert ids(d, d.take(0, alive)) == ["test_fuzz[unified POST /v1/images/edits]"]
+    assert ids(d, d.take(1, alive)) == ["test_waivers"]
+    # the rule lane is empty: the last target costs less than a start-up, and worker 0 fuzzes
+    assert d.take(1, alive) == []
+    assert ids(d, d.take(0, alive)) == ["test_fuzz[unified GET /v1/tasks/{id}]"]
+    assert d.take(0, alive) == []
+    assert not d.left()
+
+
+def test_a_worker_joins_fuzzing_when_no_other_worker_fuzzes() -> None:
+    d = Dispatcher(ITEMS, 2)  # type: ignore[arg-type]
+    d.take(0, {0, 1})  # worker 0 fuzzes, then dies
+    for _ in range(3):
+        d.take(1, {1})
+    assert ids(d, d.take(1, {1})) == ["test_fuzz[unified POST /v1/images/edits]"]
+
+
+def test_one_worker_runs_everything_rules_first_and_returned_tests_last() -> None:
+    d = Dispatcher(ITEMS, 1)  # type: ignore[arg-type]
+    d.returned.append([6])  # a dead worker's tests it had not begun
+    taken = [d.take(0, {0}) for _ in range(7)]
+    assert [ITEMS[u[0]].nodeid.split("::")[1][:9] for u in taken[:3]] == [
+        "test_ref[",
+        "test_size",
+        "test_waiv",
+    ]
+    assert [len(u) for u in taken] == [1, 3, 1, 1, 1, 1, 1]
+    assert taken[-1] == [6]
+    assert d.take(0, {0}) == []
+    assert not d.left()
+
+
+def test_a_stopped_run_hands_out_nothing() -> None:
+    d = Dispatcher(ITEMS, 2)  # type: ignore[arg-type]
+    d.stopped = True
+    assert d.take(1, {0, 1}) == []
+    assert not d.left()
+
+
+def test_units_are_request_groups_and_ungrouped_tests_alone() -> None:
+    assert scope_of(ITEMS[2]) == scope_of(ITEMS[5]) == "@g1"  # type: ignore[arg-type]
+    assert scope_of(ITEMS[6]) == ITEMS[6].nodeid  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["auto", "logical"])
+def test_auto_is_the_cpus_this_process_may_use(value: str) -> None:
+    import os
+
+    assert worker_count(value) == len(os.sched_getaffinity(0))
+    assert worker_count("3") == 3
