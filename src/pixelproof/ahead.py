@@ -67,14 +67,24 @@ def observed(observer: Observer, case: Case) -> Observed:
 class Ahead:
     """Observes ``cases`` in order with ``observer`` in a thread; ``take`` hands each one over."""
 
-    def __init__(self, observer: Observer, cases: Sequence[Case], clock: Any = None) -> None:
+    def __init__(
+        self, observer: Observer, cases: Sequence[Case], clock: Any = None, more: bool = False
+    ) -> None:
         self.observer, self.clock = observer, clock
         self._cases = list(cases)
         self._planned = {id(c) for c in self._cases}
         self._done: dict[int, Observed] = {}
         self._ready = threading.Condition()
         self._stop = self._finished = False
+        self._more = more  # cases may still be added (``extend``) until ``halt``
         self._thread = threading.Thread(target=self._run, name=THREAD, daemon=True)
+
+    def extend(self, cases: Sequence[Case]) -> None:
+        """More cases, observed after those given so far (a `run -n N` worker's next units)."""
+        with self._ready:
+            self._cases.extend(cases)
+            self._planned.update(id(c) for c in cases)
+            self._ready.notify_all()
 
     def start(self) -> Ahead:
         self._thread.start()
@@ -82,9 +92,15 @@ class Ahead:
 
     def _run(self) -> None:
         try:
-            for case in self._cases:
-                if self._stop:
-                    break
+            index = 0
+            while True:
+                with self._ready:
+                    while index == len(self._cases) and self._more and not self._stop:
+                        self._ready.wait()
+                    if self._stop or index == len(self._cases):
+                        break
+                    case = self._cases[index]
+                index += 1
                 result = observed(self.observer, case)
                 with self._ready:
                     self._done[id(case)] = result
@@ -111,6 +127,7 @@ class Ahead:
         """No case after the one being observed."""
         with self._ready:
             self._stop = True
+            self._ready.notify_all()
 
     def stop(self) -> None:
         """``halt``, and return once the case being observed is done."""
@@ -128,23 +145,43 @@ def start(session: pytest.Session, pp: Any) -> Ahead | None:
     """An ``Ahead`` observing the session's rule cases with ``pp``'s observer (made here), started;
     None where the run sends one request at a time (see the module's docstring)."""
     config, option = session.config, session.config.option
-    if os.environ.get(SWITCH, "1") == "0" or not pp.clock_urls or pp.observer is not None:
-        return None  # switched off; not the embedded stack; observing began already
     if hasattr(config, "workerinput") or config.pluginmanager.has_plugin("dsession"):
         return None  # -n N: each worker observes its own cases as they come
     if getattr(option, "pixelproof_workers", None):
-        return None  # the same with lanes.py's workers
-    if option.maxfail or getattr(option, "stepwise", False) or option.collectonly:
+        return None  # lanes.py's workers observe theirs ahead (``for_worker``)
+    if not _wanted(session, pp):
         return None
-    if getattr(option, "setupplan", False) or (
-        session.testsfailed and not option.continue_on_collection_errors
-    ):
-        return None  # pytest runs no fixture, or no test at all
     cases = [c for item in session.items if (c := _case_of(item)) is not None]
     if len(cases) < 2:
         return None
     pp.observer, clock = lane_of(pp)
     return Ahead(pp.observer, cases, clock).start()
+
+
+def for_worker(session: pytest.Session, pp: Any) -> Ahead | None:
+    """A `run -n N` worker's ``Ahead`` (lanes.py), started with no case: the worker ``extend``s
+    it with the rule cases of each unit it is handed. None where ``start`` would be."""
+    if not _wanted(session, pp):
+        return None
+    pp.observer, clock = lane_of(pp)
+    return Ahead(pp.observer, [], clock, more=True).start()
+
+
+def _wanted(session: pytest.Session, pp: Any) -> bool:
+    option = session.config.option
+    if os.environ.get(SWITCH, "1") == "0" or not pp.clock_urls or pp.observer is not None:
+        return False  # switched off; not the embedded stack; observing began already
+    if option.maxfail or getattr(option, "stepwise", False) or option.collectonly:
+        return False
+    # pytest runs no fixture, or no test at all
+    return not getattr(option, "setupplan", False) and not (
+        session.testsfailed and not option.continue_on_collection_errors
+    )
+
+
+def cases_of(items: Sequence[pytest.Item]) -> list[Case]:
+    """The cases of ``items`` that their setup will observe (``_case_of``)."""
+    return [c for item in items if (c := _case_of(item)) is not None]
 
 
 def _case_of(item: pytest.Item) -> Case | None:

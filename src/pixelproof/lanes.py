@@ -56,13 +56,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from pixelproof.ahead import cases_of, for_worker
 from pixelproof.schedule import is_fuzz, joins_fuzzing, lanes_of
+from pixelproof.session import session_of
 
 if TYPE_CHECKING:
     from pixelproof.crashed import WorkerCrashes
 
 HEADER = struct.Struct(">I")  # each message: its length, then a pickle
 RESTARTS_PER_WORKER = 4  # as xdist's default --max-worker-restart (4 per worker)
+AHEAD = int(os.environ.get("PIXELPROOF_LANES_AHEAD", "8"))  # EXPERIMENT
 STOP_GRACE_S = 2.0  # after a Ctrl-C, how long workers get to send what they finished
 # the command's own reporters (by name; pixelproof's own say so with CONTROLLER_ONLY): a
 # worker's reports reach them through the command instead
@@ -453,12 +456,32 @@ def _work(
         return [] if body is None else pickle.loads(body)
 
     items = session.items
+    pp = session_of(config)
+    ahead = for_worker(session, pp) if pp is not None and AHEAD > 0 else None
+    if ahead is not None:
+        pp.ahead = ahead  # type: ignore[union-attr]
+    queue: deque[int] = deque()
+    more = [True]  # a unit is left
+
+    def fill() -> None:
+        """Units until AHEAD tests are queued (one with no ``ahead``: pytest needs the test after
+        the one running), their rule cases handed to ``ahead``; a fuzz unit ends the filling (it
+        runs long enough for ``ahead`` to observe the rule cases before it)."""
+        while more[0] and len(queue) < (AHEAD if ahead is not None else 1):
+            unit = ask()
+            more[0] = bool(unit)
+            queue.extend(unit)
+            cases = cases_of([items[i] for i in unit])
+            if ahead is not None and cases:
+                ahead.extend(cases)
+            if unit and not cases:
+                return
+
     try:
-        queue: deque[int] = deque(ask())
+        fill()
         while queue:
             index = queue.popleft()
-            if not queue:  # the next unit before this test: pytest needs the test after it
-                queue.extend(ask())
+            fill()  # pytest needs the test after this one
             forward.index = index
             nextitem = items[queue[0]] if queue else None
             config.hook.pytest_runtest_protocol(item=items[index], nextitem=nextitem)
@@ -468,6 +491,9 @@ def _work(
         with contextlib.suppress(OSError):
             forward.send("interrupted")
         raise
+    finally:
+        if ahead is not None:
+            ahead.halt()
     with contextlib.suppress(Exception):
         config.hook.pytest_sessionfinish(session=session, exitstatus=0)
     _close_worker(session)
