@@ -3,9 +3,10 @@
 xdist starts each worker as a new interpreter that configures pytest and collects again, and
 sends every report (three a test) through execnet to a controller that does nothing else: on
 the 2-core CI machine that cost ~1.1 CPU-s in the controller, ~15 % of the rule worker and
-~0.2 CPU-s of start-up a worker, beside a run of ~11 CPU-s (bench/README.md, sessions 8-11).
-Here the command collects and plans once; just before the first test it forks N workers from
-that session (nothing to import, configure or collect again) and coordinates them itself:
+~0.2 CPU-s of start-up a worker, beside a run of ~11 CPU-s, and its rule worker waited on the
+embedded stack for about half of its lane (bench/README.md, sessions 8-11). Here the command
+collects and plans once; just before the first test it forks N workers from that session
+(nothing to import, configure or collect again) and coordinates them itself:
 
 - **Work** is handed out as xdist's ``loadgroup`` units (a request group never splits: each
   distinct request is still sent once per run), in two lanes (schedule.py): worker 0 takes the
@@ -13,10 +14,15 @@ that session (nothing to import, configure or collect again) and coordinates the
   is empty. A worker asks for its next unit before it runs the last test of the one it holds,
   so it always knows the test after the current one (pytest keeps fixtures that the next test
   shares) and never waits on the coordinator between units.
+- **Observing ahead**: against the embedded stack a worker observes its rule cases in a thread
+  of its own (ahead.py, as the serial run does), AHEAD tests ahead of the one it runs: their
+  requests are sent while it judges the case before (and waits less on the stack, the jobs of
+  which take real time); a fuzz target stops the filling (it runs long enough for the cases
+  before it to be observed). `PIXELPROOF_OBSERVE_AHEAD=0` turns it off, as for a serial run.
 - **Reports**: a worker runs each test with pytest's own protocol (the suites' fixtures,
   makereport hooks, Allure's result files are written there, as on an xdist worker) and sends
-  the test's reports, serialized by pytest's own hooks, as each is made (a worker that dies in
-  a teardown has sent its verdict); the command replays them through
+  the test's reports, serialized by pytest's own hooks, in three writes a test (_Forward); the
+  command replays them through
   ``pytest_runtest_logreport``, so the terminal, junit.xml, run.json and the live progress line
   see what a serial run's would. The command's reporters are removed from each worker
   (``REPORTERS``, ``CONTROLLER_ONLY``); a worker has ``config.workerinput`` as an xdist worker
@@ -65,7 +71,9 @@ if TYPE_CHECKING:
 
 HEADER = struct.Struct(">I")  # each message: its length, then a pickle
 RESTARTS_PER_WORKER = 4  # as xdist's default --max-worker-restart (4 per worker)
-AHEAD = int(os.environ.get("PIXELPROOF_LANES_AHEAD", "8"))  # EXPERIMENT
+# tests a worker holds while it observes ahead: 8 against 0 (no thread), 4 and 16, interleaved
+# on the 2-core machine: 8 fastest (bench/README.md, session 11)
+AHEAD = 8
 STOP_GRACE_S = 2.0  # after a Ctrl-C, how long workers get to send what they finished
 # the command's own reporters (by name; pixelproof's own say so with CONTROLLER_ONLY): a
 # worker's reports reach them through the command instead
@@ -381,15 +389,21 @@ def _why(status: int) -> str:
 
 # ---- the worker's side
 class _Forward:
-    """A worker's plugin: what the command's reporters would have seen, sent to the command as
-    it happens (what a worker sent before it died is the command's)."""
+    """A worker's plugin: what the command's reporters would have seen, sent to the command in
+    three writes a test: as it begins (a worker that dies in it is known to have died in it,
+    not between tests), once its verdict is made (the setup's and call's reports: a worker that
+    dies in the teardown has sent it), and at its end (the teardown's)."""
 
     def __init__(self, config: pytest.Config, writes: int, name: str) -> None:
         self.config, self.writes, self.name = config, writes, name
         self.index = -1  # the test being run
+        self.out: list[bytes] = []
 
-    def send(self, *message: Any) -> None:
-        _write_all(self.writes, _frame(message))
+    def send(self, *message: Any, now: bool = True) -> None:
+        self.out.append(_frame(message))
+        if now:
+            data, self.out = b"".join(self.out), []
+            _write_all(self.writes, data)
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.send("start", self.index)
@@ -398,7 +412,7 @@ class _Forward:
         data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
         # as xdist's: junit.xml tells a worker's reports of a test from the command's (a crash)
         data["item_index"], data["worker_id"] = self.index, self.name
-        self.send("report", data)
+        self.send("report", data, now=report.when == "call")
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.send("finish", self.index)
@@ -407,7 +421,7 @@ class _Forward:
         self, warning_message: warnings.WarningMessage, when: str, nodeid: str, location: Any
     ) -> None:
         text = f"{warning_message.category.__name__}: {warning_message.message}"
-        self.send("warning", text, when, nodeid, location)
+        self.send("warning", text, when, nodeid, location, now=False)
 
 
 def _worker_main(
@@ -457,7 +471,7 @@ def _work(
 
     items = session.items
     pp = session_of(config)
-    ahead = for_worker(session, pp) if pp is not None and AHEAD > 0 else None
+    ahead = for_worker(session, pp) if pp is not None else None
     if ahead is not None:
         pp.ahead = ahead  # type: ignore[union-attr]
     queue: deque[int] = deque()
