@@ -1,5 +1,7 @@
 """A `run -n N` worker that dies in the middle of a case (killed, out of memory, ``os._exit`` in a
 test or a library): the case is an *error* that names the worker, never a failure and never a pass.
+The same for the run's forked workers (lanes.py, which calls ``report_crash``) and for xdist's
+(`pytest suites -n N`, or `run -- -n N`), below.
 
 xdist reports the case the worker held as *failed*, with no rule attached, so the run's own
 outcomes left it out: run.json said every promise was kept (exit 0) while the command exited 1.

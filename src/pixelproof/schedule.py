@@ -1,4 +1,7 @@
-"""How `pixelproof run -n N` hands work to its xdist workers: two lanes, so the cores stay busy.
+"""How a parallel run hands out work: two lanes, so the cores stay busy. xdist's workers
+(`pytest suites -n N --dist loadgroup`) get it from ``LaneScheduling`` below; `pixelproof run -n N`'s
+forked workers from lanes.py's dispatcher, with the same lanes and policy (``lanes_of``,
+``joins_fuzzing``).
 
 A run's tests are of two sorts. A rule case is ping-pong with the embedded stack: the worker
 sends a probe, waits while the stack answers (drawing and encoding images), then judges. A fuzz

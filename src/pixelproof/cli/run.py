@@ -45,7 +45,10 @@ def add_run(sub: Any) -> None:
         help="only rules whose id matches, e.g. 'size.*' (repeatable)",
     )
     parser.add_argument(
-        "-n", "--workers", metavar="N", help="parallel workers (pytest-xdist), e.g. auto or 4"
+        "-n",
+        "--workers",
+        metavar="N",
+        help="parallel workers forked from the run (see pixelproof.lanes): auto (one per CPU) or a number",
     )
     parser.add_argument(
         "--report-dir",
