@@ -16,6 +16,13 @@ import pytest
 
 _DIR = os.environ.get("PP_ATEXIT_PROBE_DIR")
 _REGISTERED: set[int] = set()  # the processes that registered it
+_COMMAND = os.environ.get("PP_ATEXIT_PROBE_PARENT")
+
+
+def _inherited() -> None:
+    """The command's own handler: a forked worker must not run it (pixelproof.lanes)."""
+    if os.getpid() != int(str(_COMMAND)):
+        Path(str(_DIR), f"inherited.{os.getpid()}").write_text("ran in a worker")
 
 
 def _mark() -> None:
@@ -31,6 +38,8 @@ def _register() -> None:
 
 
 _register()
+if _DIR and _COMMAND == str(os.getpid()):
+    atexit.register(_inherited)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -98,11 +98,17 @@ def clean_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     yield from _served_here(frozenset(), tmp_path)
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "forked-workers"])
+@pytest.mark.parametrize(
+    ("workers", "to_a_worker"),
+    [([], False), (["-n", "2"], False), (["-n", "2"], True)],
+    ids=["serial", "forked-workers", "one-worker-only"],
+)
 def test_ctrl_c_still_writes_the_report(
-    tmp_path: Path, slow_target: Path, workers: list[str]
+    tmp_path: Path, slow_target: Path, workers: list[str], to_a_worker: bool
 ) -> None:
-    # A real SIGINT, to the command alone (with -n 2 it passes it on to its workers). Not timing-dependent: output is unbuffered and verbose, so the first suite
+    # A real SIGINT, to the command alone (with -n 2 it passes it on to its workers), or to
+    # one of its workers alone (the worker tells the command: the run is interrupted, not a
+    # worker crashed and was replaced). Not timing-dependent: output is unbuffered and verbose, so the first suite
     # line arrives as the first case ends (without -v a file's line ends only when its last case
     # does, and the order of files is not fixed: once the one-case file came last and the signal
     # landed in the run's final case), and every answer of the `slow` fault takes 2 s, so the run
@@ -124,7 +130,7 @@ def test_ctrl_c_still_writes_the_report(
         # the workers (the command's only children with --target) run: the Ctrl-C is theirs too
         kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         assert len(kids) == (2 if workers else 0), kids
-        proc.send_signal(signal.SIGINT)
+        os.kill(int(kids[0]), signal.SIGINT) if to_a_worker else proc.send_signal(signal.SIGINT)
         seen.append(proc.communicate(timeout=60)[0])
     finally:
         if proc.poll() is None:  # a failed test leaves no run behind

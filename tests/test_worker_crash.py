@@ -205,6 +205,40 @@ def test_a_broken_promise_seen_whole_stays_broken_when_the_worker_dies_in_its_te
     assert [r["status"] for r in allure if case in r["name"]] == ["failed"], allure
 
 
+def test_cases_a_dead_worker_observed_ahead_are_errors_and_never_sent_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against the embedded stack a worker observes the cases it holds ahead of their tests, in a
+    thread (pixelproof.lanes, AHEAD). When it dies, those whose requests it began to send are
+    errors like the case it died in: handed to its replacement they were sent again and counted
+    once (run.json said 23 requests where 26 were sent). The run is the embedded one (no
+    --target: observing ahead is for the built-in stack only); every request is counted as it
+    is sent, in whichever process (count_probes.py)."""
+    (marks := tmp_path / "killed").mkdir()
+    monkeypatch.setenv("PP_KILL_WORKER_AT", json.dumps([["call", f"[{KILLED}]"]]))
+    monkeypatch.setenv("PP_KILL_WORKER_MARKS", str(marks))
+    monkeypatch.setenv("PP_COUNT_PROBES", str(sent := tmp_path / "sent.txt"))
+    done = pixelproof_inprocess(
+        "run", "-n", "1", "--rules", "size.gpt-image-2.*", "--fuzz", "off",
+        "--report-dir", str(tmp_path), "--run-id", "ahead", "--",
+        "-p", "kill_worker", "-p", "count_probes",
+    )  # fmt: skip
+    assert [p.name for p in marks.iterdir()] == ["0"], "the worker was not killed"
+    assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-2000:]
+    keys = sent.read_text().split()
+    assert len(keys) == len(set(keys)) > 0, f"requests sent twice: {sorted(keys)}"
+    run = json.loads((tmp_path / "ahead" / "run.json").read_text())
+    outcomes = {o["case"]: o for o in run["outcomes"] if o["kind"] != "profile"}
+    errors = sorted(c for c, o in outcomes.items() if o["outcome"] == "error")
+    assert KILLED in errors
+    assert {o["outcome"] for c, o in outcomes.items() if c not in errors} <= {"passed"}
+    for case in errors:
+        assert "worker gw0 crashed" in outcomes[case]["message"], outcomes[case]
+    assert sorted(run["requests_uncounted"]) == errors  # their requests went uncounted
+    assert run["requests_sent"] == sum(o["requests"] or 0 for o in outcomes.values())
+    assert run["requests_sent"] < len(keys)  # ... and the errors' were sent
+
+
 def test_a_worker_dying_after_its_only_case_was_reported_whole_leaves_the_run_kept(
     stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

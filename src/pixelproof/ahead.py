@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -77,6 +77,7 @@ class Ahead:
         self._ready = threading.Condition()
         self._stop = self._finished = False
         self._more = more  # cases may still be added (``extend``) until ``halt``
+        self.on_start: Callable[[Case], None] | None = None  # told before each case is observed
         self._thread = threading.Thread(target=self._run, name=THREAD, daemon=True)
 
     def extend(self, cases: Sequence[Case]) -> None:
@@ -101,6 +102,8 @@ class Ahead:
                         break
                     case = self._cases[index]
                 index += 1
+                if self.on_start is not None:
+                    self.on_start(case)
                 result = observed(self.observer, case)
                 with self._ready:
                     self._done[id(case)] = result
@@ -179,11 +182,6 @@ def _wanted(session: pytest.Session, pp: Any) -> bool:
     )
 
 
-def cases_of(items: Sequence[pytest.Item]) -> list[Case]:
-    """The cases of ``items`` that their setup will observe (``_case_of``)."""
-    return [c for item in items if (c := _case_of(item)) is not None]
-
-
 def _case_of(item: pytest.Item) -> Case | None:
     """The case an item's setup observes (None: no case, or one pytest will not run: skipped,
     unclaimed cases included, or an ``xfail(run=False)``), by pytest's own reading of the marks."""
@@ -195,6 +193,9 @@ def _case_of(item: pytest.Item) -> Case | None:
         return None
     xfail = evaluate_xfail_marks(item)
     return None if xfail is not None and not xfail.run else case
+
+
+case_of = _case_of  # (for lanes.py's workers, which hand their cases to ``Ahead.extend``)
 
 
 def lane_of(session: Any) -> tuple[Observer, Any]:

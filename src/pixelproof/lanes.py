@@ -36,7 +36,11 @@ collects and plans once; just before the first test it forks N workers from that
   reported as interrupted (exit 130), never as kept.
 
 A worker is a copy of the command's process: the command runs no thread of its own when it
-forks (the live progress line starts ticking at the first test). A program that calls
+forks its first workers (the live progress line starts ticking at the first test); a worker
+forked in place of a dead one may be forked while the line ticks and the Allure writer writes:
+the line holds its redraw across the fork (report/progress.py) and the writer starts afresh in
+the child (report/allure.py). A worker that exits while a process it started keeps its pipe
+open is reaped all the same (``_reap_quiet``). A program that calls
 ``pixelproof.cli.main`` in process with threads of its own running gets workers forked beside
 them: a worker touches none of those threads' objects (it runs pytest's protocol for its tests
 and ends with ``os._exit``). The exit handlers a worker inherits are the command's and are
@@ -54,6 +58,7 @@ import selectors
 import signal
 import struct
 import sys
+import threading
 import time
 import warnings
 from collections import deque
@@ -62,7 +67,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from pixelproof.ahead import cases_of, for_worker
+from pixelproof.ahead import case_of, for_worker
 from pixelproof.schedule import is_fuzz, joins_fuzzing, lanes_of
 from pixelproof.session import session_of
 
@@ -128,7 +133,7 @@ class Dispatcher:
                 others = any(w in alive for w in self.fuzzing if w != worker)
                 left = sum(_fuzz_cost(scope) for scope in lane)
                 if not joins_fuzzing(worker in self.fuzzing, others, left):
-                    return []  # the worker already fuzzing runs them (schedule.joins_fuzzing)
+                    continue  # the worker already fuzzing runs them (schedule.joins_fuzzing)
                 self.fuzzing.add(worker)
             return self.units[lane.popleft()]
         return self.returned.popleft() if self.returned else []
@@ -175,8 +180,10 @@ class Worker:
     writes: int  # the units sent to it
     held: deque[int] = field(default_factory=deque)  # tests handed to it and not finished
     current: int | None = None  # the test it began (logstart) and has not finished
+    observing: set[int] = field(default_factory=set)  # held tests whose requests it began
     buffer: bytearray = field(default_factory=bytearray)
     done: bool = False
+    status: int | None = None  # its exit status, once reaped
 
     @property
     def name(self) -> str:
@@ -201,16 +208,23 @@ class Lanes:
         self.interrupted = False
 
     # ---- the command's loop
-    def run(self) -> None:
+    def run(self) -> bool:
+        """False: no worker could be forked (nothing was run)."""
         if self.crashes is not None:
             self.crashes.planned = [item.nodeid for item in self.items]
         try:
             for _ in range(min(self.count, len(self.dispatcher.units))):
-                self._fork()
+                if not self._fork():
+                    break
+            if not self.workers:
+                return False
             while self.workers:
-                for key, _events in self.selector.select(timeout=1.0):
+                events = self.selector.select(timeout=1.0)
+                for key, _events in events:
                     if key.fd in self.workers:  # (not one that ended in this round)
                         self._receive(self.workers[key.fd])
+                if not events:
+                    self._reap_quiet()
                 if self.session.shouldfail or self.session.shouldstop:
                     self.dispatcher.stopped = True
         except BaseException:
@@ -219,32 +233,57 @@ class Lanes:
             raise
         finally:
             self.selector.close()
+        return True
+
+    def _reap_quiet(self) -> None:
+        """A worker that exited while its pipe stays open (a process it started holds it) is
+        ended here, not waited for: checked whenever a second passes with no message."""
+        for worker in list(self.workers.values()):
+            pid, status = os.waitpid(worker.pid, os.WNOHANG)
+            if pid:
+                worker.status = os.waitstatus_to_exitcode(status)
+                self._receive(worker)  # what it sent before it ended
+                if worker.reads in self.workers:
+                    self._ended(worker)
 
     def _alive(self) -> set[int]:
         return {w.number for w in self.workers.values() if not w.done}
 
-    def _fork(self) -> None:
+    def _fork(self) -> bool:
+        """A new worker; False (and a line on stderr) where the system would not fork one.
+        A Ctrl-C is held back across the fork: the command knows its worker before it can
+        stop the run, and the worker cannot run the command's code on it."""
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
         number = self.next_number
-        self.next_number += 1
         ours = [fd for w in self.workers.values() for fd in (w.reads, w.writes)]
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w):
+                os.close(fd)
+            print(f"pixelproof: worker gw{number} not started: {exc}", file=sys.stderr)
+            return False
         if pid == 0:  # the worker: it never returns into the command's code
             for fd in (*ours, to_worker_w, from_worker_r):
                 os.close(fd)
             self.selector.close()
             _worker_main(
-                self.session, number, self.count, self.testrunuid, to_worker_r, from_worker_w
+                self.session, number, self.count, self.testrunuid, to_worker_r, from_worker_w, mask
             )
+        self.next_number += 1
         os.close(to_worker_r)
         os.close(from_worker_w)
         os.set_blocking(from_worker_r, False)  # (a stale readiness never blocks the command)
         worker = Worker(number, pid, from_worker_r, to_worker_w)
         self.workers[from_worker_r] = worker
         self.selector.register(from_worker_r, selectors.EVENT_READ)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        return True
 
     def _receive(self, worker: Worker, answer: bool = True) -> None:
         """Handle what the worker sent (``answer``: its requests for work too); at its end,
@@ -263,7 +302,13 @@ class Lanes:
             (size,) = HEADER.unpack_from(worker.buffer)
             if len(worker.buffer) < HEADER.size + size:
                 break
-            message = pickle.loads(bytes(worker.buffer[HEADER.size : HEADER.size + size]))
+            try:
+                message = pickle.loads(bytes(worker.buffer[HEADER.size : HEADER.size + size]))
+            except Exception:  # a worker that wrote half a message as it died: no more of it
+                worker.buffer.clear()
+                with contextlib.suppress(OSError):
+                    os.kill(worker.pid, signal.SIGKILL)
+                return
             del worker.buffer[: HEADER.size + size]
             if answer or message[0] not in ("next", "interrupted"):
                 self._handle(worker, message)
@@ -302,6 +347,8 @@ class Lanes:
                     "location": location,
                 }
             )
+        elif kind == "observing":  # its ahead thread began sending this test's requests
+            worker.observing.add(message[1])
         elif kind == "done":
             worker.done = True
         elif kind == "interrupted":  # a Ctrl-C reached the worker: the run is interrupted
@@ -313,25 +360,32 @@ class Lanes:
         os.close(worker.reads)
         os.close(worker.writes)
         del self.workers[worker.reads]
-        status = _reap(worker.pid)
+        status = worker.status if worker.status is not None else _reap(worker.pid)
         if worker.done and status == 0:
             return
+        if status in (130, -signal.SIGINT) and not self.interrupted:
+            raise KeyboardInterrupt  # a Ctrl-C that reached the worker alone: the run stops
         why = _why(status)
         if self.crashes is not None:
             self.crashes.down[worker.name] = why
-        if worker.current is not None:
-            self._crashed_in(worker, worker.current, why)
-        left = [index for index in worker.held if index != worker.current]
+        # not run again: the test it was in, and those whose requests its ahead thread sent
+        lost = [i for i in worker.held if i == worker.current or i in worker.observing]
+        for index in lost:
+            self._crashed_in(worker, index, why, started=index == worker.current)
+        left = [index for index in worker.held if index not in lost]
         if left:
             self.dispatcher.returned.append(left)
+        replaced = False
         if self.dispatcher.left() and self.restarts_left > 0 and not self.interrupted:
             self.restarts_left -= 1
-            self._fork()
-        elif self.dispatcher.left() and not self._alive():
+            replaced = self._fork()
+        if not replaced and self.dispatcher.left() and not self._alive():
             self.dispatcher.stopped = True  # crashed.py reports the cases never run as errors
 
-    def _crashed_in(self, worker: Worker, index: int, why: str) -> None:
+    def _crashed_in(self, worker: Worker, index: int, why: str, started: bool = True) -> None:
         item = self.items[index]
+        if not started:  # observed ahead, never begun
+            self.config.hook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         seen = self.crashes.seen.get(item.nodeid, {}) if self.crashes is not None else {}
         if "teardown" not in seen:  # else reported whole: it died after the test, not in it
             report = pytest.TestReport(item.nodeid, item.location, {}, "failed", None, "setup")
@@ -345,7 +399,14 @@ class Lanes:
     def _stop_all(self) -> None:
         """After a Ctrl-C (or an error of the command's own): each worker gets the Ctrl-C too,
         has STOP_GRACE_S to send what it finished (replayed, so the report has it), then is
-        killed."""
+        killed. A second Ctrl-C is held back until every worker is gone."""
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self._stop_workers()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def _stop_workers(self) -> None:
         for worker in self.workers.values():
             with contextlib.suppress(OSError):
                 os.kill(worker.pid, signal.SIGINT)
@@ -400,10 +461,11 @@ class _Forward:
         self.out: list[bytes] = []
 
     def send(self, *message: Any, now: bool = True) -> None:
-        self.out.append(_frame(message))
-        if now:
-            data, self.out = b"".join(self.out), []
-            _write_all(self.writes, data)
+        with _SENDING:
+            self.out.append(_frame(message))
+            if now:
+                data, self.out = b"".join(self.out), []
+                _send_whole(self.writes, data)
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.send("start", self.index)
@@ -424,14 +486,38 @@ class _Forward:
         self.send("warning", text, when, nodeid, location, now=False)
 
 
+_SENDING = threading.Lock()  # a worker's threads (its tests', its ahead thread) send in turn
+
+
+def _send_whole(fd: int, data: bytes) -> None:
+    """``data`` written whole: a Ctrl-C waits until it is (half a message would end the
+    worker's stream, and the run would take the Ctrl-C for a crash)."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        _write_all(fd, data)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def _worker_main(
-    session: pytest.Session, number: int, count: int, testrunuid: str, reads: int, writes: int
+    session: pytest.Session,
+    number: int,
+    count: int,
+    testrunuid: str,
+    reads: int,
+    writes: int,
+    mask: set[signal.Signals],
 ) -> NoReturn:
+    """The worker's whole life: a Ctrl-C at any point of it (the fork held it back until here)
+    tells the command the run is interrupted."""
     code = 0
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         code = _work(session, number, count, testrunuid, reads, writes)
     except KeyboardInterrupt:
         code = 130
+        with contextlib.suppress(OSError), _SENDING:
+            _send_whole(writes, _frame(("interrupted",)))
     except BaseException as exc:
         with contextlib.suppress(BaseException):
             print(f"pixelproof: worker gw{number} failed: {exc!r}", file=sys.__stderr__)
@@ -472,8 +558,11 @@ def _work(
     items = session.items
     pp = session_of(config)
     ahead = for_worker(session, pp) if pp is not None else None
+    index_of: dict[int, int] = {}  # id(case) -> its test's index, for ``ahead``'s cases
     if ahead is not None:
         pp.ahead = ahead  # type: ignore[union-attr]
+        # the command learns which held tests' requests were sent: not to be run again
+        ahead.on_start = lambda case: forward.send("observing", index_of[id(case)])
     queue: deque[int] = deque()
     more = [True]  # a unit is left
 
@@ -485,10 +574,11 @@ def _work(
             unit = ask()
             more[0] = bool(unit)
             queue.extend(unit)
-            cases = cases_of([items[i] for i in unit])
-            if ahead is not None and cases:
-                ahead.extend(cases)
-            if unit and not cases:
+            observed = [(i, c) for i in unit if (c := case_of(items[i])) is not None]
+            index_of.update((id(c), i) for i, c in observed)
+            if ahead is not None and observed:
+                ahead.extend([c for _, c in observed])
+            if unit and not observed:
                 return
 
     try:
@@ -501,10 +591,6 @@ def _work(
             config.hook.pytest_runtest_protocol(item=items[index], nextitem=nextitem)
             if session.shouldfail or session.shouldstop:
                 break
-    except KeyboardInterrupt:
-        with contextlib.suppress(OSError):
-            forward.send("interrupted")
-        raise
     finally:
         if ahead is not None:
             ahead.halt()
@@ -570,5 +656,10 @@ def run(session: pytest.Session, count: int) -> bool:
         print(f"pixelproof: -n {count}: running in one process: no fork() here", file=sys.stderr)
         return False
     crashes = session.config.pluginmanager.get_plugin("pp-crashes")
-    Lanes(session, count, crashes).run()
-    return True
+    if Lanes(session, count, crashes).run():
+        return True
+    print(
+        f"pixelproof: -n {count}: no worker could be started: running in one process",
+        file=sys.stderr,
+    )
+    return False

@@ -11,12 +11,31 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 import pytest
 
 MIN_INTERVAL_S = 0.1  # redraw at most ten times a second
+_LIVE: weakref.WeakSet[LiveProgress] = weakref.WeakSet()
+
+
+def _hold_drawing() -> None:
+    """Around a fork (`run -n N` forks a worker in place of one that died while this line
+    ticks): no redraw in flight, so the child never inherits stdout's lock held mid-write."""
+    for live in list(_LIVE):
+        live._lock.acquire()
+
+
+def _release_drawing() -> None:
+    for live in list(_LIVE):
+        live._lock.release()
+
+
+os.register_at_fork(
+    before=_hold_drawing, after_in_parent=_release_drawing, after_in_child=_release_drawing
+)
 
 
 def wanted(stream: TextIO, env: Mapping[str, str] = os.environ, verbose: int = 0) -> bool:
@@ -51,6 +70,7 @@ class LiveProgress:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        _LIVE.add(self)
 
     def line(self) -> str:
         total = f"/{self.total}" if self.total else ""
