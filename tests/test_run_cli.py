@@ -100,15 +100,16 @@ def clean_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 @pytest.mark.parametrize(
     ("workers", "to_a_worker"),
-    [([], False), (["-n", "2"], False), (["-n", "2"], True)],
-    ids=["serial", "forked-workers", "one-worker-only"],
-)
+    [([], False), (["-n", "2"], False), (["-n", "2"], True),
+     (["-n", "2", "--", "-p", "ignore_sigint"], False)],
+    ids=["serial", "forked-workers", "one-worker-only", "workers-ignoring-it"],
+)  # fmt: skip
 def test_ctrl_c_still_writes_the_report(
     tmp_path: Path, slow_target: Path, workers: list[str], to_a_worker: bool
 ) -> None:
     # A real SIGINT, to the command alone (with -n 2 it passes it on to its workers), or to
     # one of its workers alone (the worker tells the command: the run is interrupted, not a
-    # worker crashed and was replaced). Not timing-dependent: output is unbuffered and verbose, so the first suite
+    # worker crashed and was replaced); workers that ignore it are killed after a grace period. Not timing-dependent: output is unbuffered and verbose, so the first suite
     # line arrives as the first case ends (without -v a file's line ends only when its last case
     # does, and the order of files is not fixed: once the one-case file came last and the signal
     # landed in the run's final case), and every answer of the `slow` fault takes 2 s, so the run
@@ -117,7 +118,8 @@ def test_ctrl_c_still_writes_the_report(
         [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(slow_target), "--rules", "size.*",
          "--fuzz", "off", "-v", "--report-dir", str(tmp_path), "--run-id", "stopped", *workers],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", KEY_ENV: KEY},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", KEY_ENV: KEY, "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parent), *filter(None, [os.environ.get("PYTHONPATH")])])},
     )  # fmt: skip
     assert proc.stdout is not None
     seen: list[str] = []
