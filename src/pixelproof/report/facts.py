@@ -1,7 +1,8 @@
 """What every report says about a run, computed once from run.json so the words and counts agree.
 
 Vocabulary: a *rule* is a catalogue entry; a *case* is one rule judged for one model (or one fuzz
-target). Scores count cases: kept / judged, where judged excludes waived and skipped cases.
+target). Scores count cases: kept / judged, where judged excludes waived and skipped cases; an
+interrupted run's scores count the cases passed so far, and never say kept (no verdict).
 Every function here is a pure function of the run.json dict (renderers and `merge` share them).
 """
 
@@ -63,21 +64,34 @@ def totals(data: dict[str, Any]) -> Totals:
     )
 
 
+def interrupted(data: dict[str, Any]) -> bool:
+    """The run stopped before its end (Ctrl-C): run.json's ``interrupted``, or its exit 130."""
+    return bool(data.get("interrupted")) or data.get("exit_code") == 130
+
+
 @dataclass
 class Score:
     name: str
     kept: int
     judged: int
+    partial: bool = False  # an interrupted run's: how far it got, not a verdict
 
     @property
     def percent(self) -> float:
         return 100.0 * self.kept / self.judged if self.judged else 0.0
 
+    @property
+    def figure(self) -> str:
+        """The score's headline; an interrupted run's percentage would read as a verdict."""
+        return "interrupted" if self.partial else f"{self.percent:.1f}%"
+
     def sentence(self) -> str:
+        if self.partial:
+            return f"{self.kept} of {self.judged} cases judged so far passed"
         return f"{self.kept} of {self.judged} cases kept"
 
 
-def _scores(outcomes: list[dict[str, Any]], keys_of: Any) -> list[Score]:
+def _scores(outcomes: list[dict[str, Any]], keys_of: Any, partial: bool) -> list[Score]:
     kept: Counter[str] = Counter()
     judged: Counter[str] = Counter()
     for o in outcomes:
@@ -85,16 +99,16 @@ def _scores(outcomes: list[dict[str, Any]], keys_of: Any) -> list[Score]:
             for key in keys_of(o):
                 judged[key] += 1
                 kept[key] += o["outcome"] == "passed"
-    return [Score(k, kept[k], judged[k]) for k in sorted(judged)]
+    return [Score(k, kept[k], judged[k], partial) for k in sorted(judged)]
 
 
 def surface_scores(data: dict[str, Any]) -> list[Score]:
-    return _scores(data["outcomes"], lambda o: [str(o.get("surface"))])
+    return _scores(data["outcomes"], lambda o: [str(o.get("surface"))], interrupted(data))
 
 
 def level_scores(data: dict[str, Any]) -> list[Score]:
     """A score per conformance level, when the run's rules carry levels (empty otherwise)."""
-    return _scores(data["outcomes"], lambda o: o.get("levels") or [])
+    return _scores(data["outcomes"], lambda o: o.get("levels") or [], interrupted(data))
 
 
 @dataclass

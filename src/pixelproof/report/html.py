@@ -19,6 +19,7 @@ from markupsafe import Markup
 from pixelproof.report.facts import (
     behaviours,
     filters_text,
+    interrupted,
     level_scores,
     matrix,
     shorten,
@@ -92,6 +93,7 @@ def render_html(data: dict[str, Any], trend_svg: str = "") -> str:
         spent=spent_text(data),
         exit_code=data["exit_code"],
         verdict=verdict(data),
+        interrupted=interrupted(data),
         totals=totals(data),
         filters=filters_text(data),
         counts=[(o, data["counts"].get(o, 0)) for o in OUTCOMES],

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pixelproof.report.facts import (
+    Score,
     behaviours,
     broken_cases,
     filters_text,
+    interrupted,
     level_scores,
     shorten,
     source_parts,
@@ -134,6 +136,13 @@ def spent_text(data: dict[str, Any]) -> str:
     return f"at least {spent} (not counted: those of {len(uncounted)} case(s) whose worker crashed)"
 
 
+def _level_text(score: Score) -> str:
+    """A level's score; an interrupted run's says how far it got, with no percentage."""
+    if score.partial:
+        return f"{score.name} {score.sentence()}"
+    return f"{score.name} {score.figure} ({score.sentence()})"
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     """summary.md: short enough for a CI comment, and says why each failure failed."""
     counts: dict[str, int] = data["counts"]
@@ -160,10 +169,6 @@ def render_markdown(data: dict[str, Any]) -> str:
     ]
     levels = level_scores(data)
     if levels:
-        lines += [
-            "",
-            "Per level: "
-            + "; ".join(f"{s.name} {s.percent:.1f}% ({s.sentence()})" for s in levels)
-            + ".",
-        ]
+        head = "Per level, interrupted: " if interrupted(data) else "Per level: "
+        lines += ["", head + "; ".join(_level_text(s) for s in levels) + "."]
     return "\n".join(lines + _behaviour_rows(data) + _case_lines(data)) + "\n"
