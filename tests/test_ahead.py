@@ -105,6 +105,7 @@ def test_each_case_gets_its_own_observation_made_ahead_in_order(
     running = ahead.Ahead(observer, [a, bb, ccc]).start()  # type: ignore[arg-type]
     assert last_done.wait(30)  # all three observed before any test asked
     assert seen == [f"{n}@{ahead.THREAD}" for n in ("a", "bb", "ccc")]
+    assert _ended(running)  # given all its cases at the start: none will come after them
     assert running.take(ccc) == ("ev-ccc", 3, 1)  # type: ignore[arg-type]
     assert running.take(a) == ("ev-a", 1, 1)  # type: ignore[arg-type]
     assert running.take(bb) == (broken, 2, 1)  # type: ignore[arg-type]
@@ -126,6 +127,93 @@ def test_a_halted_ahead_leaves_the_rest_to_their_tests(monkeypatch: pytest.Monke
     assert seen == [f"a@{ahead.THREAD}"]  # halted while observing "a": nothing after it
     assert [running[0].take(c)[0] for c in cases] == ["ev-a", "ev-bb", "ev-ccc"]  # type: ignore[arg-type]
     assert seen[1:] == ["bb@MainThread", "ccc@MainThread"]
+
+
+WAIT = 5.0  # s: a wait no notify ends fails the test after this, instead of hanging the suite
+
+
+class _Watched(threading.Condition):
+    """An Ahead's condition that says when each named thread waits on it: a thread waiting is
+    woken by a notify only (the Ahead's own waits have no timeout)."""
+
+    def __init__(self, *names: str) -> None:
+        super().__init__()
+        self.waiting = {name: threading.Event() for name in names}
+
+    def wait(self, timeout: float | None = None) -> bool:
+        event = self.waiting.get(threading.current_thread().name)
+        if event is not None:
+            event.set()  # the lock still held: a notify after this is one the waiter needs
+        return super().wait(timeout)
+
+
+def _waiting_for_more(cases: list[Any], *names: str) -> tuple[ahead.Ahead, _Watched]:
+    """A `run -n N` worker's Ahead (``more``), started with ``cases``, its condition watched."""
+    running = ahead.Ahead(_Counting(), cases, more=True)  # type: ignore[arg-type]
+    watched = running._ready = _Watched(ahead.THREAD, *names)
+    return running.start(), watched
+
+
+def _ended(running: ahead.Ahead) -> bool:
+    """The thread ended (within ``WAIT``; ``stop`` would wait for ever)."""
+    running._thread.join(WAIT)
+    return not running._thread.is_alive()
+
+
+def test_cases_extended_after_start_are_observed_in_order_and_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker extends its Ahead unit by unit: the thread, waiting with nothing left, wakes to
+    observe each unit's cases after those before, and waits again."""
+    seen = _fake_observation(monkeypatch, {"a": "ev-a", "bb": "ev-bb", "ccc": "ev-ccc"})
+    a, bb, ccc = (SimpleNamespace(name=n) for n in ("a", "bb", "ccc"))
+    running, watched = _waiting_for_more([])
+    waiting = watched.waiting[ahead.THREAD]
+    for unit in ([a, bb], [ccc]):
+        assert waiting.wait(WAIT)  # nothing (left) to observe: waiting for more
+        waiting.clear()
+        running.extend(unit)  # type: ignore[arg-type]
+    assert waiting.wait(WAIT)  # all three observed, and waiting for more
+    assert seen == [f"{n}@{ahead.THREAD}" for n in ("a", "bb", "ccc")]
+    assert running.take(bb) == ("ev-bb", 2, 1)  # type: ignore[arg-type]
+    assert running.take(a) == ("ev-a", 1, 1)  # type: ignore[arg-type]
+    assert running.take(ccc) == ("ev-ccc", 3, 1)  # type: ignore[arg-type]
+    assert len(seen) == 3  # each handed over, none observed again
+    running.halt()
+    assert _ended(running)
+
+
+def test_halt_wakes_an_ahead_waiting_for_more_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker halts its Ahead when no unit is left: the thread waiting for more ends, and a case
+    never given is observed in the caller's thread."""
+    seen = _fake_observation(monkeypatch, {"x": "ev-x"})
+    running, watched = _waiting_for_more([])
+    assert watched.waiting[ahead.THREAD].wait(WAIT)
+    running.halt()
+    assert _ended(running)
+    assert running.take(SimpleNamespace(name="x")) == ("ev-x", 1, 1)  # type: ignore[arg-type]
+    assert seen == ["x@MainThread"]
+
+
+def test_take_of_an_extended_case_waits_until_it_is_observed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The case's observation ends only once its taker waits for it: the taker got the thread's
+    observation, none of its own."""
+    running, watched = _waiting_for_more([], "taker")
+    taker_waits = watched.waiting["taker"]
+    seen = _fake_observation(monkeypatch, {"a": lambda: taker_waits.wait(WAIT) and "ev-a"})
+    a = SimpleNamespace(name="a")
+    took: list[ahead.Observed] = []
+    taker = threading.Thread(target=lambda: took.append(running.take(a)), name="taker")  # type: ignore[arg-type]
+    running.extend([a])  # type: ignore[list-item]
+    taker.start()
+    taker.join(WAIT)
+    assert not taker.is_alive()
+    assert took == [("ev-a", 1, 1)]
+    assert seen == [f"a@{ahead.THREAD}"]
+    running.halt()
+    assert _ended(running)
 
 
 def _session(option: dict[str, Any], worker: bool = False, xdist: bool = False) -> Any:
