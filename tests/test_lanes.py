@@ -1,4 +1,4 @@
-"""Which unit each of `pixelproof run -n N`'s forked workers runs next (lanes.Dispatcher): the
+"""Which unit each of `pixelproof run -n N`'s forked workers runs next (schedule.Dispatcher): the
 same lanes and policy as the xdist scheduler (test_schedule.py), over pytest items. No process:
 the order of requests is the test's own. The workers themselves (forking, reports, crashes,
 Ctrl-C) are test_worker_crash's, test_xdist_requests' and test_run_cli's."""
@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from pixelproof.lanes import Dispatcher, scope_of, worker_count
+from pixelproof.lanes import worker_count
+from pixelproof.schedule import Dispatcher, scope_of
 
 
 class Item:

@@ -9,31 +9,34 @@ collects and plans once; just before the first test it forks N workers from that
 (nothing to import, configure or collect again) and coordinates them itself:
 
 - **Work** is handed out as xdist's ``loadgroup`` units (a request group never splits: each
-  distinct request is still sent once per run), in two lanes (schedule.py): worker 0 takes the
-  fuzz targets first, the others the rule cases, each taking from the other lane once its own
-  is empty. A worker asks for its next unit before it runs the last test of the one it holds,
-  so it always knows the test after the current one (pytest keeps fixtures that the next test
-  shares) and never waits on the coordinator between units.
+  distinct request is still sent once per run), in two lanes (schedule.Dispatcher): worker 0
+  takes the fuzz targets first, the others the rule cases, each taking from the other lane once
+  its own is empty. A worker asks for its next unit before it runs the last test of the one it
+  holds, so it always knows the test after the current one (pytest keeps fixtures that the next
+  test shares) and never waits on the command between units.
 - **Observing ahead**: against the embedded stack a worker observes its rule cases in a thread
   of its own (ahead.py, as the serial run does), AHEAD tests ahead of the one it runs: their
-  requests are sent while it judges the case before (and waits less on the stack, the jobs of
-  which take real time); a fuzz target stops the filling (it runs long enough for the cases
-  before it to be observed). `PIXELPROOF_OBSERVE_AHEAD=0` turns it off, as for a serial run.
+  requests are sent while it judges the case before (and waits less on the stack, whose jobs
+  take real time); a fuzz target stops the filling (it runs long enough for the cases before it
+  to be observed). ``PIXELPROOF_OBSERVE_AHEAD=0`` turns it off, as for a serial run.
 - **Reports**: a worker runs each test with pytest's own protocol (the suites' fixtures,
   makereport hooks, Allure's result files are written there, as on an xdist worker) and sends
-  the test's reports, serialized by pytest's own hooks, in three writes a test (_Forward); the
-  command replays them through
-  ``pytest_runtest_logreport``, so the terminal, junit.xml, run.json and the live progress line
-  see what a serial run's would. The command's reporters are removed from each worker
-  (``REPORTERS``, ``CONTROLLER_ONLY``); a worker has ``config.workerinput`` as an xdist worker
-  does, so plugins that tell the two apart still can.
+  the test's reports, serialized by pytest's own hooks, in three writes a test; the command
+  replays them through ``pytest_runtest_logreport``, so the terminal, junit.xml, run.json and
+  the live progress line see what a serial run's would. The command's reporters are removed
+  from each worker (lane_worker.py, the worker's side: ``REPORTERS``, ``CONTROLLER_ONLY``); a
+  worker has ``config.workerinput`` as an xdist worker does, so plugins that tell the two apart
+  still can.
 - **A worker that dies** (killed, out of memory, ``os._exit`` in a library) is as under xdist
-  (crashed.py): the case it was running is an error naming it, not run again; the tests it held
-  and had not begun go back to the lanes; a new worker is forked in its place, at most
-  ``RESTARTS_PER_WORKER`` times per worker, after which the cases never run are errors too.
-- **Ctrl-C** reaches the workers (one process group; the command passes it on too): each ends
-  after the phase in flight, the command replays what they sent, stops them, and the run is
-  reported as interrupted (exit 130), never as kept.
+  (crashed.py): the case it was running is an error naming it, and so is each case whose
+  requests its ahead thread had begun to send; none of them is run again (their requests would
+  be sent twice). The tests it held and had not begun go back to the lanes; a new worker is
+  forked in its place, at most ``RESTARTS_PER_WORKER`` times per worker (or xdist's
+  ``--max-worker-restart``), after which the cases never run are errors too.
+- **Ctrl-C** reaches the workers (one process group; the command passes it on too, and a worker
+  that gets it alone tells the command): each ends after the phase in flight, the command
+  replays what they sent, stops them (SIGKILL after STOP_GRACE_S), and the run is reported as
+  interrupted (exit 130), never as kept.
 
 A worker is a copy of the command's process: the command runs no thread of its own when it
 forks its first workers (the live progress line starts ticking at the first test); a worker
@@ -50,40 +53,28 @@ at an interpreter's. Without ``os.fork`` the run says so on stderr and runs in o
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import pickle
 import selectors
 import signal
-import struct
 import sys
-import threading
 import time
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pixelproof.ahead import case_of, for_worker
-from pixelproof.schedule import is_fuzz, joins_fuzzing, lanes_of
-from pixelproof.session import session_of
+from pixelproof.lane_worker import HEADER, frame, worker_main, write_all
+from pixelproof.schedule import Dispatcher
 
 if TYPE_CHECKING:
     from pixelproof.crashed import WorkerCrashes
 
-HEADER = struct.Struct(">I")  # each message: its length, then a pickle
 RESTARTS_PER_WORKER = 4  # as xdist's default --max-worker-restart (4 per worker)
-# tests a worker holds while it observes ahead: 8 against 0 (no thread), 4 and 16, interleaved
-# on the 2-core machine: 8 fastest (bench/README.md, session 11)
-AHEAD = 8
 STOP_GRACE_S = 2.0  # after a Ctrl-C, how long workers get to send what they finished
-# the command's own reporters (by name; pixelproof's own say so with CONTROLLER_ONLY): a
-# worker's reports reach them through the command instead
-REPORTERS = ("terminalreporter",)
-CONTROLLER_ONLY = "pixelproof_controller_only"
 
 
 def worker_count(value: object) -> int:
@@ -95,79 +86,6 @@ def worker_count(value: object) -> int:
             else os.cpu_count() or 1
         )
     return int(str(value))
-
-
-def scope_of(item: pytest.Item) -> str:
-    """An item's unit: its xdist group (cases that share a request), else the test alone."""
-    for mark in item.iter_markers("xdist_group"):
-        name = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
-        return f"@{name}"
-    return item.nodeid
-
-
-class Dispatcher:
-    """Which unit each worker runs next (the lanes and their policy: schedule.py)."""
-
-    def __init__(self, items: list[pytest.Item], workers: int) -> None:
-        self.units: dict[str, list[int]] = {}
-        for index, item in enumerate(items):
-            self.units.setdefault(scope_of(item), []).append(index)
-        sizes = {scope: len(indexes) for scope, indexes in self.units.items()}
-        self.fuzz, self.rules = lanes_of(sizes)
-        self.fuzz_first = workers > 1  # worker 0, where another carries the rule cases
-        self.returned: deque[list[int]] = deque()  # a dead worker's tests it had not begun
-        self.fuzzing: set[int] = set()  # workers that took a fuzz target
-        self.stopped = False
-
-    def take(self, worker: int, alive: set[int]) -> list[int]:
-        """The next unit's test indexes for ``worker`` (empty: it is done)."""
-        if self.stopped:
-            return []
-        lanes = (
-            (self.fuzz, self.rules) if self.fuzz_first and worker == 0 else (self.rules, self.fuzz)
-        )
-        for lane in lanes:
-            if not lane:
-                continue
-            if lane is self.fuzz:
-                others = any(w in alive for w in self.fuzzing if w != worker)
-                left = sum(_fuzz_cost(scope) for scope in lane)
-                if not joins_fuzzing(worker in self.fuzzing, others, left):
-                    continue  # the worker already fuzzing runs them (schedule.joins_fuzzing)
-                self.fuzzing.add(worker)
-            return self.units[lane.popleft()]
-        return self.returned.popleft() if self.returned else []
-
-    def left(self) -> bool:
-        return not self.stopped and bool(self.fuzz or self.rules or self.returned)
-
-
-def _fuzz_cost(scope: str) -> float:
-    from pixelproof.schedule import fuzz_cost
-
-    return fuzz_cost(scope) if is_fuzz(scope) else 0.0
-
-
-def _frame(message: object) -> bytes:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return HEADER.pack(len(data)) + data
-
-
-def _read_exactly(fd: int, size: int) -> bytes | None:
-    chunks, got = [], 0
-    while got < size:
-        chunk = os.read(fd, size - got)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 @dataclass
@@ -272,7 +190,7 @@ class Lanes:
             for fd in (*ours, to_worker_w, from_worker_r):
                 os.close(fd)
             self.selector.close()
-            _worker_main(
+            worker_main(
                 self.session, number, self.count, self.testrunuid, to_worker_r, from_worker_w, mask
             )
         self.next_number += 1
@@ -320,7 +238,7 @@ class Lanes:
             unit = self.dispatcher.take(worker.number, self._alive())
             worker.held.extend(unit)
             with contextlib.suppress(OSError):  # (a dead worker: its end is read next)
-                _write_all(worker.writes, _frame(unit))
+                write_all(worker.writes, frame(unit))
         elif kind == "start":
             item = self.items[message[1]]
             worker.current = message[1]
@@ -446,194 +364,6 @@ def _why(status: int) -> str:
             return f"killed by {signal.Signals(-status).name}"
         return f"killed by signal {-status}"
     return f"exited with status {status} before its work was done"
-
-
-# ---- the worker's side
-class _Forward:
-    """A worker's plugin: what the command's reporters would have seen, sent to the command in
-    three writes a test: as it begins (a worker that dies in it is known to have died in it,
-    not between tests), once its verdict is made (the setup's and call's reports: a worker that
-    dies in the teardown has sent it), and at its end (the teardown's)."""
-
-    def __init__(self, config: pytest.Config, writes: int, name: str) -> None:
-        self.config, self.writes, self.name = config, writes, name
-        self.index = -1  # the test being run
-        self.out: list[bytes] = []
-
-    def send(self, *message: Any, now: bool = True) -> None:
-        with _SENDING:
-            self.out.append(_frame(message))
-            if now:
-                data, self.out = b"".join(self.out), []
-                _send_whole(self.writes, data)
-
-    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self.send("start", self.index)
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
-        # as xdist's: junit.xml tells a worker's reports of a test from the command's (a crash)
-        data["item_index"], data["worker_id"] = self.index, self.name
-        self.send("report", data, now=report.when == "call")
-
-    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self.send("finish", self.index)
-
-    def pytest_warning_recorded(
-        self, warning_message: warnings.WarningMessage, when: str, nodeid: str, location: Any
-    ) -> None:
-        text = f"{warning_message.category.__name__}: {warning_message.message}"
-        self.send("warning", text, when, nodeid, location, now=False)
-
-
-_SENDING = threading.Lock()  # a worker's threads (its tests', its ahead thread) send in turn
-
-
-def _send_whole(fd: int, data: bytes) -> None:
-    """``data`` written whole: a Ctrl-C waits until it is (half a message would end the
-    worker's stream, and the run would take the Ctrl-C for a crash)."""
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        _write_all(fd, data)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-
-
-def _worker_main(
-    session: pytest.Session,
-    number: int,
-    count: int,
-    testrunuid: str,
-    reads: int,
-    writes: int,
-    mask: set[signal.Signals],
-) -> NoReturn:
-    """The worker's whole life: a Ctrl-C at any point of it (the fork held it back until here)
-    tells the command the run is interrupted."""
-    code = 0
-    try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        code = _work(session, number, count, testrunuid, reads, writes)
-    except KeyboardInterrupt:
-        code = 130
-        with contextlib.suppress(OSError), _SENDING:
-            _send_whole(writes, _frame(("interrupted",)))
-    except BaseException as exc:
-        with contextlib.suppress(BaseException):
-            print(f"pixelproof: worker gw{number} failed: {exc!r}", file=sys.__stderr__)
-        code = 1
-    finally:
-        with contextlib.suppress(BaseException):
-            atexit._run_exitfuncs()  # those registered in this worker (see the module's docstring)
-        with contextlib.suppress(BaseException):
-            sys.stdout.flush()
-            sys.stderr.flush()
-    os._exit(code)
-
-
-def _work(
-    session: pytest.Session, number: int, count: int, testrunuid: str, reads: int, writes: int
-) -> int:
-    atexit._clear()  # the command's handlers: not this worker's to run
-    config = session.config
-    name = f"gw{number}"
-    config.workerinput = {"workerid": name, "workercount": count, "testrunuid": testrunuid}  # type: ignore[attr-defined]
-    os.environ.update(
-        PYTEST_XDIST_WORKER=name,
-        PYTEST_XDIST_WORKER_COUNT=str(count),
-        PYTEST_XDIST_TESTRUNUID=testrunuid,
-    )
-    _drop_controller_plugins(config)
-    forward = _Forward(config, writes, name)
-    config.pluginmanager.register(forward, "pixelproof-lanes-forward")
-
-    def ask() -> list[int]:
-        forward.send("next")
-        header = _read_exactly(reads, HEADER.size)
-        if header is None:
-            return []  # the command is gone: stop
-        body = _read_exactly(reads, HEADER.unpack(header)[0])
-        return [] if body is None else pickle.loads(body)
-
-    items = session.items
-    pp = session_of(config)
-    ahead = for_worker(session, pp) if pp is not None else None
-    index_of: dict[int, int] = {}  # id(case) -> its test's index, for ``ahead``'s cases
-    if ahead is not None:
-        pp.ahead = ahead  # type: ignore[union-attr]
-        # the command learns which held tests' requests were sent: not to be run again
-        ahead.on_start = lambda case: forward.send("observing", index_of[id(case)])
-    queue: deque[int] = deque()
-    more = [True]  # a unit is left
-
-    def fill() -> None:
-        """Units until AHEAD tests are queued (one with no ``ahead``: pytest needs the test after
-        the one running), their rule cases handed to ``ahead``; a fuzz unit ends the filling (it
-        runs long enough for ``ahead`` to observe the rule cases before it)."""
-        while more[0] and len(queue) < (AHEAD if ahead is not None else 1):
-            unit = ask()
-            more[0] = bool(unit)
-            queue.extend(unit)
-            observed = [(i, c) for i in unit if (c := case_of(items[i])) is not None]
-            index_of.update((id(c), i) for i, c in observed)
-            if ahead is not None and observed:
-                ahead.extend([c for _, c in observed])
-            if unit and not observed:
-                return
-
-    try:
-        fill()
-        while queue:
-            index = queue.popleft()
-            fill()  # pytest needs the test after this one
-            forward.index = index
-            nextitem = items[queue[0]] if queue else None
-            config.hook.pytest_runtest_protocol(item=items[index], nextitem=nextitem)
-            if session.shouldfail or session.shouldstop:
-                break
-    finally:
-        if ahead is not None:
-            ahead.halt()
-    with contextlib.suppress(Exception):
-        config.hook.pytest_sessionfinish(session=session, exitstatus=0)
-    _close_worker(session)
-    forward.send("done")
-    return 0
-
-
-def _drop_controller_plugins(config: pytest.Config) -> None:
-    from _pytest.junitxml import xml_key
-
-    from pixelproof.report.allure_results import PLUGIN_NAME
-
-    manager = config.pluginmanager
-    dropped = [manager.get_plugin(name) for name in REPORTERS]
-    dropped += [p for p in manager.get_plugins() if getattr(p, CONTROLLER_ONLY, False)]
-    dropped.append(config.stash.get(xml_key, None))
-    for plugin in dropped:
-        if plugin is not None and manager.is_registered(plugin):
-            manager.unregister(plugin)
-    allure = manager.get_plugin(PLUGIN_NAME)
-    if allure is not None:  # Allure's "thread" label names the process that ran the test
-        from allure_commons.utils import thread_tag
-
-        allure.thread = thread_tag()
-
-
-def _close_worker(session: pytest.Session) -> None:
-    """What the command's unconfigure does for its own process: Allure's files written, the
-    observer's connections closed (the embedded stack is the command's: left alone)."""
-    from pixelproof.report.allure import flush_results
-    from pixelproof.session import session_of
-    from pixelproof.stack_clock import StackClock
-
-    for problem in flush_results():
-        print(f"pixelproof: allure result not written: {problem}", file=sys.__stderr__)
-    pp = session_of(session.config)
-    if pp is not None and pp.observer is not None:
-        pp.observer.close()
-    if pp is not None and isinstance(pp.clock, StackClock):
-        pp.clock.close()
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,7 +1,7 @@
 """How a parallel run hands out work: two lanes, so the cores stay busy. xdist's workers
-(`pytest suites -n N --dist loadgroup`) get it from ``LaneScheduling`` below; `pixelproof run -n N`'s
-forked workers from lanes.py's dispatcher, with the same lanes and policy (``lanes_of``,
-``joins_fuzzing``).
+(`pytest suites -n N --dist loadgroup`) get it from ``LaneScheduling`` below, the workers
+`pixelproof run -n N` forks (lanes.py) from ``Dispatcher``, with the same lanes and policy
+(``lanes_of``, ``joins_fuzzing``).
 
 A run's tests are of two sorts. A rule case is ping-pong with the embedded stack: the worker
 sends a probe, waits while the stack answers (drawing and encoding images), then judges. A fuzz
@@ -255,3 +255,54 @@ def probe_groups(cases: list[Case]) -> dict[str, str]:
     plan: the same on every worker, set as a mark when tests are generated, before xdist reads
     it)."""
     return key_components([p.key for p in case.probes] for case in cases)
+
+
+def scope_of(item: pytest.Item) -> str:
+    """An item's unit: its xdist group (cases that share a request), else the test alone."""
+    for mark in item.iter_markers("xdist_group"):
+        name = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+        return f"@{name}"
+    return item.nodeid
+
+
+class Dispatcher:
+    """`pixelproof run -n N`'s side of the same policy (lanes.py): which unit each of its forked
+    workers runs next, in ``lanes_of``'s lanes, joining the fuzz lane as ``joins_fuzzing`` says,
+    and a dead worker's unbegun tests (``returned``) last."""
+
+    def __init__(self, items: list[pytest.Item], workers: int) -> None:
+        self.units: dict[str, list[int]] = {}
+        for index, item in enumerate(items):
+            self.units.setdefault(scope_of(item), []).append(index)
+        sizes = {scope: len(indexes) for scope, indexes in self.units.items()}
+        self.fuzz, self.rules = lanes_of(sizes)
+        self.fuzz_first = workers > 1  # worker 0, where another carries the rule cases
+        self.returned: deque[list[int]] = deque()  # a dead worker's tests it had not begun
+        self.fuzzing: set[int] = set()  # workers that took a fuzz target
+        self.stopped = False
+
+    def take(self, worker: int, alive: set[int]) -> list[int]:
+        """The next unit's test indexes for ``worker`` (empty: it is done)."""
+        if self.stopped:
+            return []
+        lanes = (
+            (self.fuzz, self.rules) if self.fuzz_first and worker == 0 else (self.rules, self.fuzz)
+        )
+        for lane in lanes:
+            if not lane:
+                continue
+            if lane is self.fuzz:
+                others = any(w in alive for w in self.fuzzing if w != worker)
+                left = sum(_fuzz_cost(scope) for scope in lane)
+                if not joins_fuzzing(worker in self.fuzzing, others, left):
+                    continue  # the worker already fuzzing runs them (schedule.joins_fuzzing)
+                self.fuzzing.add(worker)
+            return self.units[lane.popleft()]
+        return self.returned.popleft() if self.returned else []
+
+    def left(self) -> bool:
+        return not self.stopped and bool(self.fuzz or self.rules or self.returned)
+
+
+def _fuzz_cost(scope: str) -> float:
+    return fuzz_cost(scope) if is_fuzz(scope) else 0.0
