@@ -103,3 +103,30 @@ def test_auto_is_the_cpus_this_process_may_use(value: str) -> None:
 
     assert worker_count(value) == len(os.sched_getaffinity(0))
     assert worker_count("3") == 3
+
+
+def test_a_ctrl_c_held_back_is_delivered_to_the_handler_before_at_the_end() -> None:
+    """lanes.py forks and stops its workers, and a worker writes each message, with a Ctrl-C held
+    back (lane_worker.CtrlCHeld): a real SIGINT in the stretch reaches no code in it, and the
+    handler that was there gets it once the stretch ends."""
+    import signal
+
+    from pixelproof.lane_worker import CtrlCHeld
+
+    got: list[str] = []
+
+    def handler(signum: int, frame: object) -> None:
+        got.append("handler")
+
+    before = signal.signal(signal.SIGINT, handler)
+    try:
+        with CtrlCHeld():
+            signal.raise_signal(signal.SIGINT)
+            got.append("stretch went on")
+        assert got == ["stretch went on", "handler"]
+        assert signal.getsignal(signal.SIGINT) is handler
+        with CtrlCHeld():  # nothing came: nothing delivered
+            pass
+        assert got == ["stretch went on", "handler"]
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -209,7 +209,7 @@ def test_cases_a_dead_worker_observed_ahead_are_errors_and_never_sent_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Against the embedded stack a worker observes the cases it holds ahead of their tests, in a
-    thread (pixelproof.lanes, AHEAD). When it dies, those whose requests it began to send are
+    thread (pixelproof.lane_worker, AHEAD). When it dies, those whose requests it began to send are
     errors like the case it died in: handed to its replacement they were sent again and counted
     once (run.json said 23 requests where 26 were sent). The run is the embedded one (no
     --target: observing ahead is for the built-in stack only); every request is counted as it

@@ -151,7 +151,7 @@ def start(session: pytest.Session, pp: Any) -> Ahead | None:
     if hasattr(config, "workerinput") or config.pluginmanager.has_plugin("dsession"):
         return None  # -n N: each worker observes its own cases as they come
     if getattr(option, "pixelproof_workers", None):
-        return None  # lanes.py's workers observe theirs ahead (``for_worker``)
+        return None  # lane_worker.py's workers observe theirs ahead (``for_worker``)
     if not _wanted(session, pp):
         return None
     cases = [c for item in session.items if (c := _case_of(item)) is not None]
@@ -162,8 +162,9 @@ def start(session: pytest.Session, pp: Any) -> Ahead | None:
 
 
 def for_worker(session: pytest.Session, pp: Any) -> Ahead | None:
-    """A `run -n N` worker's ``Ahead`` (lanes.py), started with no case: the worker ``extend``s
-    it with the rule cases of each unit it is handed. None where ``start`` would be."""
+    """A `run -n N` worker's ``Ahead`` (lane_worker.py), started with no case: the worker
+    ``extend``s it with the rule cases of each unit it is handed. None where ``start`` would
+    be."""
     if not _wanted(session, pp):
         return None
     pp.observer, clock = lane_of(pp)
@@ -195,7 +196,7 @@ def _case_of(item: pytest.Item) -> Case | None:
     return None if xfail is not None and not xfail.run else case
 
 
-case_of = _case_of  # (for lanes.py's workers, which hand their cases to ``Ahead.extend``)
+case_of = _case_of  # (for lane_worker.py, whose workers hand their cases to ``Ahead.extend``)
 
 
 def lane_of(session: Any) -> tuple[Observer, Any]:

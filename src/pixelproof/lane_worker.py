@@ -93,14 +93,49 @@ class _Forward:
 _SENDING = threading.Lock()  # a worker's threads (its tests', its ahead thread) send in turn
 
 
+class CtrlCHeld:
+    """A Ctrl-C held back over a stretch of code and delivered at its end (``release``).
+    Python runs signal handlers in the main thread whichever thread the system gives the signal
+    to, so it is the handler that is swapped for one that notes the signal (a signal mask is
+    per thread: another thread would still take it). Outside the main thread it does nothing:
+    no handler can be set there, and no KeyboardInterrupt is raised there either."""
+
+    def __init__(self) -> None:
+        self.got = False
+        self.previous: Any = None
+        self.held = False
+
+    def __enter__(self) -> CtrlCHeld:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._note)
+            self.held = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.got = True
+
+    def release(self) -> None:
+        """The handler before, back; a Ctrl-C that came meanwhile goes to it now."""
+        if not self.held:
+            return
+        self.held = False
+        signal.signal(signal.SIGINT, self.previous)
+        if self.got:
+            self.got = False
+            if callable(self.previous):
+                self.previous(signal.SIGINT, None)
+            elif self.previous != signal.SIG_IGN:
+                raise KeyboardInterrupt
+
+
 def _send_whole(fd: int, data: bytes) -> None:
     """``data`` written whole: a Ctrl-C waits until it is (half a message would end the
     worker's stream, and the run would take the Ctrl-C for a crash)."""
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
+    with CtrlCHeld():
         write_all(fd, data)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def worker_main(
@@ -110,13 +145,13 @@ def worker_main(
     testrunuid: str,
     reads: int,
     writes: int,
-    mask: set[signal.Signals],
+    held: CtrlCHeld,
 ) -> NoReturn:
-    """The worker's whole life: a Ctrl-C at any point of it (the fork held it back until here)
-    tells the command the run is interrupted."""
+    """The worker's whole life: a Ctrl-C at any point of it (the fork held it back until here,
+    ``held``) tells the command the run is interrupted."""
     code = 0
     try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        held.release()
         code = _work(session, number, count, testrunuid, reads, writes)
     except KeyboardInterrupt:
         code = 130
@@ -128,7 +163,7 @@ def worker_main(
         code = 1
     finally:
         with contextlib.suppress(BaseException):
-            atexit._run_exitfuncs()  # those registered in this worker (see the module's docstring)
+            atexit._run_exitfuncs()  # those registered in this worker (lanes.py's docstring)
         with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()

@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pixelproof.lane_worker import HEADER, frame, worker_main, write_all
+from pixelproof.lane_worker import HEADER, CtrlCHeld, frame, worker_main, write_all
 from pixelproof.schedule import Dispatcher
 
 if TYPE_CHECKING:
@@ -160,8 +160,8 @@ class Lanes:
             pid, status = os.waitpid(worker.pid, os.WNOHANG)
             if pid:
                 worker.status = os.waitstatus_to_exitcode(status)
-                self._receive(worker)  # what it sent before it ended
-                if worker.reads in self.workers:
+                self._receive(worker)  # what it sent before it ended (perhaps its end)
+                if self.workers.get(worker.reads) is worker:  # (not a new one on its fd)
                     self._ended(worker)
 
     def _alive(self) -> set[int]:
@@ -177,30 +177,32 @@ class Lanes:
         ours = [fd for w in self.workers.values() for fd in (w.reads, w.writes)]
         sys.stdout.flush()
         sys.stderr.flush()
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            pid = os.fork()
-        except OSError as exc:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w):
-                os.close(fd)
-            print(f"pixelproof: worker gw{number} not started: {exc}", file=sys.stderr)
-            return False
-        if pid == 0:  # the worker: it never returns into the command's code
-            for fd in (*ours, to_worker_w, from_worker_r):
-                os.close(fd)
-            self.selector.close()
-            worker_main(
-                self.session, number, self.count, self.testrunuid, to_worker_r, from_worker_w, mask
-            )
-        self.next_number += 1
-        os.close(to_worker_r)
-        os.close(from_worker_w)
-        os.set_blocking(from_worker_r, False)  # (a stale readiness never blocks the command)
-        worker = Worker(number, pid, from_worker_r, to_worker_w)
-        self.workers[from_worker_r] = worker
-        self.selector.register(from_worker_r, selectors.EVENT_READ)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        with CtrlCHeld() as held:
+            try:
+                pid = os.fork()
+            except OSError as exc:
+                for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w):
+                    os.close(fd)
+                print(f"pixelproof: worker gw{number} not started: {exc}", file=sys.stderr)
+                return False
+            if pid == 0:  # the worker: it never returns into the command's code
+                try:
+                    for fd in (*ours, to_worker_w, from_worker_r):
+                        os.close(fd)
+                    self.selector.close()
+                    worker_main(
+                        self.session, number, self.count, self.testrunuid, to_worker_r,
+                        from_worker_w, held,
+                    )  # fmt: skip
+                finally:
+                    os._exit(70)
+            self.next_number += 1
+            os.close(to_worker_r)
+            os.close(from_worker_w)
+            os.set_blocking(from_worker_r, False)  # (a stale readiness never blocks the command)
+            worker = Worker(number, pid, from_worker_r, to_worker_w)
+            self.workers[from_worker_r] = worker
+            self.selector.register(from_worker_r, selectors.EVENT_READ)
         return True
 
     def _receive(self, worker: Worker, answer: bool = True) -> None:
@@ -318,11 +320,8 @@ class Lanes:
         """After a Ctrl-C (or an error of the command's own): each worker gets the Ctrl-C too,
         has STOP_GRACE_S to send what it finished (replayed, so the report has it), then is
         killed. A second Ctrl-C is held back until every worker is gone."""
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
+        with CtrlCHeld():
             self._stop_workers()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def _stop_workers(self) -> None:
         for worker in self.workers.values():
@@ -334,9 +333,10 @@ class Lanes:
                 for key, _events in self.selector.select(timeout=0.1):
                     if key.fd in self.workers:
                         self._receive(self.workers[key.fd], answer=False)
-        for worker in list(self.workers.values()):
+        for worker in self.workers.values():
             with contextlib.suppress(OSError):
                 os.kill(worker.pid, signal.SIGKILL)
+        for worker in list(self.workers.values()):
             self._forget(worker)
 
     def _forget(self, worker: Worker) -> None:
