@@ -130,3 +130,38 @@ def test_a_ctrl_c_held_back_is_delivered_to_the_handler_before_at_the_end() -> N
         assert got == ["stretch went on", "handler"]
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+BUDGET_KEY_ENV, BUDGET_KEY = "PP_LANES_BUDGET_KEY", "pp-lanes-budget-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def budget_target(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The reference stack served here, and its profile (``--target``)."""
+    from conftest import served_profile
+
+    with served_profile(tmp_path_factory.mktemp("budget"), BUDGET_KEY_ENV, BUDGET_KEY) as path:
+        yield path
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "forked-workers"])
+def test_a_run_stops_buying_images_at_its_budget_however_many_workers(
+    budget_target: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+) -> None:
+    """`--budget 10`: the run buys 10 images and skips the cases that would buy more, saying so.
+    With forked workers each counted its own (ledger.py): two workers bought 20."""
+    import json
+
+    from conftest import pixelproof_inprocess
+
+    monkeypatch.setenv(BUDGET_KEY_ENV, BUDGET_KEY)
+    done = pixelproof_inprocess(
+        "run", "--target", str(budget_target), "--rules", "size.*", "--fuzz", "off",
+        "--budget", "10", "--report-dir", str(tmp_path), "--run-id", "budget", *workers,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run = json.loads((tmp_path / "budget" / "run.json").read_text())
+    assert run["images_bought"] == 10, run["images_bought"]
+    skipped = [o for o in run["outcomes"] if o["outcome"] == "skipped"]
+    assert skipped
+    assert all("image budget of 10 reached" in o["message"] for o in skipped), skipped[:3]

@@ -208,4 +208,5 @@ def lane_of(session: Any) -> tuple[Observer, Any]:
     key = os.environ.get(profile.credentials.env or "")
     clock = StackClock(session.clock_urls, profile.time_scale, key)
     guard = session.get_guard().lane()
-    return Observer(session.catalogue, profile, session.run_id, guard, clock), clock
+    observer = Observer(session.catalogue, profile, session.run_id, guard, clock, session.ledger)
+    return observer, clock

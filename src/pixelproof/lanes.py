@@ -68,7 +68,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pixelproof.lane_worker import HEADER, CtrlCHeld, frame, worker_main, write_all
+from pixelproof.ledger import Ledger
 from pixelproof.schedule import Dispatcher
+from pixelproof.session import session_of
 
 if TYPE_CHECKING:
     from pixelproof.crashed import WorkerCrashes
@@ -386,6 +388,9 @@ def run(session: pytest.Session, count: int) -> bool:
         print(f"pixelproof: -n {count}: running in one process: no fork() here", file=sys.stderr)
         return False
     crashes = session.config.pluginmanager.get_plugin("pp-crashes")
+    pp = session_of(session.config)
+    if pp is not None and pp.profile.budget_images is not None:
+        pp.ledger = Ledger(shared=True)  # one budget for the run, not one per worker
     if Lanes(session, count, crashes).run():
         return True
     print(

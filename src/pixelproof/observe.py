@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pixelproof.client import RUN_HEADER, Client, Clients, Exchange
 from pixelproof.deadline import Guard
+from pixelproof.ledger import Ledger
 from pixelproof.plan import KINDS, PROMPT_TAG, Probe, cases_for
 from pixelproof.polling import TERMINAL, Cadence, PollClock, PollResult, RealTime, poll
 from pixelproof.samples import sample_bytes
@@ -94,8 +95,10 @@ def unobservable(obs: Observation) -> str | None:
 
 class Observer:
     def __init__(self, catalogue: Catalogue, profile: Profile, run_id: str | None = None,
-                 guard: Guard | None = None, clock: PollClock | None = None) -> None:  # fmt: skip
+                 guard: Guard | None = None, clock: PollClock | None = None,
+                 ledger: Ledger | None = None) -> None:  # fmt: skip
         self.catalogue = catalogue
+        self.ledger = ledger or Ledger()  # the images bought, against the budget (ledger.py)
         self.profile = profile
         self.clock = clock or RealTime()  # what task polling waits with
         self.run_id = run_id or secrets.token_hex(4)
@@ -134,9 +137,12 @@ class Observer:
         if cached is not None:
             return cached
         budget = self.profile.budget_images
-        if budget is not None and probe.images and self.images_sent + probe.images > budget:
+        bought = (
+            self.ledger.spend(probe.images, budget) if budget is not None and probe.images else None
+        )
+        if bought is not None:
             obs = Observation(probe, nonce=self._nonce(probe))
-            obs.skipped = f"image budget of {budget} reached ({self.images_sent} bought); not sent"
+            obs.skipped = f"image budget of {budget} reached ({bought} bought); not sent"
         else:
             self.images_sent += probe.images
             obs = self._attempt(probe)

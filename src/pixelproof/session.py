@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pixelproof.deadline import Guard
+from pixelproof.ledger import Ledger
 from pixelproof.observe import Observer
 from pixelproof.plan import cases_for
 from pixelproof.polling import RealTime
@@ -45,6 +46,7 @@ class PixelproofSession:
     clock: PollClock | None = None
     stack_ready: Callable[[], None] = lambda: None  # the embedded stack serves once this returns
     gc_before: tuple[tuple[int, ...], bool] | None = None  # for release_after_the_run
+    ledger: Ledger = field(default_factory=Ledger)  # images bought, every observer's (ledger.py)
 
     def get_guard(self) -> Guard:
         """The run deadline and breakers, shared by the observer and fuzzing."""
@@ -78,8 +80,9 @@ class PixelproofSession:
     def get_observer(self) -> Observer:
         if self.observer is None:
             self.observer = Observer(
-                self.catalogue, self.profile, self.run_id, self.get_guard(), self.get_clock()
-            )
+                self.catalogue, self.profile, self.run_id, self.get_guard(), self.get_clock(),
+                self.ledger,
+            )  # fmt: skip
         return self.observer
 
 
