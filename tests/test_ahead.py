@@ -247,7 +247,7 @@ def test_no_observing_ahead_where_the_run_is_not_plainly_serial(
     session = _session(option, worker, xdist)
     pp = SimpleNamespace(clock_urls=clock_urls, observer=None)
     cases = [SimpleNamespace(name=n) for n in ("a", "b")]
-    monkeypatch.setattr(ahead, "_case_of", lambda item: item)
+    monkeypatch.setattr(ahead, "case_of", lambda item: item)
     session.items = cases
     monkeypatch.setattr(ahead, "lane_of", lambda pp: pytest.fail("an observer was made"))
     assert ahead.start(session, pp) is None
@@ -273,7 +273,7 @@ def test_a_plain_serial_run_on_the_embedded_stack_observes_ahead(
     _fake_observation(monkeypatch, {"a": "ev-a", "b": "ev-b"})
     session = _session({})
     session.items = [SimpleNamespace(name=n) for n in ("a", "b")]
-    monkeypatch.setattr(ahead, "_case_of", lambda item: item)
+    monkeypatch.setattr(ahead, "case_of", lambda item: item)
     observer = _Counting()
     monkeypatch.setattr(ahead, "lane_of", lambda pp: (observer, None))
     pp = SimpleNamespace(clock_urls=("http://127.0.0.1:1",), observer=None)
@@ -285,7 +285,7 @@ def test_a_plain_serial_run_on_the_embedded_stack_observes_ahead(
 
 
 def _item(case: Any, *marks: pytest.Mark) -> Any:
-    """What ``_case_of`` reads of a pytest item: its parameters and its marks."""
+    """What ``case_of`` reads of a pytest item: its parameters and its marks."""
     config = SimpleNamespace(getini=lambda name: False)  # xfail_strict
     return SimpleNamespace(callspec=SimpleNamespace(params={"case": case}), config=config,
                            iter_markers=lambda name: [m for m in marks if m.name == name])  # fmt: skip
@@ -303,5 +303,5 @@ def test_only_cases_pytest_will_run_are_observed_ahead(monkeypatch: pytest.Monke
              _item(case, pytest.mark.skipif(True, reason="by a plugin").mark),
              _item(case, pytest.mark.xfail(run=False, reason="not run").mark),
              _item("not a case")]  # fmt: skip
-    assert [ahead._case_of(i) for i in run] == [case, case, case]
-    assert [ahead._case_of(i) for i in unrun] == [None, None, None, None]
+    assert [ahead.case_of(i) for i in run] == [case, case, case]
+    assert [ahead.case_of(i) for i in unrun] == [None, None, None, None]

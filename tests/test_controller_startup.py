@@ -3,6 +3,7 @@ serves from a child process) and Pillow's plugins for formats nothing here reads
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,8 +89,8 @@ def test_the_stack_child_collects_again_once_started_and_loads_no_harness_planni
 
 @pytest.mark.parametrize(
     ("workers", "several"),
-    [(None, False), ("1", False), (1, False), ("2", True), (2, True), ("auto", True),
-     ("logical", True)],
+    [(None, False), ("1", False), (1, False), ("2", True), (2, True), ("0", False), ("x", False),
+     ("auto", len(os.sched_getaffinity(0)) > 1), ("logical", len(os.sched_getaffinity(0)) > 1)],
 )  # fmt: skip
 def test_only_a_run_with_several_workers_shortens_the_stack_switch_interval(
     workers: object, several: bool

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pixelproof.lanes import worker_count
 from pixelproof.schedule import Dispatcher, scope_of
+from pixelproof.workers import worker_count
 
 
 class Item:

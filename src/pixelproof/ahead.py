@@ -154,7 +154,7 @@ def start(session: pytest.Session, pp: Any) -> Ahead | None:
         return None  # lane_worker.py's workers observe theirs ahead (``for_worker``)
     if not _wanted(session, pp):
         return None
-    cases = [c for item in session.items if (c := _case_of(item)) is not None]
+    cases = [c for item in session.items if (c := case_of(item)) is not None]
     if len(cases) < 2:
         return None
     pp.observer, clock = lane_of(pp)
@@ -183,7 +183,7 @@ def _wanted(session: pytest.Session, pp: Any) -> bool:
     )
 
 
-def _case_of(item: pytest.Item) -> Case | None:
+def case_of(item: pytest.Item) -> Case | None:
     """The case an item's setup observes (None: no case, or one pytest will not run: skipped,
     unclaimed cases included, or an ``xfail(run=False)``), by pytest's own reading of the marks."""
     from _pytest.skipping import evaluate_skip_marks, evaluate_xfail_marks
@@ -194,9 +194,6 @@ def _case_of(item: pytest.Item) -> Case | None:
         return None
     xfail = evaluate_xfail_marks(item)
     return None if xfail is not None and not xfail.run else case
-
-
-case_of = _case_of  # (for lane_worker.py, whose workers hand their cases to ``Ahead.extend``)
 
 
 def lane_of(session: Any) -> tuple[Observer, Any]:

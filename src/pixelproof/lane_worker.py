@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import pytest
 
 from pixelproof.ahead import case_of, for_worker
-from pixelproof.session import session_of
+from pixelproof.session import close_process, session_of
 
 HEADER = struct.Struct(">I")  # each message: its length, then a pickle
 # tests a worker holds while it observes ahead: 8 against 0 (no thread), 4 and 16, interleaved
@@ -235,7 +235,7 @@ def _work(
             ahead.halt()
     with contextlib.suppress(Exception):
         config.hook.pytest_sessionfinish(session=session, exitstatus=0)
-    _close_worker(session)
+    close_process(config)
     forward.send("done")
     return 0
 
@@ -257,19 +257,3 @@ def _drop_controller_plugins(config: pytest.Config) -> None:
         from allure_commons.utils import thread_tag
 
         allure.thread = thread_tag()
-
-
-def _close_worker(session: pytest.Session) -> None:
-    """What the command's unconfigure does for its own process: Allure's files written, the
-    observer's connections closed (the embedded stack is the command's: left alone)."""
-    from pixelproof.report.allure import flush_results
-    from pixelproof.session import session_of
-    from pixelproof.stack_clock import StackClock
-
-    for problem in flush_results():
-        print(f"pixelproof: allure result not written: {problem}", file=sys.__stderr__)
-    pp = session_of(session.config)
-    if pp is not None and pp.observer is not None:
-        pp.observer.close()
-    if pp is not None and isinstance(pp.clock, StackClock):
-        pp.clock.close()

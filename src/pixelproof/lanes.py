@@ -71,23 +71,13 @@ from pixelproof.lane_worker import HEADER, CtrlCHeld, frame, worker_main, write_
 from pixelproof.ledger import Ledger
 from pixelproof.schedule import Dispatcher
 from pixelproof.session import session_of
+from pixelproof.workers import worker_count
 
 if TYPE_CHECKING:
     from pixelproof.crashed import WorkerCrashes
 
 RESTARTS_PER_WORKER = 4  # as xdist's default --max-worker-restart (4 per worker)
 STOP_GRACE_S = 2.0  # after a Ctrl-C, how long workers get to send what they finished
-
-
-def worker_count(value: object) -> int:
-    """``-n`` as a number of workers: ``auto`` (or ``logical``) is the CPUs this process may use."""
-    if value in ("auto", "logical"):
-        return (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1
-        )
-    return int(str(value))
 
 
 @dataclass

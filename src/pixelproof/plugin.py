@@ -14,7 +14,6 @@ import fnmatch
 import os
 import secrets
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +33,15 @@ from pixelproof.options import pytest_addoption  # noqa: F401  (a hook of this p
 from pixelproof.plan import KINDS, Case, not_claimed_reason
 from pixelproof.quick_exit import end_worker_at_once
 from pixelproof.report import allure_results
-from pixelproof.report.allure import case_facts, flush_results, label, write_results_in_one_piece
+from pixelproof.report.allure import case_facts, label, write_results_in_one_piece
 from pixelproof.report.results import Results, case_properties
 from pixelproof.resources import suites_dir
 from pixelproof.samples import carries_large_sample
 from pixelproof.schedule import (
     pytest_xdist_make_scheduler,  # noqa: F401  (a hook: -n N's lanes)
 )
-from pixelproof.session import SESSION, PixelproofSession, session_of
+from pixelproof.session import SESSION, PixelproofSession, close_process, session_of
 from pixelproof.shard import ShardError, parse_shard, select
-from pixelproof.stack_clock import StackClock
 from pixelproof.target import Profile, embedded_profile, load_profile
 
 
@@ -157,16 +155,9 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    allure_results.stop(config)
-    for problem in flush_results():  # allure's result files, written in a thread (report/allure.py)
-        print(f"pixelproof: allure result not written: {problem}", file=sys.stderr)
-    session = session_of(config)
+    session = close_process(config)
     if session is None:
         return
-    if session.observer is not None:
-        session.observer.close()
-    if isinstance(session.clock, StackClock):
-        session.clock.close()
     if session.stack is not None:
         session.stack.__exit__(None, None, None)
     if session.gc_before is not None:

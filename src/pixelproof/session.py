@@ -5,6 +5,7 @@ runner, fuzzing and the suites read it through ``session_of``)."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ from pixelproof.ledger import Ledger
 from pixelproof.observe import Observer
 from pixelproof.plan import cases_for
 from pixelproof.polling import RealTime
+from pixelproof.report import allure_results
+from pixelproof.report.allure import flush_results
 from pixelproof.report.results import Results
 from pixelproof.schedule import probe_groups
 from pixelproof.stack_clock import StackClock
@@ -92,3 +95,19 @@ SESSION = pytest.StashKey["PixelproofSession"]()
 def session_of(config: pytest.Config) -> PixelproofSession | None:
     """The run's pixelproof session (None when no suite runs: e.g. the project's own tests)."""
     return config.stash.get(SESSION, None)
+
+
+def close_process(config: pytest.Config) -> PixelproofSession | None:
+    """What this process of a run holds, closed: Allure's files written (in a thread,
+    report/allure.py), the observer's connections and the polling clock's. The command's
+    unconfigure, and each `run -n N` worker before it ends (lane_worker.py: the embedded stack
+    is the command's, left alone)."""
+    allure_results.stop(config)
+    for problem in flush_results():
+        print(f"pixelproof: allure result not written: {problem}", file=sys.__stderr__)
+    session = session_of(config)
+    if session is not None and session.observer is not None:
+        session.observer.close()
+    if session is not None and isinstance(session.clock, StackClock):
+        session.clock.close()
+    return session

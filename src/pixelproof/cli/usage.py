@@ -34,13 +34,17 @@ def closest(word: str, choices: Iterable[str], n: int = 3) -> str:
 
 
 def check_workers(value: str | None) -> None:
-    """`-n` takes a positive count, `auto` or `logical` (pytest-xdist's own words)."""
-    if value is None or value in ("auto", "logical"):
+    """`-n` takes a positive count, `auto` or `logical` (pixelproof.workers)."""
+    from pixelproof.workers import worker_count
+
+    if value is None:
         return
-    if not value.isdigit() or int(value) < 1:
+    try:
+        worker_count(value)
+    except ValueError:
         raise UsageProblem(
             f"-n/--workers must be a positive number of workers, 'auto' or 'logical', not {value!r}"
-        )
+        ) from None
 
 
 def _matches(glob: str, case: Case) -> bool:

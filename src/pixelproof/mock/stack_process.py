@@ -45,10 +45,13 @@ SWITCH_INTERVAL_S = 0.0005  # a stack that several workers send to (``parallel``
 
 def several_senders(workers: object) -> bool:
     """Whether a run given the ``-n`` value ``workers`` (the command's string, or the count xdist
-    made of it) sends to its stack from several processes at once."""
-    if isinstance(workers, str):
-        return workers in ("auto", "logical") or (workers.isdigit() and int(workers) > 1)
-    return isinstance(workers, int) and workers > 1
+    made of it; None: serial) sends to its stack from several processes at once."""
+    from pixelproof.workers import worker_count
+
+    try:
+        return workers is not None and worker_count(workers) > 1
+    except ValueError:
+        return False
 
 
 BOOT = ("import gc; gc.disable(); import sys; sys.modules.setdefault('httpx._main', None); "
