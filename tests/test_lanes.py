@@ -144,12 +144,16 @@ def budget_target(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield path
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "forked-workers"])
+@pytest.mark.parametrize(
+    "workers",
+    [[], ["-n", "2"], ["--", "-n", "2", "--dist", "loadgroup"]],
+    ids=["serial", "forked-workers", "xdist-workers"],
+)
 def test_a_run_stops_buying_images_at_its_budget_however_many_workers(
     budget_target: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, workers: list[str]
 ) -> None:
     """`--budget 10`: the run buys 10 images and skips the cases that would buy more, saying so.
-    With forked workers each counted its own (ledger.py): two workers bought 20."""
+    With forked or xdist workers each counted its own (ledger.py): two workers bought 20."""
     import json
 
     from conftest import pixelproof_inprocess

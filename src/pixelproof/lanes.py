@@ -380,7 +380,7 @@ def run(session: pytest.Session, count: int) -> bool:
     crashes = session.config.pluginmanager.get_plugin("pp-crashes")
     pp = session_of(session.config)
     if pp is not None and pp.profile.budget_images is not None:
-        pp.ledger = Ledger(shared=True)  # one budget for the run, not one per worker
+        pp.ledger = Ledger.shared()  # one budget for the run, not one per worker
     if Lanes(session, count, crashes).run():
         return True
     print(

@@ -26,6 +26,7 @@ from pixelproof.crashed import WorkerCrashes
 from pixelproof.images import thumbnails
 from pixelproof.judging.evidence import Evidence, NotJudged
 from pixelproof.judging.failures import RuleFailure
+from pixelproof.ledger import Ledger
 from pixelproof.memory import keep_for_the_run, release_after_the_run, return_big_buffers
 from pixelproof.mock.stack_process import EMBEDDED_KEY_ENV, run_stack, several_senders
 from pixelproof.observe import TargetError
@@ -63,6 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SESSION] = PixelproofSession(
             default_catalogue(), profile, workerinput["pixelproof_run_id"],
             clock_urls=tuple(workerinput.get("pixelproof_clock", ())),
+            ledger=Ledger(workerinput.get("pixelproof_ledger")),
         )  # fmt: skip
         return
     if not _wants_suites(config):
@@ -128,6 +130,10 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput["pixelproof_profile"] = session.profile.model_dump_json()
     node.workerinput["pixelproof_run_id"] = session.run_id
     node.workerinput["pixelproof_clock"] = list(session.clock_urls)
+    if session.profile.budget_images is not None:  # one budget for the run (ledger.py)
+        if session.ledger.path is None:
+            session.ledger = Ledger.shared()
+        node.workerinput["pixelproof_ledger"] = session.ledger.path
     env = session.profile.credentials.env
     node.workerinput["pixelproof_env"] = {env: os.environ[env]} if env and env in os.environ else {}
 
@@ -158,6 +164,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = close_process(config)
     if session is None:
         return
+    session.ledger.close()
     if session.stack is not None:
         session.stack.__exit__(None, None, None)
     if session.gc_before is not None:
