@@ -6,8 +6,12 @@ done) to the same embedded stack, with no judging, no decoding and no pytest. pi
 cost is what lies above it. Every figure is a whole process tree (the run, its xdist workers and
 the embedded stack's process): wall time, CPU time (user + system, which moves less than wall time
 when other jobs share the machine) and peak RSS, the largest sum of the tree's resident sets seen
-by a 20 ms sampler (the figure the 300 MB goal is about), with the own peak (VmHWM) of the run's
-process and of the embedded stack's beside it. Each case runs once to warm up, then ``--repeat``
+by a 20 ms sampler, with the own peak (VmHWM) of the run's process and of the embedded stack's
+beside it, and the tree's peak PSS (proportional set size, from /proc/PID/smaps_rollup, read every
+0.25 s: it costs the kernel ~3 ms a process). `-n N`'s workers are forked from the run's process
+and share its pages until they write them: the RSS sum counts each shared page once per process
+that maps it, PSS divides it among them, so PSS is the memory the run really holds (the figure the
+300 MB goal is about) and the RSS sum an upper bound. Each case runs once to warm up, then ``--repeat``
 times; the median is shown.
 
     python bench/bench_run.py [--repeat 3] [--only bare,serial-off]   # writes bench/last_run.json
@@ -70,6 +74,18 @@ def _rss(pids: list[int]) -> int:
     return total
 
 
+def _pss(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as handle:
+                line = next((x for x in handle if x.startswith("Pss:")), "Pss: 0 kB")
+        except OSError:
+            continue
+        total += int(line.split()[1]) * 1024
+    return total
+
+
 def _hwm_kib(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as handle:
@@ -88,18 +104,22 @@ def _is_stack(pid: int) -> bool:
 
 
 def measure(args: list[str]) -> dict[str, float]:
-    """Run one command; wall and CPU seconds of the whole tree, its sampled peak RSS, and the
-    own peaks (VmHWM) of the run's process and of the embedded stack's process."""
-    peak, done, own = [0], threading.Event(), {"run": 0, "stack": 0}
+    """Run one command; wall and CPU seconds of the whole tree, its sampled peak RSS and PSS, and
+    the own peaks (VmHWM) of the run's process and of the embedded stack's process."""
+    peak, pss, done, own = [0], [0], threading.Event(), {"run": 0, "stack": 0}
     started = time.perf_counter()
     proc = subprocess.Popen(
         args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=HERE.parent
     )
 
     def sample() -> None:
+        turn = 0
         while not done.is_set():
             pids = _tree(proc.pid)
             peak[0] = max(peak[0], _rss(pids))
+            if turn % 12 == 0:
+                pss[0] = max(pss[0], _pss(pids))
+            turn += 1
             own["run"] = max(own["run"], _hwm_kib(proc.pid))
             for pid in pids[1:]:
                 if _is_stack(pid):
@@ -121,6 +141,7 @@ def measure(args: list[str]) -> dict[str, float]:
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_mib": peak[0] / 2**20,
+        "peak_pss_mib": pss[0] / 2**20,
         "run_hwm_mib": own["run"] / 1024,
         "stack_hwm_mib": own["stack"] / 1024,
     }
@@ -157,13 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases:
         figures[case] = run_case(case, args.repeat)
     figures["load_average_before_after"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
-    print(f"{'':<46}{'wall s':>8}{'cpu s':>8}{'tree peak RSS MiB':>19}{'run/stack VmHWM':>17}")
+    head = (
+        f"{'':<46}{'wall s':>8}{'cpu s':>8}{'tree peak RSS / PSS MiB':>25}{'run/stack VmHWM':>17}"
+    )
+    print(head)
     for case in cases:
         f = figures[case]
         own = f"{f['run_hwm_mib']:.0f}/{f['stack_hwm_mib']:.0f}"
-        print(
-            f"{LABELS[case]:<46}{f['wall_s']:>8.2f}{f['cpu_s']:>8.2f}{f['peak_rss_mib']:>19.0f}{own:>17}"
-        )
+        memory = f"{f['peak_rss_mib']:.0f} / {f['peak_pss_mib']:.0f}"
+        print(f"{LABELS[case]:<46}{f['wall_s']:>8.2f}{f['cpu_s']:>8.2f}{memory:>25}{own:>17}")
     if "bare" in figures and "serial-off" in figures:
         wall = figures["serial-off"]["wall_s"] / figures["bare"]["wall_s"]
         cpu = figures["serial-off"]["cpu_s"] / figures["bare"]["cpu_s"]
