@@ -210,3 +210,51 @@ def test_a_run_reads_no_pytest_configuration_of_the_project_around_it(
     run = json.loads((tmp_path / "reports" / "r" / "run.json").read_text())
     assert run["counts"]["passed"] > 0
     assert str(site / "pixelproof") in done.stdout  # this copy's suites ran, not the checkout's
+
+
+@pytest.fixture(scope="module")
+def broken_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The reference stack served here with a fault that breaks the fallback rules."""
+    with served_profile(
+        tmp_path_factory.mktemp("broken"), KEY_ENV, KEY, frozenset({"no-ratio-intent"})
+    ) as path:
+        yield path
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "forked-workers"])
+def test_a_run_stopped_at_its_first_failure_says_what_it_did_not_run(
+    broken_target: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+) -> None:
+    """`-- -x`: the broken promise is the verdict (exit 1), and every report says the run stopped
+    early and how many of its cases it ran: the per-level scores are how far it got, not kept."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    done = pixelproof(
+        "run", "--target", str(broken_target), "--rules", "fallback.*", "--rules", "size.*",
+        "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "x", *workers, "--", "-x",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    run = json.loads((tmp_path / "x" / "run.json").read_text())
+    stopped = run["stopped_early"]
+    assert stopped["after"] == len(run["outcomes"]) < stopped["of"], stopped
+    assert "stopping after" in stopped["why"]
+    assert f"{stopped['after']} of {stopped['of']} cases run" in done.stderr
+    headline = (tmp_path / "x" / "summary.md").read_text().splitlines()[0]
+    assert "promises broken; stopped early" in headline, headline
+    assert "Per level, stopped early:" in (tmp_path / "x" / "summary.md").read_text()
+    page = (tmp_path / "x" / "report.html").read_text()
+    assert "stopped early" in page
+    assert "cases kept" not in page
+
+
+def test_a_run_that_ran_to_its_end_says_nothing_of_stopping(
+    broken_target: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    done = pixelproof(
+        "run", "--target", str(broken_target), "--rules", "fallback.gpt-image-2.*",
+        "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "all",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    run = json.loads((tmp_path / "all" / "run.json").read_text())
+    assert "stopped_early" not in run
+    assert "stopped early" not in (tmp_path / "all" / "summary.md").read_text()

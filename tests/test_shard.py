@@ -157,3 +157,37 @@ def test_three_merged_shards_equal_the_unsharded_run(tmp_path: Path, faulty_targ
     )
     assert stray.returncode == 2
     assert "nothing-here: no run.json" in stray.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "exit_code"),
+    [
+        ("interrupted", "interrupted after 2 of 9 cases (exit 130): not a verdict", 130),
+        (
+            "stopped_early",
+            "stopped early (a plugin's shouldstop): 2 of 9 cases run, the rest not",
+            0,
+        ),
+    ],
+)
+def test_a_merge_of_a_shard_that_did_not_reach_its_end_never_says_kept(
+    tmp_path: Path, key: str, text: str, exit_code: int
+) -> None:
+    """The other shards kept every promise: the merged headline still says the run is incomplete
+    (it said "all documented promises kept" over an interrupted shard, exiting 130)."""
+    from pixelproof.report.merge import merge_runs
+    from pixelproof.report.summary import render_markdown
+
+    def shard(k: int, **more: Any) -> dict[str, Any]:
+        outcome = {"test": f"t{k}", "case": f"c{k}", "outcome": "passed", "surface": "unified",
+                   "levels": ["unified-gateway"]}  # fmt: skip
+        return {"run_id": f"s{k}", "shard": f"{k}/2", "target": {"name": "t"}, "outcomes": [outcome],
+                "counts": {"passed": 1}, "exit_code": 0, "run_exit_code": 0, **more}  # fmt: skip
+
+    short = {key: {"after": 2, "of": 9, "text": text}, "run_exit_code": exit_code}
+    merged = merge_runs([shard(1), shard(2, **short)], "m")
+    assert not merged.problems
+    headline = render_markdown(merged.data).splitlines()[0]
+    assert f"shard 2/2: {text}" in headline, headline
+    assert "kept" not in headline
+    assert "Per level, " + key.replace("_", " ") + ":" in render_markdown(merged.data)

@@ -77,10 +77,14 @@ class _Capture:
     """Holds on to the plugin session so the CLI can read outcomes after pytest returns."""
 
     session: Any = None
+    stopped: str | None = None  # why pytest stopped before the last test (-x, --maxfail)
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config: pytest.Config) -> None:
         self.session = session_of(config)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.stopped = str(session.shouldfail or session.shouldstop or "") or None
 
 
 def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:
@@ -158,13 +162,18 @@ def run(opts: RunOptions) -> int:
             code = pytest.ExitCode.INTERRUPTED
         results = capture.session.results if capture.session is not None else Results()
         final = exit_code(int(code), results, opts.shard)
-        interrupted = None
+        interrupted = stopped = None
+        how_far = (len(results.outcomes), getattr(capture.session, "planned", None))
         if final == EXIT_INTERRUPTED:
-            interrupted = (len(results.outcomes), getattr(capture.session, "planned", None))
+            interrupted = how_far
             print(f"pixelproof: {interrupted_text(*interrupted)}", file=sys.stderr)
+        elif capture.stopped:
+            stopped = (*how_far, capture.stopped)
+            print(f"pixelproof: {stopped_text(*stopped)}", file=sys.stderr)
         write_reports(
-            report_dir, run_id, opts, capture.session, results, started, final, interrupted
-        )
+            report_dir, run_id, opts, capture.session, results, started, final, interrupted,
+            stopped,
+        )  # fmt: skip
         print(f"pixelproof: report written to {report_dir}", file=sys.stderr)
     return final
 
@@ -194,6 +203,11 @@ def _while_interrupted(exc: BaseException) -> bool:
 def interrupted_text(after: int, of: int | None) -> str:
     total = f" of {of}" if of is not None else ""
     return f"interrupted after {after}{total} cases (exit {EXIT_INTERRUPTED}): not a verdict"
+
+
+def stopped_text(after: int, of: int | None, why: str) -> str:
+    total = f" of {of}" if of is not None else ""
+    return f"stopped early ({why}): {after}{total} cases run, the rest not"
 
 
 def _preflight(opts: RunOptions, report_dir: Path, run_id: str, started: dt.datetime) -> int | None:
@@ -267,9 +281,11 @@ def write_reports(
     started: dt.datetime,
     run_exit: int | None = None,
     interrupted: tuple[int, int | None] | None = None,
+    stopped: tuple[int, int | None, str] | None = None,
 ) -> None:
-    """run.json records how the run ended (an interrupted one: exit 130 and how far it got);
-    summary.md and report.html are rendered from it."""
+    """run.json records how the run ended (an interrupted one: exit 130 and how far it got; one
+    pytest stopped early, -x or --maxfail: how far it got and why); summary.md and report.html
+    are rendered from it."""
     from pixelproof.report.html import render_html
     from pixelproof.report.runjson import build_run_json
     from pixelproof.report.summary import render_markdown
@@ -284,6 +300,9 @@ def write_reports(
         data["exit_code"] = EXIT_INTERRUPTED
         data["interrupted"] = {"after": interrupted[0], "of": interrupted[1],
                                "text": interrupted_text(*interrupted)}  # fmt: skip
+    if stopped is not None:  # the verdict stands on what was judged; the reports say what was not
+        data["stopped_early"] = {"after": stopped[0], "of": stopped[1], "why": stopped[2],
+                                 "text": stopped_text(*stopped)}  # fmt: skip
     (report_dir / "run.json").write_text(
         json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"
     )

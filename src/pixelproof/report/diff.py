@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pixelproof.report.facts import FILTER_NAMES, shorten, source_parts
+from pixelproof.report.facts import FILTER_NAMES, incomplete, shorten, source_parts
 
 GOOD = {"passed", "waived"}
 BAD = {"failed", "fixed"}
@@ -81,8 +81,9 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     ):
         out.append(f"target claims: {before['claims_hash']} → {after['claims_hash']}")
     for run in (old, new):
-        if isinstance(run.get("interrupted"), dict):
-            out.append(f"{run['run_id']}: {run['interrupted'].get('text') or 'interrupted'}")
+        short = incomplete(run)
+        if short is not None:
+            out.append(f"{run['run_id']}: {short[1]}")
     if old.get("shard") != new.get("shard"):
         out.append(f"shard: {_shown(old.get('shard'))} → {_shown(new.get('shard'))}")
     unrecorded = [r["run_id"] for r in (old, new) if "filters" not in r]

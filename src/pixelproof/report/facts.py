@@ -1,8 +1,9 @@
 """What every report says about a run, computed once from run.json so the words and counts agree.
 
 Vocabulary: a *rule* is a catalogue entry; a *case* is one rule judged for one model (or one fuzz
-target). Scores count cases: kept / judged, where judged excludes waived and skipped cases; an
-interrupted run's scores count the cases passed so far, and never say kept (no verdict).
+target). Scores count cases: kept / judged, where judged excludes waived and skipped cases; the
+scores of a run that did not reach its end (interrupted, or stopped early by ``-x``/``--maxfail``)
+count the cases passed so far, and never say kept.
 Every function here is a pure function of the run.json dict (renderers and `merge` share them).
 """
 
@@ -64,9 +65,25 @@ def totals(data: dict[str, Any]) -> Totals:
     )
 
 
+INCOMPLETE = {"interrupted": "interrupted", "stopped_early": "stopped early"}  # run.json keys
+
+
+def incomplete(data: dict[str, Any]) -> tuple[str, str] | None:
+    """How the run fell short of its plan, as (what, the report's sentence): interrupted (Ctrl-C;
+    run.json's ``interrupted`` or its exit 130) or stopped early (pytest's ``-x``/``--maxfail``:
+    ``stopped_early``); None for a run that reached its end."""
+    for key, what in INCOMPLETE.items():
+        record = data.get(key)
+        if isinstance(record, dict):
+            return what, str(record.get("text") or what)
+    if data.get("exit_code") == 130:
+        return "interrupted", "interrupted: not a verdict"
+    return None
+
+
 def interrupted(data: dict[str, Any]) -> bool:
-    """The run stopped before its end (Ctrl-C): run.json's ``interrupted``, or its exit 130."""
-    return bool(data.get("interrupted")) or data.get("exit_code") == 130
+    """The run did not reach its end (``incomplete``): its scores are how far it got."""
+    return incomplete(data) is not None
 
 
 @dataclass
@@ -74,7 +91,7 @@ class Score:
     name: str
     kept: int
     judged: int
-    partial: bool = False  # an interrupted run's: how far it got, not a verdict
+    partial: bool = False  # an incomplete run's: how far it got, not a verdict
 
     @property
     def percent(self) -> float:
@@ -82,8 +99,8 @@ class Score:
 
     @property
     def figure(self) -> str:
-        """The score's headline; an interrupted run's percentage would read as a verdict."""
-        return "interrupted" if self.partial else f"{self.percent:.1f}%"
+        """The score's headline; an incomplete run's percentage would read as a verdict."""
+        return "incomplete" if self.partial else f"{self.percent:.1f}%"
 
     def sentence(self) -> str:
         if self.partial:

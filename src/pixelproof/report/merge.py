@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelproof.cli.exits import EXIT_BROKEN, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from pixelproof.report.facts import INCOMPLETE, incomplete
 from pixelproof.report.results import OUTCOMES
 from pixelproof.shard import ShardError, parse_shard
 
@@ -126,7 +127,22 @@ def merge_runs(runs: list[dict[str, Any]], run_id: str) -> Merged:
         "run_exit_code": next(c for c in (*PRECEDENCE, max(codes)) if c in codes),
         "outcomes": [outcomes[k] for k in sorted(outcomes)],
     }
+    data.update(_incomplete(runs, len(outcomes)))
+    if "interrupted" in data:
+        data["exit_code"] = EXIT_INTERRUPTED
     return Merged(data, problems)
+
+
+def _incomplete(runs: list[dict[str, Any]], merged: int) -> dict[str, Any]:
+    """A shard that did not reach its end makes the merged run incomplete the same way (its
+    reports then never say kept): interrupted before stopped early."""
+    shortfalls = [(r, incomplete(r)) for r in runs]
+    for key, what in INCOMPLETE.items():
+        texts = [f"shard {r.get('shard') or r.get('run_id')}: {s[1]}"
+                 for r, s in shortfalls if s is not None and s[0] == what]  # fmt: skip
+        if texts:
+            return {key: {"after": merged, "of": None, "text": f"{what} ({'; '.join(texts)})"}}
+    return {}
 
 
 def merge_junit(paths: list[Path], out: Path) -> list[str]:

@@ -9,7 +9,7 @@ from pixelproof.report.facts import (
     behaviours,
     broken_cases,
     filters_text,
-    interrupted,
+    incomplete,
     level_scores,
     shorten,
     source_parts,
@@ -62,11 +62,15 @@ JUDGED = ("passed", "failed", "fixed")
 
 
 def verdict(data: dict[str, Any]) -> str:
-    """The headline: an interrupted run or one that judged nothing never reads as kept."""
-    interrupted = data.get("interrupted")
-    if isinstance(interrupted, dict):
-        return str(interrupted.get("text") or "interrupted: not a verdict")
+    """The headline: an interrupted run or one that judged nothing never reads as kept; one
+    stopped early (-x) says so beside what it found."""
+    short = incomplete(data)
+    if short is not None and short[0] == "interrupted":
+        return short[1]
     code = int(data["exit_code"])
+    if short is not None:
+        found = VERDICTS[code] if code in (1, 3) else "nothing broken so far: not a verdict"
+        return f"{found}; {short[1]}"
     if code == 0 and not any(data["counts"].get(o, 0) for o in JUDGED):
         return "nothing judged (no case passed or failed): not a verdict"
     return VERDICTS.get(code, "see report")
@@ -169,6 +173,7 @@ def render_markdown(data: dict[str, Any]) -> str:
     ]
     levels = level_scores(data)
     if levels:
-        head = "Per level, interrupted: " if interrupted(data) else "Per level: "
+        short = incomplete(data)
+        head = f"Per level, {short[0]}: " if short is not None else "Per level: "
         lines += ["", head + "; ".join(_level_text(s) for s in levels) + "."]
     return "\n".join(lines + _behaviour_rows(data) + _case_lines(data)) + "\n"

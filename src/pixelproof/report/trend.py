@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from pixelproof.report.diff import RunFileError, load_run
-from pixelproof.report.facts import JUDGED, comparable_key, filters_text, surface_scores
+from pixelproof.report.facts import (
+    JUDGED,
+    comparable_key,
+    filters_text,
+    incomplete,
+    surface_scores,
+)
 
 PALETTE = ("#1565c0", "#2e7d32", "#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037")
 MAX_LABELS = 8  # x-axis labels shown; the others stay in the tooltips
@@ -32,10 +38,9 @@ def load_history(directory: Path) -> tuple[list[dict[str, Any]], list[str]]:
         if not run.get("outcomes") or run.get("exit_code") == 2:
             problems.append(f"{file}: judged nothing (a usage error), not in the trend")
             continue
-        if isinstance(run.get("interrupted"), dict):
-            problems.append(
-                f"{file}: {run['interrupted'].get('text') or 'interrupted'}, not in the trend"
-            )
+        short = incomplete(run)
+        if short is not None:  # interrupted or stopped early: its scores are how far it got
+            problems.append(f"{file}: {short[1]}, not in the trend")
             continue
         runs.append(run)
     runs.sort(key=lambda r: r.get("started", ""))
