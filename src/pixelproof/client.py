@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 
@@ -35,6 +36,10 @@ NO_ANSWER = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolErr
              httpx.ProxyError, httpx.UnsupportedProtocol)  # fmt: skip
 
 
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5  # an image URL's hops (httpx's default allows 20; a URL answer needs one or two)
+
+
 @dataclass
 class Exchange:
     method: str
@@ -48,6 +53,7 @@ class Exchange:
     elapsed_s: float = 0.0
     error: str | None = None  # infrastructure problem; None when the target answered
     redactor: Redactor = field(default=DEFAULT, repr=False, compare=False)
+    redirected_from: list[str] = field(default_factory=list)  # a download's earlier hops
 
     @property
     def ok(self) -> bool:
@@ -274,9 +280,23 @@ class Client:
     def _too_big(self, how: str) -> str:
         return f"response body over the {self.max_body:,} byte cap ({how}); not kept"
 
-    def download(self, url: str) -> Exchange:
-        """GET an image URL (no credentials: a URL answer must stand on its own)."""
-        return self.send("GET", url, credentials="none")
+    def download(self, url: str, headers: dict[str, str] | None = None) -> Exchange:
+        """GET an image URL (no credentials: a URL answer must stand on its own), following its
+        redirects as any client fetching it would (a gateway's own URL redirecting to a CDN's
+        signed one), at most MAX_REDIRECTS: the last answer, with the URLs that redirected to it.
+        An API request's redirect is an answer of its own (``send`` follows none)."""
+        chain: list[str] = []
+        exchange = self.send("GET", url, credentials="none", headers=headers)
+        while exchange.status in REDIRECTS and len(chain) < MAX_REDIRECTS:
+            location = exchange.response_headers.get("location", "")
+            target = urljoin(url, location) if location else ""
+            if not target.startswith(("http://", "https://")):
+                break  # no Location, or one no client would fetch: the 3xx is the answer
+            chain.append(exchange.url)
+            url = target
+            exchange = self.send("GET", url, credentials="none", headers=headers)
+        exchange.redirected_from = chain
+        return exchange
 
     def close(self) -> None:
         self.http.close()

@@ -279,16 +279,16 @@ class Observer:
     # ------------------------------------------------------------------ reading back
     def download(self, url: str) -> Exchange:
         if url not in self.downloads:
-            self.requests_sent += 1
-            self.downloads[url] = self.plain.download(url)
+            got = self.downloads[url] = self.plain.download(url)
+            self.requests_sent += 1 + len(got.redirected_from)
         return self.downloads[url]
 
     def download_aged(self, url: str, age_s: float) -> Exchange:
         """The URL fetched as if ``age_s`` seconds old (FILE_AGE_HEADER; only a pixelproof mock
         honours it, so only a profile with ``url_age_header`` asks)."""
-        self.requests_sent += 1
-        headers = {FILE_AGE_HEADER: f"{age_s:g}"}
-        return self.plain.send("GET", url, credentials="none", headers=headers)
+        got = self.plain.download(url, headers={FILE_AGE_HEADER: f"{age_s:g}"})
+        self.requests_sent += 1 + len(got.redirected_from)
+        return got
 
     def _recorder_seq(self) -> int:
         if self.recorder is None:

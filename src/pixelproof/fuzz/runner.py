@@ -120,9 +120,10 @@ class FuzzSession:
     def download(self, run: _Run, url: str) -> Exchange:
         if not run.allowance.take():
             return Exchange("GET", url, {}, error=f"not fetched: {BUDGET_NOTE}")
-        self.sent += 1
-        run.result.requests += 1
-        return self.plain.download(url)
+        got = self.plain.download(url)
+        self.sent += 1 + len(got.redirected_from)
+        run.result.requests += 1 + len(got.redirected_from)
+        return got
 
     def exercise(self, run: _Run, case: Any, note: str = "") -> None:
         response = self.send(run, case)

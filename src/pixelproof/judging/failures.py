@@ -109,7 +109,9 @@ def downloaded(got: Exchange, url: str, source: str) -> ImageResult:
     if got.error:
         return ImageResult(source, problem=f"{url}: no answer: {got.error}", unobserved=True)
     if got.status != 200:
-        return ImageResult(source, problem=f"download failed: {got.describe_response(120)}")
+        hops = got.redirected_from
+        after = f" after {len(hops)} redirect(s) from {hops[0]}" if hops else ""
+        return ImageResult(source, problem=f"download failed{after}: {got.describe_response(120)}")
     try:
         return ImageResult(source, image=decode(got.body), declared=got.content_type, data=got.body)
     except ImageError as exc:
