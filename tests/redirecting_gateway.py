@@ -1,6 +1,8 @@
 """A gateway written by someone else: the reference stack behind a proxy that answers every image
 URL with a URL of its own redirecting there, as gateways fronting a CDN do (a short link that
-302s to a signed object URL). ``hops`` redirects per URL; ``loop`` redirects to itself forever."""
+302s to a signed object URL). ``hops`` redirects per URL; ``loop`` redirects to itself forever;
+``image_type``: no redirect, the proxy serves the image itself under that Content-Type (an object
+store's ``application/octet-stream``)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     upstream: str
     hops: int
     loop: bool
+    image_type: str | None
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -50,6 +53,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             )
 
     def do_GET(self) -> None:
+        if self.path.startswith("/img/"):
+            with httpx.Client(timeout=60) as client:
+                got = client.get(urllib.parse.unquote(self.path[5:]))
+            kind = self.server.image_type or got.headers.get("content-type", "")
+            return self._answer(got.status_code, got.content, {"Content-Type": kind})
         if self.path.startswith("/r/"):
             left, _, target = self.path[3:].partition("/")
             hops = int(left)
@@ -58,13 +66,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             own = f"/r/{hops - 1}/{target}"
             location = urllib.parse.unquote(target) if hops <= 1 else own
             return self._answer(302, headers={"Location": location})
-        got = self._forward("GET")
-        self._answer(
-            got.status_code, got.content, {"Content-Type": got.headers.get("content-type", "")}
-        )
+        self._relay(self._forward("GET"))
 
     def do_POST(self) -> None:
-        got = self._forward("POST", self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        self._relay(
+            self._forward("POST", self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        )
+
+    def _relay(self, got: httpx.Response) -> None:
+        """The answer passed on, each image URL in its JSON replaced by one of the proxy's."""
         body = got.content
         if "json" in got.headers.get("content-type", ""):
             body = json.dumps(self._redirected(got.json())).encode()
@@ -80,15 +90,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if key == "url" and isinstance(item, str) and item.startswith("http"):
                 host, port = self.server.server_address[:2]
                 quoted = urllib.parse.quote(item, safe="")
-                item = f"http://{host}:{port}/r/{self.server.hops}/{quoted}"
+                own = "img" if self.server.image_type else f"r/{self.server.hops}"
+                item = f"http://{host}:{port}/{own}/{quoted}"
             out[key] = self._redirected(item)
         return out
 
 
 @contextlib.contextmanager
-def redirecting_gateway(upstream: str, hops: int = 1, loop: bool = False) -> Iterator[str]:
+def redirecting_gateway(
+    upstream: str, hops: int = 1, loop: bool = False, image_type: str | None = None
+) -> Iterator[str]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.upstream, server.hops, server.loop = upstream.rstrip("/"), hops, loop
+    server.image_type = image_type
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -1,8 +1,9 @@
-"""An image URL that redirects to the image keeps the `url` promise (any client fetching it
-follows the redirect): pixelproof judged such a gateway broken on every `response_format.url`
-case ("download failed: 302"). A URL that never reaches an image is still broken, saying how
-far it was followed; an API request's redirect is still an answer of its own
-(test_run_bounds.py's redirect loop)."""
+"""Image URLs as gateways written by others serve them (tests/redirecting_gateway.py, in front of
+the reference stack). A URL that redirects to the image keeps the `url` promise, as any client
+fetching it follows the redirect (judged broken before: "download failed: 302"); one that never
+reaches an image is broken, saying how far it was followed; an API request's redirect is still an
+answer of its own (test_run_bounds.py's redirect loop). A URL served under a generic type keeps
+`output_format` (the label names no format); one labelled with another image type breaks it."""
 
 from __future__ import annotations
 
@@ -28,17 +29,18 @@ def stack() -> Iterator[Stack]:
         yield running
 
 
-def _run(stack: Stack, tmp_path: Path, **gateway: Any) -> tuple[int, dict[str, Any], str]:
-    with (
-        redirecting_gateway(stack.gateway.url, **gateway) as url,
-        pytest.MonkeyPatch.context() as env,
-    ):
+def _run(
+    stack: Stack, tmp_path: Path, *rules: str, surface: str = "unified", **gateway: Any
+) -> tuple[int, dict[str, Any], str]:
+    """`run --target` of the one ``surface``, reached through the redirecting gateway."""
+    profile = stack_profile_file(stack, KEY_ENV, tmp_path / "target.json")
+    data = json.loads(profile.read_text())
+    behind = data["surfaces"][surface]["base_url"]
+    with redirecting_gateway(behind, **gateway) as url, pytest.MonkeyPatch.context() as env:
         env.setenv(KEY_ENV, KEY)
-        profile = stack_profile_file(stack, KEY_ENV, tmp_path / "target.json")
-        data = json.loads(profile.read_text())
-        data["surfaces"] = {"unified": {**data["surfaces"]["unified"], "base_url": url}}
+        data["surfaces"] = {surface: {**data["surfaces"][surface], "base_url": url}}
         profile.write_text(json.dumps(data))
-        done = pixelproof_inprocess("run", "--target", str(profile), *RULES, "--fuzz", "off",
+        done = pixelproof_inprocess("run", "--target", str(profile), *rules, "--fuzz", "off",
                                     "--report-dir", str(tmp_path), "--run-id", "r")  # fmt: skip
     run = json.loads((tmp_path / "r" / "run.json").read_text())
     return done.returncode, run, done.stdout + done.stderr
@@ -48,7 +50,7 @@ def _run(stack: Stack, tmp_path: Path, **gateway: Any) -> tuple[int, dict[str, A
 def test_image_urls_that_redirect_to_the_image_keep_the_promise(
     stack: Stack, tmp_path: Path, hops: int
 ) -> None:
-    code, run, text = _run(stack, tmp_path, hops=hops)
+    code, run, text = _run(stack, tmp_path, *RULES, hops=hops)
     assert code == 0, text[-3000:]
     judged = [o for o in run["outcomes"] if o["rule"] == "response_format.url"]
     assert judged
@@ -60,7 +62,7 @@ def test_image_urls_that_redirect_to_the_image_keep_the_promise(
 def test_an_image_url_that_only_redirects_is_broken_and_says_how_far_it_was_followed(
     stack: Stack, tmp_path: Path
 ) -> None:
-    code, run, text = _run(stack, tmp_path, loop=True)
+    code, run, text = _run(stack, tmp_path, *RULES, loop=True)
     assert code == 1, text[-3000:]
     judged = [o for o in run["outcomes"] if o["rule"] == "response_format.url"]
     assert judged
@@ -68,3 +70,25 @@ def test_an_image_url_that_only_redirects_is_broken_and_says_how_far_it_was_foll
         assert outcome["outcome"] == "failed"
         assert f"after {MAX_REDIRECTS} redirect(s) from http://127.0.0.1" in outcome["message"]
         assert "302" in outcome["message"]
+
+
+@pytest.mark.parametrize(
+    ("image_type", "exit_code"),
+    [("application/octet-stream", 0), ("image/gif", 1)],
+    ids=["generic-type-keeps", "another-image-type-breaks"],
+)
+def test_a_url_served_as_a_generic_type_keeps_output_format_and_another_image_type_breaks_it(
+    stack: Stack, tmp_path: Path, image_type: str, exit_code: int
+) -> None:
+    """Task results fetched from an object store that labels every file application/octet-stream:
+    the bytes are the format asked for, and the label names none (they were judged broken:
+    "declared type matches the bytes"). A label naming another image format is a lie."""
+    code, run, text = _run(stack, tmp_path, "--rules", "output_format.*", surface="tasks-action",
+                           image_type=image_type)  # fmt: skip
+    assert code == exit_code, text[-3000:]
+    judged = [o for o in run["outcomes"] if o["kind"] == "output_format"]
+    assert judged
+    if exit_code:
+        assert all(f"declared {image_type}" in o["message"] for o in judged)
+    else:
+        assert all(o["outcome"] == "passed" for o in judged)

@@ -283,8 +283,10 @@ def output_format(j: Evidence) -> None:
                 f"{img.image.format} bytes",
                 j.obs.final,
             )
-            if img.declared and "/" in img.declared:
-                declared = img.declared.split("/")[1].replace("jpg", "jpeg")
+            # a declared image type must be the bytes' own; a generic one (an object store's
+            # application/octet-stream) names no format, so it cannot contradict them
+            if img.declared and img.declared.lower().startswith("image/"):
+                declared = img.declared.lower().split("/")[1].replace("jpg", "jpeg")
                 check(
                     declared == img.image.format,
                     j.case,
