@@ -69,6 +69,11 @@ def fuzzed(request: pytest.FixtureRequest, fuzz_session: Any) -> FuzzResult:
         raise TargetError(
             f"{target.id}: {len(result.errors)} request(s) got no answer:\n  {listing}"
         )
+    if result.rate_limited:
+        request.node.user_properties.append(("rate_limited", result.rate_limited))
+        if not result.examples and not result.findings:
+            raise TargetError(f"{target.id}: every case was answered 429 (rate limited), even "
+                              "after waiting as asked: nothing judged")  # fmt: skip
     return result
 
 

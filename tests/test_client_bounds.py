@@ -1,14 +1,18 @@
 """The client against misbehaving servers: every exchange ends by its deadline, bodies stop at the
-cap, the breaker stops a dead surface, and credentials (header or query) never show."""
+cap, the breaker stops a dead surface, a 429 is asked again as its Retry-After says (within the
+run's deadline), and credentials (header or query) never show."""
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import time
+from typing import Any
 
 import pytest
 
 import hostile
-from pixelproof.client import Client, Exchange
+from pixelproof.client import RATE_LIMIT_RETRIES, RATE_LIMIT_WAIT_S, Client, Exchange, retry_after
 from pixelproof.deadline import Guard
 from pixelproof.redact import Redactor
 
@@ -171,3 +175,53 @@ def test_loopback_targets_never_go_through_a_proxy(monkeypatch: pytest.MonkeyPat
         client.close()
     assert exchange.status == 400, exchange
     assert b"GET /direct HTTP/1.1" in exchange.body
+
+
+@pytest.mark.parametrize(
+    ("header", "default", "wait"),
+    [
+        (None, 2.0, 2.0),  # none: the client's own back-off
+        ("3", 1.0, 3.0),
+        ("0", 1.0, 0.0),
+        ("-5", 1.0, 0.0),
+        ("86400", 1.0, RATE_LIMIT_WAIT_S),  # capped: a day is a refusal, not a wait
+        ("soon", 4.0, 4.0),
+        ("nan", 4.0, 4.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 1.0, 0.0),  # a date long past
+    ],
+)
+def test_retry_after_reads_seconds_and_dates_within_bounds(
+    header: str | None, default: float, wait: float
+) -> None:
+    assert retry_after(header, default) == wait
+
+
+def test_retry_after_reads_a_future_http_date() -> None:
+    when = email.utils.format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20), True)
+    assert 15.0 < retry_after(when, 1.0) <= 20.0
+
+
+def test_a_429_is_asked_again_after_its_wait_and_never_past_the_run_deadline() -> None:
+    asked: list[float] = []
+
+    def limited(sock: Any) -> None:
+        hostile.read_request(sock)
+        asked.append(time.monotonic())
+        sock.sendall(hostile.answer(429, b"{}", extra="Retry-After: 7\r\n"))
+
+    with hostile.serve(limited) as url:
+        client = Client(url, None, 5.0)
+        slept: list[float] = []
+        client.sleep = slept.append  # the waits, not taken
+        exchange = client.send("GET", "/x")
+        assert exchange.status == 429
+        assert slept == [7.0, 7.0, 7.0]
+        assert exchange.sent == 1 + RATE_LIMIT_RETRIES == len(asked)
+        client.close()
+        # 10 s left of the run: one wait of 7 fits, a second would pass the deadline
+        ahead = [0.0]  # the waits, taken on a clock that jumps (the exchanges' deadlines read it)
+        guard = Guard(run_timeout_s=10.0, clock=lambda: time.monotonic() + ahead[0])
+        client = Client(url, None, 5.0, guard=guard)
+        client.sleep = lambda s: ahead.__setitem__(0, ahead[0] + s)
+        assert client.send("GET", "/x").waited_s == [7.0]
+        client.close()

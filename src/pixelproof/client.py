@@ -10,6 +10,8 @@ a run that caches many large answers keeps its memory flat.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import json
 import os
 import tempfile
@@ -36,6 +38,9 @@ NO_ANSWER = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolErr
              httpx.ProxyError, httpx.UnsupportedProtocol)  # fmt: skip
 
 
+RATE_LIMITED = 429
+RATE_LIMIT_RETRIES = 3  # asks after a 429, each after its Retry-After (else 1, 2, 4 s)
+RATE_LIMIT_WAIT_S = 30.0  # the longest single wait a Retry-After is given
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5  # an image URL's hops (httpx's default allows 20; a URL answer needs one or two)
 
@@ -54,6 +59,14 @@ class Exchange:
     error: str | None = None  # infrastructure problem; None when the target answered
     redactor: Redactor = field(default=DEFAULT, repr=False, compare=False)
     redirected_from: list[str] = field(default_factory=list)  # a download's earlier hops
+    hops_sent: int = 0  # the requests those hops took
+    waited_s: list[float] = field(default_factory=list)  # each wait after a 429, asked again after
+
+    @property
+    def sent(self) -> int:
+        """The requests this answer took: a 429 asks again (``Client.send``), a download
+        follows redirects (``Client.download``)."""
+        return self.hops_sent + 1 + len(self.waited_s)
 
     @property
     def ok(self) -> bool:
@@ -176,6 +189,27 @@ def _cookies_from_set_cookie(client: httpx.Client) -> None:
     client._cookies = _SetCookies(client.cookies)
 
 
+def retry_after(value: str | None, default: float) -> float:
+    """The seconds a Retry-After header asks for (seconds, or an HTTP date), within
+    [0, RATE_LIMIT_WAIT_S]; ``default`` when it is missing or unreadable."""
+    if value is None:
+        return min(default, RATE_LIMIT_WAIT_S)
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return min(default, RATE_LIMIT_WAIT_S)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
+    if seconds != seconds:  # NaN
+        return min(default, RATE_LIMIT_WAIT_S)
+    return max(0.0, min(seconds, RATE_LIMIT_WAIT_S))
+
+
 def redact(headers: dict[str, str]) -> dict[str, str]:
     return DEFAULT.header_map(headers)
 
@@ -201,6 +235,7 @@ class Client:
             else deadline_client(timeout, verify)
         )
         _cookies_from_set_cookie(self.http)
+        self.sleep: Callable[[float], None] = time.sleep  # the waits after a 429
 
     def prepare(self, credentials: str, headers: dict[str, str] | None,
                 params: dict[str, str] | None) -> tuple[dict[str, str], dict[str, str] | None]:  # fmt: skip
@@ -222,6 +257,30 @@ class Client:
              data: dict[str, str] | None = None, params: dict[str, str] | None = None,
              credentials: str = "default",  # default | none | wrong
              headers: dict[str, str] | None = None, content: bytes | None = None) -> Exchange:  # fmt: skip
+        """One request, with the profile's credentials (or none, or wrong ones). A 429 says
+        nothing of the promise being judged, only "not now": the request is asked again after
+        the answer's Retry-After (else 1, 2, 4 s), at most RATE_LIMIT_RETRIES times and never
+        past the run deadline; a 429 that outlasts them is returned, for the caller to report
+        as unobserved, never to judge."""
+        request = {"json_body": json_body, "files": files, "data": data, "params": params,
+                   "credentials": credentials, "headers": headers, "content": content}  # fmt: skip
+        exchange = self._send_once(method, path, **request)
+        waited: list[float] = []
+        while exchange.status == RATE_LIMITED and len(waited) < RATE_LIMIT_RETRIES:
+            wait = retry_after(exchange.response_headers.get("retry-after"), 2.0 ** len(waited))
+            if self.guard.ends is not None and self.guard.clock() + wait >= self.guard.ends:
+                break
+            self.sleep(wait)
+            waited.append(wait)
+            exchange = self._send_once(method, path, **request)
+        exchange.waited_s = waited
+        return exchange
+
+    def _send_once(self, method: str, path: str, *, json_body: Any,
+                   files: list[tuple[str, tuple[str, bytes, str]]] | None,
+                   data: dict[str, str] | None, params: dict[str, str] | None,
+                   credentials: str, headers: dict[str, str] | None,
+                   content: bytes | None) -> Exchange:  # fmt: skip
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         sent, query = self.prepare(credentials, headers, params)
         shown_json = json_body if json_body is not None else (dict(data) if data else None)
@@ -285,7 +344,7 @@ class Client:
         redirects as any client fetching it would (a gateway's own URL redirecting to a CDN's
         signed one), at most MAX_REDIRECTS: the last answer, with the URLs that redirected to it.
         An API request's redirect is an answer of its own (``send`` follows none)."""
-        chain: list[str] = []
+        chain, sent = [], 0
         exchange = self.send("GET", url, credentials="none", headers=headers)
         while exchange.status in REDIRECTS and len(chain) < MAX_REDIRECTS:
             location = exchange.response_headers.get("location", "")
@@ -293,9 +352,10 @@ class Client:
             if not target.startswith(("http://", "https://")):
                 break  # no Location, or one no client would fetch: the 3xx is the answer
             chain.append(exchange.url)
+            sent += exchange.sent
             url = target
             exchange = self.send("GET", url, credentials="none", headers=headers)
-        exchange.redirected_from = chain
+        exchange.redirected_from, exchange.hops_sent = chain, sent
         return exchange
 
     def close(self) -> None:

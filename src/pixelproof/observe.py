@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pixelproof.client import RUN_HEADER, Client, Clients, Exchange
+from pixelproof.client import RATE_LIMITED, RUN_HEADER, Client, Clients, Exchange
 from pixelproof.deadline import Guard
 from pixelproof.ledger import Ledger
 from pixelproof.plan import KINDS, PROMPT_TAG, Probe, cases_for
@@ -76,7 +76,8 @@ def ask_again(exchange: Exchange) -> str | None:
 
 def unobservable(obs: Observation) -> str | None:
     """Why this observation cannot be judged (an error), or None. Answers, however wrong, are
-    judged: only the absence of an answer, or a 5xx/malformed answer that did not repeat, is here."""
+    judged: only the absence of an answer, a 5xx/malformed answer that did not repeat, or a 429
+    that outlasted its retries, is here."""
     if obs.unobservable:
         shown = obs.final.describe_request() if obs.final else ""
         return f"{obs.unobservable}\n  request: {shown}"
@@ -86,6 +87,10 @@ def unobservable(obs: Observation) -> str | None:
         status = exchange.status or 0
         if exchange.error:
             return f"{where}: {exchange.error}{request}"
+        if status == RATE_LIMITED:  # "not now" says nothing of the promise (Client.send)
+            waits = ", ".join(f"{w:g}" for w in exchange.waited_s) or "none: the run deadline"
+            return (f"{where} rate limited: answered 429 {exchange.sent} time(s) (waited {waits} s "
+                    f"between): not judged{request}")  # fmt: skip
         if i > 0 and status == 404:
             return f"task {obs.task_id} vanished: the poll answered 404 after a successful submission{request}"
         if i > 0 and 400 <= status < 500:
@@ -198,23 +203,23 @@ class Observer:
         return obs
 
     def _send(self, probe: Probe, nonce: str) -> Exchange:
-        self.requests_sent += 1
         client = self.clients[probe.surface]
         path = probe.path.replace("{nonce}", nonce)
         files = [(name, (f"{sample}.{MIME.get(sample, 'image/png').split('/')[1]}", sample_bytes(sample),
                          MIME.get(sample, "image/png"))) for name, sample in probe.files]  # fmt: skip
-        return client.send(
+        exchange = client.send(
             probe.method, path, json_body=probe.json_body(nonce), files=files or None,
             data={k: v.replace("{nonce}", nonce) for k, v in probe.form} or None,
             params=dict(probe.query) or None, credentials=probe.credentials,
             headers={RUN_HEADER: f"{self.run_id} pp:{nonce}"},
         )  # fmt: skip
+        self.requests_sent += exchange.sent
+        return exchange
 
     def _query(self, obs: Observation) -> Exchange:
         """One poll of the task's status (appended to the observation's polls)."""
         probe = obs.probe
         client = self.clients[probe.surface]
-        self.requests_sent += 1
         if probe.op == "jimeng":
             body = {"req_key": (probe.json_body(obs.nonce) or {}).get("req_key"), "task_id": obs.task_id,
                     "req_json": json.dumps({"return_url": False})}  # fmt: skip
@@ -222,6 +227,7 @@ class Observer:
             exchange = client.send("POST", probe.path, json_body=body, params=params)
         else:
             exchange = client.send("GET", f"/v1/tasks/{obs.task_id}")
+        self.requests_sent += exchange.sent
         obs.polls.append(exchange)
         return exchange
 
@@ -280,14 +286,14 @@ class Observer:
     def download(self, url: str) -> Exchange:
         if url not in self.downloads:
             got = self.downloads[url] = self.plain.download(url)
-            self.requests_sent += 1 + len(got.redirected_from)
+            self.requests_sent += got.sent
         return self.downloads[url]
 
     def download_aged(self, url: str, age_s: float) -> Exchange:
         """The URL fetched as if ``age_s`` seconds old (FILE_AGE_HEADER; only a pixelproof mock
         honours it, so only a profile with ``url_age_header`` asks)."""
         got = self.plain.download(url, headers={FILE_AGE_HEADER: f"{age_s:g}"})
-        self.requests_sent += 1 + len(got.redirected_from)
+        self.requests_sent += got.sent
         return got
 
     def _recorder_seq(self) -> int:

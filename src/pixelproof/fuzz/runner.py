@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from pixelproof.client import Client, Exchange
+from pixelproof.client import RATE_LIMITED, Client, Exchange
 from pixelproof.deadline import Guard
 from pixelproof.fuzz.cases import anchor_kwargs, image_media_types, required_drops, targeted
 from pixelproof.fuzz.checks import ACTIVE, BUDGET_NOTE, CHECKS, Judging, PixelproofFailure
@@ -128,6 +128,9 @@ class FuzzSession:
     def exercise(self, run: _Run, case: Any, note: str = "") -> None:
         response = self.send(run, case)
         if response is None:
+            return
+        if response.status_code == RATE_LIMITED:  # after Client.send's waits: "not now", unjudged
+            run.result.rate_limited += 1
             return
         run.result.examples += 1
         if _nested_too_deep(response.content):  # a malformed answer: a finding, never a traceback

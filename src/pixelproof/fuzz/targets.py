@@ -136,6 +136,7 @@ class FuzzResult:
     elapsed_s: float = 0.0
     notes: list[str] = field(default_factory=list)
     answers: Counter[str] = field(default_factory=Counter)  # "expected->status class": how often
+    rate_limited: int = 0  # cases still answered 429 after the client's waits: not judged
 
     def distinct(self) -> list[tuple[Finding, int]]:
         """Findings grouped by (operation, check, expected), first request kept, with a count."""

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pixelproof.client import RATE_LIMITED
 from pixelproof.images import DecodedImage, ImageError, decode
 from pixelproof.surfaces import ImageRef, dialect
 
@@ -108,6 +109,9 @@ def downloaded(got: Exchange, url: str, source: str) -> ImageResult:
     """The image a download answered (or why not); no answer at all is ``unobserved``."""
     if got.error:
         return ImageResult(source, problem=f"{url}: no answer: {got.error}", unobserved=True)
+    if got.status == RATE_LIMITED:  # "not now" (Client.send asked again): not evidence
+        problem = f"{url}: rate limited (429, asked {got.sent} time(s))"
+        return ImageResult(source, problem=problem, unobserved=True)
     if got.status != 200:
         hops = got.redirected_from
         after = f" after {len(hops)} redirect(s) from {hops[0]}" if hops else ""

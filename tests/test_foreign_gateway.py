@@ -1,9 +1,16 @@
-"""Image URLs as gateways written by others serve them (tests/redirecting_gateway.py, in front of
-the reference stack). A URL that redirects to the image keeps the `url` promise, as any client
-fetching it follows the redirect (judged broken before: "download failed: 302"); one that never
-reaches an image is broken, saying how far it was followed; an API request's redirect is still an
-answer of its own (test_run_bounds.py's redirect loop). A URL served under a generic type keeps
-`output_format` (the label names no format); one labelled with another image type breaks it."""
+"""Gateways written by others (tests/foreign_gateway.py, in front of the reference stack) that
+keep their promises in ways the reference does not, or break them.
+
+Image URLs: one that redirects to the image keeps the `url` promise, as any client fetching it
+follows the redirect (judged broken before: "download failed: 302"); one that never reaches an
+image is broken, saying how far it was followed; an API request's redirect is still an answer of
+its own (test_run_bounds.py's redirect loop). A URL served under a generic type keeps
+`output_format` (the label names no format); one labelled with another image type breaks it.
+
+Rate limits: a 429 says "not now", nothing of the promise. Asked again after its Retry-After, a
+gateway that then answers keeps every promise (judged broken before: "the request is accepted
+(2xx)", or kept on rejection rules by a 429 that rejected nothing); one that never stops is not
+judged at all: errors (exit 3), never a verdict."""
 
 from __future__ import annotations
 
@@ -15,9 +22,9 @@ from typing import Any
 import pytest
 
 from conftest import pixelproof_inprocess, stack_profile_file
-from pixelproof.client import MAX_REDIRECTS
+from foreign_gateway import foreign_gateway, url_of
+from pixelproof.client import MAX_REDIRECTS, RATE_LIMIT_RETRIES
 from pixelproof.mock.server import Stack, embedded_stack
-from redirecting_gateway import redirecting_gateway
 
 KEY_ENV, KEY = "PP_REDIRECT_KEY", "pp-redirect-key-0123456789"
 RULES = ("--rules", "response_format.url", "--rules", "openai_images.response_format.url")
@@ -32,17 +39,18 @@ def stack() -> Iterator[Stack]:
 def _run(
     stack: Stack, tmp_path: Path, *rules: str, surface: str = "unified", **gateway: Any
 ) -> tuple[int, dict[str, Any], str]:
-    """`run --target` of the one ``surface``, reached through the redirecting gateway."""
+    """`run --target` of the one ``surface``, reached through the foreign gateway."""
     profile = stack_profile_file(stack, KEY_ENV, tmp_path / "target.json")
     data = json.loads(profile.read_text())
     behind = data["surfaces"][surface]["base_url"]
-    with redirecting_gateway(behind, **gateway) as url, pytest.MonkeyPatch.context() as env:
+    with foreign_gateway(behind, **gateway) as proxy, pytest.MonkeyPatch.context() as env:
         env.setenv(KEY_ENV, KEY)
-        data["surfaces"] = {surface: {**data["surfaces"][surface], "base_url": url}}
+        data["surfaces"] = {surface: {**data["surfaces"][surface], "base_url": url_of(proxy)}}
         profile.write_text(json.dumps(data))
-        done = pixelproof_inprocess("run", "--target", str(profile), *rules, "--fuzz", "off",
+        done = pixelproof_inprocess("run", "--target", str(profile), "--fuzz", "off", *rules,
                                     "--report-dir", str(tmp_path), "--run-id", "r")  # fmt: skip
     run = json.loads((tmp_path / "r" / "run.json").read_text())
+    run["limited_by_the_gateway"] = proxy.limited  # (the test's note: 429s the proxy answered)
     return done.returncode, run, done.stdout + done.stderr
 
 
@@ -92,3 +100,47 @@ def test_a_url_served_as_a_generic_type_keeps_output_format_and_another_image_ty
         assert all(f"declared {image_type}" in o["message"] for o in judged)
     else:
         assert all(o["outcome"] == "passed" for o in judged)
+
+
+RATE_RULES = (
+    "--rules",
+    "size.gpt-image-2.*",
+    "--rules",
+    "model.required",
+    "--rules",
+    "n.default.*",
+)
+
+
+def test_a_gateway_that_rate_limits_each_first_ask_keeps_its_promises(
+    stack: Stack, tmp_path: Path
+) -> None:
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "throttled").mkdir()
+    _, clean, _ = _run(stack, tmp_path / "clean", *RATE_RULES)
+    code, run, text = _run(stack, tmp_path / "throttled", *RATE_RULES, throttle=1)
+    assert code == 0, text[-3000:]
+    assert {o["outcome"] for o in run["outcomes"]} == {"passed"}
+    assert {o["case"] for o in run["outcomes"]} == {o["case"] for o in clean["outcomes"]}
+    assert {"size", "n_default", "model_required"} <= {o["kind"] for o in run["outcomes"]}
+    # each 429 is a request sent, asked again: the clean run's requests, and one more each
+    limited = run["limited_by_the_gateway"]
+    assert limited >= len(run["outcomes"]) // 2
+    assert run["requests_sent"] == clean["requests_sent"] + limited
+
+
+def test_a_gateway_that_never_stops_rate_limiting_is_not_judged(
+    stack: Stack, tmp_path: Path
+) -> None:
+    code, run, text = _run(stack, tmp_path, *RATE_RULES, "--rules", "fuzz.unified.*",
+                           "--fuzz", "negative", "--fuzz-budget", "6", throttle=-1)  # fmt: skip
+    assert code == 3, text[-3000:]
+    assert {o["outcome"] for o in run["outcomes"]} == {"error"}
+    rule_cases = [o for o in run["outcomes"] if o["kind"] != "fuzz"]
+    assert rule_cases
+    for outcome in rule_cases:
+        assert f"rate limited: answered 429 {1 + RATE_LIMIT_RETRIES} time(s)" in outcome["message"]
+        assert "waited 0, 0, 0 s between" in outcome["message"]  # its Retry-After: 0
+    fuzz = [o for o in run["outcomes"] if o["kind"] == "fuzz"]
+    assert fuzz
+    assert all("answered 429 (rate limited)" in o["message"] for o in fuzz)

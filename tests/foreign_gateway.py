@@ -1,8 +1,12 @@
-"""A gateway written by someone else: the reference stack behind a proxy that answers every image
-URL with a URL of its own redirecting there, as gateways fronting a CDN do (a short link that
-302s to a signed object URL). ``hops`` redirects per URL; ``loop`` redirects to itself forever;
-``image_type``: no redirect, the proxy serves the image itself under that Content-Type (an object
-store's ``application/octet-stream``)."""
+"""A gateway written by someone else: the reference stack behind a proxy that keeps its promises
+in ways the reference does not, or breaks them.
+
+Image URLs: each is replaced by one of the proxy's redirecting there, as gateways fronting a CDN
+do (a short link that 302s to a signed object URL): ``hops`` redirects per URL, ``loop`` redirects
+to itself forever; with ``image_type`` the proxy serves the image itself under that Content-Type
+(an object store's ``application/octet-stream``). Rate limits: ``throttle`` answers the first N
+asks of each API call (one with credentials: by method, path, body and pixelproof's run header,
+which names the probe) 429 with ``Retry-After: 0``; -1 answers every one so."""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from pixelproof.client import RUN_HEADER
+
 HOP_HEADERS = ("host", "content-length", "connection", "transfer-encoding")
 
 
@@ -26,6 +32,10 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     hops: int
     loop: bool
     image_type: str | None
+    throttle: int
+    asked: dict[tuple[str, str, bytes, str], int]
+    limited: int  # 429s answered
+    lock: threading.Lock
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -52,7 +62,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 method, self.server.upstream + self.path, content=body, headers=headers
             )
 
+    def _throttled(self, body: bytes = b"") -> bool:
+        """Answers 429 where the throttle says so (True)."""
+        if not self.server.throttle or "authorization" not in self.headers:
+            return False  # (API calls only: not the preflight, not a download: no credentials)
+        with self.server.lock:
+            key = (self.command, self.path, body, self.headers.get(RUN_HEADER, ""))
+            asked = self.server.asked[key] = self.server.asked.get(key, 0) + 1
+        if self.server.throttle < 0 or asked <= self.server.throttle:
+            with self.server.lock:
+                self.server.limited += 1
+            self._answer(429, b'{"error": {"message": "slow down"}}',
+                         {"Content-Type": "application/json", "Retry-After": "0"})  # fmt: skip
+            return True
+        return False
+
     def do_GET(self) -> None:
+        if self._throttled():
+            return
         if self.path.startswith("/img/"):
             with httpx.Client(timeout=60) as client:
                 got = client.get(urllib.parse.unquote(self.path[5:]))
@@ -69,9 +96,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._relay(self._forward("GET"))
 
     def do_POST(self) -> None:
-        self._relay(
-            self._forward("POST", self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        )
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if not self._throttled(body):
+            self._relay(self._forward("POST", body))
 
     def _relay(self, got: httpx.Response) -> None:
         """The answer passed on, each image URL in its JSON replaced by one of the proxy's."""
@@ -97,16 +124,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def redirecting_gateway(
-    upstream: str, hops: int = 1, loop: bool = False, image_type: str | None = None
-) -> Iterator[str]:
+def foreign_gateway(
+    upstream: str,
+    hops: int = 1,
+    loop: bool = False,
+    image_type: str | None = None,
+    throttle: int = 0,
+) -> Iterator[_Server]:
+    """The proxy, serving on ``url_of(server)`` until the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.upstream, server.hops, server.loop = upstream.rstrip("/"), hops, loop
-    server.image_type = image_type
+    server.image_type, server.throttle = image_type, throttle
+    server.asked, server.lock, server.limited = {}, threading.Lock(), 0
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield server
     finally:
         server.shutdown()
         server.server_close()
+
+
+def url_of(server: _Server) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
