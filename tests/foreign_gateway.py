@@ -6,7 +6,8 @@ do (a short link that 302s to a signed object URL): ``hops`` redirects per URL, 
 to itself forever; with ``image_type`` the proxy serves the image itself under that Content-Type
 (an object store's ``application/octet-stream``). Rate limits: ``throttle`` answers the first N
 asks of each API call (one with credentials: by method, path, body and pixelproof's run header,
-which names the probe) 429 with ``Retry-After: 0``; -1 answers every one so."""
+which names the probe) 429 with ``Retry-After: 0``; -1 answers every one so. ``busy``: a 5xx from
+behind (a failed channel) is answered 429, "try again later", with a JSON error."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     throttle: int
     asked: dict[tuple[str, str, bytes, str], int]
     limited: int  # 429s answered
+    busy: bool
     lock: threading.Lock
 
 
@@ -102,6 +104,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _relay(self, got: httpx.Response) -> None:
         """The answer passed on, each image URL in its JSON replaced by one of the proxy's."""
+        if self.server.busy and got.status_code >= 500:
+            body = b'{"error": {"message": "the image channel is busy, try again later"}}'
+            return self._answer(429, body, {"Content-Type": "application/json"})
         body = got.content
         if "json" in got.headers.get("content-type", ""):
             body = json.dumps(self._redirected(got.json())).encode()
@@ -130,12 +135,14 @@ def foreign_gateway(
     loop: bool = False,
     image_type: str | None = None,
     throttle: int = 0,
+    busy: bool = False,
 ) -> Iterator[_Server]:
     """The proxy, serving on ``url_of(server)`` until the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.upstream, server.hops, server.loop = upstream.rstrip("/"), hops, loop
     server.image_type, server.throttle = image_type, throttle
     server.asked, server.lock, server.limited = {}, threading.Lock(), 0
+    server.busy = busy
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -15,6 +15,7 @@ judged at all: errors (exit 3), never a verdict."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -144,3 +145,17 @@ def test_a_gateway_that_never_stops_rate_limiting_is_not_judged(
     fuzz = [o for o in run["outcomes"] if o["kind"] == "fuzz"]
     assert fuzz
     assert all("answered 429 (rate limited)" in o["message"] for o in fuzz)
+
+
+def test_a_gateway_answering_429_when_its_channel_fails_keeps_the_failure_promises(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The upstream fails (injected): "try again later" in a JSON error is an answer a client can
+    read, judged as it is, at once (no waiting on it)."""
+    started = time.monotonic()
+    code, run, text = _run(stack, tmp_path, "--rules", "upstream.failure.*", busy=True)
+    assert code == 0, text[-3000:]
+    judged = [o for o in run["outcomes"] if o["kind"] == "upstream_failure"]
+    assert judged
+    assert {o["outcome"] for o in judged} == {"passed"}
+    assert time.monotonic() - started < 30  # (3 waits of 1, 2 and 4 s a case, were they taken)

@@ -256,17 +256,19 @@ class Client:
              files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
              data: dict[str, str] | None = None, params: dict[str, str] | None = None,
              credentials: str = "default",  # default | none | wrong
-             headers: dict[str, str] | None = None, content: bytes | None = None) -> Exchange:  # fmt: skip
+             headers: dict[str, str] | None = None, content: bytes | None = None,
+             patient: bool = True) -> Exchange:  # fmt: skip
         """One request, with the profile's credentials (or none, or wrong ones). A 429 says
         nothing of the promise being judged, only "not now": the request is asked again after
         the answer's Retry-After (else 1, 2, 4 s), at most RATE_LIMIT_RETRIES times and never
         past the run deadline; a 429 that outlasts them is returned, for the caller to report
-        as unobserved, never to judge."""
+        as unobserved, never to judge. Not ``patient``: the first answer, 429 or not (a gateway
+        relaying a failure injected upstream may well say "not now")."""
         request = {"json_body": json_body, "files": files, "data": data, "params": params,
                    "credentials": credentials, "headers": headers, "content": content}  # fmt: skip
         exchange = self._send_once(method, path, **request)
         waited: list[float] = []
-        while exchange.status == RATE_LIMITED and len(waited) < RATE_LIMIT_RETRIES:
+        while patient and exchange.status == RATE_LIMITED and len(waited) < RATE_LIMIT_RETRIES:
             wait = retry_after(exchange.response_headers.get("retry-after"), 2.0 ** len(waited))
             if self.guard.ends is not None and self.guard.clock() + wait >= self.guard.ends:
                 break

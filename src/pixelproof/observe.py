@@ -48,6 +48,7 @@ class Observation:
         None  # recorder seq before sending (a request its prompt cannot trace)
     )
     unattributed: str | None = None  # upstream calls in that window no nonce tells the owner of
+    limit_is_an_answer: bool = False  # a failure injected upstream: a 429 is the gateway's reply
 
     @property
     def final(self) -> Exchange | None:
@@ -87,7 +88,8 @@ def unobservable(obs: Observation) -> str | None:
         status = exchange.status or 0
         if exchange.error:
             return f"{where}: {exchange.error}{request}"
-        if status == RATE_LIMITED:  # "not now" says nothing of the promise (Client.send)
+        if status == RATE_LIMITED and not (i == 0 and obs.limit_is_an_answer):
+            # "not now" says nothing of the promise (Client.send asked again)
             waits = ", ".join(f"{w:g}" for w in exchange.waited_s) or "none: the run deadline"
             return (f"{where} rate limited: answered 429 {exchange.sent} time(s) (waited {waits} s "
                     f"between): not judged{request}")  # fmt: skip
@@ -178,10 +180,12 @@ class Observer:
         return f"{self.run_id}-{probe.key}-{secrets.token_hex(3)}"
 
     def _attempt(self, probe: Probe) -> Observation:
-        obs = Observation(probe, nonce=self._nonce(probe))
+        obs = Observation(
+            probe, nonce=self._nonce(probe), limit_is_an_answer=probe.key in self.injecting
+        )
         if probe.key in self.windowed and self.recorder is not None:
             obs.window_since = self._recorder_seq()
-        obs.exchange = self._send(probe, obs.nonce)
+        obs.exchange = self._send(probe, obs.nonce, patient=not obs.limit_is_an_answer)
         if probe.op in ("task", "jimeng") and obs.exchange.ok and ask_again(obs.exchange) is None:
             self._poll(obs)
         return obs
@@ -202,7 +206,7 @@ class Observer:
             obs.malformed = repeat
         return obs
 
-    def _send(self, probe: Probe, nonce: str) -> Exchange:
+    def _send(self, probe: Probe, nonce: str, patient: bool = True) -> Exchange:
         client = self.clients[probe.surface]
         path = probe.path.replace("{nonce}", nonce)
         files = [(name, (f"{sample}.{MIME.get(sample, 'image/png').split('/')[1]}", sample_bytes(sample),
@@ -211,7 +215,7 @@ class Observer:
             probe.method, path, json_body=probe.json_body(nonce), files=files or None,
             data={k: v.replace("{nonce}", nonce) for k, v in probe.form} or None,
             params=dict(probe.query) or None, credentials=probe.credentials,
-            headers={RUN_HEADER: f"{self.run_id} pp:{nonce}"},
+            headers={RUN_HEADER: f"{self.run_id} pp:{nonce}"}, patient=patient,
         )  # fmt: skip
         self.requests_sent += exchange.sent
         return exchange
