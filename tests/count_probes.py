@@ -14,7 +14,7 @@ from pixelproof.observe import Observer
 _ORIGINAL: list[Any] = []
 
 
-def _counted(self: Observer, probe: Any, nonce: str) -> Any:
+def _counted(self: Observer, probe: Any, nonce: str, **more: Any) -> Any:
     path = os.environ.get("PP_COUNT_PROBES")
     if path:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -22,7 +22,7 @@ def _counted(self: Observer, probe: Any, nonce: str) -> Any:
             os.write(fd, f"{probe.key}\n".encode())
         finally:
             os.close(fd)
-    return _ORIGINAL[0](self, probe, nonce)
+    return _ORIGINAL[0](self, probe, nonce, **more)
 
 
 def pytest_configure(config: pytest.Config) -> None:
