@@ -98,11 +98,37 @@ def test_units_are_request_groups_and_ungrouped_tests_alone() -> None:
 
 
 @pytest.mark.parametrize("value", ["auto", "logical"])
-def test_auto_is_the_cpus_this_process_may_use(value: str) -> None:
+def test_auto_is_the_cpus_this_process_may_use_not_the_machines(value: str) -> None:
+    """A CI job pinned to one CPU of a bigger machine (a container's cpuset, `taskset`) runs one
+    worker: the count is read in a child allowed a single CPU, which os.cpu_count() still counts
+    as all of them."""
     import os
+    import subprocess
+    import sys
 
-    assert worker_count(value) == len(os.sched_getaffinity(0))
-    assert worker_count("3") == 3
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("one CPU here: a pinned child cannot tell affinity from the machine's count")
+    code = f"from pixelproof.workers import worker_count; print(worker_count({value!r}))"
+    pinned = subprocess.run(
+        [sys.executable, "-c", code],
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpus[-1]}),
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert pinned.stdout.strip() == "1"
+    assert (os.cpu_count() or 1) > 1  # what a count of the machine's CPUs would have said
+    assert worker_count(value) == len(cpus)
+
+
+@pytest.mark.parametrize("value", ["1", "3", "16"])
+def test_a_number_is_that_many_workers(value: str) -> None:
+    assert worker_count(value) == int(value)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "", "1.5", None])
+def test_anything_else_is_refused(value: object) -> None:
+    with pytest.raises(ValueError, match="not a positive number of workers"):
+        worker_count(value)
 
 
 def test_a_ctrl_c_held_back_is_delivered_to_the_handler_before_at_the_end() -> None:
