@@ -195,3 +195,22 @@ def test_a_run_stops_buying_images_at_its_budget_however_many_workers(
     skipped = [o for o in run["outcomes"] if o["outcome"] == "skipped"]
     assert skipped
     assert all("image budget of 10 reached" in o["message"] for o in skipped), skipped[:3]
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "forked-workers"])
+def test_a_workers_warning_keeps_its_class_and_place(
+    budget_target: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+) -> None:
+    """The warnings summary of `run -n N` is the serial run's: the class a worker warned with
+    (it said "UserWarning: ProbeWarning: ..." at line 0) and where it was raised."""
+    from conftest import pixelproof_inprocess
+
+    monkeypatch.setenv(BUDGET_KEY_ENV, BUDGET_KEY)
+    done = pixelproof_inprocess(
+        "run", "--target", str(budget_target), "--rules", "size.gpt-image-2.*", "--fuzz", "off",
+        "--report-dir", str(tmp_path), *workers, "--", "-p", "warn_probe",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "warn_probe.py:" in done.stdout
+    assert "ProbeWarning: pp-probe: warned in a worker" in done.stdout, done.stdout[-2000:]
+    assert "UserWarning" not in done.stdout

@@ -86,8 +86,11 @@ class _Forward:
     def pytest_warning_recorded(
         self, warning_message: warnings.WarningMessage, when: str, nodeid: str, location: Any
     ) -> None:
-        text = f"{warning_message.category.__name__}: {warning_message.message}"
-        self.send("warning", text, when, nodeid, location, now=False)
+        category = warning_message.category
+        where = (warning_message.filename, warning_message.lineno)
+        kind = (category.__module__, category.__qualname__)
+        self.send("warning", kind, str(warning_message.message), where, when, nodeid, location,
+                  now=False)  # fmt: skip
 
 
 _SENDING = threading.Lock()  # a worker's threads (its tests', its ahead thread) send in turn

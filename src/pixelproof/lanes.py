@@ -247,10 +247,13 @@ class Lanes:
                 worker.held.remove(message[1])
             hook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         elif kind == "warning":
-            text, when, nodeid, location = message[1:]
-            record = warnings.WarningMessage(
-                UserWarning(text), UserWarning, location[0] if location else "", 0
-            )
+            kind, text, (filename, lineno), when, nodeid, location = message[1:]
+            category = warning_category(*kind)
+            try:
+                warned = category(text)
+            except Exception:  # a class that wants more than a message
+                category, warned = UserWarning, UserWarning(f"{kind[1]}: {text}")
+            record = warnings.WarningMessage(warned, category, filename, lineno)
             hook.pytest_warning_recorded.call_historic(
                 kwargs={
                     "warning_message": record,
@@ -339,6 +342,15 @@ class Lanes:
                 os.close(fd)
         self.workers.pop(worker.reads, None)
         _reap(worker.pid)
+
+
+def warning_category(module: str, name: str) -> type[Warning]:
+    """The class a worker's warning was raised with, found again here (its module is loaded in
+    the command too: the worker is its fork); UserWarning where it is not a warning class."""
+    found: Any = sys.modules.get(module)
+    for part in name.split("."):
+        found = getattr(found, part, None)
+    return found if isinstance(found, type) and issubclass(found, Warning) else UserWarning
 
 
 def _reap(pid: int) -> int:
