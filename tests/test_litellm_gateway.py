@@ -87,8 +87,13 @@ def test_failure_text_keeps_error_messages_whole() -> None:
 
 
 @pytest.mark.gateway
-@pytest.mark.parametrize("level", LISTS)
-def test_litellm_proxy_end_to_end(tmp_path: Path, level: str) -> None:
+@pytest.mark.parametrize(
+    ("level", "workers"),
+    [("unified-gateway", []), ("openai-images", []), ("unified-gateway", ["-n", "2"])],
+    ids=["unified-gateway", "openai-images", "unified-gateway-forked-workers"],
+)
+def test_litellm_proxy_end_to_end(tmp_path: Path, level: str, workers: list[str]) -> None:
+    """The same verdicts whether the run is serial or on forked workers (`-n 2`)."""
     env = {
         **os.environ,
         "PIXELPROOF_LEVEL": level,
@@ -98,7 +103,7 @@ def test_litellm_proxy_end_to_end(tmp_path: Path, level: str) -> None:
         "PIXELPROOF_LOG_DIR": str(tmp_path / "logs"),
     }
     done = subprocess.run(
-        ["bash", str(EXAMPLE / "run.sh")],
+        ["bash", str(EXAMPLE / "run.sh"), *workers],
         env=env,
         capture_output=True,
         text=True,
