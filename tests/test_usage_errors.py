@@ -127,3 +127,46 @@ def test_run_still_needs_the_key(tmp_path: Path) -> None:
     result = cli("run", "--target", str(profile), "--report-dir", str(tmp_path / "r"))
     assert result.returncode == 2
     assert "PP_UNSET_KEY_FOR_RUN is not set" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["run", "--budget", "-1"], "argument --budget: must be 0 or more, not -1"),
+        (["run", "--fuzz-budget", "-5"], "argument --fuzz-budget: must be 0 or more, not -5"),
+        (["run", "--budget", "ten"], "argument --budget: not a whole number: 'ten'"),
+        (["run", "--time-scale", "0"], "argument --time-scale: must be a number above 0, not 0"),
+        (["run", "--time-scale", "nan"], "argument --time-scale: must be a number above 0"),
+        (["run", "--run-id", "../../elsewhere"], "argument --run-id: a plain name"),
+        (["run", "--run-id", "a/b"], "argument --run-id: a plain name"),
+        (["plan", "--budget", "-3"], "argument --budget: must be 0 or more, not -3"),
+        (["mock", "--time-scale", "-1"], "argument --time-scale: must be a number above 0"),
+    ],
+)
+def test_values_no_run_could_mean_are_refused_by_the_parser(
+    args: list[str], says: str, tmp_path: Path
+) -> None:
+    """`--budget -1` ran and said kept, `--time-scale 0` ended in pytest's INTERNALERROR (a
+    traceback, and a report), `--run-id ../../elsewhere` wrote its report outside --report-dir."""
+    reports = tmp_path / "reports"
+    extra = ["--report-dir", str(reports)] if args[0] == "run" else []
+    result = cli(*args, *extra)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert says in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not reports.exists()
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_the_suites_refuse_them_too(tmp_path: Path) -> None:
+    """`pytest suites --pixelproof-budget -2`: pytest's usage error (exit 4), naming the option."""
+    import sys
+
+    from pixelproof.resources import suites_dir
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(suites_dir()), "--pixelproof-budget", "-2", "-q"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "argument --pixelproof-budget: must be 0 or more, not -2" in done.stderr

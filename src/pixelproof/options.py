@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from pixelproof import values
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("pixelproof", "pixelproof conformance runs")
@@ -29,15 +31,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--pixelproof-time-scale",
-        type=float,
+        type=values.positive,
         default=1000.0,
         metavar="X",
         help="embedded stack clock speed (default 1000)",
     )
-    group.addoption("--pixelproof-run-id", default=None, help="run id used in probe nonces")
+    group.addoption(
+        "--pixelproof-run-id", type=values.run_id, default=None, help="run id used in probe nonces"
+    )
     group.addoption(
         "--pixelproof-budget",
-        type=int,
+        type=values.count,
         default=None,
         metavar="IMAGES",
         help="stop buying images at this many (overrides the profile's budget_images)",
@@ -57,7 +61,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--pixelproof-fuzz-budget",
-        type=int,
+        type=values.count,
         default=400,
         metavar="N",
         help="the most requests fuzzing may send in a run (default 400)",

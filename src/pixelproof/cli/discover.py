@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from pixelproof import values
+
 
 def _cmd_discover(args: argparse.Namespace) -> int:
     from pixelproof.catalogue import default_catalogue
@@ -60,8 +62,10 @@ def add_discover(sub: Any) -> None:
     parser.add_argument(
         "--key-env", metavar="NAME", help="environment variable holding the API key"
     )
-    parser.add_argument("--budget", type=int, default=6, metavar="N",
+    parser.add_argument("--budget", type=values.count, default=6, metavar="N",
                         help="the most images bought to confirm models (default 6)")  # fmt: skip
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="per request")
+    parser.add_argument(
+        "--timeout", type=values.positive, default=60.0, metavar="S", help="per request"
+    )
     parser.add_argument("-o", "--output", metavar="FILE", help="write the profile here, not stdout")
     parser.set_defaults(handler=_cmd_discover)

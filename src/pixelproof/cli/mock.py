@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from pixelproof import values
+
 
 def _secret_from_env(name: str | None, what: str) -> str | None:
     if not name:
@@ -83,7 +85,7 @@ def add_mock(sub: Any) -> None:
     )
     parser.add_argument(
         "--time-scale",
-        type=float,
+        type=values.positive,
         default=1.0,
         metavar="X",
         help="mock seconds per real second (default 1)",

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from pixelproof import values
 from pixelproof.cli.run import Path_
 from pixelproof.cli.usage import profile_or_embedded
 
@@ -20,7 +21,7 @@ def add_plan(sub: Any) -> None:
     )
     parser.add_argument(
         "--budget",
-        type=int,
+        type=values.count,
         metavar="IMAGES",
         help="stop buying at this many images; list the cases left unrun",
     )

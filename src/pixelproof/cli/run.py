@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pixelproof import values
+
 RUN_HELP = """\
 Judge a target against every documented rule it claims, and write reports/<run id>/.
 
@@ -57,17 +59,18 @@ def add_run(sub: Any) -> None:
         metavar="DIR",
         help="where run directories go (default reports/)",
     )
-    parser.add_argument("--run-id", help="name of the run directory (default: UTC timestamp)")
+    parser.add_argument("--run-id", type=values.run_id,
+                        help="name of the run directory (default: UTC timestamp)")  # fmt: skip
     parser.add_argument(
         "--time-scale",
-        type=float,
+        type=values.positive,
         default=1000.0,
         metavar="X",
         help="embedded stack clock speed (default 1000)",
     )
     parser.add_argument(
         "--budget",
-        type=int,
+        type=values.count,
         metavar="IMAGES",
         help="stop buying images at this many; cases left unrun are reported as skipped",
     )
@@ -78,7 +81,7 @@ def add_run(sub: Any) -> None:
                         help="contract fuzzing (default auto: full, or negative for a paid profile)")  # fmt: skip
     parser.add_argument("--fuzz-mode", choices=["deterministic", "explore"], default="deterministic",
                         help="deterministic for CI gates (default), explore for nightly runs")  # fmt: skip
-    parser.add_argument("--fuzz-budget", type=int, default=400, metavar="N",
+    parser.add_argument("--fuzz-budget", type=values.count, default=400, metavar="N",
                         help="the most requests fuzzing may send (default 400)")  # fmt: skip
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="one line per rule (-vv: more)"
