@@ -191,3 +191,28 @@ def test_a_merge_of_a_shard_that_did_not_reach_its_end_never_says_kept(
     assert f"shard 2/2: {text}" in headline, headline
     assert "kept" not in headline
     assert "Per level, " + key.replace("_", " ") + ":" in render_markdown(merged.data)
+
+
+def test_a_merge_of_unreadable_shards_names_each_and_still_writes_its_report(
+    tmp_path: Path,
+) -> None:
+    """A run.json that is not JSON, not a pixelproof run, or lacks its target: each named, exit
+    2, the (empty) merged report written; it ended in a traceback and exit 1 ("broken")."""
+    bodies = {
+        "not-json": "{not json",
+        "a-list": "[]",
+        "no-schema": '{"outcomes": [], "target": {}}',
+    }
+    for name, body in bodies.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(body)
+    done = pixelproof_inprocess("merge", *(str(tmp_path / n) for n in bodies),
+                                "--out", str(tmp_path / "merged"))  # fmt: skip
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "not-json/run.json: not valid JSON" in done.stderr
+    assert "a-list/run.json: not a pixelproof run.json" in done.stderr
+    assert "no-schema/run.json: not a pixelproof run.json" in done.stderr
+    summary = (tmp_path / "merged" / "summary.md").read_text()
+    assert "not a verdict" in summary.splitlines()[0]
+    assert (tmp_path / "merged" / "report.html").is_file()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pixelproof import __version__
 from pixelproof.cli.exits import EXIT_BROKEN, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from pixelproof.report.facts import INCOMPLETE, incomplete
 from pixelproof.report.results import OUTCOMES
@@ -38,16 +39,19 @@ class Merged:
 
 
 def load_run_dir(run_dir: Path) -> dict[str, Any]:
-    """A shard's run.json, or a one-line reason it cannot be read."""
-    path = run_dir / "run.json"
+    """A shard's run.json (``diff.load_run``'s reading), or a one-line reason it cannot be read."""
+    from pixelproof.report.diff import RunFileError, load_run
+
+    if not (run_dir / "run.json").is_file():
+        raise ShardError(f"{run_dir}: no run.json (not a pixelproof run directory)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ShardError(f"{run_dir}: no run.json (not a pixelproof run directory)") from None
-    except (OSError, ValueError) as exc:
-        raise ShardError(f"{path}: unreadable run.json ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("outcomes"), list):
-        raise ShardError(f"{path}: not a pixelproof run.json (no outcomes list)")
+        data = load_run(run_dir)
+    except RunFileError as exc:
+        raise ShardError(str(exc)) from None
+    if not isinstance(data.get("outcomes"), list) or not isinstance(data.get("target"), dict):
+        raise ShardError(
+            f"{run_dir / 'run.json'}: not a pixelproof run.json (no outcomes or target)"
+        )
     return data
 
 
@@ -107,7 +111,8 @@ def merge_runs(runs: list[dict[str, Any]], run_id: str) -> Merged:
         else EXIT_OK
     )
     codes = {_shard_exit(r) for r in runs} or {EXIT_USAGE}
-    first = runs[0] if runs else {}
+    first = runs[0] if runs else {"target": {"name": "no shard could be read"},
+                                  "pixelproof_version": __version__}  # fmt: skip
     data = {
         **{
             k: first.get(k)
