@@ -195,6 +195,10 @@ def test_a_run_stops_buying_images_at_its_budget_however_many_workers(
     skipped = [o for o in run["outcomes"] if o["outcome"] == "skipped"]
     assert skipped
     assert all("image budget of 10 reached" in o["message"] for o in skipped), skipped[:3]
+    # kept where judged, and the headline says how much was not (it said "all ... kept")
+    headline = (tmp_path / "budget" / "summary.md").read_text().splitlines()[0]
+    assert f"every promise judged was kept; {len(skipped)} case(s) skipped, not judged" in headline
+    assert "image budget of 10 reached" in headline
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "forked-workers"])

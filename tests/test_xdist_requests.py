@@ -132,6 +132,8 @@ def test_clean_run_keeps_every_promise_sends_each_planned_request_once_and_leaks
     assert data["counts"]["failed"] == 0
     assert data["counts"]["error"] == 0
     assert data["counts"]["skipped"] == 0, "nothing may skip against the embedded stack"
+    headline = (report / "summary.md").read_text().splitlines()[0]
+    assert headline.endswith("— all documented promises kept"), headline
     selected = [c for c in cases_for(catalogue, load_profile(profile_path, catalogue))
                 if c.claimed and any(fnmatch.fnmatchcase(i, g) for g in SELECTION for i in (c.rule.id, c.id))]  # fmt: skip
     outcomes = [o for o in data["outcomes"] if o["outcome"] != "not-claimed"]

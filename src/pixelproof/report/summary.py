@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from pixelproof.report.facts import (
@@ -73,7 +74,18 @@ def verdict(data: dict[str, Any]) -> str:
         return f"{found}; {short[1]}"
     if code == 0 and not any(data["counts"].get(o, 0) for o in JUDGED):
         return "nothing judged (no case passed or failed): not a verdict"
+    skipped = [o for o in data.get("outcomes") or [] if o.get("outcome") == "skipped"]
+    if code == 0 and skipped:  # kept, but only where judged: say how much was not
+        why, count = Counter(_skip_reason(o) for o in skipped).most_common(1)[0]
+        most = "" if count == len(skipped) else f"{count} of them: "
+        return (f"every promise judged was kept; {len(skipped)} case(s) skipped, not judged "
+                f"({most}{why})")  # fmt: skip
     return VERDICTS.get(code, "see report")
+
+
+def _skip_reason(outcome: dict[str, Any]) -> str:
+    lines = str(outcome.get("message") or "skipped").splitlines() or ["skipped"]
+    return shorten(lines[0].removeprefix("Skipped: "), 100)
 
 
 def _cell(text: Any, limit: int = 160) -> str:
