@@ -159,3 +159,22 @@ def test_a_gateway_answering_429_when_its_channel_fails_keeps_the_failure_promis
     assert judged
     assert {o["outcome"] for o in judged} == {"passed"}
     assert time.monotonic() - started < 30  # (3 waits of 1, 2 and 4 s a case, were they taken)
+
+
+def test_fuzzing_a_gateway_that_rate_limits_each_first_ask_counts_every_ask_in_its_budget(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Each fuzz case is asked twice (its 429, then its answer), judged on the answer; both asks
+    are requests, counted in the report and held to --fuzz-budget (a target passes it by its
+    last case's second ask at most)."""
+    code, run, text = _run(stack, tmp_path, "--rules", "fuzz.unified.*", "--fuzz", "negative",
+                           "--fuzz-budget", "12", throttle=1)  # fmt: skip
+    assert code == 0, text[-3000:]
+    fuzz = [o for o in run["outcomes"] if o["kind"] == "fuzz"]
+    assert fuzz
+    assert {o["outcome"] for o in fuzz} <= {"passed", "skipped"}
+    sent = [o["requests"] for o in fuzz if o["outcome"] == "passed"]
+    assert sent
+    assert all(n % 2 == 0 for n in sent), sent  # every case: a 429 and an answer
+    assert sum(sent) <= 12 + len(sent), sent
+    assert run["limited_by_the_gateway"] == sum(sent) // 2

@@ -105,8 +105,7 @@ class FuzzSession:
     def send(self, run: _Run, case: Any) -> Any:
         if not run.allowance.take():
             return None
-        self.sent += 1
-        run.result.requests += 1
+        before = self.sender.asked_again
         try:
             return self.sender.send(
                 case, self.profile.base_url(run.target.surface), self.headers(run.target.surface)
@@ -116,13 +115,19 @@ class FuzzSession:
                 f"{case.method} {case.formatted_path}: {type(exc).__name__}: {exc}"[:300]
             )
             return None
+        finally:
+            sent = 1 + self.sender.asked_again - before
+            self.sent += sent
+            run.result.requests += sent
+            run.allowance.charge(sent - 1)
 
     def download(self, run: _Run, url: str) -> Exchange:
         if not run.allowance.take():
             return Exchange("GET", url, {}, error=f"not fetched: {BUDGET_NOTE}")
         got = self.plain.download(url)
-        self.sent += 1 + len(got.redirected_from)
-        run.result.requests += 1 + len(got.redirected_from)
+        self.sent += got.sent
+        run.result.requests += got.sent
+        run.allowance.charge(got.sent - 1)
         return got
 
     def exercise(self, run: _Run, case: Any, note: str = "") -> None:

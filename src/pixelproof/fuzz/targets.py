@@ -168,6 +168,11 @@ class Allowance:
         self.used += 1
         return True
 
+    def charge(self, requests: int) -> None:
+        """Requests sent beyond the one taken (a 429 asked again, a redirect followed): counted,
+        so the target stops at its budget, passing it by those of its last request at most."""
+        self.used += requests
+
     @property
     def left(self) -> int:
         return self.total - self.used

@@ -46,6 +46,7 @@ class CaseSender:
     def __init__(self, clients: dict[str, Client], fallback: Client) -> None:
         self.clients = dict(sorted(clients.items(), key=lambda kv: -len(kv[0])))
         self.fallback = fallback
+        self.asked_again = 0  # requests sent again after a 429 (Client.send): requests too
 
     def client_for(self, url: str) -> Client:
         return next((c for base, c in self.clients.items() if url.startswith(base)), self.fallback)
@@ -66,6 +67,7 @@ class CaseSender:
         exchange = self.client_for(url).send(
             str(prepared.method), url, content=content, headers=sent
         )
+        self.asked_again += exchange.sent - 1
         if exchange.error:
             timed_out = exchange.error.startswith("timed out")
             error = requests.Timeout if timed_out else requests.ConnectionError
