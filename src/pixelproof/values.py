@@ -36,7 +36,7 @@ def positive(text: str) -> float:
 
 def run_id(text: str) -> str:
     """A run directory's name: one path component of letters, digits, '.', '_' and '-'."""
-    if not RUN_ID.fullmatch(text) or text.strip(".") == "":
+    if not RUN_ID.fullmatch(text):
         raise argparse.ArgumentTypeError(
             f"a plain name (letters, digits, '.', '_', '-'; at most 128), not {text!r}"
         )
