@@ -10,7 +10,9 @@ its own (test_run_bounds.py's redirect loop). A URL served under a generic type 
 Rate limits: a 429 says "not now", nothing of the promise. Asked again after its Retry-After, a
 gateway that then answers keeps every promise (judged broken before: "the request is accepted
 (2xx)", or kept on rejection rules by a 429 that rejected nothing); one that never stops is not
-judged at all: errors (exit 3), never a verdict."""
+judged at all: errors (exit 3), never a verdict. Every ask is a request, in the report and in the
+fuzz budget. Where the upstream was made to fail, "try again later" is the gateway's answer and
+is judged at once."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from foreign_gateway import foreign_gateway, url_of
 from pixelproof.client import MAX_REDIRECTS, RATE_LIMIT_RETRIES
 from pixelproof.mock.server import Stack, embedded_stack
 
-KEY_ENV, KEY = "PP_REDIRECT_KEY", "pp-redirect-key-0123456789"
+KEY_ENV, KEY = "PP_FOREIGN_KEY", "pp-foreign-key-0123456789"
 RULES = ("--rules", "response_format.url", "--rules", "openai_images.response_format.url")
 
 
