@@ -3,7 +3,7 @@ sending the same requests.
 
 The bare loop is the floor: it sends every distinct probe of the plan once (tasks polled until
 done) to the same embedded stack, with no judging, no decoding and no pytest. pixelproof's own
-cost is what lies above it. Every figure is a whole process tree (the run, its xdist workers and
+cost is what lies above it. Every figure is a whole process tree (the run, its `-n` workers and
 the embedded stack's process): wall time, CPU time (user + system, which moves less than wall time
 when other jobs share the machine) and peak RSS, the largest sum of the tree's resident sets seen
 by a 20 ms sampler, with the own peak (VmHWM) of the run's process and of the embedded stack's
@@ -11,8 +11,9 @@ beside it, and the tree's peak PSS (proportional set size, from /proc/PID/smaps_
 0.25 s: it costs the kernel ~3 ms a process). `-n N`'s workers are forked from the run's process
 and share its pages until they write them: the RSS sum counts each shared page once per process
 that maps it, PSS divides it among them, so PSS is the memory the run really holds (the figure the
-300 MB goal is about) and the RSS sum an upper bound. Each case runs once to warm up, then ``--repeat``
-times; the median is shown.
+300 MB goal is about) and the RSS sum an upper bound. Each case runs once to warm up, then
+``--repeat`` times, the cases taking turns round by round; the median is shown, and the ratios
+round by round.
 
     python bench/bench_run.py [--repeat 3] [--only bare,serial-off]   # writes bench/last_run.json
 """
@@ -153,15 +154,28 @@ def command(case: str, report_dir: str) -> list[str]:
     return [sys.executable, "-m", "pixelproof.cli", *CASES[case], "--report-dir", report_dir]
 
 
-def run_case(case: str, repeat: int) -> dict[str, Any]:
-    samples = []
+def run_cases(cases: list[str], repeat: int) -> dict[str, dict[str, Any]]:
+    """Each case once to warm up, then ``repeat`` rounds of every case in turn: a machine whose
+    speed drifts between minutes (this VM's by 20-30%) drifts under every case alike, and the
+    ratios below are taken within a round."""
+    samples: dict[str, list[dict[str, float]]] = {case: [] for case in cases}
     with tempfile.TemporaryDirectory() as tmp:
-        measure(command(case, tmp))  # warm-up: imports compiled, page cache filled
+        for case in cases:
+            measure(command(case, tmp))  # warm-up: imports compiled, page cache filled
         for _ in range(repeat):
-            samples.append(measure(command(case, tmp)))
-    return {key: round(statistics.median(s[key] for s in samples), 2) for key in samples[0]} | {
-        "samples": samples
+            for case in cases:
+                samples[case].append(measure(command(case, tmp)))
+    return {
+        case: {key: round(statistics.median(s[key] for s in got), 2) for key in got[0]}
+        | {"samples": got}
+        for case, got in samples.items()
     }
+
+
+def per_round(figures: dict[str, Any], over: str, under: str) -> list[float]:
+    """``over``'s wall time divided by ``under``'s, round by round."""
+    pairs = zip(figures[over]["samples"], figures[under]["samples"], strict=True)
+    return [round(a["wall_s"] / b["wall_s"], 3) for a, b in pairs]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,8 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in args.only.split(",") if c]
     load_before = os.getloadavg()
     figures: dict[str, Any] = {"machine_cores": os.cpu_count(), "repeat": args.repeat}
-    for case in cases:
-        figures[case] = run_case(case, args.repeat)
+    figures.update(run_cases(cases, args.repeat))
     figures["load_average_before_after"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
     head = (
         f"{'':<46}{'wall s':>8}{'cpu s':>8}{'tree peak RSS / PSS MiB':>25}{'run/stack VmHWM':>17}"
@@ -194,8 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pixelproof (serial, fuzz off) / bare loop: {wall:.2f}x wall, {cpu:.2f}x cpu")
     if "serial-full" in figures and "n-auto-full" in figures:
         speedup = figures["serial-full"]["wall_s"] / figures["n-auto-full"]["wall_s"]
+        rounds = per_round(figures, "serial-full", "n-auto-full")
         figures["speedup_n_auto_over_serial_full"] = round(speedup, 2)
-        print(f"-n auto speed-up over serial (fuzz full): {speedup:.2f}x")
+        figures["speedup_per_round"] = rounds
+        print(f"-n auto speed-up over serial (fuzz full): {speedup:.2f}x "
+              f"(round by round: {', '.join(f'{r:.2f}x' for r in rounds)}; "
+              f"median {statistics.median(rounds):.2f}x)")  # fmt: skip
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
