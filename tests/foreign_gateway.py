@@ -4,7 +4,7 @@ in ways the reference does not, or breaks them.
 Image URLs: each is replaced by one of the proxy's redirecting there, as gateways fronting a CDN
 do (a short link that 302s to a signed object URL): ``hops`` redirects per URL, ``loop`` redirects
 to itself forever; with ``image_type`` the proxy serves the image itself under that Content-Type
-(an object store's ``application/octet-stream``). Rate limits: ``throttle`` answers the first N
+(an object store's ``application/octet-stream``; ``legacy``: image/pjpeg, image/x-png). Rate limits: ``throttle`` answers the first N
 asks of each API call (one with credentials: by method, path, body and pixelproof's run header,
 which names the probe) 429 with ``Retry-After: 0``; -1 answers every one so. ``busy``: a 5xx from
 behind (a failed channel) is answered 429, "try again later", with a JSON error."""
@@ -23,6 +23,10 @@ from typing import Any
 import httpx
 
 from pixelproof.client import RUN_HEADER
+from pixelproof.images import sniff
+
+LEGACY = "legacy"  # ``image_type``: each image under its format's legacy media type
+LEGACY_NAMES = {"jpeg": "image/pjpeg", "png": "image/x-png", "webp": "image/webp"}
 
 HOP_HEADERS = ("host", "content-length", "connection", "transfer-encoding")
 
@@ -86,6 +90,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             with httpx.Client(timeout=60) as client:
                 got = client.get(urllib.parse.unquote(self.path[5:]))
             kind = self.server.image_type or got.headers.get("content-type", "")
+            if kind == LEGACY:  # each format under its legacy name, as old servers label them
+                kind = LEGACY_NAMES.get(sniff(got.content) or "", "application/octet-stream")
             return self._answer(got.status_code, got.content, {"Content-Type": kind})
         if self.path.startswith("/r/"):
             left, _, target = self.path[3:].partition("/")

@@ -267,6 +267,11 @@ def response_format(j: Evidence) -> None:
     )
 
 
+# names in use for a format besides its registered one (image/jpg; older servers' progressive
+# JPEG and PNG labels): the same format, not a contradiction of the bytes
+IMAGE_TYPE_ALIASES = {"jpg": "jpeg", "pjpeg": "jpeg", "x-png": "png", "x-webp": "webp"}
+
+
 @verdict("output_format", "background")
 def output_format(j: Evidence) -> None:
     if j.rule.expect.get("or_rejected") and is_4xx(j.obs):
@@ -286,7 +291,8 @@ def output_format(j: Evidence) -> None:
             # a declared image type must be the bytes' own; a generic one (an object store's
             # application/octet-stream) names no format, so it cannot contradict them
             if img.declared and img.declared.lower().startswith("image/"):
-                declared = img.declared.lower().split("/")[1].replace("jpg", "jpeg")
+                named = img.declared.lower().split("/")[1]
+                declared = IMAGE_TYPE_ALIASES.get(named, named)
                 check(
                     declared == img.image.format,
                     j.case,
