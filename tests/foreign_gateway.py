@@ -7,7 +7,9 @@ to itself forever; with ``image_type`` the proxy serves the image itself under t
 (an object store's ``application/octet-stream``; ``legacy``: image/pjpeg, image/x-png). Rate limits: ``throttle`` answers the first N
 asks of each API call (one with credentials: by method, path, body and pixelproof's run header,
 which names the probe) 429 with ``Retry-After: 0``; -1 answers every one so. ``busy``: a 5xx from
-behind (a failed channel) is answered 429, "try again later", with a JSON error."""
+behind (a failed channel) is answered 429, "try again later", with a JSON error. ``key``: an API
+call (a POST) without that bearer key, missing or wrong, is answered 429, as a gateway throttling
+failed logins does, and never forwarded."""
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     asked: dict[tuple[str, str, bytes, str], int]
     limited: int  # 429s answered
     busy: bool
+    key: str | None
     lock: threading.Lock
 
 
@@ -69,7 +72,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             )
 
     def _throttled(self, body: bytes = b"") -> bool:
-        """Answers 429 where the throttle says so (True)."""
+        """Answers 429 where the throttle says so, or to a request without ``key`` (True)."""
+        guarded = self.server.key is not None and self.command == "POST"
+        if guarded and self.headers.get("authorization") != f"Bearer {self.server.key}":
+            with self.server.lock:
+                self.server.limited += 1
+            self._answer(429, b'{"error": {"message": "too many failed logins"}}',
+                         {"Content-Type": "application/json"})  # fmt: skip
+            return True
         if not self.server.throttle or "authorization" not in self.headers:
             return False  # (API calls only: not the preflight, not a download: no credentials)
         with self.server.lock:
@@ -142,13 +152,14 @@ def foreign_gateway(
     image_type: str | None = None,
     throttle: int = 0,
     busy: bool = False,
+    key: str | None = None,
 ) -> Iterator[_Server]:
     """The proxy, serving on ``url_of(server)`` until the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.upstream, server.hops, server.loop = upstream.rstrip("/"), hops, loop
     server.image_type, server.throttle = image_type, throttle
     server.asked, server.lock, server.limited = {}, threading.Lock(), 0
-    server.busy = busy
+    server.busy, server.key = busy, key
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -180,3 +180,26 @@ def test_fuzzing_a_gateway_that_rate_limits_each_first_ask_counts_every_ask_in_i
     assert all(n % 2 == 0 for n in sent), sent  # every case: a 429 and an answer
     assert sum(sent) <= 12 + len(sent), sent
     assert run["limited_by_the_gateway"] == sum(sent) // 2
+
+
+def test_a_gateway_throttling_failed_logins_is_judged_on_its_429_without_waiting(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A request without the key, or with a wrong one, answered 429 "too many failed logins": a
+    refusal with a 4xx JSON error, never forwarded, which keeps the 4xx rules and breaks the
+    SHOULD rules that ask for a 401, judged at once (it waited 1, 2 and 4 s a probe and then
+    reported every auth case unobserved)."""
+    started = time.monotonic()
+    code, run, text = _run(stack, tmp_path, "--rules", "auth.*", key=KEY)
+    assert code == 1, text[-3000:]
+    judged = {o["case"]: o for o in run["outcomes"] if o["kind"] == "auth"}
+    assert judged
+    for case, outcome in judged.items():
+        if ".401" in case:
+            assert outcome["outcome"] == "failed", case
+            assert "observed: 429" in outcome["message"], outcome["message"]
+        else:
+            assert outcome["outcome"] == "passed", (case, outcome["message"])
+    assert any(".401" in c for c in judged)
+    assert any(".401" not in c for c in judged)
+    assert time.monotonic() - started < 6  # (one probe's waits alone were 7 s)

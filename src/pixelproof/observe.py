@@ -48,7 +48,9 @@ class Observation:
         None  # recorder seq before sending (a request its prompt cannot trace)
     )
     unattributed: str | None = None  # upstream calls in that window no nonce tells the owner of
-    limit_is_an_answer: bool = False  # a failure injected upstream: a 429 is the gateway's reply
+    # a 429 is the gateway's reply (judged, not waited on) to a failure injected upstream, and to
+    # a request without valid credentials (throttling failed logins is refusing them)
+    limit_is_an_answer: bool = False
 
     @property
     def final(self) -> Exchange | None:
@@ -180,9 +182,8 @@ class Observer:
         return f"{self.run_id}-{probe.key}-{secrets.token_hex(3)}"
 
     def _attempt(self, probe: Probe) -> Observation:
-        obs = Observation(
-            probe, nonce=self._nonce(probe), limit_is_an_answer=probe.key in self.injecting
-        )
+        answer = probe.key in self.injecting or probe.credentials != "default"
+        obs = Observation(probe, nonce=self._nonce(probe), limit_is_an_answer=answer)
         if probe.key in self.windowed and self.recorder is not None:
             obs.window_since = self._recorder_seq()
         obs.exchange = self._send(probe, obs.nonce, patient=not obs.limit_is_an_answer)
