@@ -170,3 +170,14 @@ def test_the_suites_refuse_them_too(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
     assert "argument --pixelproof-budget: must be 0 or more, not -2" in done.stderr
+
+
+def test_arguments_pytest_refuses_after_the_dashes_leave_no_report(tmp_path: Path) -> None:
+    """`run -- --no-such-flag`: pytest's usage error, exit 2 and, as for every usage error, no
+    report (it wrote an empty one, headed "pixelproof: None")."""
+    reports = tmp_path / "reports" / "nested"
+    result = cli("run", "--report-dir", str(reports), "--fuzz", "off", "--", "--no-such-flag")
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "unrecognized arguments: --no-such-flag" in result.stdout + result.stderr
+    assert "pytest refused the arguments after `--`" in result.stderr
+    assert not (tmp_path / "reports").exists()

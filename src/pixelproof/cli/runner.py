@@ -3,6 +3,7 @@ the report directory, partial or not (Ctrl-C and crashes still leave a report)."
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
@@ -131,6 +132,7 @@ def per_test_plugins(user_args: list[str]) -> list[str]:
 def run(opts: RunOptions) -> int:
     run_id = opts.run_id or new_run_id()
     report_dir = opts.report_root / run_id
+    made = [d for d in (report_dir, *report_dir.parents) if not d.exists()]  # (innermost first)
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file in the way, no permission: a usage error, not a traceback
@@ -170,11 +172,20 @@ def run(opts: RunOptions) -> int:
         elif capture.stopped:
             stopped = (*how_far, capture.stopped)
             print(f"pixelproof: {stopped_text(*stopped)}", file=sys.stderr)
-        write_reports(
-            report_dir, run_id, opts, capture.session, results, started, final, interrupted,
-            stopped,
-        )  # fmt: skip
-        print(f"pixelproof: report written to {report_dir}", file=sys.stderr)
+        # pytest refused the arguments after `--` before its session began: nothing ran
+        refused = code == pytest.ExitCode.USAGE_ERROR and capture.session is None
+        if refused:
+            for made_here in made:  # the directories made for this run, still empty
+                with contextlib.suppress(OSError):
+                    made_here.rmdir()
+            print("pixelproof run: pytest refused the arguments after `--` (above): nothing was "
+                  "run and no report written", file=sys.stderr)  # fmt: skip
+        else:
+            write_reports(
+                report_dir, run_id, opts, capture.session, results, started, final, interrupted,
+                stopped,
+            )  # fmt: skip
+            print(f"pixelproof: report written to {report_dir}", file=sys.stderr)
     return final
 
 

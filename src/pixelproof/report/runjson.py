@@ -113,7 +113,7 @@ def build_run_json(
         "pixelproof_version": _version(),
         "contracts": {"rules": len(catalogue) if catalogue is not None else 0},
         "target": {
-            "name": profile.name if profile else None,
+            "name": profile.name if profile else (target or "embedded reference gateway"),
             "profile": target or "embedded",
             "surfaces": surfaces,
             "paid": profile.paid if profile else False,
