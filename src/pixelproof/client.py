@@ -6,6 +6,10 @@ Every exchange is bounded: ``timeout_s`` is a deadline for the whole exchange (c
 byte, see ``deadline.py``) and the body is streamed with one cap, past which the exchange is an
 error and nothing of the body is kept. Bodies over ``SPILL_BYTES`` live in a temporary file, so
 a run that caches many large answers keeps its memory flat.
+
+Two answers are not final: a 429 is asked again after its Retry-After (``Client.send``), and an
+image URL's redirects are followed as any client fetching it would (``Client.download``); an
+exchange counts every request it took (``Exchange.sent``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Observations are cached by probe key for the whole session, so every rule that n
 request judges the same exchange. A 5xx or a malformed answer (2xx that is not JSON) is asked
 once more: if it repeats, it is the target's answer and verdicts judge it (a broken promise);
 if it does not, the case is unobservable (an error). No answer at all (refused, timeout,
-a vanished task) is reported by ``unobservable`` as an error, never a failure.
+a vanished task), or a 429 still there after the client's waits, is reported by ``unobservable``
+as an error, never a failure; except where "not now" is itself the reply being judged (to a
+failure injected upstream, or to a request without valid credentials).
 """
 
 from __future__ import annotations
