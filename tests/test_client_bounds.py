@@ -201,7 +201,9 @@ def test_retry_after_reads_a_future_http_date() -> None:
     assert 15.0 < retry_after(when, 1.0) <= 20.0
 
 
-def test_a_429_is_asked_again_after_its_wait_and_never_past_the_run_deadline() -> None:
+def test_a_429_is_asked_again_after_its_wait_and_never_past_the_run_deadline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     asked: list[float] = []
 
     def limited(sock: Any) -> None:
@@ -210,12 +212,15 @@ def test_a_429_is_asked_again_after_its_wait_and_never_past_the_run_deadline() -
         sock.sendall(hostile.answer(429, b"{}", extra="Retry-After: 7\r\n"))
 
     with hostile.serve(limited) as url:
-        client = Client(url, None, 5.0)
+        client = Client(url, None, 5.0, surface="unified")
         slept: list[float] = []
         client.sleep = slept.append  # the waits, not taken
         exchange = client.send("GET", "/x")
         assert exchange.status == 429
         assert slept == [7.0, 7.0, 7.0]
+        said = capsys.readouterr().err  # a wait that long is said: a run's line would sit silent
+        assert "unified answered 429 (rate limited): waiting 7 s as asked" in said
+        assert "(3 of 3)" in said
         assert exchange.sent == 1 + RATE_LIMIT_RETRIES == len(asked)
         client.close()
         # 10 s left of the run: one wait of 7 fits, a second would pass the deadline

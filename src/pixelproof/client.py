@@ -18,6 +18,7 @@ import datetime as dt
 import email.utils
 import json
 import os
+import sys
 import tempfile
 import time
 import weakref
@@ -45,6 +46,7 @@ NO_ANSWER = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolErr
 RATE_LIMITED = 429
 RATE_LIMIT_RETRIES = 3  # asks after a 429, each after its Retry-After (else 1, 2, 4 s)
 RATE_LIMIT_WAIT_S = 30.0  # the longest single wait a Retry-After is given
+RATE_LIMIT_NOTICE_S = 5.0  # a wait this long is said on stderr
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5  # an image URL's hops (httpx's default allows 20; a URL answer needs one or two)
 
@@ -276,6 +278,10 @@ class Client:
             wait = retry_after(exchange.response_headers.get("retry-after"), 2.0 ** len(waited))
             if self.guard.ends is not None and self.guard.clock() + wait >= self.guard.ends:
                 break
+            if wait >= RATE_LIMIT_NOTICE_S:  # a long silence on a run's progress line: say why
+                print(f"pixelproof: {self.surface or 'the target'} answered 429 (rate limited): "
+                      f"waiting {wait:g} s as asked, then asking again ({len(waited) + 1} of "
+                      f"{RATE_LIMIT_RETRIES})", file=sys.stderr, flush=True)  # fmt: skip
             self.sleep(wait)
             waited.append(wait)
             exchange = self._send_once(method, path, **request)
