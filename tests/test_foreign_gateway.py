@@ -182,14 +182,12 @@ def test_fuzzing_a_gateway_that_rate_limits_each_first_ask_counts_every_ask_in_i
     assert run["limited_by_the_gateway"] == sum(sent) // 2
 
 
-def test_a_gateway_throttling_failed_logins_is_judged_on_its_429_without_waiting(
+def test_a_gateway_throttling_failed_logins_is_judged_on_its_429(
     stack: Stack, tmp_path: Path
 ) -> None:
-    """A request without the key, or with a wrong one, answered 429 "too many failed logins": a
-    refusal with a 4xx JSON error, never forwarded, which keeps the 4xx rules and breaks the
-    SHOULD rules that ask for a 401, judged at once (it waited 1, 2 and 4 s a probe and then
-    reported every auth case unobserved)."""
-    started = time.monotonic()
+    """A request without the key, or with a wrong one, answered 429 "too many failed logins" every
+    time it is asked: a refusal with a 4xx JSON error, never forwarded, which keeps the 4xx rules
+    and breaks the SHOULD rules that ask for a 401 (it was reported unobserved)."""
     code, run, text = _run(stack, tmp_path, "--rules", "auth.*", key=KEY)
     assert code == 1, text[-3000:]
     judged = {o["case"]: o for o in run["outcomes"] if o["kind"] == "auth"}
@@ -202,4 +200,33 @@ def test_a_gateway_throttling_failed_logins_is_judged_on_its_429_without_waiting
             assert outcome["outcome"] == "passed", (case, outcome["message"])
     assert any(".401" in c for c in judged)
     assert any(".401" not in c for c in judged)
-    assert time.monotonic() - started < 6  # (one probe's waits alone were 7 s)
+
+
+@pytest.mark.parametrize("throttle", [0, 1], ids=["unthrottled", "first-ask-throttled"])
+def test_a_first_ask_throttle_changes_no_auth_verdict(
+    stack: Stack, tmp_path: Path, throttle: int
+) -> None:
+    """A gateway that checks no key breaks every auth promise, throttled or not: a 429 to a first
+    ask is not a refusal of the credentials (the retry is answered 200 and judged). Judged at
+    once, the 429 had kept auth.missing, auth.wrong and their not-forwarded rules."""
+    code, run, text = _run(stack, tmp_path, "--rules", "auth.*", open_door=KEY, throttle=throttle)
+    assert code == 1, text[-3000:]
+    judged = {o["case"]: o for o in run["outcomes"] if o["kind"] == "auth"}
+    assert judged
+    assert {o["outcome"] for o in judged.values()} == {"failed"}, {
+        c: o["outcome"] for c, o in judged.items()
+    }
+    assert "observed: 429" not in " ".join(o["message"] for o in judged.values())
+
+
+def test_a_first_ask_throttle_leaves_the_upstream_failure_cases_judged(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A 429 before the request reached the upstream is a rate limit: asked again, it reaches
+    the upstream, which fails as made to, and the gateway's reply to that is judged (the cases
+    were skipped: "no upstream failure was injected to judge")."""
+    code, run, text = _run(stack, tmp_path, "--rules", "upstream.failure.*", throttle=1)
+    assert code == 0, text[-3000:]
+    judged = [o for o in run["outcomes"] if o["kind"] == "upstream_failure"]
+    assert judged
+    assert {o["outcome"] for o in judged} == {"passed"}

@@ -5,8 +5,8 @@ request judges the same exchange. A 5xx or a malformed answer (2xx that is not J
 once more: if it repeats, it is the target's answer and verdicts judge it (a broken promise);
 if it does not, the case is unobservable (an error). No answer at all (refused, timeout,
 a vanished task), or a 429 still there after the client's waits, is reported by ``unobservable``
-as an error, never a failure; except where "not now" is itself the reply being judged (to a
-failure injected upstream, or to a request without valid credentials).
+as an error, never a failure; except where "not now" is itself the reply being judged
+(``Observer._ask``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pixelproof.client import RATE_LIMITED, RUN_HEADER, Client, Clients, Exchange
+from pixelproof.client import RATE_LIMITED, RUN_HEADER, Client, Clients, Exchange, retry_after
 from pixelproof.deadline import Guard
 from pixelproof.ledger import Ledger
 from pixelproof.plan import KINDS, PROMPT_TAG, Probe, cases_for
@@ -50,8 +50,8 @@ class Observation:
         None  # recorder seq before sending (a request its prompt cannot trace)
     )
     unattributed: str | None = None  # upstream calls in that window no nonce tells the owner of
-    # a 429 is the gateway's reply (judged, not waited on) to a failure injected upstream, and to
-    # a request without valid credentials (throttling failed logins is refusing them)
+    # a 429 is the gateway's reply, judged (Observer._ask): to a request without valid
+    # credentials once the asks are spent, to one made to fail upstream once it got there
     limit_is_an_answer: bool = False
 
     @property
@@ -184,14 +184,43 @@ class Observer:
         return f"{self.run_id}-{probe.key}-{secrets.token_hex(3)}"
 
     def _attempt(self, probe: Probe) -> Observation:
-        answer = probe.key in self.injecting or probe.credentials != "default"
-        obs = Observation(probe, nonce=self._nonce(probe), limit_is_an_answer=answer)
+        obs = Observation(probe, nonce=self._nonce(probe))
         if probe.key in self.windowed and self.recorder is not None:
             obs.window_since = self._recorder_seq()
-        obs.exchange = self._send(probe, obs.nonce, patient=not obs.limit_is_an_answer)
+        obs.exchange = self._ask(probe, obs)
         if probe.op in ("task", "jimeng") and obs.exchange.ok and ask_again(obs.exchange) is None:
             self._poll(obs)
         return obs
+
+    def _ask(self, probe: Probe, obs: Observation) -> Exchange:
+        """The request, asked again after a 429 as its Retry-After says (``Client.send``). A 429
+        is the reply itself, judged, in two places only: to a request without valid credentials
+        once the asks are spent (a gateway throttling failed logins refuses them; a first-ask
+        throttle answers the retry), and to a request made to fail upstream once it reached
+        the upstream (the recorder saw its nonce): "try again later" is then the gateway's reply
+        to that failure, judged at once; before it got there, it is a rate limit like any."""
+        if probe.key not in self.injecting or self.recorder is None:
+            exchange = self._send(probe, obs.nonce)
+            obs.limit_is_an_answer = probe.credentials != "default"
+            return exchange
+        first = self._send(probe, obs.nonce, patient=False)
+        if first.status != RATE_LIMITED or self._reached_upstream(obs):
+            obs.limit_is_an_answer = True
+            return first
+        wait = retry_after(first.response_headers.get("retry-after"), 1.0)
+        self.clients[probe.surface].sleep(wait)
+        then = self._send(probe, obs.nonce)
+        then.waited_s = [wait, *then.waited_s]  # (the first ask is counted: requests_sent)
+        obs.limit_is_an_answer = then.status != RATE_LIMITED or self._reached_upstream(obs)
+        return then
+
+    def _reached_upstream(self, obs: Observation) -> bool:
+        """Whether an image call of this request reached the upstream, read now (not cached)."""
+        self.calls.pop(obs.nonce, None)
+        try:
+            return bool(self.forwarded(obs))
+        finally:
+            self.calls.pop(obs.nonce, None)
 
     def _again(self, probe: Probe, why: str) -> Observation:
         """The second ask: a repeat makes the answer the target's; anything else is unobservable."""
@@ -210,6 +239,7 @@ class Observer:
         return obs
 
     def _send(self, probe: Probe, nonce: str, patient: bool = True) -> Exchange:
+        """One probe's request; ``requests_sent`` counts every ask it took."""
         client = self.clients[probe.surface]
         path = probe.path.replace("{nonce}", nonce)
         files = [(name, (f"{sample}.{MIME.get(sample, 'image/png').split('/')[1]}", sample_bytes(sample),
