@@ -10,7 +10,8 @@ which names the probe) 429 with ``Retry-After: 0``; -1 answers every one so. ``b
 behind (a failed channel) is answered 429, "try again later", with a JSON error. ``key``: an API
 call (a POST) without that bearer key, missing or wrong, is answered 429, as a gateway throttling
 failed logins does, and never forwarded. ``open_door``: checks no key at all, and forwards every
-call with that one (every auth promise broken)."""
+call with that one (every auth promise broken). ``downloads_limited``: its image URLs answer
+nothing but 429."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     busy: bool
     key: str | None
     open_door: str | None
+    downloads_limited: bool
     lock: threading.Lock
 
 
@@ -78,6 +80,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _throttled(self, body: bytes = b"") -> bool:
         """Answers 429 where the throttle says so, or to a request without ``key`` (True)."""
+        if self.server.downloads_limited and self.path.startswith(("/r/", "/img/")):
+            self._answer(429, b"slow down", {"Retry-After": "0"})
+            return True
         guarded = self.server.key is not None and self.command == "POST"
         if guarded and self.headers.get("authorization") != f"Bearer {self.server.key}":
             with self.server.lock:
@@ -160,6 +165,7 @@ def foreign_gateway(
     busy: bool = False,
     key: str | None = None,
     open_door: str | None = None,
+    downloads_limited: bool = False,
 ) -> Iterator[_Server]:
     """The proxy, serving on ``url_of(server)`` until the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
@@ -167,6 +173,7 @@ def foreign_gateway(
     server.image_type, server.throttle = image_type, throttle
     server.asked, server.lock, server.limited = {}, threading.Lock(), 0
     server.busy, server.key, server.open_door = busy, key, open_door
+    server.downloads_limited = downloads_limited
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -230,3 +230,36 @@ def test_a_first_ask_throttle_leaves_the_upstream_failure_cases_judged(
     judged = [o for o in run["outcomes"] if o["kind"] == "upstream_failure"]
     assert judged
     assert {o["outcome"] for o in judged} == {"passed"}
+
+
+def test_stateful_fuzzing_never_judges_a_429(stack: Stack, tmp_path: Path) -> None:
+    """Task submissions and queries answered 429 to the end: the stateful target judged nothing,
+    an error, never a broken promise (it failed on "positive_data_acceptance ... observed: 429")."""
+    code, run, text = _run(stack, tmp_path, "--fuzz", "full", "--fuzz-budget", "40",
+                           "--rules", "fuzz.tasks-action.*", surface="tasks-action", throttle=-1)  # fmt: skip
+    assert code == 3, text[-3000:]
+    fuzz = [o for o in run["outcomes"] if o["kind"] == "fuzz"]
+    assert any("->" in o["case"] or "stateful" in o["case"] for o in fuzz), [
+        o["case"] for o in fuzz
+    ]
+    assert {o["outcome"] for o in fuzz} <= {"error", "skipped"}, [
+        (o["case"], o["outcome"]) for o in fuzz
+    ]
+
+
+def test_image_downloads_answered_429_are_unobserved_in_rules_and_fuzzing(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The answers are right; only their image URLs say 429. The rule cases are errors, the fuzz
+    targets judge what they can and find nothing broken (they failed "fuzz.images_decode")."""
+    code, run, text = _run(stack, tmp_path, "--fuzz", "full", "--fuzz-budget", "30",
+                           "--rules", "fuzz.unified.*positive*", "--rules", "response_format.url",
+                           downloads_limited=True)  # fmt: skip
+    assert code == 3, text[-3000:]
+    rules = [o for o in run["outcomes"] if o["rule"] == "response_format.url"]
+    assert rules
+    assert {o["outcome"] for o in rules} == {"error"}
+    assert all("rate limited (429" in o["message"] for o in rules)
+    fuzz = [o for o in run["outcomes"] if o["kind"] == "fuzz"]
+    assert fuzz
+    assert "failed" not in {o["outcome"] for o in fuzz}, [o["message"][:300] for o in fuzz]

@@ -173,7 +173,9 @@ def pixelproof_images(ctx: Any, response: Any, case: Any) -> bool | None:
     except (AttributeError, TypeError):
         return None  # an answer of the wrong shape: response_schema_conformance says so
     judging.images += len(images)
-    broken = [str(i) for i in images if i.image is None and BUDGET_NOTE not in str(i.problem)]
+    # an image not fetched (the budget) or not answered (no answer, a 429 to the end) is no evidence
+    broken = [str(i) for i in images
+              if i.image is None and not i.unobserved and BUDGET_NOTE not in str(i.problem)]  # fmt: skip
     if broken:
         _fail(case, "fuzz.images_decode", "every returned image decodes", "; ".join(broken)[:300])
     if exp.outcome != "accept":
