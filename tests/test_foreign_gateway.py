@@ -85,8 +85,8 @@ def test_an_image_url_that_only_redirects_is_broken_and_says_how_far_it_was_foll
 
 @pytest.mark.parametrize(
     ("image_type", "exit_code"),
-    [("application/octet-stream", 0), ("legacy", 0), ("image/gif", 1)],
-    ids=["generic-type-keeps", "legacy-names-keep", "another-image-type-breaks"],
+    [("application/octet-stream", 0), ("legacy", 0), ("image/gif", 1), ("text/html", 1)],
+    ids=["generic-type-keeps", "legacy-names-keep", "another-image-type-breaks", "a-page-breaks"],
 )
 def test_a_url_served_as_a_generic_type_keeps_output_format_and_another_image_type_breaks_it(
     stack: Stack, tmp_path: Path, image_type: str, exit_code: int

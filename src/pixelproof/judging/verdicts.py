@@ -270,6 +270,7 @@ def response_format(j: Evidence) -> None:
 # names in use for a format besides its registered one (image/jpg; older servers' progressive
 # JPEG and PNG labels): the same format, not a contradiction of the bytes
 IMAGE_TYPE_ALIASES = {"jpg": "jpeg", "pjpeg": "jpeg", "x-png": "png", "x-webp": "webp"}
+GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})  # "some bytes"
 
 
 @verdict("output_format", "background")
@@ -288,11 +289,16 @@ def output_format(j: Evidence) -> None:
                 f"{img.image.format} bytes",
                 j.obs.final,
             )
-            # a declared image type must be the bytes' own; a generic one (an object store's
+            # a declared type must be the bytes' own; a generic one (an object store's
             # application/octet-stream) names no format, so it cannot contradict them
-            if img.declared and img.declared.lower().startswith("image/"):
-                named = img.declared.lower().split("/")[1]
-                declared = IMAGE_TYPE_ALIASES.get(named, named)
+            label = (img.declared or "").lower()
+            if label and label not in GENERIC_TYPES:
+                kind, _, named = label.partition("/")
+                if kind == "image" or not named:  # an image type, or a bare format name
+                    named = named or kind
+                    declared = IMAGE_TYPE_ALIASES.get(named, named)
+                else:
+                    declared = label  # text/html, application/json: not these bytes
                 check(
                     declared == img.image.format,
                     j.case,
