@@ -221,16 +221,23 @@ def broken_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield path
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "forked-workers"])
+@pytest.mark.parametrize(
+    "workers",
+    [[], ["-n", "2"], ["--", "-n", "2", "--dist", "loadgroup"]],
+    ids=["serial", "forked-workers", "xdist-workers"],
+)
 def test_a_run_stopped_at_its_first_failure_says_what_it_did_not_run(
     broken_target: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: list[str]
 ) -> None:
     """`-- -x`: the broken promise is the verdict (exit 1), and every report says the run stopped
-    early and how many of its cases it ran: the per-level scores are how far it got, not kept."""
+    early and how many of its cases it ran: the per-level scores are how far it got, not kept.
+    Under xdist, which ends the session by raising its Interrupted, it was exit 130 and
+    "interrupted: not a verdict"."""
     monkeypatch.setenv(KEY_ENV, KEY)
     done = pixelproof(
         "run", "--target", str(broken_target), "--rules", "fallback.*", "--rules", "size.*",
-        "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "x", *workers, "--", "-x",
+        "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "x", *workers,
+        *([] if "--" in workers else ["--"]), "-x",
     )  # fmt: skip
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     run = json.loads((tmp_path / "x" / "run.json").read_text())
@@ -244,6 +251,23 @@ def test_a_run_stopped_at_its_first_failure_says_what_it_did_not_run(
     page = (tmp_path / "x" / "report.html").read_text()
     assert "stopped early" in page
     assert "cases kept" not in page
+
+
+def test_a_last_case_reaching_maxfail_stops_nothing(
+    broken_target: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One case, and it fails: `-x` stops after it, having skipped nothing; the run is not
+    "stopped early" (its scores were marked incomplete and trend left it out)."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    done = pixelproof(
+        "run", "--target", str(broken_target), "--rules", "fallback.gpt-image-2.16:9",
+        "--fuzz", "off", "--report-dir", str(tmp_path), "--run-id", "one", "--", "-x",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    run = json.loads((tmp_path / "one" / "run.json").read_text())
+    assert [o["outcome"] for o in run["outcomes"] if o["kind"] != "profile"] == ["failed"]
+    assert "stopped_early" not in run
+    assert "stopped early" not in (tmp_path / "one" / "summary.md").read_text()
 
 
 def test_a_run_that_ran_to_its_end_says_nothing_of_stopping(

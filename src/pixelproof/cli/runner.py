@@ -84,8 +84,14 @@ class _Capture:
     def pytest_configure(self, config: pytest.Config) -> None:
         self.session = session_of(config)
 
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """xdist ends a session at -x/--maxfail by raising its Interrupted: a stop, no Ctrl-C."""
+        value = excinfo.value
+        if type(value).__module__ == "xdist.dsession" and "keyboard-interrupt" not in str(value):
+            self.stopped = str(value)
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.stopped = str(session.shouldfail or session.shouldstop or "") or None
+        self.stopped = self.stopped or str(session.shouldfail or session.shouldstop or "") or None
 
 
 def pytest_args(opts: RunOptions, report_dir: Path, run_id: str) -> list[str]:
@@ -162,6 +168,8 @@ def run(opts: RunOptions) -> int:
         # ended: exit 2), and wherever it landed (outside pytest's session: the fork server)
         if stop.requested:
             code = pytest.ExitCode.INTERRUPTED
+        elif code == pytest.ExitCode.INTERRUPTED and capture.stopped:
+            code = pytest.ExitCode.TESTS_FAILED  # xdist's -x / --maxfail: a verdict, stopped early
         results = capture.session.results if capture.session is not None else Results()
         final = exit_code(int(code), results, opts.shard)
         interrupted = stopped = None
@@ -169,7 +177,8 @@ def run(opts: RunOptions) -> int:
         if final == EXIT_INTERRUPTED:
             interrupted = how_far
             print(f"pixelproof: {interrupted_text(*interrupted)}", file=sys.stderr)
-        elif capture.stopped:
+        elif capture.stopped and (how_far[1] is None or how_far[0] < how_far[1]):
+            # (the last case reaching --maxfail stops nothing: every case ran)
             stopped = (*how_far, capture.stopped)
             print(f"pixelproof: {stopped_text(*stopped)}", file=sys.stderr)
         # pytest refused the arguments after `--` before its session began: nothing ran
