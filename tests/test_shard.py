@@ -198,14 +198,19 @@ def test_a_merge_of_unreadable_shards_names_each_and_still_writes_its_report(
 ) -> None:
     """A run.json that is not JSON, not a pixelproof run, or lacks its target: each named, exit
     2, the (empty) merged report written; it ended in a traceback and exit 1 ("broken")."""
-    bodies = {
-        "not-json": "{not json",
-        "a-list": "[]",
-        "no-schema": '{"outcomes": [], "target": {}}',
+    bodies: dict[str, bytes] = {
+        "not-json": b"{not json",
+        "a-list": b"[]",
+        "no-schema": b'{"outcomes": [], "target": {}}',
+        "not-utf8": b'{"schema": "pixelproof.cli.runner/1", "x": "\xff\xfe"}',
+        "odd-outcomes": b'{"schema": "pixelproof.cli.runner/1", "outcomes": [1], "target": {},'
+        b' "exit_code": 0}',
+        "no-exit-code": b'{"schema": "pixelproof.cli.runner/1", "outcomes": [], "target": {},'
+        b' "exit_code": null}',
     }
     for name, body in bodies.items():
         (tmp_path / name).mkdir()
-        (tmp_path / name / "run.json").write_text(body)
+        (tmp_path / name / "run.json").write_bytes(body)
     done = pixelproof_inprocess("merge", *(str(tmp_path / n) for n in bodies),
                                 "--out", str(tmp_path / "merged"))  # fmt: skip
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
@@ -213,6 +218,28 @@ def test_a_merge_of_unreadable_shards_names_each_and_still_writes_its_report(
     assert "not-json/run.json: not valid JSON" in done.stderr
     assert "a-list/run.json: not a pixelproof run.json" in done.stderr
     assert "no-schema/run.json: not a pixelproof run.json" in done.stderr
+    assert "not-utf8/run.json: not valid JSON" in done.stderr
+    assert "odd-outcomes/run.json: not a pixelproof run.json" in done.stderr
+    assert "no-exit-code/run.json: not a pixelproof run.json" in done.stderr
     summary = (tmp_path / "merged" / "summary.md").read_text()
     assert "not a verdict" in summary.splitlines()[0]
     assert (tmp_path / "merged" / "report.html").is_file()
+
+
+def test_a_merge_missing_a_shard_never_says_kept(tmp_path: Path) -> None:
+    """One shard kept every promise, the other is unreadable: exit 2 and a headline saying the
+    merge is incomplete (it said "all documented promises kept")."""
+    good = {"schema": "pixelproof.cli.runner/1", "run_id": "s1", "shard": "1/2",
+            "target": {"name": "t"}, "counts": {"passed": 1}, "exit_code": 0, "run_exit_code": 0,
+            "outcomes": [{"test": "t1", "case": "c1", "outcome": "passed"}]}  # fmt: skip
+    (tmp_path / "s1").mkdir()
+    (tmp_path / "s1" / "run.json").write_text(json.dumps(good))
+    (tmp_path / "s2").mkdir()
+    (tmp_path / "s2" / "run.json").write_text("{broken")
+    done = pixelproof_inprocess("merge", str(tmp_path / "s1"), str(tmp_path / "s2"),
+                                "--out", str(tmp_path / "m"))  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    headline = (tmp_path / "m" / "summary.md").read_text().splitlines()[0]
+    assert "merge incomplete:" in headline
+    assert "kept" not in headline
+    assert "merge incomplete:" in (tmp_path / "m" / "report.html").read_text()

@@ -29,7 +29,7 @@ def load_run(path: Path) -> dict[str, Any]:
         data = json.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RunFileError(f"{file}: cannot read ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # not JSON, or not UTF-8 (UnicodeDecodeError)
         raise RunFileError(f"{file}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or not str(data.get("schema", "")).startswith(
         "pixelproof.cli.runner/"

@@ -70,12 +70,17 @@ INCOMPLETE = {"interrupted": "interrupted", "stopped_early": "stopped early"}  #
 
 def incomplete(data: dict[str, Any]) -> tuple[str, str] | None:
     """How the run fell short of its plan, as (what, the report's sentence): interrupted (Ctrl-C;
-    run.json's ``interrupted`` or its exit 130) or stopped early (pytest's ``-x``/``--maxfail``:
-    ``stopped_early``); None for a run that reached its end."""
+    run.json's ``interrupted`` or its exit 130), stopped early (pytest's ``-x``/``--maxfail``:
+    ``stopped_early``) or a merge of shards that are not the whole run (``merge_problems``);
+    None for a run that reached its end."""
     for key, what in INCOMPLETE.items():
         record = data.get(key)
         if isinstance(record, dict):
             return what, str(record.get("text") or what)
+    problems = data.get("merge_problems")
+    if problems:  # shards missing, repeated or unreadable: the merged run is not the whole run
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return "incomplete", f"merge incomplete: {shorten(problems[0], 200)}{more}: not a verdict"
     if data.get("exit_code") == 130:
         return "interrupted", "interrupted: not a verdict"
     return None

@@ -48,9 +48,15 @@ def load_run_dir(run_dir: Path) -> dict[str, Any]:
         data = load_run(run_dir)
     except RunFileError as exc:
         raise ShardError(str(exc)) from None
-    if not isinstance(data.get("outcomes"), list) or not isinstance(data.get("target"), dict):
+    outcomes, code = data.get("outcomes"), data.get("run_exit_code", data.get("exit_code"))
+    if (
+        not isinstance(outcomes, list)
+        or not all(isinstance(o, dict) for o in outcomes)
+        or not isinstance(data.get("target"), dict)
+        or not isinstance(code, int)
+    ):
         raise ShardError(
-            f"{run_dir / 'run.json'}: not a pixelproof run.json (no outcomes or target)"
+            f"{run_dir / 'run.json'}: not a pixelproof run.json (its outcomes, target or exit code)"
         )
     return data
 

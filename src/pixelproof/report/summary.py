@@ -66,7 +66,7 @@ def verdict(data: dict[str, Any]) -> str:
     """The headline: an interrupted run or one that judged nothing never reads as kept; one
     stopped early (-x) says so beside what it found."""
     short = incomplete(data)
-    if short is not None and short[0] == "interrupted":
+    if short is not None and short[0] in ("interrupted", "incomplete"):
         return short[1]
     code = int(data["exit_code"])
     if short is not None:
