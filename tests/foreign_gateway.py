@@ -6,7 +6,7 @@ do (a short link that 302s to a signed object URL): ``hops`` redirects per URL, 
 to itself forever; with ``image_type`` the proxy serves the image itself under that Content-Type
 (an object store's ``application/octet-stream``; ``legacy``: image/pjpeg, image/x-png). Rate limits: ``throttle`` answers the first N
 asks of each API call (one with credentials: by method, path, body and pixelproof's run header,
-which names the probe) 429 with ``Retry-After: 0``; -1 answers every one so. ``busy``: a 5xx from
+which names the probe) 429 with ``Retry-After: 0`` (or ``retry_after``); -1 answers every one so. ``busy``: a 5xx from
 behind (a failed channel) is answered 429, "try again later", with a JSON error. ``key``: an API
 call (a POST) without that bearer key, missing or wrong, is answered 429, as a gateway throttling
 failed logins does, and never forwarded. ``open_door``: checks no key at all, and forwards every
@@ -48,6 +48,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     key: str | None
     open_door: str | None
     downloads_limited: bool
+    retry_after: str
     lock: threading.Lock
 
 
@@ -100,7 +101,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             with self.server.lock:
                 self.server.limited += 1
             self._answer(429, b'{"error": {"message": "slow down"}}',
-                         {"Content-Type": "application/json", "Retry-After": "0"})  # fmt: skip
+                         {"Content-Type": "application/json",
+                          "Retry-After": self.server.retry_after})  # fmt: skip
             return True
         return False
 
@@ -166,6 +168,7 @@ def foreign_gateway(
     key: str | None = None,
     open_door: str | None = None,
     downloads_limited: bool = False,
+    retry_after: str = "0",
 ) -> Iterator[_Server]:
     """The proxy, serving on ``url_of(server)`` until the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
@@ -173,7 +176,7 @@ def foreign_gateway(
     server.image_type, server.throttle = image_type, throttle
     server.asked, server.lock, server.limited = {}, threading.Lock(), 0
     server.busy, server.key, server.open_door = busy, key, open_door
-    server.downloads_limited = downloads_limited
+    server.downloads_limited, server.retry_after = downloads_limited, retry_after
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -202,7 +202,7 @@ def test_retry_after_reads_a_future_http_date() -> None:
 
 
 def test_a_429_is_asked_again_after_its_wait_and_never_past_the_run_deadline(
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     asked: list[float] = []
 
@@ -218,7 +218,7 @@ def test_a_429_is_asked_again_after_its_wait_and_never_past_the_run_deadline(
         exchange = client.send("GET", "/x")
         assert exchange.status == 429
         assert slept == [7.0, 7.0, 7.0]
-        said = capsys.readouterr().err  # a wait that long is said: a run's line would sit silent
+        said = capfd.readouterr().err  # a wait that long is said: a run's line would sit silent
         assert "unified answered 429 (rate limited): waiting 7 s as asked" in said
         assert "(3 of 3)" in said
         assert exchange.sent == 1 + RATE_LIMIT_RETRIES == len(asked)

@@ -263,3 +263,15 @@ def test_image_downloads_answered_429_are_unobserved_in_rules_and_fuzzing(
     fuzz = [o for o in run["outcomes"] if o["kind"] == "fuzz"]
     assert fuzz
     assert "failed" not in {o["outcome"] for o in fuzz}, [o["message"][:300] for o in fuzz]
+
+
+def test_a_long_wait_is_said_on_the_terminal_during_a_run(
+    stack: Stack, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A 429 asking for 5 s: the run says so where its user sees it (written to sys.stderr, the
+    notice went into pytest's capture of the test and was never shown)."""
+    code, _, text = _run(stack, tmp_path, "--rules", "size.gpt-image-2.1:1", throttle=1,
+                           retry_after="5")  # fmt: skip
+    assert code == 0, text[-3000:]
+    said = capfd.readouterr().err
+    assert "unified answered 429 (rate limited): waiting 5 s as asked" in said, said[-2000:]

@@ -279,9 +279,10 @@ class Client:
             if self.guard.ends is not None and self.guard.clock() + wait >= self.guard.ends:
                 break
             if wait >= RATE_LIMIT_NOTICE_S:  # a long silence on a run's progress line: say why
+                # (on the process's own stderr: pytest captures sys.stderr while a test runs)
                 print(f"pixelproof: {self.surface or 'the target'} answered 429 (rate limited): "
                       f"waiting {wait:g} s as asked, then asking again ({len(waited) + 1} of "
-                      f"{RATE_LIMIT_RETRIES})", file=sys.stderr, flush=True)  # fmt: skip
+                      f"{RATE_LIMIT_RETRIES})", file=sys.__stderr__ or sys.stderr, flush=True)  # fmt: skip
             self.sleep(wait)
             waited.append(wait)
             exchange = self._send_once(method, path, **request)

@@ -249,10 +249,14 @@ class Lanes:
         elif kind == "warning":
             kind, text, (filename, lineno), when, nodeid, location = message[1:]
             category = warning_category(*kind)
-            try:
-                warned = category(text)
-            except Exception:  # a class that wants more than a message
-                category, warned = UserWarning, UserWarning(f"{kind[1]}: {text}")
+            try:  # a class not found here, or one that wants more than a message: its name kept
+                warned = category(text) if category is not UserWarning else None
+            except Exception:
+                warned = None
+            if warned is None:
+                category = UserWarning
+                named = kind[1] != "UserWarning"
+                warned = UserWarning(f"{kind[1]}: {text}" if named else text)
             record = warnings.WarningMessage(warned, category, filename, lineno)
             hook.pytest_warning_recorded.call_historic(
                 kwargs={
