@@ -263,18 +263,20 @@ class Client:
              data: dict[str, str] | None = None, params: dict[str, str] | None = None,
              credentials: str = "default",  # default | none | wrong
              headers: dict[str, str] | None = None, content: bytes | None = None,
-             patient: bool = True) -> Exchange:  # fmt: skip
+             patient: bool = True, most: int | None = None) -> Exchange:  # fmt: skip
         """One request, with the profile's credentials (or none, or wrong ones). A 429 says
         nothing of the promise being judged, only "not now": the request is asked again after
         the answer's Retry-After (else 1, 2, 4 s), at most RATE_LIMIT_RETRIES times and never
         past the run deadline; a 429 that outlasts them is returned, for the caller to report
         as unobserved, never to judge. Not ``patient``: the first answer, 429 or not (a gateway
-        relaying a failure injected upstream may well say "not now")."""
+        relaying a failure injected upstream may well say "not now"). ``most``: the requests this
+        call may send in all (a budget's), asking again only within it."""
         request = {"json_body": json_body, "files": files, "data": data, "params": params,
                    "credentials": credentials, "headers": headers, "content": content}  # fmt: skip
         exchange = self._send_once(method, path, **request)
         waited: list[float] = []
-        while patient and exchange.status == RATE_LIMITED and len(waited) < RATE_LIMIT_RETRIES:
+        more = RATE_LIMIT_RETRIES if most is None else min(RATE_LIMIT_RETRIES, most - 1)
+        while patient and exchange.status == RATE_LIMITED and len(waited) < more:
             wait = retry_after(exchange.response_headers.get("retry-after"), 2.0 ** len(waited))
             if self.guard.ends is not None and self.guard.clock() + wait >= self.guard.ends:
                 break
@@ -352,14 +354,19 @@ class Client:
     def _too_big(self, how: str) -> str:
         return f"response body over the {self.max_body:,} byte cap ({how}); not kept"
 
-    def download(self, url: str, headers: dict[str, str] | None = None) -> Exchange:
+    def download(
+        self, url: str, headers: dict[str, str] | None = None, most: int | None = None
+    ) -> Exchange:
         """GET an image URL (no credentials: a URL answer must stand on its own), following its
         redirects as any client fetching it would (a gateway's own URL redirecting to a CDN's
         signed one), at most MAX_REDIRECTS: the last answer, with the URLs that redirected to it.
-        An API request's redirect is an answer of its own (``send`` follows none)."""
+        An API request's redirect is an answer of its own (``send`` follows none). ``most``: the
+        requests it may send in all, hops and asks after a 429 together."""
         chain, sent = [], 0
-        exchange = self.send("GET", url, credentials="none", headers=headers)
+        exchange = self.send("GET", url, credentials="none", headers=headers, most=most)
         while exchange.status in REDIRECTS and len(chain) < MAX_REDIRECTS:
+            if most is not None and sent + exchange.sent >= most:
+                break  # no request left to follow it with
             location = exchange.response_headers.get("location", "")
             target = urljoin(url, location) if location else ""
             if not target.startswith(("http://", "https://")):
@@ -367,7 +374,8 @@ class Client:
             chain.append(exchange.url)
             sent += exchange.sent
             url = target
-            exchange = self.send("GET", url, credentials="none", headers=headers)
+            left = None if most is None else most - sent
+            exchange = self.send("GET", url, credentials="none", headers=headers, most=left)
         exchange.redirected_from, exchange.hops_sent = chain, sent
         return exchange
 

@@ -108,8 +108,9 @@ class FuzzSession:
         before = self.sender.asked_again
         try:
             return self.sender.send(
-                case, self.profile.base_url(run.target.surface), self.headers(run.target.surface)
-            )
+                case, self.profile.base_url(run.target.surface), self.headers(run.target.surface),
+                most=1 + run.allowance.left,  # (this ask is taken: what is left, asks again)
+            )  # fmt: skip
         except requests.RequestException as exc:
             run.result.errors.append(
                 f"{case.method} {case.formatted_path}: {type(exc).__name__}: {exc}"[:300]
@@ -124,7 +125,7 @@ class FuzzSession:
     def download(self, run: _Run, url: str) -> Exchange:
         if not run.allowance.take():
             return Exchange("GET", url, {}, error=f"not fetched: {BUDGET_NOTE}")
-        got = self.plain.download(url)
+        got = self.plain.download(url, most=1 + run.allowance.left)
         self.sent += got.sent
         run.result.requests += got.sent
         run.allowance.charge(got.sent - 1)

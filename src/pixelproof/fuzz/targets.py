@@ -169,8 +169,8 @@ class Allowance:
         return True
 
     def charge(self, requests: int) -> None:
-        """Requests sent beyond the one taken (a 429 asked again, a redirect followed): counted,
-        so the target stops at its budget, passing it by those of its last request at most."""
+        """Requests sent beyond the one taken (a 429 asked again, a redirect followed), within
+        what was left (the client is told the most it may send): counted, never past it."""
         self.used += requests
 
     @property

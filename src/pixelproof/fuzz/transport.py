@@ -51,8 +51,11 @@ class CaseSender:
     def client_for(self, url: str) -> Client:
         return next((c for base, c in self.clients.items() if url.startswith(base)), self.fallback)
 
-    def send(self, case: Any, base_url: str, headers: dict[str, str]) -> Response:
-        """Send ``case`` to ``base_url`` with ``headers`` as ``case.call`` would have sent it."""
+    def send(
+        self, case: Any, base_url: str, headers: dict[str, str], most: int | None = None
+    ) -> Response:
+        """Send ``case`` to ``base_url`` with ``headers`` as ``case.call`` would have sent it;
+        ``most``: the requests it may take, asks after a 429 included (``Client.send``)."""
         headers = dict(headers)
         for name, value in SESSION_HEADERS.items():
             headers.setdefault(name, value)
@@ -65,7 +68,7 @@ class CaseSender:
             content = b"".join(content)  # a generator body (never made by schemathesis)
         sent = {k: v for k, v in prepared.headers.items() if k.lower() != "content-length"}
         exchange = self.client_for(url).send(
-            str(prepared.method), url, content=content, headers=sent
+            str(prepared.method), url, content=content, headers=sent, most=most
         )
         self.asked_again += exchange.sent - 1
         if exchange.error:
