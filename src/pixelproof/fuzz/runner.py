@@ -135,9 +135,6 @@ class FuzzSession:
         response = self.send(run, case)
         if response is None:
             return
-        if response.status_code == RATE_LIMITED:  # after Client.send's waits: "not now", unjudged
-            run.result.rate_limited += 1
-            return
         run.result.examples += 1
         if _nested_too_deep(response.content):  # a malformed answer: a finding, never a traceback
             failure = PixelproofFailure(case.operation.label, "fuzz.response_schema_conformance",
@@ -150,6 +147,10 @@ class FuzzSession:
         self.remember_task(run, case, response)
 
     def check_answer(self, run: _Run, case: Any, response: Any, note: str = "") -> None:
+        if response.status_code == RATE_LIMITED:  # after Client.send's waits: "not now", unjudged
+            run.result.rate_limited += 1
+            run.result.examples -= 1  # (its caller counted it as judged: exercise, stateful)
+            return
         expected = run.judging.expectation(case).outcome
         run.result.answers[f"{expected}->{response.status_code // 100}xx"] += 1
         token = ACTIVE.set(run.judging)

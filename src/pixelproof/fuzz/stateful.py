@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import Flaky, FlakyStrategyDefinition
 
-from pixelproof.client import RATE_LIMITED
 from pixelproof.fuzz.targets import BudgetSpent
 
 if TYPE_CHECKING:
@@ -62,9 +61,6 @@ def run_stateful(session: FuzzSession, run: _Run, schemas: SurfaceSchemas) -> No
             return response
 
         def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
-            if response.status_code == RATE_LIMITED:  # "not now" after the client's waits
-                run.result.rate_limited += 1
-                return
             run.result.examples += 1
             session.check_answer(run, case, response, "stateful: " + _path_of(case))
             session.remember_task(run, case, response)
