@@ -246,6 +246,15 @@ closed_port = pytest.fixture(_closed_port, name="closed_port")
 closed_port_2 = pytest.fixture(_closed_port, name="closed_port_2")
 
 
+# `pixelproof run` in one process, on workers it forks, and on xdist's: each test taking
+# ``workers`` runs under all three (the arguments to append after the command's own)
+EVERY_WAY_TO_RUN = pytest.mark.parametrize(
+    "workers",
+    [[], ["-n", "2"], ["--", "-n", "2", "--dist", "loadgroup"]],
+    ids=["serial", "forked-workers", "xdist-workers"],
+)
+
+
 def pixelproof_inprocess(*args: str) -> subprocess.CompletedProcess[str]:
     """``pixelproof ARGS`` through the same ``main`` in this process, output captured. It saves an
     interpreter start and its imports per call (about 1.3 CPU-s of a small ``run``), so it serves

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from conftest import EVERY_WAY_TO_RUN
 from pixelproof.schedule import Dispatcher, scope_of
 from pixelproof.workers import worker_count
 
@@ -170,11 +171,7 @@ def budget_target(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield path
 
 
-@pytest.mark.parametrize(
-    "workers",
-    [[], ["-n", "2"], ["--", "-n", "2", "--dist", "loadgroup"]],
-    ids=["serial", "forked-workers", "xdist-workers"],
-)
+@EVERY_WAY_TO_RUN
 def test_a_run_stops_buying_images_at_its_budget_however_many_workers(
     budget_target: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, workers: list[str]
 ) -> None:

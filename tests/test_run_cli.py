@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pixelproof_inprocess, served_profile
+from conftest import EVERY_WAY_TO_RUN, pixelproof_inprocess, served_profile
 from pixelproof.catalogue import Catalogue
 from pixelproof.target import load_profile
 
@@ -221,11 +221,7 @@ def broken_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield path
 
 
-@pytest.mark.parametrize(
-    "workers",
-    [[], ["-n", "2"], ["--", "-n", "2", "--dist", "loadgroup"]],
-    ids=["serial", "forked-workers", "xdist-workers"],
-)
+@EVERY_WAY_TO_RUN
 def test_a_run_stopped_at_its_first_failure_says_what_it_did_not_run(
     broken_target: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: list[str]
 ) -> None:
