@@ -68,7 +68,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pixelproof.lane_worker import HEADER, CtrlCHeld, frame, worker_main, write_all
-from pixelproof.ledger import Ledger
 from pixelproof.schedule import Dispatcher
 from pixelproof.session import session_of
 from pixelproof.workers import worker_count
@@ -247,17 +246,9 @@ class Lanes:
                 worker.held.remove(message[1])
             hook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         elif kind == "warning":
-            kind, text, (filename, lineno), when, nodeid, location = message[1:]
-            category = warning_category(*kind)
-            try:  # a class not found here, or one that wants more than a message: its name kept
-                warned = category(text) if category is not UserWarning else None
-            except Exception:
-                warned = None
-            if warned is None:
-                category = UserWarning
-                named = kind[1] != "UserWarning"
-                warned = UserWarning(f"{kind[1]}: {text}" if named else text)
-            record = warnings.WarningMessage(warned, category, filename, lineno)
+            (module, name), text, (filename, lineno), when, nodeid, location = message[1:]
+            warned = replayed_warning(module, name, text)
+            record = warnings.WarningMessage(warned, type(warned), filename, lineno)
             hook.pytest_warning_recorded.call_historic(
                 kwargs={
                     "warning_message": record,
@@ -348,13 +339,17 @@ class Lanes:
         _reap(worker.pid)
 
 
-def warning_category(module: str, name: str) -> type[Warning]:
-    """The class a worker's warning was raised with, found again here (its module is loaded in
-    the command too: the worker is its fork); UserWarning where it is not a warning class."""
+def replayed_warning(module: str, name: str, text: str) -> Warning:
+    """A worker's warning made again here, of the class it was raised with where the command
+    has it (the worker is its fork: modules imported before it are here too); else a
+    UserWarning whose text keeps that class's name."""
     found: Any = sys.modules.get(module)
     for part in name.split("."):
         found = getattr(found, part, None)
-    return found if isinstance(found, type) and issubclass(found, Warning) else UserWarning
+    if isinstance(found, type) and issubclass(found, Warning):
+        with contextlib.suppress(Exception):  # (a class that wants more than a message)
+            return found(text)
+    return UserWarning(text if name == "UserWarning" else f"{name}: {text}")
 
 
 def _reap(pid: int) -> int:
@@ -395,8 +390,8 @@ def run(session: pytest.Session, count: int) -> bool:
         return False
     crashes = session.config.pluginmanager.get_plugin("pp-crashes")
     pp = session_of(session.config)
-    if pp is not None and pp.profile.budget_images is not None:
-        pp.ledger = Ledger.shared()  # one budget for the run, not one per worker
+    if pp is not None:
+        pp.shared_ledger()  # one image budget for the run, not one per worker
     if Lanes(session, count, crashes).run():
         return True
     print(

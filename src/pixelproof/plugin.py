@@ -130,10 +130,9 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput["pixelproof_profile"] = session.profile.model_dump_json()
     node.workerinput["pixelproof_run_id"] = session.run_id
     node.workerinput["pixelproof_clock"] = list(session.clock_urls)
-    if session.profile.budget_images is not None:  # one budget for the run (ledger.py)
-        if session.ledger.path is None:
-            session.ledger = Ledger.shared()
-        node.workerinput["pixelproof_ledger"] = session.ledger.path
+    ledger = session.shared_ledger()  # one image budget for the run, not one per worker
+    if ledger is not None:
+        node.workerinput["pixelproof_ledger"] = ledger
     env = session.profile.credentials.env
     node.workerinput["pixelproof_env"] = {env: os.environ[env]} if env and env in os.environ else {}
 

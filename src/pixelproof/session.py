@@ -51,6 +51,15 @@ class PixelproofSession:
     gc_before: tuple[tuple[int, ...], bool] | None = None  # for release_after_the_run
     ledger: Ledger = field(default_factory=Ledger)  # images bought, every observer's (ledger.py)
 
+    def shared_ledger(self) -> str | None:
+        """For a run about to send from several processes (forked or xdist workers): its image
+        count moved into a file they all open, by its path; None when the run has no budget."""
+        if self.profile.budget_images is None:
+            return None
+        if self.ledger.path is None:
+            self.ledger = Ledger.shared()
+        return self.ledger.path
+
     def get_guard(self) -> Guard:
         """The run deadline and breakers, shared by the observer and fuzzing."""
         if self.guard is None:
