@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -127,6 +128,28 @@ def test_a_halted_ahead_leaves_the_rest_to_their_tests(monkeypatch: pytest.Monke
     assert seen == [f"a@{ahead.THREAD}"]  # halted while observing "a": nothing after it
     assert [running[0].take(c)[0] for c in cases] == ["ev-a", "ev-bb", "ev-ccc"]  # type: ignore[arg-type]
     assert seen[1:] == ["bb@MainThread", "ccc@MainThread"]
+
+
+@pytest.mark.parametrize(("before", "while_observing"), [(0.005, ahead.SWITCH_INTERVAL_S),
+                                                         (0.0001, 0.0001)])  # fmt: skip
+def test_the_gil_switch_interval_is_short_while_the_thread_observes(
+    monkeypatch: pytest.MonkeyPatch, before: float, while_observing: float
+) -> None:
+    """The main thread fuzzes on the CPU while the thread waits on answers: at CPython's 5 ms it
+    got the GIL back late after each. Shorter while it observes (a shorter one set by the user
+    kept), the interval before once it has ended."""
+    intervals: list[float] = []
+    _fake_observation(monkeypatch, {"a": lambda: intervals.append(sys.getswitchinterval()) or "ev"})
+    original = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(before)
+        cases = [SimpleNamespace(name="a")]
+        running = ahead.Ahead(_Counting(), cases, switch_s=ahead.SWITCH_INTERVAL_S).start()  # type: ignore[arg-type]
+        assert _ended(running)
+        assert intervals == [pytest.approx(while_observing, rel=0.02)]  # (kept in µs)
+        assert sys.getswitchinterval() == pytest.approx(before, rel=0.02)
+    finally:
+        sys.setswitchinterval(original)
 
 
 WAIT = 5.0  # s: a wait no notify ends fails the test after this, instead of hanging the suite
@@ -280,6 +303,7 @@ def test_a_plain_serial_run_on_the_embedded_stack_observes_ahead(
     running = ahead.start(session, pp)
     assert running is not None
     assert pp.observer is observer  # the session's observer is the lane's: one observer
+    assert running.switch_s == ahead.SWITCH_INTERVAL_S  # beside the main thread's fuzzing
     assert running.take(session.items[1]) == ("ev-b", 1, 1)
     running.close()
 

@@ -35,6 +35,7 @@ another fixture before ``case`` cannot be foreseen: its observation is left unta
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -47,6 +48,16 @@ from pixelproof.plan import Case
 
 SWITCH = "PIXELPROOF_OBSERVE_AHEAD"
 THREAD = "pixelproof-ahead"
+# A serial run's thread observes while the main thread fuzzes, on the CPU: each time an answer
+# the thread waits for arrived (connect, headers, every read of a body), it got the GIL back at
+# the main thread's next switch, up to 5 ms (CPython's default interval) several times a request,
+# and ended last (py-spy: ~40 % of its samples waiting for the GIL on a socket's return). 0.5 ms
+# while it observes, the interval before once it ends: a serial fuzz-full run, interleaved
+# rounds, medians 12.47 -> 11.22 s wall (5 of 5 rounds faster), CPU not higher (session 13,
+# bench/README.md). A `-n N` worker's thread keeps the default: its main thread judges (Pillow
+# decodes without the GIL) or fuzzes with no rule case left to observe, and runs measured
+# there moved within the noise.
+SWITCH_INTERVAL_S = 0.0005
 Observed = tuple[
     "Evidence | BaseException", int, int
 ]  # evidence or what stopped it, requests, images
@@ -68,9 +79,15 @@ class Ahead:
     """Observes ``cases`` in order with ``observer`` in a thread; ``take`` hands each one over."""
 
     def __init__(
-        self, observer: Observer, cases: Sequence[Case], clock: Any = None, more: bool = False
+        self,
+        observer: Observer,
+        cases: Sequence[Case],
+        clock: Any = None,
+        more: bool = False,
+        switch_s: float | None = None,
     ) -> None:
         self.observer, self.clock = observer, clock
+        self.switch_s = switch_s  # the GIL switch interval while observing (None: unchanged)
         self._cases = list(cases)
         self._planned = {id(c) for c in self._cases}
         self._done: dict[int, Observed] = {}
@@ -92,6 +109,9 @@ class Ahead:
         return self
 
     def _run(self) -> None:
+        previous = sys.getswitchinterval()
+        if self.switch_s is not None:
+            sys.setswitchinterval(min(previous, self.switch_s))
         try:
             index = 0
             while True:
@@ -109,6 +129,7 @@ class Ahead:
                     self._done[id(case)] = result
                     self._ready.notify_all()
         finally:
+            sys.setswitchinterval(previous)
             with self._ready:
                 self._finished = True
                 self._ready.notify_all()
@@ -158,7 +179,7 @@ def start(session: pytest.Session, pp: Any) -> Ahead | None:
     if len(cases) < 2:
         return None
     pp.observer, clock = lane_of(pp)
-    return Ahead(pp.observer, cases, clock).start()
+    return Ahead(pp.observer, cases, clock, switch_s=SWITCH_INTERVAL_S).start()
 
 
 def for_worker(session: pytest.Session, pp: Any) -> Ahead | None:

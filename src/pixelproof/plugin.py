@@ -262,9 +262,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """The embedded stack started while pytest collected; no test runs before it serves."""
     pp = session_of(session.config)
     if pp is not None:
+        _preload_fuzzing(session)
         pp.stack_ready()
         pp.gc_before = keep_for_the_run()
         write_results_in_one_piece()  # allure's results, encoded at once (report/allure.py)
+
+
+def _preload_fuzzing(session: pytest.Session) -> None:
+    """`run -n N` with fuzz targets: fuzzing's imports, made while the embedded stack starts and
+    inherited by the workers about to be forked (``fuzz.runner.preload``). A serial run imports
+    at its first target instead, while its ahead thread sends (not before that thread starts)."""
+    if session.config.pluginmanager.has_plugin("pixelproof-lanes") and any(
+        item.get_closest_marker("pixelproof_fuzz") for item in session.items
+    ):
+        from pixelproof.fuzz.runner import preload
+
+        preload()
 
 
 @pytest.fixture(scope="session")
