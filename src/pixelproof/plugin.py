@@ -269,10 +269,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _preload_fuzzing(session: pytest.Session) -> None:
-    """`run -n N` with fuzz targets: fuzzing's imports, made while the embedded stack starts and
-    inherited by the workers about to be forked (``fuzz.runner.preload``). A serial run imports
-    at its first target instead, while its ahead thread sends (not before that thread starts)."""
-    if session.config.pluginmanager.has_plugin("pixelproof-lanes") and any(
+    """Fuzzing's imports (``fuzz.runner.preload``), when there are fuzz targets, made while the
+    embedded stack starts: `run -n N`'s workers, forked next, inherit them, and a serial run
+    makes them before its ahead thread sends (at its first target, beside that thread, they
+    took up to twice their ~0.4 CPU-s, py-spy). An xdist worker imports at its first target."""
+    if not hasattr(session.config, "workerinput") and any(
         item.get_closest_marker("pixelproof_fuzz") for item in session.items
     ):
         from pixelproof.fuzz.runner import preload

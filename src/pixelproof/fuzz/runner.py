@@ -71,10 +71,10 @@ FIRST_USE_IMPORTS = (
 
 def preload() -> None:
     """Imports now what fuzzing would import at its first target (~0.4 s of CPU with this
-    module). `pixelproof run -n N` calls it while it waits for its embedded stack to serve,
-    before it forks its workers: the import fills that wait, and the fuzz lane inherits it
-    instead of paying for it before its first case (it was the lane's first ~0.6 s, the run's
-    longest lane). A name a release of schemathesis or Hypothesis moved is skipped: it is
+    module). `pixelproof run` calls it while it waits for its embedded stack to serve, before
+    its first test: the import fills that wait; a `-n N` fuzz lane, forked afterwards, inherits
+    it instead of paying for it before its first case (it was the lane's first ~0.6 s, on the
+    run's longest lane). A name a release of schemathesis or Hypothesis moved is skipped: it is
     imported where it is used, as before."""
     for name in FIRST_USE_IMPORTS:
         with contextlib.suppress(ImportError):
