@@ -189,6 +189,31 @@ def test_diff_of_alike_runs_lists_new_and_vanished_cases(full: dict[str, Any]) -
     assert f"`{gone['case']}`" in text.split("### Vanished cases")[1]
 
 
+def test_diff_of_runs_under_other_image_budgets_says_so_and_judges_no_skip(
+    full: dict[str, Any],
+) -> None:
+    """The same cases planned, fewer bought: a case the smaller budget left unrun is skipped,
+    listed as a change, never as a regression or a fix; the budgets are said before the lists."""
+    capped = {**copy.deepcopy(full), "run_id": "capped"}
+    capped["filters"] = {**full["filters"], "budget": 50}
+    unrun = [o for o in capped["outcomes"] if o["outcome"] in ("passed", "failed")][-3:]
+    for o in unrun:
+        o["outcome"] = "skipped"
+    result = diff_runs(full, capped)
+    assert result.comparable  # the same cases: still compared as alike runs
+    assert {o["case"] for o in result.changed} == {o["case"] for o in unrun}
+    assert not result.regressions
+    assert not result.new_errors
+    assert not {o["case"] for o in result.fixes} & {o["case"] for o in unrun}
+    text = diff_md(result)
+    assert text.split("\n\n")[1] == (
+        "Image budget: none → 50. A case a budget left unrun is skipped, not judged: it is "
+        "listed under Other changes."
+    )
+    assert "Image budget: none → 50" in _text(diff_html(result))
+    assert "Image budget" not in diff_md(diff_runs(full, copy.deepcopy(full)))
+
+
 def _run(base: dict[str, Any], run_id: str, started: str, **target: Any) -> dict[str, Any]:
     run = copy.deepcopy(base)
     run["run_id"], run["started"] = run_id, started

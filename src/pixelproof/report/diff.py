@@ -51,6 +51,7 @@ class Diff:
     vanished: list[dict[str, Any]] = field(default_factory=list)
     changed: list[dict[str, Any]] = field(default_factory=list)  # every other outcome change
     differences: list[str] = field(default_factory=list)  # filters or targets that differ
+    budget: str = ""  # the image budgets, when they differ (the same cases, fewer judged)
     common: int = 0
 
     @property
@@ -96,10 +97,24 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return out
 
 
+def budget_change(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Said when the runs' image budgets (--budget) differ. The runs plan the same cases, so they
+    are still compared; a case one budget left unrun is skipped there, an outcome change that is
+    never a regression, a new error or a fix."""
+    was, now = ((run.get("filters") or {}).get("budget") for run in (old, new))
+    if was == now:
+        return ""
+    return (
+        f"Image budget: {_shown(was)} → {_shown(now)}. A case a budget left unrun is skipped, "
+        "not judged: it is listed under Other changes."
+    )
+
+
 def diff_runs(old: dict[str, Any], new: dict[str, Any]) -> Diff:
     before = {o["case"]: o for o in old["outcomes"] if o.get("case")}
     after = {o["case"]: o for o in new["outcomes"] if o.get("case")}
-    result = Diff(old["run_id"], new["run_id"], differences=differences(old, new))
+    result = Diff(old["run_id"], new["run_id"], differences=differences(old, new),
+                  budget=budget_change(old, new))  # fmt: skip
     for case, now in sorted(after.items()):
         was = before.get(case)
         if was is None:
@@ -150,6 +165,8 @@ def render_markdown(d: Diff) -> str:
     lines = [f"## pixelproof diff: {d.old_id} → {d.new_id}", ""]
     if not d.comparable:
         lines += [f"**{notice(d)}**", ""]
+    if d.budget:
+        lines += [d.budget, ""]
     chosen = sections(d)
     lines.append(" · ".join(f"{title.split(' (')[0]}: {len(items)}" for _, title, items in chosen))
     for key, title, items in chosen:
