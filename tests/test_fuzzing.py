@@ -8,10 +8,7 @@ from __future__ import annotations
 import functools
 import io
 import json
-import os
 import pickle
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -356,48 +353,3 @@ def test_multipart_edits_send_image_files(clean: dict[str, dict[str, Any]]) -> N
     parts = [f for r in records for f in (r.get("files") or {}).get("image", [])]
     assert parts, "no multipart edit reached the gateway"
     assert {p["content_type"] for p in parts} <= {"image/png", "image/jpeg", "image/webp"}
-
-
-PRELOADED = """
-import json, os, sys
-from pixelproof.fuzz.runner import FuzzSession, preload
-
-preload()
-before = set(sys.modules)
-from pixelproof.catalogue import default_catalogue
-from pixelproof.fuzz.targets import plan_targets, run_target
-from pixelproof.mock.stack_process import stack_process
-from pixelproof.stack_clock import StackClock
-from pixelproof.target import embedded_profile
-
-catalogue = default_catalogue()
-with stack_process(api_key=os.environ["KEY"]) as stack:
-    urls = (stack.gateway.url, stack.upstream.url)
-    profile = embedded_profile(catalogue, *urls, "KEY", 1000)
-    clock = StackClock(urls, 1000, os.environ["KEY"])
-    session = FuzzSession(catalogue, profile, run_id="preload", clock=clock)
-    targets = plan_targets(catalogue, profile, "full", 3 * 21)
-    results = [run_target(session, target) for target in targets]
-    session.close()
-    clock.close()
-late = sorted(m for m in set(sys.modules) - before if m.partition(".")[0] in PACKAGES)
-print(json.dumps({"late": late, "kinds": sorted({t.mode for t in targets}),
-                  "requests": sum(r.requests for r in results)}))
-"""
-
-
-def test_preload_imports_what_every_kind_of_target_would_import_on_first_use(
-    tmp_path: Path,
-) -> None:
-    """`run -n N` preloads fuzzing before it forks (runner.preload): a schemathesis or Hypothesis
-    module that a target still imports on first use is one the fuzz lane pays for again, on the
-    run's longest lane. Every kind of target, in a fresh interpreter that preloaded."""
-    script = "PACKAGES = ('schemathesis', 'hypothesis')\n" + PRELOADED
-    env = {**os.environ, "KEY": KEY}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert found["kinds"] == ["negative", "positive", "stateful"]
-    assert found["requests"] > 21  # the targets ran (each sends at least one case)
-    assert found["late"] == []

@@ -52,11 +52,11 @@ THREAD = "pixelproof-ahead"
 # the thread waits for arrived (connect, headers, every read of a body), it got the GIL back at
 # the main thread's next switch, up to 5 ms (CPython's default interval) several times a request,
 # and ended last (py-spy: ~40 % of its samples waiting for the GIL on a socket's return). 0.5 ms
-# while it observes, the interval before once it ends: a serial fuzz-full run, interleaved
-# rounds, medians 12.47 -> 11.22 s wall (5 of 5 rounds faster), CPU not higher (session 13,
-# bench/README.md). A `-n N` worker's thread keeps the default: its main thread judges (Pillow
-# decodes without the GIL) or fuzzes with no rule case left to observe, and runs measured
-# there moved within the noise.
+# while it observes, the interval before once it ends. Serial fuzz-full runs, interleaved rounds
+# on a shared 2-core VM (session 13, bench/README.md): medians 12.47 -> 11.22 s (5 of 5 rounds
+# faster), 13.34 -> 12.30 s (6 of 8), 13.25 -> 13.32 s (a busier hour: no difference); CPU not
+# higher. A `-n N` worker's thread keeps the default: its main thread judges (Pillow decodes
+# without the GIL) or fuzzes with no rule case left to observe.
 SWITCH_INTERVAL_S = 0.0005
 Observed = tuple[
     "Evidence | BaseException", int, int

@@ -262,23 +262,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """The embedded stack started while pytest collected; no test runs before it serves."""
     pp = session_of(session.config)
     if pp is not None:
-        _preload_fuzzing(session)
         pp.stack_ready()
         pp.gc_before = keep_for_the_run()
         write_results_in_one_piece()  # allure's results, encoded at once (report/allure.py)
-
-
-def _preload_fuzzing(session: pytest.Session) -> None:
-    """Fuzzing's imports (``fuzz.runner.preload``), when there are fuzz targets, made while the
-    embedded stack starts: `run -n N`'s workers, forked next, inherit them, and a serial run
-    makes them before its ahead thread sends (at its first target, beside that thread, they
-    took up to twice their ~0.4 CPU-s, py-spy). An xdist worker imports at its first target."""
-    if not hasattr(session.config, "workerinput") and any(
-        item.get_closest_marker("pixelproof_fuzz") for item in session.items
-    ):
-        from pixelproof.fuzz.runner import preload
-
-        preload()
 
 
 @pytest.fixture(scope="session")

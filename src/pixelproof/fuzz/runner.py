@@ -9,8 +9,6 @@ pixelproof's registered ones and keeps every failure as a ``Finding`` with its c
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
 import random
 from typing import TYPE_CHECKING, Any
@@ -49,36 +47,6 @@ if TYPE_CHECKING:
 
 BUILTIN = [status_code_conformance, content_type_conformance, response_schema_conformance]
 SUBMIT_SHARE = 0.6  # of a negative target's allowance, for the targeted families (the rest: random)
-
-
-# What the targets import as they go, beyond this module's own imports: schemathesis' OpenAPI
-# loader, its transports, hooks and body overrides, Hypothesis' regex, random and flat-mapped
-# strategies (tests/test_fuzzing.py runs every kind of target after ``preload`` and finds none
-# imported later).
-FIRST_USE_IMPORTS = (
-    "schemathesis.specs.openapi.schemas",
-    "schemathesis.transport.asgi",
-    "schemathesis.transport.wsgi",
-    "schemathesis.python._constants.orchestrator",
-    "schemathesis.generation.body_overrides",
-    "schemathesis.generation._hooks",
-    "schemathesis.engine.errors",
-    "hypothesis.strategies._internal.regex",
-    "hypothesis.strategies._internal.random",
-    "hypothesis.strategies._internal.flatmapped",
-)
-
-
-def preload() -> None:
-    """Imports now what fuzzing would import at its first target (~0.4 s of CPU with this
-    module). `pixelproof run` calls it while it waits for its embedded stack to serve, before
-    its first test: the import fills that wait; a `-n N` fuzz lane, forked afterwards, inherits
-    it instead of paying for it before its first case (it was the lane's first ~0.6 s, on the
-    run's longest lane). A name a release of schemathesis or Hypothesis moved is skipped: it is
-    imported where it is used, as before."""
-    for name in FIRST_USE_IMPORTS:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
 
 
 class _Run:
