@@ -11,10 +11,12 @@ behind (a failed channel) is answered 429, "try again later", with a JSON error.
 call (a POST) without that bearer key, missing or wrong, is answered 429, as a gateway throttling
 failed logins does, and never forwarded. ``open_door``: checks no key at all, and forwards every
 call with that one (every auth promise broken). ``downloads_limited``: its image URLs answer
-nothing but 429."""
+nothing but 429. ``gemini_urls``: a Gemini answer's inlineData images become URLs in fileData
+parts, which the proxy serves (``"served"``) or answers 404 (``"missing"``)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.server
 import json
@@ -49,6 +51,8 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     open_door: str | None
     downloads_limited: bool
     retry_after: str
+    gemini_urls: str | None
+    files: dict[str, tuple[bytes, str]]  # fileData images: path -> (bytes, type)
     lock: threading.Lock
 
 
@@ -109,6 +113,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self._throttled():
             return
+        if self.path.startswith("/files/"):
+            found = self.server.files.get(self.path)
+            if found is None or self.server.gemini_urls == "missing":
+                return self._answer(404, b"no such file")
+            return self._answer(200, found[0], {"Content-Type": found[1]})
         if self.path.startswith("/img/"):
             with httpx.Client(timeout=60) as client:
                 got = client.get(urllib.parse.unquote(self.path[5:]))
@@ -146,6 +155,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return [self._redirected(v) for v in value]
         if not isinstance(value, dict):
             return value
+        inline = value.get("inlineData")
+        if self.server.gemini_urls and isinstance(inline, dict) and "data" in inline:
+            with self.server.lock:
+                path = f"/files/{len(self.server.files)}.img"
+                self.server.files[path] = (base64.b64decode(inline["data"]), inline["mimeType"])
+            host, port = self.server.server_address[:2]
+            uri = f"http://{host}:{port}{path}"
+            return {"fileData": {"mimeType": inline["mimeType"], "fileUri": uri}}
         out = {}
         for key, item in value.items():
             if key == "url" and isinstance(item, str) and item.startswith("http"):
@@ -169,6 +186,7 @@ def foreign_gateway(
     open_door: str | None = None,
     downloads_limited: bool = False,
     retry_after: str = "0",
+    gemini_urls: str | None = None,
 ) -> Iterator[_Server]:
     """The proxy, serving on ``url_of(server)`` until the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
@@ -177,6 +195,7 @@ def foreign_gateway(
     server.asked, server.lock, server.limited = {}, threading.Lock(), 0
     server.busy, server.key, server.open_door = busy, key, open_door
     server.downloads_limited, server.retry_after = downloads_limited, retry_after
+    server.gemini_urls, server.files = gemini_urls, {}
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -182,3 +182,18 @@ def test_profile_check_prints_the_level_of_each_surface(tmp_path: Path) -> None:
     bad = cli("profile", "--check", str(path), check=False)
     assert bad.returncode == 2
     assert "level: unknown level 'gold'" in bad.stderr
+
+
+def test_discovery_confirms_gemini_models_that_answer_image_urls(
+    tmp_path: Path, stack: Stack, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seed 000's Gemini output is "inlineData or URL": a gateway answering URLs (fileData parts,
+    tests/foreign_gateway.py) serves those models as much as one answering inline images."""
+    from foreign_gateway import foreign_gateway, url_of
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    reference = embedded_profile(catalogue, stack.gateway.url, stack.upstream.url, KEY_ENV, 1000)
+    with foreign_gateway(stack.gateway.url, gemini_urls="served") as proxy:
+        profile = load_profile(discovered(tmp_path, url_of(proxy), budget=40), catalogue)
+    assert proxy.files  # the answers discovery read carried URLs, not inline images
+    assert sorted(profile.models("gemini")) == sorted(reference.models("gemini"))

@@ -291,3 +291,32 @@ def test_fuzzing_image_urls_that_only_redirect_stays_within_its_budget(
     assert 0 < sum(o.get("requests") or 0 for o in fuzz) <= budget, [
         o.get("requests") for o in fuzz
     ]
+
+
+def test_a_gemini_gateway_answering_image_urls_keeps_its_promises(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Seed 000 gives the Gemini models' typical output as "inlineData or URL": a gateway that
+    answers each image as a URL (a fileData part, Gemini's own shape for one) keeps every promise
+    the inline answer keeps: the rules' (judged broken before: no image in the answer) and the
+    contract's, fuzzed (broken before: a part that is neither text nor inlineData)."""
+    fuzz = ("--fuzz", "full", "--fuzz-budget", "60")
+    code, run, text = _run(stack, tmp_path, *fuzz, surface="gemini", gemini_urls="served")
+    assert code == 0, text[-3000:]
+    judged = [o for o in run["outcomes"] if o["outcome"] != "not-claimed"]
+    assert len(judged) > 20
+    assert {o["outcome"] for o in judged} == {"passed"}
+    kinds = {o["kind"] for o in judged}
+    assert {"fuzz", "gemini_reference", "gemini_size"} <= kinds, kinds
+
+
+def test_a_gemini_gateway_whose_image_urls_fetch_nothing_breaks_them(
+    stack: Stack, tmp_path: Path
+) -> None:
+    code, run, text = _run(stack, tmp_path, surface="gemini", gemini_urls="missing")
+    assert code == 1, text[-3000:]
+    broken = [o for o in run["outcomes"] if o["outcome"] == "failed"]
+    assert any(o["rule"] == "gemini.inline-reference" for o in broken)
+    assert all("download failed" in o["observed"] and "404" in o["observed"] for o in broken), [
+        o["observed"] for o in broken if "404" not in o["observed"]
+    ]

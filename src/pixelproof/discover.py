@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pixelproof.surfaces import dialect
 from pixelproof.surfaces.paths import ARK_PATH, jimeng_path
 
 if TYPE_CHECKING:
@@ -135,13 +136,8 @@ def served(surface: str, answer: Exchange) -> bool:
     body = answer.json() if answer.ok else None
     if not isinstance(body, dict):
         return False
-    if surface in ("gemini", "gemini-vendor"):
-        parts = [
-            p
-            for c in body.get("candidates") or []
-            for p in (c.get("content") or {}).get("parts") or []
-        ]
-        return any(isinstance(p, dict) and "inlineData" in p for p in parts)
+    if surface in ("gemini", "gemini-vendor"):  # an inlineData image, or a fileData URL
+        return bool(dialect(surface).images(body))
     if surface in ("jimeng-official", "jimeng-visual"):
         return body.get("code") == 10000 and bool((body.get("data") or {}).get("task_id"))
     if surface == "tasks-action":
