@@ -12,7 +12,10 @@ gateway that then answers keeps every promise (judged broken before: "the reques
 (2xx)", or kept on rejection rules by a 429 that rejected nothing); one that never stops is not
 judged at all: errors (exit 3), never a verdict. Every ask is a request, in the report and in the
 fuzz budget. Where the upstream was made to fail, "try again later" is the gateway's answer and
-is judged at once."""
+is judged at once.
+
+Gemini images as URLs (fileData parts) keep seed 000's "inlineData or URL" on every image rule
+and on the contract; URLs that fetch nothing break them."""
 
 from __future__ import annotations
 
