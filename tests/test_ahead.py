@@ -152,6 +152,19 @@ def test_the_gil_switch_interval_is_short_while_the_thread_observes(
         sys.setswitchinterval(original)
 
 
+def test_an_interval_set_while_the_thread_observes_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_observation(monkeypatch, {"a": lambda: sys.setswitchinterval(0.002) or "ev"})
+    original = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        cases = [SimpleNamespace(name="a")]
+        running = ahead.Ahead(_Counting(), cases, switch_s=ahead.SWITCH_INTERVAL_S).start()  # type: ignore[arg-type]
+        assert _ended(running)
+        assert sys.getswitchinterval() == pytest.approx(0.002, rel=0.02)  # not put back to 5 ms
+    finally:
+        sys.setswitchinterval(original)
+
+
 WAIT = 5.0  # s: a wait no notify ends fails the test after this, instead of hanging the suite
 
 

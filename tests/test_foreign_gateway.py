@@ -323,3 +323,15 @@ def test_a_gemini_gateway_whose_image_urls_fetch_nothing_breaks_them(
     assert all("download failed" in o["observed"] and "404" in o["observed"] for o in broken), [
         o["observed"] for o in broken if "404" not in o["observed"]
     ]
+
+
+def test_google_s_own_api_answering_image_urls_breaks_its_size_rules(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Seed 000's "inlineData or URL" is the gateway's promise: Google's API answers inlineData
+    (DOMAIN.md), so its surface, answering URLs, carries no image."""
+    code, run, text = _run(stack, tmp_path, surface="gemini-vendor", gemini_urls="served")
+    assert code == 1, text[-3000:]
+    sized = [o for o in run["outcomes"] if o["rule"].startswith("gemini_vendor.size.")]
+    assert sized
+    assert {o["outcome"] for o in sized} == {"failed"}

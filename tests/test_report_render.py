@@ -207,11 +207,13 @@ def test_diff_of_runs_under_other_image_budgets_says_so_and_judges_no_skip(
     assert not {o["case"] for o in result.fixes} & {o["case"] for o in unrun}
     text = diff_md(result)
     assert text.split("\n\n")[1] == (
-        "Image budget: none → 50. A case a budget left unrun is skipped, not judged: it is "
-        "listed under Other changes."
+        "Image budget: no limit → 50 images. A case a budget left unrun is skipped, not judged: "
+        "it is listed under Other changes."
     )
-    assert "Image budget: none → 50" in _text(diff_html(result))
+    assert "Image budget: no limit → 50 images" in _text(diff_html(result))
     assert "Image budget" not in diff_md(diff_runs(full, copy.deepcopy(full)))
+    older = {k: v for k, v in full.items() if k != "filters"}  # filters unrecorded: no claim
+    assert "Image budget" not in diff_md(diff_runs(older, capped))
 
 
 def _run(base: dict[str, Any], run_id: str, started: str, **target: Any) -> dict[str, Any]:

@@ -109,10 +109,11 @@ class Ahead:
         return self
 
     def _run(self) -> None:
-        previous = sys.getswitchinterval()
-        if self.switch_s is not None:
-            sys.setswitchinterval(min(previous, self.switch_s))
+        previous, ours = sys.getswitchinterval(), None
         try:
+            if self.switch_s is not None:
+                sys.setswitchinterval(min(previous, self.switch_s))
+                ours = sys.getswitchinterval()
             index = 0
             while True:
                 with self._ready:
@@ -129,7 +130,8 @@ class Ahead:
                     self._done[id(case)] = result
                     self._ready.notify_all()
         finally:
-            sys.setswitchinterval(previous)
+            if ours is not None and sys.getswitchinterval() == ours:
+                sys.setswitchinterval(previous)  # (one set meanwhile, by the user, is kept)
             with self._ready:
                 self._finished = True
                 self._ready.notify_all()

@@ -136,7 +136,7 @@ def served(surface: str, answer: Exchange) -> bool:
     body = answer.json() if answer.ok else None
     if not isinstance(body, dict):
         return False
-    if surface in ("gemini", "gemini-vendor"):  # an inlineData image, or a fileData URL
+    if surface in ("gemini", "gemini-vendor"):  # (fileData URLs count at the gateway entry)
         return bool(dialect(surface).images(body))
     if surface in ("jimeng-official", "jimeng-visual"):
         return body.get("code") == 10000 and bool((body.get("data") or {}).get("task_id"))

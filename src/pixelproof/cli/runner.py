@@ -285,10 +285,13 @@ def run_filters(opts: RunOptions, session: Any) -> dict[str, Any]:
 
     profile = session.profile if session is not None else None
     fuzz = fuzz_level(opts.fuzz, profile) if profile is not None else opts.fuzz
+    # the budget the run kept to: --budget, else the profile's budget_images (the session's
+    # profile carries the one in force)
+    budget = profile.budget_images if profile is not None else opts.budget
     return {
         "rules": sorted(opts.rules), "faults": sorted(opts.faults),
         "level": getattr(opts, "level", None) or getattr(profile, "level", None),
-        "fuzz": fuzz, "fuzz_mode": opts.fuzz_mode, "budget": opts.budget,
+        "fuzz": fuzz, "fuzz_mode": opts.fuzz_mode, "budget": budget,
     }  # fmt: skip
 
 

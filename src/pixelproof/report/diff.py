@@ -101,11 +101,14 @@ def budget_change(old: dict[str, Any], new: dict[str, Any]) -> str:
     """Said when the runs' image budgets (--budget) differ. The runs plan the same cases, so they
     are still compared; a case one budget left unrun is skipped there, an outcome change that is
     never a regression, a new error or a fix."""
-    was, now = ((run.get("filters") or {}).get("budget") for run in (old, new))
+    if "filters" not in old or "filters" not in new:
+        return ""  # an older pixelproof's run: ``differences`` says its filters are unrecorded
+    was, now = (run["filters"].get("budget") for run in (old, new))
     if was == now:
         return ""
+    shown = ["no limit" if b is None else f"{b} image{'' if b == 1 else 's'}" for b in (was, now)]
     return (
-        f"Image budget: {_shown(was)} → {_shown(now)}. A case a budget left unrun is skipped, "
+        f"Image budget: {shown[0]} → {shown[1]}. A case a budget left unrun is skipped, "
         "not judged: it is listed under Other changes."
     )
 

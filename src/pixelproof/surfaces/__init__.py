@@ -10,7 +10,8 @@ from pixelproof.surfaces.openai import OpenAIImages
 from pixelproof.surfaces.tasks import ACTION, OFFICIAL
 
 _OPENAI = OpenAIImages()
-_GEMINI = Gemini()
+_GEMINI = Gemini(urls=True)  # the gateway entry: seed 000's "inlineData or URL"
+_GEMINI_VENDOR = Gemini(urls=False)  # Google's API: inlineData
 _JIMENG = Jimeng()
 
 # Surface name (as profiles and rules say it) -> its dialect. Vendor surfaces included.
@@ -23,7 +24,7 @@ DIALECTS: dict[str, Dialect] = {
     "openai": _OPENAI,
     "xai": _OPENAI,
     "ark": _OPENAI,
-    "gemini-vendor": _GEMINI,
+    "gemini-vendor": _GEMINI_VENDOR,
     "jimeng-visual": _JIMENG,
 }
 

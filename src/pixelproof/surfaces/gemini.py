@@ -1,9 +1,10 @@
-"""The Gemini dialect (gateway entry and vendor): ``candidates[].content.parts[].inlineData``, or a
-URL in a ``fileData`` part.
+"""The Gemini dialect (gateway entry and vendor): ``candidates[].content.parts[].inlineData``; at
+the gateway entry, also a URL in a ``fileData`` part.
 
-Seed 000's summary table gives the Gemini models' typical output as "inlineData or URL" without a
-shape for the URL; Gemini's own ``Part`` carries one as ``fileData {mimeType, fileUri}``, so a
-gateway answering URLs is read there (the image is fetched as a ``url`` output's is)."""
+Seed 000, the gateway's document, gives the Gemini models' typical output as "inlineData or URL"
+without a shape for the URL; Gemini's own ``Part`` carries one as ``fileData {mimeType,
+fileUri}``, so a gateway answering URLs is read there (the image is fetched as a ``url`` output's
+is). Google's API itself answers inlineData (DOMAIN.md): the vendor surface reads no URL."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from pixelproof.surfaces.base import ImageRef, dict_items, dig
 class Gemini:
     name = "gemini"
 
+    def __init__(self, urls: bool) -> None:
+        self.urls = urls  # fileData parts are images (the gateway entry)
+
     def images(self, body: Any) -> list[ImageRef]:
         out: list[ImageRef] = []
         for cand in dict_items(dig(body, "candidates")):
@@ -24,8 +28,10 @@ class Gemini:
                     out.append(
                         ImageRef("inlineData", b64=inline.get("data"), mime=inline.get("mimeType"))
                     )
-                elif isinstance(file, dict):
-                    out.append(ImageRef("fileData", url=file.get("fileUri")))
+                elif self.urls and isinstance(file, dict):
+                    uri = file.get("fileUri")
+                    out.append(ImageRef("fileData", url=uri) if uri is not None
+                               else ImageRef("fileData", problem="a fileData part without fileUri"))  # fmt: skip
         return out
 
     def task_id(self, body: Any) -> str | None:
