@@ -5,8 +5,8 @@ Image URLs: each is replaced by one of the proxy's redirecting there, as gateway
 do (a short link that 302s to a signed object URL): ``hops`` redirects per URL, ``loop`` redirects
 to itself forever; with ``image_type`` the proxy serves the image itself under that Content-Type
 (an object store's ``application/octet-stream``; ``legacy``: image/pjpeg, image/x-png). Rate limits: ``throttle`` answers the first N
-asks of each API call (one with credentials: by method, path, body and pixelproof's run header,
-which names the probe) 429 with ``Retry-After: 0`` (or ``retry_after``); -1 answers every one so. ``busy``: a 5xx from
+asks of each API call (one with credentials: by method, path, body (a multipart boundary aside)
+and pixelproof's run header, which names the probe) 429 with ``Retry-After: 0`` (or ``retry_after``); -1 answers every one so. ``busy``: a 5xx from
 behind (a failed channel) is answered 429, "try again later", with a JSON error. ``key``: an API
 call (a POST) without that bearer key, missing or wrong, is answered 429, as a gateway throttling
 failed logins does, and never forwarded. ``open_door``: checks no key at all, and forwards every
@@ -98,6 +98,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         api_call = self.command == "POST" or "authorization" in self.headers
         if not self.server.throttle or not api_call:
             return False  # (API calls, with credentials or not: not the preflight, no download)
+        boundary = self.headers.get("content-type", "").partition("boundary=")[2].encode()
+        if boundary:  # a multipart body asked again has a new boundary: the same call
+            body = body.replace(boundary, b"-")
         with self.server.lock:
             key = (self.command, self.path, body, self.headers.get(RUN_HEADER, ""))
             asked = self.server.asked[key] = self.server.asked.get(key, 0) + 1
