@@ -337,3 +337,18 @@ def test_google_s_own_api_answering_image_urls_breaks_its_size_rules(
     sized = [o for o in run["outcomes"] if o["rule"].startswith("gemini_vendor.size.")]
     assert sized
     assert {o["outcome"] for o in sized} == {"failed"}
+
+
+@pytest.mark.parametrize("surface", ["unified", "tasks-action"])
+def test_fuzzing_through_redirecting_image_urls_judges_no_redirect_it_had_no_request_for(
+    stack: Stack, tmp_path: Path, surface: str
+) -> None:
+    """Image URLs that redirect twice to the image keep fuzzing's promises. The budget leaves
+    some downloads a request short of the image: one not fetched is not judged (judged broken
+    before: "download failed: 302", with one hop followed or none)."""
+    code, run, text = _run(stack, tmp_path, "--fuzz", "full", "--fuzz-budget", "100",
+                           "--rules", f"fuzz.{surface}.*", surface=surface, hops=2)  # fmt: skip
+    assert code == 0, text[-3000:]
+    fuzz = [o for o in run["outcomes"] if o["kind"] == "fuzz"]
+    assert fuzz
+    assert {o["outcome"] for o in fuzz} == {"passed"}

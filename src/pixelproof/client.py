@@ -66,6 +66,7 @@ class Exchange:
     redactor: Redactor = field(default=DEFAULT, repr=False, compare=False)
     redirected_from: list[str] = field(default_factory=list)  # a download's earlier hops
     hops_sent: int = 0  # the requests those hops took
+    cut_short: bool = False  # a download's redirect left unfollowed: ``most`` had no request left
     waited_s: list[float] = field(default_factory=list)  # each wait after a 429, asked again after
 
     @property
@@ -361,12 +362,14 @@ class Client:
         redirects as any client fetching it would (a gateway's own URL redirecting to a CDN's
         signed one), at most MAX_REDIRECTS: the last answer, with the URLs that redirected to it.
         An API request's redirect is an answer of its own (``send`` follows none). ``most``: the
-        requests it may send in all, hops and asks after a 429 together."""
+        requests it may send in all, hops and asks after a 429 together; a redirect it leaves
+        unfollowed for want of one is ``cut_short`` (the image was not fetched: no evidence)."""
         chain, sent = [], 0
         exchange = self.send("GET", url, credentials="none", headers=headers, most=most)
         while exchange.status in REDIRECTS and len(chain) < MAX_REDIRECTS:
             if most is not None and sent + exchange.sent >= most:
-                break  # no request left to follow it with
+                exchange.cut_short = True  # no request left to follow it with: not an answer
+                break
             location = exchange.response_headers.get("location", "")
             target = urljoin(url, location) if location else ""
             if not target.startswith(("http://", "https://")):

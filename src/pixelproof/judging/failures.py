@@ -112,6 +112,9 @@ def downloaded(got: Exchange, url: str, source: str) -> ImageResult:
     if got.status == RATE_LIMITED:  # "not now" (Client.send asked again): not evidence
         problem = f"{url}: rate limited (429, asked {got.sent} time(s))"
         return ImageResult(source, problem=problem, unobserved=True)
+    if got.cut_short:  # a redirect the caller's request cap left unfollowed: not evidence
+        problem = f"{url}: redirect not followed after {got.sent} request(s): no request left"
+        return ImageResult(source, problem=problem, unobserved=True)
     if got.status != 200:
         hops = got.redirected_from
         after = f" after {len(hops)} redirect(s) from {hops[0]}" if hops else ""
