@@ -367,13 +367,13 @@ class Client:
         chain, sent = [], 0
         exchange = self.send("GET", url, credentials="none", headers=headers, most=most)
         while exchange.status in REDIRECTS and len(chain) < MAX_REDIRECTS:
-            if most is not None and sent + exchange.sent >= most:
-                exchange.cut_short = True  # no request left to follow it with: not an answer
-                break
             location = exchange.response_headers.get("location", "")
             target = urljoin(url, location) if location else ""
             if not target.startswith(("http://", "https://")):
                 break  # no Location, or one no client would fetch: the 3xx is the answer
+            if most is not None and sent + exchange.sent >= most:
+                exchange.cut_short = True  # no request left to follow it with: not an answer
+                break
             chain.append(exchange.url)
             sent += exchange.sent
             url = target
