@@ -163,16 +163,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             with self.server.lock:
                 path = f"/files/{len(self.server.files)}.img"
                 self.server.files[path] = (base64.b64decode(inline["data"]), inline["mimeType"])
-            host, port = self.server.server_address[:2]
-            uri = f"http://{host}:{port}{path}"
+            uri = url_of(self.server) + path
             return {"fileData": {"mimeType": inline["mimeType"], "fileUri": uri}}
         out = {}
         for key, item in value.items():
             if key == "url" and isinstance(item, str) and item.startswith("http"):
-                host, port = self.server.server_address[:2]
                 quoted = urllib.parse.quote(item, safe="")
                 own = "img" if self.server.image_type else f"r/{self.server.hops}"
-                item = f"http://{host}:{port}/{own}/{quoted}"
+                item = f"{url_of(self.server)}/{own}/{quoted}"
             out[key] = self._redirected(item)
         return out
 

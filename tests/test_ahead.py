@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -130,39 +131,42 @@ def test_a_halted_ahead_leaves_the_rest_to_their_tests(monkeypatch: pytest.Monke
     assert seen[1:] == ["bb@MainThread", "ccc@MainThread"]
 
 
+@pytest.fixture
+def observed_once_from(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Starts the interval at ``before``, observes one case (``observe``: what it does) in a
+    serial run's Ahead until the thread ends; the process's interval is put back afterwards."""
+    original = sys.getswitchinterval()
+
+    def run(before: float, observe: Callable[[], Any]) -> None:
+        _fake_observation(monkeypatch, {"a": observe})
+        sys.setswitchinterval(before)
+        cases = [SimpleNamespace(name="a")]
+        running = ahead.Ahead(_Counting(), cases, switch_s=ahead.SWITCH_INTERVAL_S).start()  # type: ignore[arg-type]
+        assert _ended(running)
+
+    yield run
+    sys.setswitchinterval(original)
+
+
 @pytest.mark.parametrize(("before", "while_observing"), [(0.005, ahead.SWITCH_INTERVAL_S),
                                                          (0.0001, 0.0001)])  # fmt: skip
 def test_the_gil_switch_interval_is_short_while_the_thread_observes(
-    monkeypatch: pytest.MonkeyPatch, before: float, while_observing: float
+    observed_once_from: Callable[..., None], before: float, while_observing: float
 ) -> None:
     """The main thread fuzzes on the CPU while the thread waits on answers: at CPython's 5 ms it
     got the GIL back late after each. Shorter while it observes (a shorter one set by the user
     kept), the interval before once it has ended."""
     intervals: list[float] = []
-    _fake_observation(monkeypatch, {"a": lambda: intervals.append(sys.getswitchinterval()) or "ev"})
-    original = sys.getswitchinterval()
-    try:
-        sys.setswitchinterval(before)
-        cases = [SimpleNamespace(name="a")]
-        running = ahead.Ahead(_Counting(), cases, switch_s=ahead.SWITCH_INTERVAL_S).start()  # type: ignore[arg-type]
-        assert _ended(running)
-        assert intervals == [pytest.approx(while_observing, rel=0.02)]  # (kept in µs)
-        assert sys.getswitchinterval() == pytest.approx(before, rel=0.02)
-    finally:
-        sys.setswitchinterval(original)
+    observed_once_from(before, lambda: intervals.append(sys.getswitchinterval()) or "ev")
+    assert intervals == [pytest.approx(while_observing, rel=0.02)]  # (kept in µs)
+    assert sys.getswitchinterval() == pytest.approx(before, rel=0.02)
 
 
-def test_an_interval_set_while_the_thread_observes_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_observation(monkeypatch, {"a": lambda: sys.setswitchinterval(0.002) or "ev"})
-    original = sys.getswitchinterval()
-    try:
-        sys.setswitchinterval(0.005)
-        cases = [SimpleNamespace(name="a")]
-        running = ahead.Ahead(_Counting(), cases, switch_s=ahead.SWITCH_INTERVAL_S).start()  # type: ignore[arg-type]
-        assert _ended(running)
-        assert sys.getswitchinterval() == pytest.approx(0.002, rel=0.02)  # not put back to 5 ms
-    finally:
-        sys.setswitchinterval(original)
+def test_an_interval_set_while_the_thread_observes_is_kept(
+    observed_once_from: Callable[..., None],
+) -> None:
+    observed_once_from(0.005, lambda: sys.setswitchinterval(0.002) or "ev")
+    assert sys.getswitchinterval() == pytest.approx(0.002, rel=0.02)  # not put back to 5 ms
 
 
 WAIT = 5.0  # s: a wait no notify ends fails the test after this, instead of hanging the suite
