@@ -12,11 +12,14 @@ call (a POST) without that bearer key, missing or wrong, is answered 429, as a g
 failed logins does, and never forwarded. ``open_door``: checks no key at all, and forwards every
 call with that one (every auth promise broken). ``downloads_limited``: its image URLs answer
 nothing but 429. ``gemini_urls``: a Gemini answer's inlineData images become URLs in fileData
-parts, which the proxy serves (``"served"``) or answers 404 (``"missing"``)."""
+parts, which the proxy serves (``"served"``) or answers 404 (``"missing"``). ``bom``: every JSON
+answer it passes on starts with a UTF-8 byte order mark (as a server writing through a
+``utf-8-sig`` encoder does)."""
 
 from __future__ import annotations
 
 import base64
+import codecs
 import contextlib
 import http.server
 import json
@@ -52,6 +55,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     downloads_limited: bool
     retry_after: str
     gemini_urls: str | None
+    bom: bool
     files: dict[str, tuple[bytes, str]]  # fileData images: path -> (bytes, type)
     lock: threading.Lock
 
@@ -151,6 +155,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = got.content
         if "json" in got.headers.get("content-type", ""):
             body = json.dumps(self._redirected(got.json())).encode()
+            if self.server.bom:
+                body = codecs.BOM_UTF8 + body
         self._answer(got.status_code, body, {"Content-Type": got.headers.get("content-type", "")})
 
     def _redirected(self, value: Any) -> Any:
@@ -188,6 +194,7 @@ def foreign_gateway(
     downloads_limited: bool = False,
     retry_after: str = "0",
     gemini_urls: str | None = None,
+    bom: bool = False,
 ) -> Iterator[_Server]:
     """The proxy, serving on ``url_of(server)`` until the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
@@ -196,7 +203,7 @@ def foreign_gateway(
     server.asked, server.lock, server.limited = {}, threading.Lock(), 0
     server.busy, server.key, server.open_door = busy, key, open_door
     server.downloads_limited, server.retry_after = downloads_limited, retry_after
-    server.gemini_urls, server.files = gemini_urls, {}
+    server.gemini_urls, server.files, server.bom = gemini_urls, {}, bom
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

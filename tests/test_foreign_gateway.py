@@ -352,3 +352,20 @@ def test_fuzzing_through_redirecting_image_urls_judges_no_redirect_it_had_no_req
     fuzz = [o for o in run["outcomes"] if o["kind"] == "fuzz"]
     assert fuzz
     assert {o["outcome"] for o in fuzz} == {"passed"}
+
+
+def test_json_answers_with_a_byte_order_mark_get_one_verdict(stack: Stack, tmp_path: Path) -> None:
+    """A gateway whose JSON answers start with a UTF-8 byte order mark is read as the SDKs read
+    it (httpx's and requests' ``.json()``, fetch's) by the rule cases and by fuzzing alike: its
+    promises are kept. Fuzzing failed every target before ("JSON deserialization error": the
+    contract's check decoded the text and met the mark) while the rule cases kept them."""
+    code, run, text = _run(stack, tmp_path, "--fuzz", "full", "--fuzz-budget", "40",
+                           "--rules", "fuzz.unified.*", "--rules", "response_format.*",
+                           bom=True)  # fmt: skip
+    assert code == 0, text[-3000:]
+    kinds = {o["kind"] for o in run["outcomes"]}
+    assert "fuzz" in kinds, kinds
+    assert len(kinds) > 1, kinds
+    assert {o["outcome"] for o in run["outcomes"]} == {"passed"}, [
+        (o["case"], o["message"][:300]) for o in run["outcomes"] if o["outcome"] != "passed"
+    ]

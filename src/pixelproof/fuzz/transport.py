@@ -12,17 +12,24 @@ adapter handing the prepared request to the ``Client`` and a ``requests.Response
 from its Exchange; that layer cost about as much CPU per case as the ``Client`` itself
 (bench/README.md). What got no answer is raised as a ``requests`` error (as before), which the
 fuzz session records as an *error*, never a finding.
+
+A JSON answer is read as the rule cases read it (``Exchange.parsed``: ``json.loads`` on the bytes,
+as httpx's, requests' and fetch's ``.json()`` do), so that one answer gets one verdict: where
+that reading and schemathesis' differ (a UTF-8 byte order mark, UTF-16 or UTF-32 text, which it
+decodes as UTF-8 unless the charset says otherwise), its checks find the value already parsed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
+from schemathesis.core import media_types
 from schemathesis.core.transport import Response
 from schemathesis.generation.overrides import Override
 from schemathesis.hooks import (
@@ -33,7 +40,7 @@ from schemathesis.hooks import (
 )
 
 if TYPE_CHECKING:
-    from pixelproof.client import Client
+    from pixelproof.client import Client, Exchange
 
 # What the requests.Session that schemathesis sent through added to every case (its user agent,
 # Accept, Accept-Encoding, Connection): kept, so the wire carries the same headers as before
@@ -89,6 +96,7 @@ class CaseSender:
             ),
             _override=Override.from_send_kwargs({"headers": headers}),
         )
+        _read_as_the_rules_read(response, exchange)
         dispatch_after_call(GLOBAL_HOOK_DISPATCHER, case.operation.schema.hooks, context=context,
                             case=case, response=response)  # fmt: skip
         return response
@@ -109,6 +117,24 @@ class CaseSender:
     def close(self) -> None:
         for client in self.clients.values():
             client.close()
+
+
+def _read_as_the_rules_read(response: Response, exchange: Exchange) -> None:
+    """Gives ``response`` the JSON value the rule cases read in ``exchange`` where schemathesis
+    would decode the bytes otherwise (``json.detect_encoding``, the step ``json.loads`` takes on
+    bytes, finds a byte order mark or UTF-16/32); what neither reading takes as JSON is left to
+    schemathesis, which says why. Its deserializer reads ``_deserialized`` first."""
+    body = exchange.body
+    if not body or json.detect_encoding(body) == "utf-8":
+        return
+    try:
+        if not media_types.is_json(exchange.content_type):
+            return
+    except ValueError:  # a malformed Content-Type: content_type_conformance says so
+        return
+    ok, value = exchange.parsed()
+    if ok:
+        response._deserialized = value
 
 
 def _called(case: Any, base_url: str) -> Any:
