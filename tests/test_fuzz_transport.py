@@ -39,6 +39,17 @@ def _anchor(session: FuzzSession, surface: str, label: str, **extra: Any) -> Any
     return operation.Case(**{**kwargs, **extra})
 
 
+def _generation_answered_by(catalogue: Catalogue, behaviour: hostile.Behaviour) -> Any:
+    """schemathesis' Response to a unified generation case sent to a server doing ``behaviour``."""
+    with hostile.serve(behaviour) as url:
+        session = _session(catalogue, url)
+        try:
+            case = _anchor(session, "unified", "POST /v1/images/generations")
+            return session.sender.send(case, url, session.headers("unified"))
+        finally:
+            session.close()
+
+
 def test_a_case_carries_the_profiles_key_on_the_wire_only_and_no_netrc_login(
     catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -49,13 +60,7 @@ def test_a_case_carries_the_profiles_key_on_the_wire_only_and_no_netrc_login(
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
     monkeypatch.setenv(KEY_ENV, KEY)
-    with hostile.serve(_echo) as url:
-        session = _session(catalogue, url)
-        try:
-            case = _anchor(session, "unified", "POST /v1/images/generations")
-            response = session.sender.send(case, url, session.headers("unified"))
-        finally:
-            session.close()
+    response = _generation_answered_by(catalogue, _echo)
     wire = response.content.lower()
     assert wire.startswith(b"post /v1/images/generations"), wire
     assert f"authorization: bearer {KEY}".encode() in wire, wire
@@ -141,13 +146,7 @@ def test_a_json_answer_is_read_as_the_rule_cases_read_it(
         hostile.read_request(sock)
         sock.sendall(hostile.answer(200, body, ctype))
 
-    with hostile.serve(answer) as url:
-        session = _session(catalogue, url)
-        try:
-            case = _anchor(session, "unified", "POST /v1/images/generations")
-            response = session.sender.send(case, url, session.headers("unified"))
-        finally:
-            session.close()
+    response = _generation_answered_by(catalogue, answer)
     assert response.content == body
     if read is not None:
         assert response.json() == read
