@@ -61,6 +61,22 @@ def test_closed_ports_exit_3_in_seconds_one_line_each(
     assert data["exit_code"] == 3
 
 
+def test_an_unreachable_url_s_password_is_not_printed(
+    tmp_path: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base URL with userinfo: the line and every report show it redacted (it was printed
+    whole, stderr and run.json alike, where a reachable run's reports redacted it)."""
+    base = f"http://user:pp-url-secret-99@127.0.0.1:{closed_port}"
+    done, _ = run(tmp_path, {"surfaces": {"unified": {"base_url": base, "models": ["gpt-image-2"]}}},
+                  monkeypatch)  # fmt: skip
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert f"at http://[redacted]@127.0.0.1:{closed_port} unreachable" in done.stderr
+    files = [p for p in (tmp_path / "reports" / "r").rglob("*") if p.is_file()]
+    assert files
+    assert [str(p) for p in files if b"pp-url-secret" in p.read_bytes()] == []
+    assert "pp-url-secret" not in done.stdout + done.stderr
+
+
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     with embedded_stack(time_scale=1000, api_key=KEY) as running:

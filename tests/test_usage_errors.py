@@ -129,6 +129,45 @@ def test_run_still_needs_the_key(tmp_path: Path) -> None:
     assert "PP_UNSET_KEY_FOR_RUN is not set" in one_line(result.stderr)
 
 
+UNIFIED = {"base_url": "http://127.0.0.1:9", "models": ["gpt-image-2"]}
+
+
+@pytest.mark.parametrize(
+    ("profile", "key", "says"),
+    [
+        (b"\x96\xff\x00binary", None, "byte 0: not UTF-8 text"),
+        ({"surfaces": {"unified": {**UNIFIED, "headers": {"X-Route": "é中"}}}}, None,
+         "header X-Route: its value has a line break, a control character or a non-ASCII"),
+        ({"surfaces": {"unified": UNIFIED}, "headers": {"X-Route": "a\r\nX-Evil: 1"}}, None,
+         "header X-Route: its value has a line break"),
+        ({"surfaces": {"unified": UNIFIED}, "headers": {"X Route": "a"}}, None,
+         "header name 'X Route' is not an HTTP token"),
+        ({"surfaces": {"unified": UNIFIED}, "credentials": {"env": "PP_BAD_KEY"}},
+         "pp-key-1234\r\nX-Evil: 1", "the key in PP_BAD_KEY has a line break"),
+    ],
+    ids=["not-utf-8", "non-ascii-header", "header-with-a-line-break", "header-name-with-a-space",
+         "key-with-a-line-break"],
+)  # fmt: skip
+def test_a_profile_no_request_could_carry_is_refused_before_anything_runs(
+    tmp_path: Path, profile: object, key: str | None, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 2 and one line, never a traceback (a binary file was a UnicodeDecodeError, exit 1; a
+    non-ASCII header a UnicodeEncodeError mid-preflight, exit 1, an empty run directory; a line
+    break in a header or the key an "unreachable" exit 3 quoting the key)."""
+    path = tmp_path / "p.yaml"
+    if isinstance(profile, bytes):
+        path.write_bytes(profile)
+    else:
+        path.write_text(yaml.safe_dump(profile))
+    if key is not None:
+        monkeypatch.setenv("PP_BAD_KEY", key)
+    result = cli("run", "--target", str(path), "--report-dir", str(tmp_path / "r"))
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert says in one_line(result.stderr)
+    assert "pp-key-1234" not in result.stdout + result.stderr
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [

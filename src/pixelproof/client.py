@@ -33,6 +33,7 @@ from pixelproof.deadline import Guard, deadline_at, deadline_client
 from pixelproof.redact import DEFAULT, Redactor
 from pixelproof.streamed import StreamedText, has_streamed, json_stream
 
+SECRET_SPAN = 4096  # bytes read past an excerpt's end, so a key it cuts is redacted whole first
 MAX_BODY_BYTES = 48 * 1024 * 1024
 SPILL_BYTES = 2 * 1024 * 1024
 REDACTED = "[redacted]"
@@ -97,9 +98,16 @@ class Exchange:
     def is_json(self) -> bool:
         return self.parsed()[0]
 
+    def body_text(self, limit: int) -> str:
+        """The body's first ``limit`` characters as text, secrets redacted before the cut (a key
+        cut in two is no longer the value the redactor looks for)."""
+        text = self.body[: limit * 4 + SECRET_SPAN].decode("utf-8", errors="replace")
+        return self.redactor.text(text)[:limit]
+
     def describe_request(self, limit: int = 600) -> str:
         headers = ", ".join(f"{k}: {v}" for k, v in sorted(self.request_headers.items()))
-        body = _excerpt(self.request_json, limit) if self.request_json is not None else ""
+        sent = self.redactor.data(self.request_json)
+        body = _excerpt(sent, limit) if self.request_json is not None else ""
         files = f" files={self.request_files}" if self.request_files else ""
         text = f"{self.method} {self.redactor.url(self.url)} [{headers}] {body}{files}".strip()
         return self.redactor.text(text)
@@ -108,7 +116,7 @@ class Exchange:
         if self.error:
             return self.redactor.text(f"no answer: {self.error}")
         ok, parsed = self.parsed()
-        body = _excerpt(parsed, limit) if ok else repr(self.body[:limit])
+        body = _excerpt(self.redactor.data(parsed), limit) if ok else repr(self.body_text(limit))
         return self.redactor.text(f"{self.status} {self.content_type or '?'} {body}")
 
 

@@ -61,17 +61,19 @@ def preflight(profile: Profile) -> list[Unreachable]:
     http = Client("", None, min(CONNECT_S + READ_S, profile.timeout_s), headers=dict(profile.headers),
                   redactor=profile.credentials.redactor(), max_body=PROBE_BYTES,
                   guard=Guard(breaker_after=0))  # fmt: skip
+    shown = profile.credentials.redactor()  # a URL's userinfo password is not for the report
     try:
         for url, surfaces in by_url.items():
             answer, why = _get(http, url)
             if answer is None:
                 label = "surface" if len(surfaces) == 1 else "surfaces"
-                problems.append(Unreachable(f"{label} {', '.join(surfaces)}", url, why))
+                what = f"{label} {', '.join(surfaces)}"
+                problems.append(Unreachable(what, shown.url(url), shown.text(why)))
         if profile.recorder is not None:
             base = str(profile.recorder).rstrip("/")
             why = _recorder_problem(http, base)
             if why:
-                problems.append(Unreachable("recorder", base, why))
+                problems.append(Unreachable("recorder", shown.url(base), shown.text(why)))
     finally:
         http.close()
     return problems

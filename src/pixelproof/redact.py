@@ -105,8 +105,11 @@ def redact_query(query: dict[str, str]) -> dict[str, str]:
 
 
 def secret_values(env_names: Iterable[str | None]) -> tuple[str, ...]:
-    values = (os.environ.get(n or "") or "" for n in env_names)
-    return tuple(v for v in values if len(v) >= MIN_SECRET_CHARS)
+    """The keys in these variables, as sent (stripped) and as set, where long enough to scrub."""
+    values = {
+        v for n in env_names for raw in [os.environ.get(n or "") or ""] for v in (raw, raw.strip())
+    }
+    return tuple(sorted((v for v in values if len(v) >= MIN_SECRET_CHARS), key=len, reverse=True))
 
 
 def scrub_tree(root: Path, values: tuple[str, ...]) -> int:

@@ -47,6 +47,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _headers_sendable(headers: dict[str, str]) -> dict[str, str]:
+    """Each header as HTTP carries it: a token for a name, printable ASCII for a value (a line
+    break would start another header; httpx refuses anything else when it sends)."""
+    for name, value in headers.items():
+        if not name or not all(ch.isascii() and (ch.isalnum() or ch in TOKEN_CHARS) for ch in name):
+            raise ValueError(f"header name {name!r} is not an HTTP token")
+        if _unsendable(value):
+            raise ValueError(
+                f"header {name}: its value has a line break, a control character or a non-ASCII"
+                " character"
+            )
+    return headers
+
+
+TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~")  # RFC 9110 tchar, besides letters and digits
+
+
 class SurfaceClaim(_Strict):
     """One surface the target serves: where, which models, and what it promises there."""
 
@@ -63,6 +80,8 @@ class SurfaceClaim(_Strict):
         description="extra headers sent to this surface only, over the profile-wide `headers` "
         "(routing such as a provider name or an upstream host; never secrets)",
     )
+
+    _sendable = field_validator("headers")(_headers_sendable)
 
     @field_validator("base_url")
     @classmethod
@@ -93,7 +112,10 @@ class Credentials(_Strict):
         return self
 
     def value(self) -> str | None:
-        return os.environ.get(self.env) if self.env else None
+        """The key as it is sent: the variable's value without the whitespace around it (a key
+        read from a file often ends in a newline, and an HTTP client drops it from the header
+        anyway), so that what is redacted is what the target can echo back."""
+        return key_from_env(self.env)
 
     def auth(self) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
         """(header name and value, query name and value) to send, None where not used."""
@@ -187,6 +209,7 @@ class Profile(_Strict):
     headers: dict[str, str] = Field(
         default_factory=dict, description="extra headers sent on every request (never secrets)"
     )
+    _sendable = field_validator("headers")(_headers_sendable)
 
     @model_validator(mode="after")
     def _waivers_unique(self) -> Profile:
@@ -250,6 +273,10 @@ def load_profile(
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ProfileError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(
+            str(path), f"byte {exc.start}", "not UTF-8 text (a profile is a YAML or JSON file)"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
@@ -319,10 +346,27 @@ def check_against_catalogue(
                 f"polling.{surface}",
                 "no polling for this surface (only async surfaces poll)",
             )
-    if need_key and profile.credentials.env and not os.environ.get(profile.credentials.env):
+    env = profile.credentials.env
+    if need_key and env and not key_from_env(env):
+        raise ProfileError(where, "credentials.env", f"environment variable {env} is not set")
+    if need_key and env and _unsendable(key_from_env(env) or ""):
         raise ProfileError(
-            where, "credentials.env", f"environment variable {profile.credentials.env} is not set"
+            where,
+            "credentials.env",
+            f"the key in {env} has a line break, a control character or a non-ASCII character in"
+            " it: no HTTP header can carry it (its value is not shown)",
         )
+
+
+def key_from_env(env: str | None) -> str | None:
+    """An API key from the environment, without the whitespace around it (None: not set)."""
+    value = os.environ.get(env) if env else None
+    return value.strip() if value is not None else None
+
+
+def _unsendable(text: str) -> bool:
+    """Not sendable in an HTTP header as it is (httpx encodes header values as ASCII)."""
+    return not (text.isascii() and text.isprintable())
 
 
 def embedded_profile(

@@ -29,6 +29,8 @@ class RuleFailure(AssertionError):
         exchange: Exchange | None,
         images: list[bytes] | None = None,
     ) -> None:
+        if exchange is not None:  # a value the target echoed back may hold the key
+            expected, observed = exchange.redactor.text(expected), exchange.redactor.text(observed)
         self.case, self.expected, self.observed = case, expected, observed
         self.images = images or []
         self.request = exchange.describe_request() if exchange else ""
@@ -151,10 +153,10 @@ def openai_error_shape(exchange: Exchange) -> str | None:
     """None when the body is {"error": {"message": str, "type": str, ...}}; else what is wrong."""
     body = exchange.json()
     if body is None:
-        return f"body is not JSON ({exchange.content_type or 'no content type'}): {literal(exchange.body[:80])}"
+        return f"body is not JSON ({exchange.content_type or 'no content type'}): {literal(exchange.body_text(80))}"
     err = body.get("error") if isinstance(body, dict) else None
     if not isinstance(err, dict):
-        return f"no error object: {str(body)[:120]}"
+        return f"no error object: {str(exchange.redactor.data(body))[:120]}"
     missing = [k for k in ("message", "type") if not isinstance(err.get(k), str) or not err.get(k)]
     return f"error object lacks {', '.join(missing)}" if missing else None
 
@@ -164,14 +166,14 @@ def json_error(exchange: Exchange) -> str | None:
     a top-level message, or a FastAPI-style detail); else what is wrong."""
     body = exchange.json()
     if not isinstance(body, dict):
-        return f"body is not a JSON object: {literal(exchange.body[:80])}"
+        return f"body is not a JSON object: {literal(exchange.body_text(80))}"
     err = body.get("error")
     message = (
         (err.get("message") if isinstance(err, dict) else err)
         or body.get("message")
         or body.get("detail")
     )
-    return None if message else f"no error message in {str(body)[:120]}"
+    return None if message else f"no error message in {str(exchange.redactor.data(body))[:120]}"
 
 
 def status_text(exchange: Exchange | None) -> str:

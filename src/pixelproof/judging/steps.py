@@ -12,6 +12,7 @@ from pixelproof.judging.failures import (
     openai_error_shape,
     status_text,
 )
+from pixelproof.redact import DEFAULT, Redactor
 
 if TYPE_CHECKING:
     from pixelproof.judging.evidence import Evidence
@@ -157,11 +158,12 @@ def _strings(value: Any) -> list[str]:
     return [s for item in items for s in _strings(item)]
 
 
-def carried_page(body: bytes, parsed: Any) -> str | None:
+def carried_page(body: bytes, parsed: Any, redactor: Redactor = DEFAULT) -> str | None:
     """Where an HTML document (the upstream's page, e.g. the mock's 503 page) sits in an answer:
     in the raw body, or in a JSON string once decoded (a serializer may write ``<`` as
-    ``\\u003c``), so a JSON error that pastes the page into its message is seen; else None."""
-    texts = [body.decode("utf-8", "replace"), *_strings(parsed)]
+    ``\\u003c``), so a JSON error that pastes the page into its message is seen; else None.
+    The excerpt is cut after ``redactor`` has scrubbed the text."""
+    texts = [redactor.text(t) for t in (body.decode("utf-8", "replace"), *_strings(parsed))]
     for text in texts:
         low = text.lower()
         at = min((i for i in map(low.find, HTML_OPENINGS) if i >= 0), default=-1)

@@ -196,7 +196,7 @@ def upstream_failure(j: Evidence) -> None:
           "a JSON error (4xx/5xx) when the upstream fails", status_text(ex), ex)  # fmt: skip
     check(json_error(ex) is None, j.case, "a JSON error body with a message, not the upstream's page",
           f"{ex.content_type or 'no content type'}: {json_error(ex)}", ex)  # fmt: skip
-    page = carried_page(ex.body, ex.json())
+    page = carried_page(ex.body, ex.json(), ex.redactor)
     check(page is None, j.case, "an error of the gateway's own, never the upstream's page in it",
           f"an HTML document in the answer: {page}", ex)  # fmt: skip
 
