@@ -14,7 +14,9 @@ call with that one (every auth promise broken). ``downloads_limited``: its image
 nothing but 429. ``gemini_urls``: a Gemini answer's inlineData images become URLs in fileData
 parts, which the proxy serves (``"served"``) or answers 404 (``"missing"``). ``bom``: every JSON
 answer it passes on starts with a UTF-8 byte order mark (as a server writing through a
-``utf-8-sig`` encoder does)."""
+``utf-8-sig`` encoder does). ``twins``: each ``data[]`` image also carries the output field it
+does not use, as ``""`` (``"empty"``: a Go struct without omitempty) or ``null`` (``"null"``:
+LiteLLM's answers; ``revised_prompt`` null too)."""
 
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     retry_after: str
     gemini_urls: str | None
     bom: bool
+    twins: str | None
     files: dict[str, tuple[bytes, str]]  # fileData images: path -> (bytes, type)
     lock: threading.Lock
 
@@ -154,10 +157,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._answer(429, body, {"Content-Type": "application/json"})
         body = got.content
         if "json" in got.headers.get("content-type", ""):
-            body = json.dumps(self._redirected(got.json())).encode()
+            body = json.dumps(self._twinned(self._redirected(got.json()))).encode()
             if self.server.bom:
                 body = codecs.BOM_UTF8 + body
         self._answer(got.status_code, body, {"Content-Type": got.headers.get("content-type", "")})
+
+    def _twinned(self, answer: Any) -> Any:
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if self.server.twins and isinstance(data, list):
+            blank = "" if self.server.twins == "empty" else None
+            for item in data:
+                if isinstance(item, dict):
+                    for name in ("url", "b64_json") + (
+                        ("revised_prompt",) if blank is None else ()
+                    ):
+                        item.setdefault(name, blank)
+        return answer
 
     def _redirected(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -195,6 +210,7 @@ def foreign_gateway(
     retry_after: str = "0",
     gemini_urls: str | None = None,
     bom: bool = False,
+    twins: str | None = None,
 ) -> Iterator[_Server]:
     """The proxy, serving on ``url_of(server)`` until the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
@@ -204,6 +220,7 @@ def foreign_gateway(
     server.busy, server.key, server.open_door = busy, key, open_door
     server.downloads_limited, server.retry_after = downloads_limited, retry_after
     server.gemini_urls, server.files, server.bom = gemini_urls, {}, bom
+    server.twins = twins
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -369,3 +369,22 @@ def test_json_answers_with_a_byte_order_mark_get_one_verdict(stack: Stack, tmp_p
     assert {o["outcome"] for o in run["outcomes"]} == {"passed"}, [
         (o["case"], o["message"][:300]) for o in run["outcomes"] if o["outcome"] != "passed"
     ]
+
+
+@pytest.mark.parametrize("twins", ["empty", "null"])
+def test_the_output_field_an_answer_does_not_use_may_come_along_empty_or_null(
+    stack: Stack, tmp_path: Path, twins: str
+) -> None:
+    """``{"url": "http://...", "b64_json": ""}`` (a struct serialized without omitting empty
+    fields) or ``null`` (LiteLLM): the image is the URL, and the answer is inside the contract.
+    Before, "" was read as the image ("b64_json: empty or not a string": 34 cases of the unified
+    surface broken), and fuzzing failed both on the contract ("null is not of type string",
+    "'' is not a 'uri'")."""
+    code, run, text = _run(stack, tmp_path, "--fuzz", "full", "--fuzz-budget", "40",
+                           "--rules", "fuzz.unified.*positive*", "--rules", "response_format.*",
+                           "--rules", "n.default.*", twins=twins)  # fmt: skip
+    assert code == 0, text[-3000:]
+    assert {o["outcome"] for o in run["outcomes"]} == {"passed"}, [
+        (o["case"], o["message"][:300]) for o in run["outcomes"] if o["outcome"] != "passed"
+    ]
+    assert "fuzz" in {o["kind"] for o in run["outcomes"]}

@@ -22,10 +22,17 @@ class OpenAIImages:
     def images(self, body: Any) -> list[ImageRef]:
         out: list[ImageRef] = []
         for item in items(body) or []:
-            if item.get("b64_json") is not None:
-                out.append(ImageRef("b64_json", b64=item["b64_json"]))
+            b64, url = item.get("b64_json"), item.get("url")
+            # the other output field may come along empty or null (a struct serialized without
+            # omitting empty fields): the image is in the field that holds one
+            if b64 not in (None, ""):
+                out.append(ImageRef("b64_json", b64=b64))
+            elif url not in (None, ""):
+                out.append(ImageRef("url", url=url))
+            elif b64 is not None:  # "" and no URL beside it: judged as the empty image it is
+                out.append(ImageRef("b64_json", b64=b64))
             elif "url" in item:
-                out.append(ImageRef("url", url=item["url"]))
+                out.append(ImageRef("url", url=url))
             else:
                 out.append(
                     ImageRef("data[]", problem=f"item without b64_json or url: {sorted(item)}")
