@@ -107,3 +107,22 @@ def test_a_run_that_judged_nothing_never_says_kept() -> None:
     assert "kept" not in verdict({"exit_code": 0, "counts": counts})
     assert "nothing judged" in verdict({"exit_code": 0, "counts": counts})
     assert verdict({"exit_code": 0, "counts": {**counts, "passed": 1}}).endswith("kept")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--budget", "0", "--rules", "size.gpt-image-2.*"], ["--fuzz-budget", "0", "--rules", "fuzz.unified.*"]],
+    ids=["image-budget-0", "fuzz-budget-0"],
+)  # fmt: skip
+def test_a_run_that_judged_nothing_does_not_exit_as_kept(tmp_path: Path, args: list[str]) -> None:
+    """Every case skipped: exit 3 (no verdict), in run.json too, and said on stderr; the exit
+    code was 0, "every promise kept", while the summary said "not a verdict"."""
+    done = pixelproof_inprocess("run", *args, "--fuzz", "full", "--report-dir", str(tmp_path),
+                                "--run-id", "none")  # fmt: skip
+    assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "nothing judged: every case was skipped, no verdict (exit 3)" in done.stderr
+    run = json.loads((tmp_path / "none" / "run.json").read_text())
+    assert run["exit_code"] == 3
+    assert run["counts"]["skipped"] > 0
+    assert run["counts"]["passed"] == run["counts"]["error"] == 0
+    assert "nothing judged" in (tmp_path / "none" / "summary.md").read_text()

@@ -99,17 +99,21 @@ def clean_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 
 @pytest.mark.parametrize(
-    ("workers", "to_a_worker"),
-    [([], False), (["-n", "2"], False), (["-n", "2"], True),
-     (["-n", "2", "--", "-p", "ignore_sigint"], False)],
-    ids=["serial", "forked-workers", "one-worker-only", "workers-ignoring-it"],
+    ("workers", "to_a_worker", "sig"),
+    [([], False, signal.SIGINT), (["-n", "2"], False, signal.SIGINT),
+     (["-n", "2"], True, signal.SIGINT), (["-n", "2", "--", "-p", "ignore_sigint"], False, signal.SIGINT),
+     ([], False, signal.SIGTERM), (["-n", "2"], False, signal.SIGTERM)],
+    ids=["serial", "forked-workers", "one-worker-only", "workers-ignoring-it", "sigterm-serial",
+         "sigterm-forked-workers"],
 )  # fmt: skip
 def test_ctrl_c_still_writes_the_report(
-    tmp_path: Path, slow_target: Path, workers: list[str], to_a_worker: bool
+    tmp_path: Path, slow_target: Path, workers: list[str], to_a_worker: bool, sig: int
 ) -> None:
     # A real SIGINT, to the command alone (with -n 2 it passes it on to its workers), or to
     # one of its workers alone (the worker tells the command: the run is interrupted, not a
-    # worker crashed and was replaced); workers that ignore it are killed after a grace period. Not timing-dependent: output is unbuffered and verbose, so the first suite
+    # worker crashed and was replaced); workers that ignore it are killed after a grace period.
+    # A SIGTERM (a CI job cancelled or timed out) is the same interruption: before, it ended the
+    # command at once with no run.json, junit.xml or summary.md. Not timing-dependent: output is unbuffered and verbose, so the first suite
     # line arrives as the first case ends (without -v a file's line ends only when its last case
     # does, and the order of files is not fixed: once the one-case file came last and the signal
     # landed in the run's final case), and every answer of the `slow` fault takes 2 s, so the run
@@ -132,7 +136,7 @@ def test_ctrl_c_still_writes_the_report(
         # the workers (the command's only children with --target) run: the Ctrl-C is theirs too
         kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         assert len(kids) == (2 if workers else 0), kids
-        os.kill(int(kids[0]), signal.SIGINT) if to_a_worker else proc.send_signal(signal.SIGINT)
+        os.kill(int(kids[0]), sig) if to_a_worker else proc.send_signal(sig)
         seen.append(proc.communicate(timeout=60)[0])
     finally:
         if proc.poll() is None:  # a failed test leaves no run behind

@@ -1,7 +1,8 @@
 """The `pixelproof` command: a thin shell over the catalogue, the mock, the pytest plugin and reports.
 
 Exit codes (every subcommand): 0 all promises kept, 1 a promise broken, 2 bad usage, profile or
-contract file, 3 only infrastructure errors (target unreachable, timeouts).
+contract file, 3 only infrastructure errors (target unreachable, timeouts) or nothing judged, 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prove that an image-generation gateway or vendor endpoint does what its "
         "documentation says.",
         epilog="Exit codes: 0 all kept, 1 a promise broken, 2 bad usage/profile/contract, "
-        "3 infrastructure errors only.",
+        "3 infrastructure errors only or nothing judged, 130 interrupted (partial report written).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:

@@ -17,10 +17,13 @@ judges them (the README's first command). With --target FILE, judges the deploym
 describes (fixtures/targets/ has examples). --fault NAME injects a mock fault into the embedded
 stack, to watch pixelproof catch it.
 
-Reports: junit.xml (one test case per rule x model), run.json, summary.md.
+Reports: junit.xml (one test case per rule x model), run.json, summary.md, report.html and
+allure-results/.
 Exit codes: 0 every promise kept; 1 a promise broken (or a waiver expired or fixed; a 5xx or
 non-JSON answer that repeats is a broken promise); 2 bad usage, profile or contract (no report);
-3 only infrastructure errors (unreachable, timeouts, a dead recorder, a 5xx that does not repeat).
+3 only infrastructure errors (unreachable, timeouts, a dead recorder, a 5xx that does not repeat),
+or nothing judged (every case skipped); 130 interrupted (Ctrl-C or SIGTERM: the partial report
+is written and says so).
 With --target, a preflight reaches every base URL and the recorder first (exit 3 if one cannot be).
 Anything after `--` goes to pytest unchanged.
 """

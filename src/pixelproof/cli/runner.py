@@ -158,12 +158,18 @@ def run(opts: RunOptions) -> int:
     code: int | pytest.ExitCode = pytest.ExitCode.INTERNAL_ERROR
     final = EXIT_USAGE
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, stop.handler) if in_main_thread else None
+    # a SIGTERM (a CI job cancelled or timed out) interrupts the run as a Ctrl-C does: the
+    # partial report is written (it ended the process at once, with no report)
+    previous = (
+        {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if in_main_thread
+        else {}
+    )
     try:
         code = _pytest_main(args, plugins, stop)
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         # a Ctrl-C is an interrupted run whatever pytest made of it (a stack the same Ctrl-C
         # ended: exit 2), and wherever it landed (outside pytest's session: the fork server)
         if stop.requested:
@@ -274,8 +280,12 @@ def exit_code(pytest_code: int, results: Results, shard: str | None = None) -> i
         )
         return EXIT_USAGE
     judged = results.exit_code()
-    if pytest_code == pytest.ExitCode.TESTS_FAILED and judged == EXIT_OK:
-        return EXIT_BROKEN  # a profile check (e.g. an expired waiver) failed
+    if pytest_code == pytest.ExitCode.TESTS_FAILED and judged in (EXIT_OK, EXIT_INFRA):
+        if judged == EXIT_OK or not results.counts()["error"]:
+            return EXIT_BROKEN  # a profile check (e.g. an expired waiver) failed
+    if judged == EXIT_INFRA and not results.counts()["error"]:  # no case judged at all
+        print(f"pixelproof: nothing judged: every case was skipped, no verdict (exit {EXIT_INFRA})",
+              file=sys.stderr)  # fmt: skip
     return judged
 
 

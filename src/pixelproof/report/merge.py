@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from pixelproof import __version__
-from pixelproof.cli.exits import EXIT_BROKEN, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from pixelproof.cli.exits import (
+    EXIT_BROKEN,
+    EXIT_INFRA,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    verdict_exit,
+)
 from pixelproof.report.facts import INCOMPLETE, incomplete
 from pixelproof.report.results import OUTCOMES
 from pixelproof.shard import ShardError, parse_shard
@@ -109,13 +116,7 @@ def merge_runs(runs: list[dict[str, Any]], run_id: str) -> Merged:
     counts = {o: 0 for o in OUTCOMES}
     for outcome in outcomes.values():
         counts[outcome.get("outcome", "error")] = counts.get(outcome.get("outcome", "error"), 0) + 1
-    judged = (
-        EXIT_BROKEN
-        if counts["failed"] or counts["fixed"]
-        else EXIT_INFRA
-        if counts["error"]
-        else EXIT_OK
-    )
+    judged = verdict_exit(counts)
     codes = {_shard_exit(r) for r in runs} or {EXIT_USAGE}
     first = runs[0] if runs else {"target": {"name": "no shard could be read"},
                                   "pixelproof_version": __version__}  # fmt: skip

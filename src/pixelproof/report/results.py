@@ -6,6 +6,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pixelproof.cli.exits import verdict_exit
+
 if TYPE_CHECKING:
     from pixelproof.plan import Case
 
@@ -77,12 +79,7 @@ class Results:
         return dict(table)
 
     def exit_code(self) -> int:
-        counts = self.counts()
-        if counts["failed"] or counts["fixed"]:
-            return 1
-        if counts["error"]:
-            return 3
-        return 0
+        return verdict_exit(self.counts())
 
 
 def _classify(report: Any) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from pixelproof.cli.exits import JUDGED
 from pixelproof.report.facts import (
     Score,
     behaviours,
@@ -59,7 +60,6 @@ VERDICTS = {
     3: "errors only: no promise broken, but cases could not be judged (see the errors)",
 }
 LIST_LIMIT = 50
-JUDGED = ("passed", "failed", "fixed")
 
 
 def verdict(data: dict[str, Any]) -> str:
@@ -72,7 +72,8 @@ def verdict(data: dict[str, Any]) -> str:
     if short is not None:
         found = VERDICTS[code] if code in (1, 3) else "nothing broken so far: not a verdict"
         return f"{found}; {short[1]}"
-    if code == 0 and not any(data["counts"].get(o, 0) for o in JUDGED):
+    counts = data["counts"]
+    if code in (0, 3) and not counts.get("error") and not any(counts.get(o, 0) for o in JUDGED):
         return "nothing judged (no case passed or failed): not a verdict"
     skipped = [o for o in data.get("outcomes") or [] if o.get("outcome") == "skipped"]
     if code == 0 and skipped:  # kept, but only where judged: say how much was not
