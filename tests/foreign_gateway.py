@@ -16,7 +16,9 @@ parts, which the proxy serves (``"served"``) or answers 404 (``"missing"``). ``b
 answer it passes on starts with a UTF-8 byte order mark (as a server writing through a
 ``utf-8-sig`` encoder does). ``twins``: each ``data[]`` image also carries the output field it
 does not use, as ``""`` (``"empty"``: a Go struct without omitempty) or ``null`` (``"null"``:
-LiteLLM's answers; ``revised_prompt`` null too)."""
+LiteLLM's answers; ``revised_prompt`` null too). ``invent_tasks``: a task id the gateway
+behind does not know (its 404) is answered 200 with a queued task of that id under a
+``"success"`` code, as new-api style gateways wrap tasks."""
 
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     gemini_urls: str | None
     bom: bool
     twins: str | None
+    invent_tasks: bool
     files: dict[str, tuple[bytes, str]]  # fileData images: path -> (bytes, type)
     lock: threading.Lock
 
@@ -143,7 +146,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             own = f"/r/{hops - 1}/{target}"
             location = urllib.parse.unquote(target) if hops <= 1 else own
             return self._answer(302, headers={"Location": location})
-        self._relay(self._forward("GET"))
+        got = self._forward("GET")
+        if self.server.invent_tasks and "/tasks/" in self.path and got.status_code == 404:
+            task_id = self.path.rsplit("/", 1)[1].split("?")[0]
+            body = {
+                "code": "success",
+                "message": "ok",
+                "data": {"task_id": task_id, "status": "queued"},
+            }
+            return self._answer(
+                200, json.dumps(body).encode(), {"Content-Type": "application/json"}
+            )
+        self._relay(got)
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -211,6 +225,7 @@ def foreign_gateway(
     gemini_urls: str | None = None,
     bom: bool = False,
     twins: str | None = None,
+    invent_tasks: bool = False,
 ) -> Iterator[_Server]:
     """The proxy, serving on ``url_of(server)`` until the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
@@ -220,7 +235,7 @@ def foreign_gateway(
     server.busy, server.key, server.open_door = busy, key, open_door
     server.downloads_limited, server.retry_after = downloads_limited, retry_after
     server.gemini_urls, server.files, server.bom = gemini_urls, {}, bom
-    server.twins = twins
+    server.twins, server.invent_tasks = twins, invent_tasks
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

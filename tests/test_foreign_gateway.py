@@ -388,3 +388,17 @@ def test_the_output_field_an_answer_does_not_use_may_come_along_empty_or_null(
         (o["case"], o["message"][:300]) for o in run["outcomes"] if o["outcome"] != "passed"
     ]
     assert "fuzz" in {o["kind"] for o in run["outcomes"]}
+
+
+@pytest.mark.parametrize("surface", ["tasks-action", "tasks-official"])
+def test_a_gateway_inventing_a_task_for_an_unknown_id_breaks_the_must(
+    stack: Stack, tmp_path: Path, surface: str
+) -> None:
+    """``200 {"code": "success", "data": {"task_id": <never issued>, "status": "queued"}}`` is a
+    task, never a refusal: the MUST rule is broken (it passed: any code but 0, 200 or 10000 was
+    read as a refusal, "success" included)."""
+    code, run, text = _run(stack, tmp_path, "--rules", f"task.{surface}.unknown",
+                           surface=surface, invent_tasks=True)  # fmt: skip
+    assert code == 1, text[-3000:]
+    outcomes = {o["rule"]: o["outcome"] for o in run["outcomes"]}
+    assert outcomes == {f"task.{surface}.unknown": "failed"}, outcomes
