@@ -18,7 +18,8 @@ answer it passes on starts with a UTF-8 byte order mark (as a server writing thr
 does not use, as ``""`` (``"empty"``: a Go struct without omitempty) or ``null`` (``"null"``:
 LiteLLM's answers; ``revised_prompt`` null too). ``invent_tasks``: a task id the gateway
 behind does not know (its 404) is answered 200 with a queued task of that id under a
-``"success"`` code, as new-api style gateways wrap tasks."""
+``"success"`` code, as new-api style gateways wrap tasks. ``upper_scheme``: its image URLs are
+written ``HTTP://...`` (a scheme is case-insensitive, RFC 3986 §3.1)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     bom: bool
     twins: str | None
     invent_tasks: bool
+    upper_scheme: bool
     files: dict[str, tuple[bytes, str]]  # fileData images: path -> (bytes, type)
     lock: threading.Lock
 
@@ -206,6 +208,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 quoted = urllib.parse.quote(item, safe="")
                 own = "img" if self.server.image_type else f"r/{self.server.hops}"
                 item = f"{url_of(self.server)}/{own}/{quoted}"
+                if self.server.upper_scheme:
+                    item = "HTTP" + item[len("http") :]
             out[key] = self._redirected(item)
         return out
 
@@ -226,6 +230,7 @@ def foreign_gateway(
     bom: bool = False,
     twins: str | None = None,
     invent_tasks: bool = False,
+    upper_scheme: bool = False,
 ) -> Iterator[_Server]:
     """The proxy, serving on ``url_of(server)`` until the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
@@ -235,7 +240,7 @@ def foreign_gateway(
     server.busy, server.key, server.open_door = busy, key, open_door
     server.downloads_limited, server.retry_after = downloads_limited, retry_after
     server.gemini_urls, server.files, server.bom = gemini_urls, {}, bom
-    server.twins, server.invent_tasks = twins, invent_tasks
+    server.twins, server.invent_tasks, server.upper_scheme = twins, invent_tasks, upper_scheme
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -402,3 +402,11 @@ def test_a_gateway_inventing_a_task_for_an_unknown_id_breaks_the_must(
     assert code == 1, text[-3000:]
     outcomes = {o["rule"]: o["outcome"] for o in run["outcomes"]}
     assert outcomes == {f"task.{surface}.unknown": "failed"}, outcomes
+
+
+def test_image_urls_with_an_uppercase_scheme_keep_the_promise(stack: Stack, tmp_path: Path) -> None:
+    """``HTTP://127.0.0.1:.../img.png`` is an http URL (schemes are case-insensitive; httpx
+    fetches it): judged "not an http(s) URL" before, on every url case."""
+    code, run, text = _run(stack, tmp_path, *RULES, upper_scheme=True)
+    assert code == 0, text[-3000:]
+    assert {o["outcome"] for o in run["outcomes"]} == {"passed"}

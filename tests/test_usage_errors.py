@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -180,6 +181,8 @@ def test_a_profile_no_request_could_carry_is_refused_before_anything_runs(
         (["run", "--run-id", "a/b"], "argument --run-id: a plain name"),
         (["plan", "--budget", "-3"], "argument --budget: must be 0 or more, not -3"),
         (["mock", "--time-scale", "-1"], "argument --time-scale: must be a number above 0"),
+        (["mock", "--port", "99999"], "argument --port: a port is 0-65535, not 99999"),
+        (["mock", "--port", "-1"], "argument --port: a port is 0-65535, not -1"),
     ],
 )
 def test_values_no_run_could_mean_are_refused_by_the_parser(
@@ -209,6 +212,26 @@ def test_the_suites_refuse_them_too(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
     assert "argument --pixelproof-budget: must be 0 or more, not -2" in done.stderr
+
+
+def test_the_suites_refuse_a_bad_profile_as_a_usage_error(tmp_path: Path) -> None:
+    """`pytest suites --pixelproof-target FILE` with the key unset: pytest's usage error (exit
+    4), one line naming the variable; it was an INTERNALERROR traceback and exit 3."""
+    import sys
+
+    from pixelproof.resources import suites_dir
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text(yaml.safe_dump({"surfaces": {"unified": UNIFIED},
+                                       "credentials": {"env": "PP_UNSET_FOR_SUITES"}}))  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(suites_dir()), "--pixelproof-target", str(profile), "-q"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "PP_UNSET_FOR_SUITES"},
+    )  # fmt: skip
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "INTERNALERROR" not in done.stdout + done.stderr
+    assert "PP_UNSET_FOR_SUITES is not set" in done.stderr
 
 
 def test_arguments_pytest_refuses_after_the_dashes_leave_no_report(tmp_path: Path) -> None:

@@ -72,6 +72,9 @@ def test_a_failed_task_gives_its_reason_under_any_usual_key(
 
 def test_failure_reason_reads_text_not_structure() -> None:
     assert failure_reason({"error": {"message": "bad mask"}}) == "bad mask"
+    # where other task APIs put it (judged "no reason" before: task.*.failed broken)
+    assert failure_reason({"status": "failed", "msg": "mask: not an image"}) == "mask: not an image"
+    assert failure_reason({"status": "failed", "detail": "upstream 503"}) == "upstream 503"
     assert failure_reason({"status": "failed"}) is None
     assert failure_reason("failed") is None
 

@@ -43,7 +43,7 @@ from pixelproof.schedule import (
 )
 from pixelproof.session import SESSION, PixelproofSession, close_process, session_of
 from pixelproof.shard import ShardError, parse_shard, select
-from pixelproof.target import Profile, embedded_profile, load_profile
+from pixelproof.target import Profile, ProfileError, embedded_profile, load_profile
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -77,7 +77,10 @@ def pytest_configure(config: pytest.Config) -> None:
     run_id = config.getoption("pixelproof_run_id") or secrets.token_hex(4)
     target = config.getoption("pixelproof_target")
     if target:
-        profile = _with_budget(config, load_profile(target, catalogue))
+        try:
+            profile = _with_budget(config, load_profile(target, catalogue))
+        except ProfileError as exc:  # pytest's own usage error: one line, no INTERNALERROR
+            raise pytest.UsageError(f"bad target profile: {exc}") from None
         config.stash[SESSION] = PixelproofSession(catalogue, profile, run_id)
         return
     from pixelproof.mock.faults import validate

@@ -64,7 +64,7 @@ def add_mock(sub: Any) -> None:
         "--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1, loopback only)"
     )
     parser.add_argument(
-        "--port", type=int, default=8700, help="port (default 8700; 0 picks a free one)"
+        "--port", type=_port, default=8700, help="port (default 8700; 0 picks a free one)"
     )
     parser.add_argument(
         "--key-env",
@@ -172,3 +172,13 @@ def _run_faults(args: argparse.Namespace) -> int:
         )
     print(f"\n{len(CATALOGUE)} faults")
     return 0
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, not {port}")
+    return port

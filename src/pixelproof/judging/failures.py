@@ -102,7 +102,9 @@ def _from_b64(text: Any, source: str, declared: str | None = None) -> ImageResul
 
 
 def _from_url(observer: Observer, url: Any, source: str) -> ImageResult:
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+    if not isinstance(url, str) or not url.lower().startswith(
+        ("http://", "https://")
+    ):  # (any case)
         return ImageResult(source, problem=f"not an http(s) URL: {literal(url)}")
     return downloaded(observer.download(url), url, source)
 

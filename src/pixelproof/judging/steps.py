@@ -82,7 +82,8 @@ def accepted_images(
 
 # The documents say a failed task carries a reason but not under which key (tasks-action.yaml marks
 # its body shape inferred), so any of the usual names holding a non-empty message is a reason.
-REASON_KEYS = ("error", "fail_reason", "failure_reason", "reason", "message", "error_message")
+REASON_KEYS = ("error", "fail_reason", "failure_reason", "reason", "message", "error_message",
+               "msg", "detail")  # fmt: skip
 
 
 def failure_reason(view: Any) -> str | None:
