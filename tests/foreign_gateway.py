@@ -19,7 +19,7 @@ does not use, as ``""`` (``"empty"``: a Go struct without omitempty) or ``null``
 LiteLLM's answers; ``revised_prompt`` null too). ``invent_tasks``: a task id the gateway
 behind does not know (its 404) is answered 200 with a queued task of that id under a
 ``"success"`` code, as new-api style gateways wrap tasks. ``upper_scheme``: its image URLs are
-written ``HTTP://...`` (a scheme is case-insensitive, RFC 3986 §3.1)."""
+written ``HTTP://...`` (a scheme is case-insensitive, RFC 3986 §3.1). ``flaky_downloads``: each image URL answers 503 its first N asks (-1: every ask)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     twins: str | None
     invent_tasks: bool
     upper_scheme: bool
+    flaky_downloads: int
     files: dict[str, tuple[bytes, str]]  # fileData images: path -> (bytes, type)
     lock: threading.Lock
 
@@ -140,6 +141,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if kind == LEGACY:  # each format under its legacy name, as old servers label them
                 kind = LEGACY_NAMES.get(sniff(got.content) or "", "application/octet-stream")
             return self._answer(got.status_code, got.content, {"Content-Type": kind})
+        if self.path.startswith("/r/") and self.server.flaky_downloads:
+            with self.server.lock:
+                seen = self.server.asked[("GET", self.path, b"", "")] = (
+                    self.server.asked.get(("GET", self.path, b"", ""), 0) + 1
+                )
+            if self.server.flaky_downloads < 0 or seen <= self.server.flaky_downloads:
+                return self._answer(503, b"<html>busy</html>", {"Content-Type": "text/html"})
         if self.path.startswith("/r/"):
             left, _, target = self.path[3:].partition("/")
             hops = int(left)
@@ -231,6 +239,7 @@ def foreign_gateway(
     twins: str | None = None,
     invent_tasks: bool = False,
     upper_scheme: bool = False,
+    flaky_downloads: int = 0,
 ) -> Iterator[_Server]:
     """The proxy, serving on ``url_of(server)`` until the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
@@ -241,6 +250,7 @@ def foreign_gateway(
     server.downloads_limited, server.retry_after = downloads_limited, retry_after
     server.gemini_urls, server.files, server.bom = gemini_urls, {}, bom
     server.twins, server.invent_tasks, server.upper_scheme = twins, invent_tasks, upper_scheme
+    server.flaky_downloads = flaky_downloads
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -410,3 +410,20 @@ def test_image_urls_with_an_uppercase_scheme_keep_the_promise(stack: Stack, tmp_
     code, run, text = _run(stack, tmp_path, *RULES, upper_scheme=True)
     assert code == 0, text[-3000:]
     assert {o["outcome"] for o in run["outcomes"]} == {"passed"}
+
+
+def test_an_image_url_answering_503_once_is_not_judged_and_one_that_repeats_is_broken(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A download is asked once more after a 5xx, as an API request is: a 503 that does not
+    repeat is an error (every url case was broken: "download failed: 503"); one that does is
+    the URL's answer, a broken promise."""
+    code, run, text = _run(stack, tmp_path, *RULES, flaky_downloads=1)
+    assert code == 3, text[-3000:]
+    assert {o["outcome"] for o in run["outcomes"]} == {"error"}
+    assert all("a 5xx that did not repeat" in o["message"] for o in run["outcomes"])
+    (tmp_path / "again").mkdir()
+    code, run, text = _run(stack, tmp_path / "again", *RULES, flaky_downloads=-1)
+    assert code == 1, text[-3000:]
+    assert {o["outcome"] for o in run["outcomes"]} == {"failed"}
+    assert all("download failed" in o["message"] for o in run["outcomes"])

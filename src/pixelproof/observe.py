@@ -321,9 +321,20 @@ class Observer:
 
     # ------------------------------------------------------------------ reading back
     def download(self, url: str) -> Exchange:
+        """An image URL's answer. A 5xx is asked once more, as an API request's is: repeated, it
+        is the answer (a download that fails); gone the second time, nothing is observed (the
+        exchange's ``error`` says so)."""
         if url not in self.downloads:
-            got = self.downloads[url] = self.plain.download(url)
+            got = self.plain.download(url)
             self.requests_sent += got.sent
+            if not got.error and got.status is not None and got.status >= 500:
+                again = self.plain.download(url)
+                self.requests_sent += again.sent
+                if not again.error and (again.status or 0) < 500:
+                    again.error = (f"answered {got.status}, then {again.status} when asked again:"
+                                   " a 5xx that did not repeat, not judged")  # fmt: skip
+                got = again
+            self.downloads[url] = got
         return self.downloads[url]
 
     def download_aged(self, url: str, age_s: float) -> Exchange:

@@ -111,8 +111,9 @@ def _from_url(observer: Observer, url: Any, source: str) -> ImageResult:
 
 def downloaded(got: Exchange, url: str, source: str) -> ImageResult:
     """The image a download answered (or why not); no answer at all is ``unobserved``."""
-    if got.error:
-        return ImageResult(source, problem=f"{url}: no answer: {got.error}", unobserved=True)
+    if got.error:  # no answer, or a 5xx that did not repeat (Observer.download)
+        said = "no answer: " if got.status is None else ""
+        return ImageResult(source, problem=f"{url}: {said}{got.error}", unobserved=True)
     if got.status == RATE_LIMITED:  # "not now" (Client.send asked again): not evidence
         problem = f"{url}: rate limited (429, asked {got.sent} time(s))"
         return ImageResult(source, problem=problem, unobserved=True)
