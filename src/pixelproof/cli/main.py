@@ -65,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # a path given that cannot be written or read: named, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"pixelproof {args.command}: cannot write or read {where}{exc.strerror or exc}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

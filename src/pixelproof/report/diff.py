@@ -7,12 +7,14 @@ regression. Cases present in only one run are new or vanished (the catalogue or 
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pixelproof.report.facts import FILTER_NAMES, incomplete, shorten, source_parts
+from pixelproof.report.results import OUTCOMES
 
 GOOD = {"passed", "waived"}
 BAD = {"failed", "fixed"}
@@ -37,7 +39,61 @@ def load_run(path: Path) -> dict[str, Any]:
         raise RunFileError(
             f"{file}: not a pixelproof run.json (no 'schema: pixelproof.cli.runner/...')"
         )
+    problem = next(iter(_shape_validator().iter_errors(data)), None)
+    if problem is not None:  # a hand-edited or truncated file: named, never a traceback
+        where = "/".join(str(p) for p in problem.absolute_path) or "(top)"
+        raise RunFileError(
+            f"{file}: not a pixelproof run.json it can read: {where}: {problem.message}"
+        )
     return data
+
+
+_TEXT = {"type": ["string", "null"]}
+_COUNT = {"type": ["integer", "null"]}
+_TEXT_FIELDS = ("case", "rule", "kind", "surface", "model", "severity", "message", "level", "test")
+RUN_SHAPE: dict[str, Any] = {
+    "type": "object",
+    "required": ["run_id", "started", "target", "counts", "exit_code", "outcomes"],
+    "properties": {
+        "run_id": {"type": "string"},
+        "started": {"type": "string"},
+        "finished": _TEXT,
+        "target": {"type": "object"},
+        "filters": {"type": "object"},
+        "contracts": {"type": ["object", "null"]},
+        "levels": {"type": "object"},
+        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "requests_sent": _COUNT,
+        "images_bought": _COUNT,
+        "exit_code": {"type": "integer"},
+        "run_exit_code": _COUNT,
+        "outcomes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["outcome"],
+                "properties": {
+                    "outcome": {"enum": list(OUTCOMES)},
+                    **dict.fromkeys(_TEXT_FIELDS, _TEXT),
+                    "levels": {"type": ["array", "null"], "items": {"type": "string"}},
+                    "requests": _COUNT,
+                    "images": _COUNT,
+                    "thumbnails": {"type": ["array", "null"]},
+                },
+            },
+        },
+    },
+}
+"""What the readers of run.json (diff, report, trend, merge) rely on; a writer's run.json holds
+more. Checked when a run is loaded, so a file edited by hand is named with the field that is
+wrong instead of failing somewhere in the rendering."""
+
+
+@functools.cache
+def _shape_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(RUN_SHAPE)
 
 
 @dataclass
