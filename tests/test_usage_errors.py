@@ -243,3 +243,19 @@ def test_arguments_pytest_refuses_after_the_dashes_leave_no_report(tmp_path: Pat
     assert "unrecognized arguments: --no-such-flag" in result.stdout + result.stderr
     assert "pytest refused the arguments after `--`" in result.stderr
     assert not (tmp_path / "reports").exists()
+
+
+def test_a_run_id_that_already_holds_a_run_is_refused(tmp_path: Path) -> None:
+    """The second run with the same --run-id mixed its Allure results with the first's (12 failed
+    results of a run whose summary said "kept") and overwrote its run.json: now exit 2, one line,
+    the first run's files as they were."""
+    args = ("run", "--fuzz", "off", "--rules", "size.gpt-image-2.1:1",
+            "--report-dir", str(tmp_path), "--run-id", "same")  # fmt: skip
+    assert cli(*args).returncode == 0
+    before = (tmp_path / "same" / "run.json").read_bytes()
+    again = cli(*args)
+    assert again.returncode == 2, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "already holds a run (run.json, junit.xml, summary.md, allure-results)" in one_line(
+        again.stderr
+    )
+    assert (tmp_path / "same" / "run.json").read_bytes() == before

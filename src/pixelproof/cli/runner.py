@@ -56,6 +56,9 @@ class RunOptions:
     plugins: list[Any] = field(default_factory=list)  # objects for pytest (e.g. an EarlyStack)
 
 
+RUN_FILES = ("run.json", "junit.xml", "summary.md", "allure-results")  # a run directory's own
+
+
 class _StopOnInterrupt:
     """Ctrl-C ends the run even when its KeyboardInterrupt lands where Python cannot deliver it
     (inside a finalizer or a generator being closed, where it is printed as "Exception ignored"
@@ -139,6 +142,11 @@ def run(opts: RunOptions) -> int:
     run_id = opts.run_id or new_run_id()
     report_dir = opts.report_root / run_id
     made = [d for d in (report_dir, *report_dir.parents) if not d.exists()]  # (innermost first)
+    earlier = [n for n in RUN_FILES if (report_dir / n).exists()]
+    if earlier:  # its Allure results would mix with this run's, its run.json be overwritten
+        print(f"pixelproof run: {report_dir} already holds a run ({', '.join(earlier)}): give "
+              "another --run-id, or remove it", file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file in the way, no permission: a usage error, not a traceback
