@@ -6,7 +6,9 @@ covered by test_cli_rules and test_run_cli."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+import hostile
 
 from conftest import pixelproof_inprocess
 from pixelproof.mock.server import Stack, embedded_stack
@@ -143,3 +147,28 @@ def test_a_live_stack_passes_preflight(stack: Stack) -> None:
         "recorder": stack.upstream.url,
     })  # fmt: skip
     assert preflight(profile) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_run_interrupted_in_its_preflight_leaves_no_empty_directory(
+    tmp_path: Path, sig: int
+) -> None:
+    """Against a target that accepts and never answers: the interrupt ends the preflight with
+    exit 130 and one line; the run directory it had made was left empty ("interrupted", no
+    report, an empty reports/<id>/), and a SIGTERM there ended the process with no word."""
+    with hostile.serve(hostile.hang) as url:
+        profile = tmp_path / "p.yaml"
+        profile.write_text(
+            yaml.safe_dump({"surfaces": {"unified": {"base_url": url, "models": ["gpt-image-2"]}}})
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(profile),
+             "--report-dir", str(tmp_path / "reports"), "--run-id", "r"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(1.5)  # the preflight's connect is through; its read waits (5 s bound)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert "interrupted during the preflight: nothing was run, no report written" in err
+    assert not (tmp_path / "reports").exists()

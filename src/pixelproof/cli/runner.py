@@ -59,6 +59,21 @@ class RunOptions:
 RUN_FILES = ("run.json", "junit.xml", "summary.md", "allure-results")  # a run directory's own
 
 
+def _remove_empty(made: list[Path]) -> None:
+    """The directories made for this run (innermost first), where still empty."""
+    for made_here in made:
+        with contextlib.suppress(OSError):
+            made_here.rmdir()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
 class _StopOnInterrupt:
     """Ctrl-C ends the run even when its KeyboardInterrupt lands where Python cannot deliver it
     (inside a finalizer or a generator being closed, where it is printed as "Exception ignored"
@@ -154,7 +169,17 @@ def run(opts: RunOptions) -> int:
         return EXIT_USAGE
     started = dt.datetime.now(dt.UTC)
     if opts.target:
-        unreachable = _preflight(opts, report_dir, run_id, started)
+        previous_term = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
+        try:
+            unreachable = _preflight(opts, report_dir, run_id, started)
+        except KeyboardInterrupt:  # before any case: nothing to report, no directory left empty
+            _remove_empty(made)
+            print("pixelproof: interrupted during the preflight: nothing was run, no report "
+                  f"written (exit {EXIT_INTERRUPTED})", file=sys.stderr)  # fmt: skip
+            return EXIT_INTERRUPTED
+        finally:
+            if previous_term is not None:
+                signal.signal(signal.SIGTERM, previous_term)
         if unreachable is not None:
             return unreachable
     capture, stop = _Capture(), _StopOnInterrupt()
@@ -165,7 +190,7 @@ def run(opts: RunOptions) -> int:
         args += ["-o", "console_output_style=classic"]
     code: int | pytest.ExitCode = pytest.ExitCode.INTERNAL_ERROR
     final = EXIT_USAGE
-    in_main_thread = threading.current_thread() is threading.main_thread()
+    in_main_thread = _main_thread()
     # a SIGTERM (a CI job cancelled or timed out) interrupts the run as a Ctrl-C does: the
     # partial report is written (it ended the process at once, with no report)
     previous = (
@@ -198,9 +223,7 @@ def run(opts: RunOptions) -> int:
         # pytest refused the arguments after `--` before its session began: nothing ran
         refused = code == pytest.ExitCode.USAGE_ERROR and capture.session is None
         if refused:
-            for made_here in made:  # the directories made for this run, still empty
-                with contextlib.suppress(OSError):
-                    made_here.rmdir()
+            _remove_empty(made)
             print("pixelproof run: pytest refused the arguments after `--` (above): nothing was "
                   "run and no report written", file=sys.stderr)  # fmt: skip
         else:
