@@ -19,7 +19,6 @@ import pytest
 import yaml
 
 import hostile
-
 from conftest import pixelproof_inprocess
 from pixelproof.mock.server import Stack, embedded_stack
 from pixelproof.preflight import preflight
