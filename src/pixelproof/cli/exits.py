@@ -6,7 +6,7 @@ EXIT_OK = 0  # every judged promise kept
 EXIT_BROKEN = 1  # a promise broken (or a waiver expired, or a waived rule now passes)
 EXIT_USAGE = 2  # bad usage, profile or contract file: nothing was judged
 EXIT_INFRA = 3  # only infrastructure errors, or nothing judged at all: no verdict
-EXIT_INTERRUPTED = 130  # Ctrl-C: the partial report is still written
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: the partial report is still written
 
 JUDGED = ("passed", "failed", "fixed")  # outcomes that are verdicts (skipped and waived are not)
 

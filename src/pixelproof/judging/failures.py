@@ -102,9 +102,8 @@ def _from_b64(text: Any, source: str, declared: str | None = None) -> ImageResul
 
 
 def _from_url(observer: Observer, url: Any, source: str) -> ImageResult:
-    if not isinstance(url, str) or not url.lower().startswith(
-        ("http://", "https://")
-    ):  # (any case)
+    # a scheme is case-insensitive (RFC 3986 §3.1): HTTP://... is an http URL
+    if not isinstance(url, str) or not url[:8].lower().startswith(("http://", "https://")):
         return ImageResult(source, problem=f"not an http(s) URL: {literal(url)}")
     return downloaded(observer.download(url), url, source)
 
