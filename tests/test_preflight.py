@@ -148,14 +148,24 @@ def test_a_live_stack_passes_preflight(stack: Stack) -> None:
     assert preflight(profile) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    ("sig", "ignored"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["ctrl-c", "sigterm", "ctrl-c-in-a-process-started-ignoring-it"],
+)
 def test_a_run_interrupted_in_its_preflight_leaves_no_empty_directory(
-    tmp_path: Path, sig: int
+    tmp_path: Path, sig: int, ignored: bool
 ) -> None:
     """Against a target that accepts and never answers: the interrupt ends the preflight with
     exit 130 and one line; the run directory it had made was left empty ("interrupted", no
     report, an empty reports/<id>/), and a SIGTERM there ended the process with no word."""
-    with hostile.serve(hostile.hang) as url:
+    connected = threading.Event()
+
+    def hang_once_seen(sock: object) -> None:
+        connected.set()
+        hostile.hang(sock)  # type: ignore[arg-type]
+
+    with hostile.serve(hang_once_seen) as url:
         profile = tmp_path / "p.yaml"
         profile.write_text(
             yaml.safe_dump({"surfaces": {"unified": {"base_url": url, "models": ["gpt-image-2"]}}})
@@ -164,8 +174,13 @@ def test_a_run_interrupted_in_its_preflight_leaves_no_empty_directory(
             [sys.executable, "-m", "pixelproof.cli", "run", "--target", str(profile),
              "--report-dir", str(tmp_path / "reports"), "--run-id", "r"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            # started as a background job is (SIGINT ignored): the run still takes its Ctrl-C
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None,
         )  # fmt: skip
-        time.sleep(1.5)  # the preflight's connect is through; its read waits (5 s bound)
+        # the preflight has connected and waits for its answer (the 8 s bound): a signal sent
+        # on a timer instead could land before the run got there on a loaded CI machine
+        assert connected.wait(60), proc.communicate(timeout=30)
+        time.sleep(0.2)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out[-2000:] + err[-2000:]

@@ -169,7 +169,13 @@ def run(opts: RunOptions) -> int:
         return EXIT_USAGE
     started = dt.datetime.now(dt.UTC)
     if opts.target:
-        previous_term = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
+        # both signals handled here as in the run itself: a process started with SIGINT ignored
+        # (a background job, an xdist worker's child) would otherwise wait out the preflight
+        held = (
+            {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+            if _main_thread()
+            else {}
+        )
         try:
             unreachable = _preflight(opts, report_dir, run_id, started)
         except KeyboardInterrupt:  # before any case: nothing to report, no directory left empty
@@ -178,8 +184,8 @@ def run(opts: RunOptions) -> int:
                   f"written (exit {EXIT_INTERRUPTED})", file=sys.stderr)  # fmt: skip
             return EXIT_INTERRUPTED
         finally:
-            if previous_term is not None:
-                signal.signal(signal.SIGTERM, previous_term)
+            for sig, handler in held.items():
+                signal.signal(sig, handler)
         if unreachable is not None:
             return unreachable
     capture, stop = _Capture(), _StopOnInterrupt()
