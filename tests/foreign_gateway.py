@@ -19,7 +19,8 @@ does not use, as ``""`` (``"empty"``: a Go struct without omitempty) or ``null``
 LiteLLM's answers; ``revised_prompt`` null too). ``invent_tasks``: a task id the gateway
 behind does not know (its 404) is answered 200 with a queued task of that id under a
 ``"success"`` code, as new-api style gateways wrap tasks. ``upper_scheme``: its image URLs are
-written ``HTTP://...`` (a scheme is case-insensitive, RFC 3986 §3.1). ``flaky_downloads``: each image URL answers 503 its first N asks (-1: every ask)."""
+written ``HTTP://...`` (a scheme is case-insensitive, RFC 3986 §3.1). ``flaky_downloads``: each image URL answers 503 its first N asks (-1: every ask).
+``bare_task_urls``: a finished task's ``result.images`` lists its URLs as bare strings."""
 
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     invent_tasks: bool
     upper_scheme: bool
     flaky_downloads: int
+    bare_task_urls: bool
     files: dict[str, tuple[bytes, str]]  # fileData images: path -> (bytes, type)
     lock: threading.Lock
 
@@ -181,10 +183,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._answer(429, body, {"Content-Type": "application/json"})
         body = got.content
         if "json" in got.headers.get("content-type", ""):
-            body = json.dumps(self._twinned(self._redirected(got.json()))).encode()
+            answer = self._twinned(self._redirected(got.json()))
+            if self.server.bare_task_urls:
+                answer = self._bare(answer)
+            body = json.dumps(answer).encode()
             if self.server.bom:
                 body = codecs.BOM_UTF8 + body
         self._answer(got.status_code, body, {"Content-Type": got.headers.get("content-type", "")})
+
+    def _bare(self, value: Any) -> Any:
+        """``result.images: [{"url": u}, ...]`` written ``[u, ...]`` (``bare_task_urls``)."""
+        if isinstance(value, list):
+            return [self._bare(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        out = {k: self._bare(v) for k, v in value.items()}
+        images = out.get("images")
+        if isinstance(images, list) and all(isinstance(i, dict) and "url" in i for i in images):
+            out["images"] = [i["url"] for i in images]
+        return out
 
     def _twinned(self, answer: Any) -> Any:
         data = answer.get("data") if isinstance(answer, dict) else None
@@ -240,6 +257,7 @@ def foreign_gateway(
     invent_tasks: bool = False,
     upper_scheme: bool = False,
     flaky_downloads: int = 0,
+    bare_task_urls: bool = False,
 ) -> Iterator[_Server]:
     """The proxy, serving on ``url_of(server)`` until the block ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
@@ -250,7 +268,7 @@ def foreign_gateway(
     server.downloads_limited, server.retry_after = downloads_limited, retry_after
     server.gemini_urls, server.files, server.bom = gemini_urls, {}, bom
     server.twins, server.invent_tasks, server.upper_scheme = twins, invent_tasks, upper_scheme
-    server.flaky_downloads = flaky_downloads
+    server.flaky_downloads, server.bare_task_urls = flaky_downloads, bare_task_urls
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -427,3 +427,16 @@ def test_an_image_url_answering_503_once_is_not_judged_and_one_that_repeats_is_b
     assert code == 1, text[-3000:]
     assert {o["outcome"] for o in run["outcomes"]} == {"failed"}
     assert all("download failed" in o["message"] for o in run["outcomes"])
+
+
+def test_a_task_result_listing_bare_image_urls_is_judged_on_its_images(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """``result.images: ["http://..."]`` (no seed gives the result's shape; the contract's is
+    inferred): each URL is fetched and judged. The answer was read as holding no image, and
+    every image rule of the surface broke a MUST ("at least 1 image(s) ... observed 0")."""
+    code, run, text = _run(stack, tmp_path, "--rules", "seed.*", "--rules", "output_format.*",
+                           surface="tasks-action", bare_task_urls=True)  # fmt: skip
+    assert code == 0, text[-3000:]
+    assert run["outcomes"]
+    assert {o["outcome"] for o in run["outcomes"]} == {"passed"}

@@ -1,12 +1,14 @@
 """The two async task APIs of the seeds: the action-style one (seed 002: the task object at the top
 level) and the official channel (seed 004: wrapped in ``data``, submitted as ``data[0].task_id``).
-Both finish with ``result.images[]`` of ``{url}`` or ``{b64_json}``."""
+Both finish with ``result.images[]`` of ``{url}`` or ``{b64_json}``; an entry that is a bare URL
+string (a shape neither seed gives, the body shape being inferred) is read as that URL, so its
+image is judged rather than the answer being counted as holding none."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pixelproof.surfaces.base import ImageRef, dict_items, dig, text_or_none
+from pixelproof.surfaces.base import ImageRef, dig, text_or_none
 
 
 class TaskApi:
@@ -20,8 +22,13 @@ class TaskApi:
     def images(self, body: Any) -> list[ImageRef]:
         result = dig(self._task(body), "result")
         out: list[ImageRef] = []
-        for item in dict_items(dig(result, "images")) if isinstance(result, dict) else []:
-            if item.get("url"):
+        images = dig(result, "images") if isinstance(result, dict) else None
+        for item in images if isinstance(images, list) else []:
+            if isinstance(item, str) and item[:8].lower().startswith(("http://", "https://")):
+                out.append(ImageRef("url", url=item))
+            elif not isinstance(item, dict):
+                out.append(ImageRef("images[]", problem=f"an entry that is no image: {item!r:.80}"))
+            elif item.get("url"):
                 out.append(ImageRef("url", url=item["url"]))
             else:
                 out.append(ImageRef("b64_json", b64=item.get("b64_json")))
