@@ -10,6 +10,7 @@ import secrets
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,20 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
+@contextlib.contextmanager
+def _interrupts_to(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM (a CI job cancelled or timed out) both go to ``handler`` inside the
+    block, in the main thread (signals reach no other), whatever they did before: a process
+    started with SIGINT ignored (a background job) still takes its Ctrl-C. Put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, previous in held.items():
+            signal.signal(sig, previous)
 
 
 class _StopOnInterrupt:
@@ -169,23 +182,14 @@ def run(opts: RunOptions) -> int:
         return EXIT_USAGE
     started = dt.datetime.now(dt.UTC)
     if opts.target:
-        # both signals handled here as in the run itself: a process started with SIGINT ignored
-        # (a background job, an xdist worker's child) would otherwise wait out the preflight
-        held = (
-            {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-            if _main_thread()
-            else {}
-        )
         try:
-            unreachable = _preflight(opts, report_dir, run_id, started)
+            with _interrupts_to(_interrupt):
+                unreachable = _preflight(opts, report_dir, run_id, started)
         except KeyboardInterrupt:  # before any case: nothing to report, no directory left empty
             _remove_empty(made)
             print("pixelproof: interrupted during the preflight: nothing was run, no report "
                   f"written (exit {EXIT_INTERRUPTED})", file=sys.stderr)  # fmt: skip
             return EXIT_INTERRUPTED
-        finally:
-            for sig, handler in held.items():
-                signal.signal(sig, handler)
         if unreachable is not None:
             return unreachable
     capture, stop = _Capture(), _StopOnInterrupt()
@@ -196,19 +200,12 @@ def run(opts: RunOptions) -> int:
         args += ["-o", "console_output_style=classic"]
     code: int | pytest.ExitCode = pytest.ExitCode.INTERNAL_ERROR
     final = EXIT_USAGE
-    in_main_thread = _main_thread()
-    # a SIGTERM (a CI job cancelled or timed out) interrupts the run as a Ctrl-C does: the
-    # partial report is written (it ended the process at once, with no report)
-    previous = (
-        {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        if in_main_thread
-        else {}
-    )
     try:
-        code = _pytest_main(args, plugins, stop)
+        # a SIGTERM interrupts the run as a Ctrl-C does: the partial report is written (it
+        # ended the process at once, with no report)
+        with _interrupts_to(stop.handler):
+            code = _pytest_main(args, plugins, stop)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         # a Ctrl-C is an interrupted run whatever pytest made of it (a stack the same Ctrl-C
         # ended: exit 2), and wherever it landed (outside pytest's session: the fork server)
         if stop.requested:

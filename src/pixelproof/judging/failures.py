@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pixelproof.client import RATE_LIMITED
 from pixelproof.images import DecodedImage, ImageError, decode
 from pixelproof.surfaces import ImageRef, dialect
+from pixelproof.surfaces.base import is_http_url
 
 if TYPE_CHECKING:
     from pixelproof.client import Exchange
@@ -102,8 +103,7 @@ def _from_b64(text: Any, source: str, declared: str | None = None) -> ImageResul
 
 
 def _from_url(observer: Observer, url: Any, source: str) -> ImageResult:
-    # a scheme is case-insensitive (RFC 3986 §3.1): HTTP://... is an http URL
-    if not isinstance(url, str) or not url[:8].lower().startswith(("http://", "https://")):
+    if not is_http_url(url):
         return ImageResult(source, problem=f"not an http(s) URL: {literal(url)}")
     return downloaded(observer.download(url), url, source)
 

@@ -44,5 +44,10 @@ def text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def is_http_url(value: Any) -> bool:
+    """An http(s) URL, its scheme in any case (RFC 3986 §3.1: ``HTTP://`` is one too)."""
+    return isinstance(value, str) and value[:8].lower().startswith(("http://", "https://"))
+
+
 def dict_items(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []

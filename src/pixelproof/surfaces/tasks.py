@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pixelproof.surfaces.base import ImageRef, dig, text_or_none
+from pixelproof.surfaces.base import ImageRef, dig, is_http_url, text_or_none
 
 
 class TaskApi:
@@ -24,7 +24,7 @@ class TaskApi:
         out: list[ImageRef] = []
         images = dig(result, "images") if isinstance(result, dict) else None
         for item in images if isinstance(images, list) else []:
-            if isinstance(item, str) and item[:8].lower().startswith(("http://", "https://")):
+            if is_http_url(item):
                 out.append(ImageRef("url", url=item))
             elif not isinstance(item, dict):
                 out.append(ImageRef("images[]", problem=f"an entry that is no image: {item!r:.80}"))
